@@ -1,0 +1,24 @@
+export {
+  type Ballot,
+  ballot,
+  ballotEquals,
+  compareBallots,
+  formatBallot,
+  isHigherBallot,
+  MAX_ROUND,
+  maxBallot,
+  nextBallot,
+  ZERO_BALLOT,
+} from './ballot.js';
+export {
+  type ClientCodec,
+  createClientCodec,
+  detectFormat,
+  type WireFormat,
+} from './client-codec.js';
+export { createPeerCodec, type PeerCodec } from './codec.js';
+export { DecodeError, type DecodeErrorCode, EncodeError, InvalidNameError } from './errors.js';
+export { type CodecOptions, LIMITS } from './limits.js';
+export * from './messages.js';
+export { assertGroupName, assertNodeId, isValidName, MAX_NAME_LENGTH } from './names.js';
+export { type GroupSubjects, groupSubjects } from './subjects.js';

@@ -1,0 +1,226 @@
+import type { Ballot } from './ballot.js';
+
+/** Wire protocol version. A decoder rejects any other with DecodeError('VERSION'). */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * A consensus instance: a log slot (a non-negative safe integer) or the key of a
+ * single-decree register, as in seed 001's paxos(k, v) (a string of 1 to MAX_KEY_BYTES).
+ */
+export type Instance = number | string;
+
+/** A consensus value. Opaque to acceptors and learners; the state machine gives it meaning. */
+export type Value = Uint8Array;
+
+/** Plain data as JSON has it, plus byte strings (msgpack bin). Used for commands and results. */
+export type PlainData =
+  | string
+  | number
+  | boolean
+  | null
+  | Uint8Array
+  | readonly PlainData[]
+  | { readonly [key: string]: PlainData };
+
+/** What an acceptor holds for an instance: the highest-ballot value it accepted. */
+export interface AcceptedEntry {
+  readonly instance: Instance;
+  readonly ballot: Ballot;
+  readonly value: Value;
+}
+
+/** A chosen value, as catch-up hands it out. */
+export interface ChosenEntry {
+  readonly slot: number;
+  readonly value: Value;
+}
+
+interface Envelope<T extends string> {
+  readonly type: T;
+  /** The group this message belongs to; a node drops messages of other groups. */
+  readonly group: string;
+  /** The sending node (or, for client-facing replies, the answering node). */
+  readonly from: string;
+}
+
+/** Phase 1a for one instance. */
+export interface Prepare extends Envelope<'prepare'> {
+  readonly ballot: Ballot;
+  readonly instance: Instance;
+}
+
+/** Phase 1a of a distinguished leader: one prepare for every log slot at or above `fromSlot`. */
+export interface PrepareLog extends Envelope<'prepareLog'> {
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+}
+
+/**
+ * Phase 1b. `ok` says the acceptor promised `ballot`; otherwise `promised` is the higher
+ * ballot it had promised. `accepted` holds what it accepted in the prepared instance(s);
+ * `more` says a PrepareLog answer was cut at the entry limit and the leader must ask again.
+ */
+export interface PromiseReply extends Envelope<'promise'> {
+  readonly ballot: Ballot;
+  readonly ok: boolean;
+  readonly promised: Ballot;
+  readonly accepted: readonly AcceptedEntry[];
+  readonly more: boolean;
+}
+
+/** Phase 2a. `commitIndex` lets a leader piggyback how far the log is known chosen. */
+export interface Accept extends Envelope<'accept'> {
+  readonly ballot: Ballot;
+  readonly instance: Instance;
+  readonly value: Value;
+  readonly commitIndex?: number;
+}
+
+/** Phase 2b. `ok` says the acceptor accepted; otherwise `promised` is the higher ballot it holds. */
+export interface Accepted extends Envelope<'accepted'> {
+  readonly ballot: Ballot;
+  readonly instance: Instance;
+  readonly ok: boolean;
+  readonly promised: Ballot;
+}
+
+/** A value known chosen (a majority accepted it at `ballot`). */
+export interface Decide extends Envelope<'decide'> {
+  readonly instance: Instance;
+  readonly ballot: Ballot;
+  readonly value: Value;
+}
+
+/** A leader's liveness signal: its ballot and the highest slot it knows chosen (-1: none). */
+export interface Heartbeat extends Envelope<'heartbeat'> {
+  readonly ballot: Ballot;
+  readonly commitIndex: number;
+}
+
+/** Ask a peer for chosen values from `fromSlot`, at most `maxEntries` of them. */
+export interface CatchupRequest extends Envelope<'catchupRequest'> {
+  readonly fromSlot: number;
+  readonly maxEntries: number;
+}
+
+/** Chosen values in slot order, and the highest slot the answering peer knows chosen (-1: none). */
+export interface CatchupResponse extends Envelope<'catchupResponse'> {
+  readonly entries: readonly ChosenEntry[];
+  readonly commitIndex: number;
+}
+
+/** pg_paxos's paxos_max_group_round: what is the highest slot you accepted a value in? */
+export interface HighestAcceptedQuery extends Envelope<'highestAcceptedQuery'> {}
+
+/** `slot` is -1 when the acceptor has accepted nothing. */
+export interface HighestAcceptedAnswer extends Envelope<'highestAcceptedAnswer'> {
+  readonly slot: number;
+}
+
+/** A state machine command: an operation name and its plain-data arguments. */
+export interface Command {
+  readonly op: string;
+  readonly [argument: string]: PlainData;
+}
+
+export type ReadConsistency = 'linearizable' | 'strong' | 'optimistic';
+export const READ_CONSISTENCIES: readonly ReadConsistency[] = [
+  'linearizable',
+  'strong',
+  'optimistic',
+];
+
+/**
+ * A client write, as published on `synod.<group>.write` (msgpack or JSON, same shape).
+ * (clientId, seq) identifies it: a retry with the same pair is applied once.
+ */
+export interface ClientWrite {
+  readonly clientId: string;
+  readonly seq: number;
+  readonly command: Command;
+}
+
+/** A client read, as published on `synod.<group>.read`. Consistency defaults to the node's. */
+export interface ClientRead {
+  readonly command: Command;
+  readonly consistency?: ReadConsistency;
+}
+
+/** Stable error codes clients can branch on. */
+export type ErrorCode =
+  | 'NO_QUORUM'
+  | 'NOT_LEADER'
+  | 'BAD_REQUEST'
+  | 'TOO_LARGE'
+  | 'UNKNOWN_GROUP'
+  | 'TIMEOUT'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'NO_QUORUM',
+  'NOT_LEADER',
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'UNKNOWN_GROUP',
+  'TIMEOUT',
+  'UNAVAILABLE',
+  'INTERNAL',
+];
+
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** For NOT_LEADER: the node believed to lead, when known. */
+  readonly leader?: string;
+}
+
+export interface ClientOk {
+  readonly ok: true;
+  /** The log slot the write was chosen in, or the slot a read was served at. */
+  readonly slot?: number;
+  readonly result: PlainData;
+}
+
+export interface ClientFailure {
+  readonly ok: false;
+  readonly error: ErrorBody;
+}
+
+/** The reply to a client write or read. */
+export type ClientResponse = ClientOk | ClientFailure;
+
+/** A peer-to-peer error reply (e.g. a forwarded request that the receiver cannot serve). */
+export interface ErrorMessage extends Envelope<'error'>, ErrorBody {}
+
+/** Every message nodes send one another, wrapped in the `{v, type, group, from}` envelope. */
+export type PeerMessage =
+  | Prepare
+  | PrepareLog
+  | PromiseReply
+  | Accept
+  | Accepted
+  | Decide
+  | Heartbeat
+  | CatchupRequest
+  | CatchupResponse
+  | HighestAcceptedQuery
+  | HighestAcceptedAnswer
+  | ErrorMessage;
+
+export type PeerMessageType = PeerMessage['type'];
+
+export const PEER_MESSAGE_TYPES: readonly PeerMessageType[] = [
+  'prepare',
+  'prepareLog',
+  'promise',
+  'accept',
+  'accepted',
+  'decide',
+  'heartbeat',
+  'catchupRequest',
+  'catchupResponse',
+  'highestAcceptedQuery',
+  'highestAcceptedAnswer',
+  'error',
+];

@@ -1,0 +1,38 @@
+import { assertGroupName, assertNodeId } from './names.js';
+
+/**
+ * The NATS subjects of one group (DESIGN.md, Subjects). Every subject starts with
+ * `synod.<group>.`; building one validates the group (and node) so no caller can
+ * smuggle a '.' or a wildcard into a subject.
+ */
+export interface GroupSubjects {
+  readonly group: string;
+  /** Phase 1 and phase 2 requests; every acceptor subscribes, replies go to the request's inbox. */
+  readonly acceptor: string;
+  /** Decisions and heartbeats. */
+  readonly learn: string;
+  /** Client writes: any node answers, followers forward to the leader. */
+  readonly write: string;
+  /** Client reads. */
+  readonly read: string;
+  /** Catch-up requests for chosen values. */
+  readonly catchup: string;
+  /** Point-to-point subject of one node. */
+  node(nodeId: string): string;
+  /** Inspection stream of one node. */
+  inspect(nodeId: string): string;
+}
+
+export function groupSubjects(group: string): GroupSubjects {
+  const prefix = `synod.${assertGroupName(group)}`;
+  return {
+    group,
+    acceptor: `${prefix}.acceptor`,
+    learn: `${prefix}.learn`,
+    write: `${prefix}.write`,
+    read: `${prefix}.read`,
+    catchup: `${prefix}.catchup`,
+    node: (nodeId) => `${prefix}.node.${assertNodeId(nodeId)}`,
+    inspect: (nodeId) => `${prefix}.inspect.${assertNodeId(nodeId)}`,
+  };
+}
