@@ -1,0 +1,194 @@
+import type { Logger } from '@synod/log';
+import { PayloadTooLargeError, TransportClosedError } from '../errors.js';
+import { checkTimeout, InboxMux } from '../inbox-mux.js';
+import { assertPublishSubject, parseSubscription } from '../subjects.js';
+import type {
+  GatherOptions,
+  GatherResult,
+  MessageHandler,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+  Transport,
+  TransportMessage,
+  TransportStats,
+} from '../types.js';
+import type { MemoryNetwork, Route } from './memory-network.js';
+
+export interface MemoryTransportOptions {
+  readonly logger?: Logger;
+}
+
+/** One node's connection to a MemoryNetwork. Create it with network.connect(nodeId). */
+export class MemoryTransport implements Transport {
+  readonly kind = 'memory';
+  readonly nodeId: string;
+  readonly #network: MemoryNetwork;
+  readonly #logger: Logger | undefined;
+  readonly #mux: InboxMux;
+  readonly #routes = new Set<Route>();
+  readonly #flushWaiters: (() => void)[] = [];
+  #outstanding = 0;
+  #closed = false;
+  #published = 0;
+  #received = 0;
+  #handlerErrors = 0;
+
+  constructor(
+    network: MemoryNetwork,
+    nodeId: string,
+    inboxPrefix: string,
+    options: MemoryTransportOptions,
+  ) {
+    this.#network = network;
+    this.nodeId = nodeId;
+    this.#logger = options.logger;
+    this.#mux = new InboxMux(inboxPrefix, network.scheduler);
+    this.#addRoute(this.#mux.subscription, undefined, (message) =>
+      this.#mux.dispatch({ message, noResponders: false }),
+    );
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  publish(subject: string, data: Uint8Array, options: PublishOptions = {}): void {
+    if (this.#closed) throw new TransportClosedError('publish');
+    assertPublishSubject(subject);
+    if (options.reply !== undefined) assertPublishSubject(options.reply);
+    const limit = this.#network.maxPayloadBytes;
+    if (data.length > limit) throw new PayloadTooLargeError(data.length, limit);
+    const message: TransportMessage = {
+      subject,
+      // A copy, as a socket would make: the caller may reuse its buffer at once.
+      data: data.slice(),
+      ...(options.reply === undefined ? {} : { reply: options.reply }),
+      ...(options.headers === undefined ? {} : { headers: Object.freeze({ ...options.headers }) }),
+    };
+    this.#published++;
+    this.#outstanding++;
+    this.#network.route(this, message, () => this.#settled());
+  }
+
+  subscribe(
+    subject: string,
+    handler: MessageHandler,
+    options: SubscribeOptions = {},
+  ): Subscription {
+    if (this.#closed) throw new TransportClosedError('subscribe');
+    const route = this.#addRoute(subject, options.queue, (message) => this.#run(handler, message));
+    return {
+      subject,
+      unsubscribe: () => {
+        this.#routes.delete(route);
+        this.#network.removeRoute(route);
+      },
+    };
+  }
+
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<TransportMessage> {
+    if (this.#closed) return Promise.reject(new TransportClosedError('request'));
+    checkTimeout(options.timeoutMs);
+    return this.#mux.request(subject, options.timeoutMs, (reply) =>
+      this.publish(subject, data, {
+        reply,
+        ...(options.headers === undefined ? {} : { headers: options.headers }),
+      }),
+    );
+  }
+
+  gather<T>(
+    subject: string,
+    data: Uint8Array,
+    options: GatherOptions<T>,
+  ): Promise<GatherResult<T>> {
+    if (this.#closed) return Promise.reject(new TransportClosedError('gather'));
+    checkTimeout(options.timeoutMs);
+    return this.#mux.gather(subject, options, (reply) =>
+      this.publish(subject, data, {
+        reply,
+        ...(options.headers === undefined ? {} : { headers: options.headers }),
+      }),
+    );
+  }
+
+  flush(): Promise<void> {
+    if (this.#closed) return Promise.reject(new TransportClosedError('flush'));
+    if (this.#outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  async drain(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const route of this.#routes) this.#network.removeRoute(route);
+    this.#routes.clear();
+    this.#mux.closeAll();
+    for (const waiter of this.#flushWaiters.splice(0)) waiter();
+  }
+
+  stats(): TransportStats {
+    return {
+      published: this.#published,
+      received: this.#received,
+      reconnects: 0,
+      handlerErrors: this.#handlerErrors,
+    };
+  }
+
+  /** @internal The network tells a requester that nobody subscribes to its subject. */
+  receiveNoResponders(replySubject: string): void {
+    if (this.#closed) return;
+    this.#mux.dispatch({
+      message: { subject: replySubject, data: new Uint8Array(0) },
+      noResponders: true,
+    });
+  }
+
+  #addRoute(
+    subject: string,
+    queue: string | undefined,
+    handler: (message: TransportMessage) => void,
+  ): Route {
+    const route: Route = {
+      owner: this,
+      tokens: parseSubscription(subject),
+      queue,
+      handler: (message) => {
+        this.#received++;
+        handler(message);
+      },
+      active: true,
+    };
+    this.#routes.add(route);
+    this.#network.addRoute(route);
+    return route;
+  }
+
+  #settled(): void {
+    if (--this.#outstanding === 0) for (const waiter of this.#flushWaiters.splice(0)) waiter();
+  }
+
+  #run(handler: MessageHandler, message: TransportMessage): void {
+    try {
+      const result = handler(message);
+      if (result instanceof Promise)
+        result.catch((error: unknown) => this.#handlerFailed(error, message));
+    } catch (error) {
+      this.#handlerFailed(error, message);
+    }
+  }
+
+  #handlerFailed(error: unknown, message: TransportMessage): void {
+    this.#handlerErrors++;
+    this.#logger?.error({ err: error, subject: message.subject }, 'message handler failed');
+  }
+}
