@@ -1,0 +1,41 @@
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LOOPBACK } from './ports.js';
+
+export function delay(ms: number): Promise<void> {
+  return sleep(ms);
+}
+
+/**
+ * Resolves with `promise`'s value, or with `onTimeout` after `ms`. The timer is cleared as soon as
+ * the promise settles, so a long grace period never keeps Node alive after the work is done.
+ */
+export async function withTimeout<T, U>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: U,
+): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<U>((resolve) => {
+    timer = setTimeout(() => resolve(onTimeout), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether a TCP connection to 127.0.0.1:port is accepted within `timeoutMs`. */
+export function canConnect(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: LOOPBACK, port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
