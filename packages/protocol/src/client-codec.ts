@@ -1,6 +1,12 @@
-import { asDecodeError, createPackr, packChecked, unpackStrict } from './codec.js';
+import {
+  asDecodeError,
+  createPackr,
+  packChecked,
+  resolveMaxMessageBytes,
+  unpackStrict,
+} from './codec.js';
 import { DecodeError, EncodeError } from './errors.js';
-import { type CodecOptions, LIMITS } from './limits.js';
+import type { CodecOptions } from './limits.js';
 import type { ClientRead, ClientResponse, ClientWrite, PlainData } from './messages.js';
 import { toClientRead, toClientResponse, toClientWrite } from './validate.js';
 
@@ -52,7 +58,7 @@ export interface ClientCodec {
 }
 
 export function createClientCodec(options: CodecOptions = {}): ClientCodec {
-  const maxMessageBytes = options.maxMessageBytes ?? LIMITS.maxMessageBytes;
+  const maxMessageBytes = resolveMaxMessageBytes(options);
   const packr = createPackr();
 
   function encode(message: object, format: WireFormat): Uint8Array {

@@ -18,6 +18,9 @@ export function createPackr(): Packr {
     useBigIntExtension: true,
     mapsAsObjects: true,
     structuredClone: false,
+    // Decoded byte strings get their own memory: an acceptor keeps values for a long time,
+    // and a view would pin the whole received message (up to 1 MiB) behind each one.
+    copyBuffers: true,
   });
 }
 
@@ -72,13 +75,19 @@ export interface PeerCodec {
   decode(bytes: Uint8Array): PeerMessage;
 }
 
-export function createPeerCodec(options: CodecOptions = {}): PeerCodec {
+/** The configured size limit, or RangeError: a NaN or infinite limit would disable the bound. */
+export function resolveMaxMessageBytes(options: CodecOptions): number {
   const maxMessageBytes = options.maxMessageBytes ?? LIMITS.maxMessageBytes;
   if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 64) {
     throw new RangeError(
       `maxMessageBytes must be an integer of at least 64, got ${maxMessageBytes}`,
     );
   }
+  return maxMessageBytes;
+}
+
+export function createPeerCodec(options: CodecOptions = {}): PeerCodec {
+  const maxMessageBytes = resolveMaxMessageBytes(options);
   const packr = createPackr();
   return {
     maxMessageBytes,

@@ -22,6 +22,9 @@ function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
   if (value instanceof Uint8Array) return 'bytes';
+  if (typeof value === 'object' && !isPlainObject(value)) {
+    return `a non-plain object (${(value as object).constructor?.name ?? 'no constructor'})`;
+  }
   return typeof value;
 }
 

@@ -62,6 +62,8 @@ export interface PrepareLog extends Envelope<'prepareLog'> {
  */
 export interface PromiseReply extends Envelope<'promise'> {
   readonly ballot: Ballot;
+  /** The instance a single-instance prepare asked about; absent in answers to PrepareLog. */
+  readonly instance?: Instance;
   readonly ok: boolean;
   readonly promised: Ballot;
   readonly accepted: readonly AcceptedEntry[];
@@ -76,12 +78,17 @@ export interface Accept extends Envelope<'accept'> {
   readonly commitIndex?: number;
 }
 
-/** Phase 2b. `ok` says the acceptor accepted; otherwise `promised` is the higher ballot it holds. */
+/**
+ * Phase 2b. `ok` says the acceptor accepted; otherwise `promised` is the higher ballot it holds.
+ * The copy an acceptor sends to learners carries the accepted `value`, so a learner can learn
+ * a value once a majority accepted it at one ballot; the reply to the proposer omits it.
+ */
 export interface Accepted extends Envelope<'accepted'> {
   readonly ballot: Ballot;
   readonly instance: Instance;
   readonly ok: boolean;
   readonly promised: Ballot;
+  readonly value?: Value;
 }
 
 /** A value known chosen (a majority accepted it at `ballot`). */

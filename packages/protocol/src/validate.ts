@@ -71,13 +71,16 @@ const BODY: BodyReaders = {
     ballot: readBallot(d, 'ballot', ''),
     fromSlot: readInt(d, 'fromSlot', '', 0),
   }),
-  promise: (d) => ({
-    ballot: readBallot(d, 'ballot', ''),
-    ok: readBoolean(d, 'ok', ''),
-    promised: readBallot(d, 'promised', ''),
-    accepted: readList(d, 'accepted', '', LIMITS.maxEntries, acceptedEntry),
-    more: readBoolean(d, 'more', ''),
-  }),
+  promise: (d) => {
+    const body = {
+      ballot: readBallot(d, 'ballot', ''),
+      ok: readBoolean(d, 'ok', ''),
+      promised: readBallot(d, 'promised', ''),
+      accepted: readList(d, 'accepted', '', LIMITS.maxEntries, acceptedEntry),
+      more: readBoolean(d, 'more', ''),
+    };
+    return d.instance === undefined ? body : { ...body, instance: readInstance(d, 'instance', '') };
+  },
   accept: (d) => {
     const commitIndex = readOptionalInt(d, 'commitIndex', '', -1);
     const body = {
@@ -87,12 +90,15 @@ const BODY: BodyReaders = {
     };
     return commitIndex === undefined ? body : { ...body, commitIndex };
   },
-  accepted: (d) => ({
-    ballot: readBallot(d, 'ballot', ''),
-    instance: readInstance(d, 'instance', ''),
-    ok: readBoolean(d, 'ok', ''),
-    promised: readBallot(d, 'promised', ''),
-  }),
+  accepted: (d) => {
+    const body = {
+      ballot: readBallot(d, 'ballot', ''),
+      instance: readInstance(d, 'instance', ''),
+      ok: readBoolean(d, 'ok', ''),
+      promised: readBallot(d, 'promised', ''),
+    };
+    return d.value === undefined ? body : { ...body, value: readBytes(d, 'value', '') };
+  },
   decide: (d) => ({
     instance: readInstance(d, 'instance', ''),
     ballot: readBallot(d, 'ballot', ''),
