@@ -21,4 +21,5 @@ export { DecodeError, type DecodeErrorCode, EncodeError, InvalidNameError } from
 export { type CodecOptions, LIMITS } from './limits.js';
 export * from './messages.js';
 export { assertGroupName, assertNodeId, isValidName, MAX_NAME_LENGTH } from './names.js';
+export type { StoreRecord, StoreRecordKind } from './records.js';
 export { type GroupSubjects, groupSubjects } from './subjects.js';

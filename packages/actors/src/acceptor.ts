@@ -1,0 +1,154 @@
+import type { PeerMessage, StoreRecord } from '@synod/protocol';
+import { enqueueActions, setup } from 'xstate';
+import { AcceptorState } from './acceptor-state.js';
+import { type Effect, LEARNERS, type MessageEvent, type PersistedEvent } from './effects.js';
+import type { PlantedBug } from './plants.js';
+
+export interface AcceptorInput {
+  readonly group: string;
+  readonly nodeId: string;
+  /** Durable records found at start, in write order (empty for a new acceptor). */
+  readonly recovered?: readonly StoreRecord[];
+  readonly plant?: PlantedBug;
+}
+
+/**
+ * Mutable on purpose: the acceptor's maps grow with the log, and copying them on every
+ * event would make each step O(log size). Drive this machine as a live actor (the node and
+ * the simulator do), not through the pure transition() function.
+ */
+export interface AcceptorContext {
+  readonly group: string;
+  readonly nodeId: string;
+  readonly state: AcceptorState;
+  readonly plant: PlantedBug | undefined;
+  /** Id of the last persist effect emitted. */
+  lastPersistId: number;
+  /** Id of the last persist effect the host reported durable. */
+  durableId: number;
+  /** Answers waiting for their records (and every record before them) to be durable. */
+  readonly held: { readonly waitFor: number; readonly effects: readonly Effect[] }[];
+}
+
+export type AcceptorEvent = MessageEvent | PersistedEvent;
+
+/** Decides one request: the records it makes durable and the messages it sends once they are. */
+function decide(
+  context: AcceptorContext,
+  event: MessageEvent,
+): { records: readonly StoreRecord[]; sends: Effect[] } {
+  const m = event.message;
+  const envelope = { group: context.group, from: context.nodeId };
+  const reply = (message: PeerMessage): Effect[] =>
+    event.replyTo === undefined
+      ? []
+      : [{ type: 'send', to: { kind: 'reply', to: event.replyTo }, message }];
+  switch (m.type) {
+    case 'prepare': {
+      const { records, answer } = context.state.prepare(m.ballot, m.instance);
+      return {
+        records,
+        sends: reply({
+          type: 'promise',
+          ...envelope,
+          ballot: m.ballot,
+          instance: m.instance,
+          ...answer,
+        }),
+      };
+    }
+    case 'prepareLog': {
+      const { records, answer } = context.state.prepareLog(m.ballot, m.fromSlot);
+      return {
+        records,
+        sends: reply({ type: 'promise', ...envelope, ballot: m.ballot, ...answer }),
+      };
+    }
+    case 'accept': {
+      const { records, answer } = context.state.accept(m.ballot, m.instance, m.value);
+      const accepted = {
+        type: 'accepted',
+        ...envelope,
+        ballot: m.ballot,
+        instance: m.instance,
+        ...answer,
+      } as const;
+      const sends = reply(accepted);
+      // Learners hear of every acceptance, with its value, so they can learn without the proposer.
+      if (answer.ok)
+        sends.push({ type: 'send', to: LEARNERS, message: { ...accepted, value: m.value } });
+      return { records, sends };
+    }
+    case 'highestAcceptedQuery':
+      return {
+        records: [],
+        sends: reply({
+          type: 'highestAcceptedAnswer',
+          ...envelope,
+          slot: context.state.highestAcceptedSlot,
+        }),
+      };
+    default:
+      return { records: [], sends: [] };
+  }
+}
+
+/**
+ * The acceptor of one group on one node (seed 001). It promises a ballot at least as high as
+ * any it promised, accepts at a ballot at least as high as its promise, and reports what it
+ * accepted. No answer leaves before every record it emitted so far is durable: `syncing`
+ * is the state in which answers wait for the host's `persisted` event.
+ */
+export const acceptorMachine = setup({
+  types: {
+    input: {} as AcceptorInput,
+    context: {} as AcceptorContext,
+    events: {} as AcceptorEvent,
+    emitted: {} as Effect,
+  },
+  actions: {
+    handleMessage: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'message' || event.message.group !== context.group) return;
+      const { records, sends } = decide(context, event);
+      if (records.length > 0) {
+        context.lastPersistId += 1;
+        enqueue.emit({ type: 'persist', id: context.lastPersistId, records });
+      }
+      const mustWait =
+        context.lastPersistId > context.durableId && context.plant !== 'reply-before-persist';
+      if (mustWait) context.held.push({ waitFor: context.lastPersistId, effects: sends });
+      else for (const effect of sends) enqueue.emit(effect);
+    }),
+    releaseDurable: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'persisted') return;
+      context.durableId = Math.max(context.durableId, event.id);
+      while (context.held.length > 0 && context.held[0]!.waitFor <= context.durableId) {
+        for (const effect of context.held.shift()!.effects) enqueue.emit(effect);
+      }
+    }),
+  },
+  guards: {
+    allDurable: ({ context }) => context.durableId >= context.lastPersistId,
+    somethingPending: ({ context }) => context.durableId < context.lastPersistId,
+  },
+}).createMachine({
+  id: 'acceptor',
+  context: ({ input }) => ({
+    group: input.group,
+    nodeId: input.nodeId,
+    state: AcceptorState.recover(input.recovered ?? []),
+    plant: input.plant,
+    lastPersistId: 0,
+    durableId: 0,
+    held: [],
+  }),
+  initial: 'ready',
+  on: {
+    message: { actions: 'handleMessage' },
+    persisted: { actions: 'releaseDurable' },
+  },
+  states: {
+    ready: { always: { guard: 'somethingPending', target: 'syncing' } },
+    syncing: { always: { guard: 'allDurable', target: 'ready' } },
+  },
+});

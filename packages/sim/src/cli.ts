@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// npm run sim -- --seeds N [--start S] [--nodes 3|5] [--plant BUG] [--mode leaderless]
+// npm run sim -- --seed S ...   replays one seed exactly and prints its violations.
+// The last line is always `seeds: N, violations: V`; the exit code is 0 only when V is 0.
+import { parseArgs } from 'node:util';
+import { PLANTED_BUGS, type PlantedBug } from '@synod/actors';
+import { runSeeds } from './sim/batch.js';
+
+function fail(message: string): never {
+  console.error(`sim: ${message}`);
+  console.error(
+    'usage: npm run sim -- --seeds N [--start S] [--nodes 3|5] [--plant BUG] | --seed S [...]',
+  );
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string' },
+    seed: { type: 'string' },
+    start: { type: 'string', default: '1' },
+    nodes: { type: 'string' },
+    plant: { type: 'string' },
+    mode: { type: 'string', default: 'leaderless' },
+    verbose: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const integer = (name: string, text: string | undefined, min: number): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min)
+    fail(`--${name} must be an integer of at least ${min}, got ${text}`);
+  return n;
+};
+
+const nodes = integer('nodes', values.nodes, 3);
+if (nodes !== undefined && nodes !== 3 && nodes !== 5) fail('--nodes must be 3 or 5');
+if (values.plant !== undefined && !(PLANTED_BUGS as readonly string[]).includes(values.plant)) {
+  fail(`--plant must be one of ${PLANTED_BUGS.join(', ')}`);
+}
+if (values.mode !== 'leaderless')
+  fail(`--mode ${values.mode} is not built yet; the only mode is leaderless`);
+const single = integer('seed', values.seed, 0);
+const count =
+  single === undefined
+    ? (integer('seeds', values.seeds, 1) ?? fail('give --seeds N or --seed S'))
+    : 1;
+const start = single ?? integer('start', values.start, 0)!;
+
+const summary = runSeeds({
+  start,
+  count,
+  ...(nodes === undefined ? {} : { nodes }),
+  ...(values.plant === undefined ? {} : { plant: values.plant as PlantedBug }),
+  onResult: (result, replay) => {
+    if (result.violations.length > 0 || values.verbose || single !== undefined) {
+      const s = result.scenario;
+      console.log(
+        `seed ${result.seed}: ${result.violations.length} violation(s); ${s.nodes} nodes, ${s.clients} clients, ${result.history.length} ops, ${result.acknowledged} acknowledged writes, ${result.steps} steps, ${result.simTimeMs.toFixed(0)} ms simulated`,
+      );
+      for (const violation of result.violations) console.log(`  ${violation}`);
+      if (result.violations.length > 0) console.log(`  replay: ${replay}`);
+    }
+  },
+});
+console.log(
+  `steps: ${summary.steps} in ${(summary.wallMs / 1000).toFixed(1)} s (${Math.round(summary.steps / (summary.wallMs / 1000))} steps/s); longest seed ${summary.longestSeedMs.toFixed(0)} ms wall (seed ${summary.longestSeed})`,
+);
+console.log(`seeds: ${summary.seeds}, violations: ${summary.violatingSeeds}`);
+process.exitCode = summary.violatingSeeds === 0 ? 0 : 1;

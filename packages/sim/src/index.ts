@@ -1,0 +1,6 @@
+export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
+export { SafetyChecker } from './sim/checker.js';
+export { SimDisk } from './sim/disk.js';
+export { type Disk, GroupHost, type GroupHostOptions, type HostObserver } from './sim/host.js';
+export { type KvOperation, runSeed, type SeedResult } from './sim/run.js';
+export { chooseScenario, type Scenario, type ScenarioOptions } from './sim/scenario.js';

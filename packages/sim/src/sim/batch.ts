@@ -1,0 +1,76 @@
+import type { PlantedBug } from '@synod/actors';
+import { runSeed, type SeedResult } from './run.js';
+
+export interface BatchOptions {
+  readonly start: number;
+  readonly count: number;
+  readonly nodes?: number;
+  readonly plant?: PlantedBug;
+  /** Stop at the first violating seed (for tests that only need to know a bug is caught). */
+  readonly stopAtFirstViolation?: boolean;
+  readonly onResult?: (result: SeedResult, replay: string) => void;
+}
+
+export interface BatchSummary {
+  readonly seeds: number;
+  readonly violatingSeeds: number;
+  readonly firstViolatingSeed: number | undefined;
+  readonly steps: number;
+  readonly wallMs: number;
+  readonly longestSeed: number;
+  readonly longestSeedMs: number;
+}
+
+/** The one-line command that replays a seed exactly. */
+export function replayCommand(
+  seed: number,
+  options: { nodes?: number; plant?: PlantedBug },
+): string {
+  return [
+    'npm run sim --',
+    `--seed ${seed}`,
+    options.nodes === undefined ? '' : `--nodes ${options.nodes}`,
+    options.plant === undefined ? '' : `--plant ${options.plant}`,
+  ]
+    .filter((part) => part !== '')
+    .join(' ');
+}
+
+export function runSeeds(options: BatchOptions): BatchSummary {
+  const started = performance.now();
+  let violatingSeeds = 0;
+  let firstViolatingSeed: number | undefined;
+  let steps = 0;
+  let longestSeed = options.start;
+  let longestSeedMs = 0;
+  let seeds = 0;
+  for (let seed = options.start; seed < options.start + options.count; seed++) {
+    const t0 = performance.now();
+    const result = runSeed(seed, {
+      ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
+      ...(options.plant === undefined ? {} : { plant: options.plant }),
+    });
+    const elapsed = performance.now() - t0;
+    seeds++;
+    steps += result.steps;
+    if (elapsed > longestSeedMs) {
+      longestSeedMs = elapsed;
+      longestSeed = seed;
+    }
+    if (result.violations.length > 0) {
+      violatingSeeds++;
+      firstViolatingSeed ??= seed;
+    }
+    options.onResult?.(result, replayCommand(seed, options));
+    if (options.stopAtFirstViolation === true && result.violations.length > 0) break;
+  }
+  return {
+    seeds,
+    violatingSeeds,
+    firstViolatingSeed,
+    steps,
+    wallMs: performance.now() - started,
+    longestSeed,
+    longestSeedMs,
+  };
+}

@@ -1,0 +1,334 @@
+import {
+  acceptorMachine,
+  appendMachine,
+  catchUpMachine,
+  type Effect,
+  learnerMachine,
+  type PlantedBug,
+  type ProposerTiming,
+  proposerMachine,
+} from '@synod/actors';
+import type { StoreRecord } from '@synod/protocol';
+import {
+  type Ballot,
+  createPeerCodec,
+  DecodeError,
+  groupSubjects,
+  type Instance,
+  type PeerMessage,
+  type Value,
+} from '@synod/protocol';
+import type { Scheduler, TimerHandle, Transport, TransportMessage } from '@synod/transport';
+import { type AnyActorRef, createActor } from 'xstate';
+
+/** What a host needs to make its records durable. */
+export interface Disk {
+  readonly durable: readonly StoreRecord[];
+  write(records: readonly StoreRecord[], done: () => void): void;
+}
+
+/** What the host tells the outside world (the simulator's checkers, a node's metrics). */
+export interface HostObserver {
+  proposed?(node: string, instance: Instance, value: Value): void;
+  chosen?(node: string, instance: Instance, value: Value, ballot: Ballot): void;
+  learned?(node: string, instance: Instance, value: Value): void;
+  delivered?(node: string, slot: number, value: Value): void;
+  failed?(node: string, error: unknown): void;
+  /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
+  acceptorAnswered?(node: string, message: PeerMessage): void;
+}
+
+export interface GroupHostOptions {
+  readonly group: string;
+  readonly nodeId: string;
+  readonly peers: readonly string[];
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  readonly disk: Disk;
+  readonly observer?: HostObserver;
+  readonly timing?: ProposerTiming;
+  readonly seed: number;
+  readonly plant?: PlantedBug;
+}
+
+interface Proposal {
+  readonly actor: AnyActorRef;
+  readonly waiters: ((value: Value) => void)[];
+}
+
+const peerCodec = createPeerCodec();
+
+/**
+ * Hosts one group's machines on one node and executes their effects: messages go out on the
+ * group's subjects, records to the disk, timers to the scheduler. Protocol decisions stay in
+ * the machines; this class only routes. Used by the simulator; the node runtime does the
+ * same with NATS, the file store and real time.
+ */
+export class GroupHost {
+  readonly nodeId: string;
+  readonly #o: GroupHostOptions;
+  readonly #subjects;
+  readonly #nodeSubject: string;
+  readonly #timers = new Map<string, TimerHandle>();
+  readonly #proposals = new Map<Instance, Proposal>();
+  readonly #ops = new Set<AnyActorRef>();
+  readonly #log = new Map<number, Value>();
+  /** Register keys whose value this node learned (paxos(k, v) answers at once afterwards). */
+  readonly #registers = new Map<string, Value>();
+  readonly #readWaiters: { through: number; done: (through: number) => void }[] = [];
+  readonly #acceptor: AnyActorRef;
+  readonly #learner: AnyActorRef;
+  #roundFloor = 0;
+  #nextSlot = 0;
+  #actorSeq = 0;
+  #stopped = false;
+  decodeErrors = 0;
+
+  constructor(options: GroupHostOptions) {
+    this.#o = options;
+    this.nodeId = options.nodeId;
+    this.#subjects = groupSubjects(options.group);
+    this.#nodeSubject = this.#subjects.node(options.nodeId);
+    const recovered = options.disk.durable;
+    for (const record of recovered)
+      if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
+    const base = {
+      group: options.group,
+      nodeId: options.nodeId,
+      ...(options.plant === undefined ? {} : { plant: options.plant }),
+    };
+    this.#acceptor = this.#start(
+      'acceptor',
+      createActor(acceptorMachine, { input: { ...base, recovered } }),
+    );
+    this.#learner = this.#start(
+      'learner',
+      createActor(learnerMachine, { input: { ...base, acceptorCount: options.peers.length } }),
+    );
+    const t = options.transport;
+    t.subscribe(this.#subjects.acceptor, (m) =>
+      this.#receive(m, (message) =>
+        this.#acceptor.send({
+          type: 'message',
+          message,
+          ...(m.reply === undefined ? {} : { replyTo: m.reply }),
+        }),
+      ),
+    );
+    t.subscribe(this.#subjects.learn, (m) =>
+      this.#receive(m, (message) => this.#learner.send({ type: 'message', message })),
+    );
+    t.subscribe(this.#nodeSubject, (m) => this.#receive(m, (message) => this.#routeReply(message)));
+  }
+
+  /** Slots delivered so far on this node, in order. */
+  get log(): ReadonlyMap<number, Value> {
+    return this.#log;
+  }
+
+  get deliveredThrough(): number {
+    return this.#nextSlot - 1;
+  }
+
+  /** pg_paxos's append: calls back with the slot the value was chosen in. */
+  append(value: Value, done: (slot: number) => void): void {
+    const actor = createActor(appendMachine, {
+      input: { value, firstUnknownSlot: this.#nextSlot },
+    });
+    this.#startOp(actor, (output) => done((output as { slot: number }).slot));
+  }
+
+  /** pg_paxos's strong read: calls back once this node has applied every write acknowledged before the call. */
+  read(done: (through: number) => void): void {
+    const actor = createActor(catchUpMachine, {
+      input: {
+        group: this.#o.group,
+        nodeId: this.nodeId,
+        acceptorCount: this.#o.peers.length,
+        deliveredThrough: this.deliveredThrough,
+      },
+    });
+    this.#startOp(actor, (output) => {
+      const through = (output as { through: number }).through;
+      if (this.deliveredThrough >= through) done(through);
+      else this.#readWaiters.push({ through, done });
+    });
+  }
+
+  /** Single-decree paxos(key, value): calls back with the value chosen for the key. */
+  paxos(key: Instance, value: Value, done: (value: Value) => void): void {
+    this.#propose(key, value, done);
+  }
+
+  /** Stops everything at once, as a crash would: no effect of this host runs afterwards. */
+  stop(): void {
+    this.#stopped = true;
+    for (const timer of this.#timers.values()) timer.cancel();
+    this.#timers.clear();
+    for (const { actor } of this.#proposals.values()) actor.stop();
+    for (const op of this.#ops) op.stop();
+    this.#acceptor.stop();
+    this.#learner.stop();
+    void this.#o.transport.close();
+  }
+
+  #start(name: string, actor: AnyActorRef): AnyActorRef {
+    const key = `${name}#${this.#actorSeq++}`;
+    actor.on('*', (effect: Effect) => this.#execute(key, actor, effect));
+    actor.subscribe({ error: (error) => this.#fail(error) });
+    actor.start();
+    return actor;
+  }
+
+  #startOp(actor: AnyActorRef, done: (output: unknown) => void): void {
+    this.#ops.add(actor);
+    actor.subscribe({
+      complete: () => {
+        this.#ops.delete(actor);
+        if (!this.#stopped) done(actor.getSnapshot().output);
+      },
+    });
+    this.#start('op', actor);
+  }
+
+  #fail(error: unknown): void {
+    this.#o.observer?.failed?.(this.nodeId, error);
+  }
+
+  #receive(m: TransportMessage, deliver: (message: PeerMessage) => void): void {
+    if (this.#stopped) return;
+    let message: PeerMessage;
+    try {
+      message = peerCodec.decode(m.data);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.decodeErrors++;
+      return;
+    }
+    deliver(message);
+  }
+
+  #routeReply(message: PeerMessage): void {
+    if (
+      message.type === 'promise' ||
+      (message.type === 'accepted' && message.value === undefined)
+    ) {
+      if (message.type === 'promise' && message.instance === undefined) return;
+      const instance = message.type === 'promise' ? message.instance! : message.instance;
+      this.#proposals.get(instance)?.actor.send({ type: 'message', message });
+    } else if (message.type === 'highestAcceptedAnswer') {
+      for (const op of this.#ops) op.send({ type: 'message', message });
+    }
+  }
+
+  #propose(instance: Instance, value: Value, done: (value: Value) => void): void {
+    const known =
+      typeof instance === 'number' ? this.#log.get(instance) : this.#registers.get(instance);
+    if (known !== undefined) {
+      this.#o.scheduler.setTimer(0, () => !this.#stopped && done(known));
+      return;
+    }
+    const running = this.#proposals.get(instance);
+    if (running !== undefined) {
+      running.waiters.push(done);
+      return;
+    }
+    this.#o.observer?.proposed?.(this.nodeId, instance, value);
+    const actor = createActor(proposerMachine, {
+      input: {
+        group: this.#o.group,
+        nodeId: this.nodeId,
+        instance,
+        value,
+        acceptorCount: this.#o.peers.length,
+        minRound: this.#roundFloor + 1,
+        seed: this.#o.seed * 7919 + this.#actorSeq,
+        ...(this.#o.timing === undefined ? {} : { timing: this.#o.timing }),
+        ...(this.#o.plant === undefined ? {} : { plant: this.#o.plant }),
+      },
+    });
+    const proposal: Proposal = { actor, waiters: [done] };
+    this.#proposals.set(instance, proposal);
+    actor.subscribe({
+      complete: () => {
+        this.#proposals.delete(instance);
+        if (this.#stopped) return;
+        const chosen = (actor.getSnapshot().output as { value: Value }).value;
+        for (const waiter of proposal.waiters) waiter(chosen);
+      },
+    });
+    this.#start(`proposer:${String(instance)}`, actor);
+  }
+
+  #execute(key: string, actor: AnyActorRef, effect: Effect): void {
+    if (this.#stopped) return;
+    const o = this.#o;
+    switch (effect.type) {
+      case 'send': {
+        if (actor === this.#acceptor) o.observer?.acceptorAnswered?.(this.nodeId, effect.message);
+        const bytes = peerCodec.encode(effect.message);
+        if (effect.to.kind === 'acceptors')
+          o.transport.publish(this.#subjects.acceptor, bytes, { reply: this.#nodeSubject });
+        else if (effect.to.kind === 'learners') o.transport.publish(this.#subjects.learn, bytes);
+        else o.transport.publish(effect.to.to, bytes);
+        break;
+      }
+      case 'persist':
+        for (const record of effect.records)
+          if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
+        o.disk.write(
+          effect.records,
+          () => !this.#stopped && actor.send({ type: 'persisted', id: effect.id }),
+        );
+        break;
+      case 'setTimer': {
+        const name = `${key}:${effect.timer}`;
+        this.#timers.get(name)?.cancel();
+        this.#timers.set(
+          name,
+          o.scheduler.setTimer(effect.delayMs, () => {
+            this.#timers.delete(name);
+            if (!this.#stopped) actor.send({ type: 'timer', timer: effect.timer });
+          }),
+        );
+        break;
+      }
+      case 'cancelTimer': {
+        const name = `${key}:${effect.timer}`;
+        this.#timers.get(name)?.cancel();
+        this.#timers.delete(name);
+        break;
+      }
+      case 'chosen':
+        o.observer?.chosen?.(this.nodeId, effect.instance, effect.value, effect.ballot);
+        this.#learner.send({ type: 'known', instance: effect.instance, value: effect.value });
+        break;
+      case 'learned':
+        o.observer?.learned?.(this.nodeId, effect.instance, effect.value);
+        if (typeof effect.instance === 'string') this.#registers.set(effect.instance, effect.value);
+        this.#proposals.get(effect.instance)?.actor.send({ type: 'known', value: effect.value });
+        break;
+      case 'deliver':
+        this.#log.set(effect.slot, effect.value);
+        this.#nextSlot = effect.slot + 1;
+        o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);
+        this.#releaseReads();
+        break;
+      case 'propose':
+        this.#propose(effect.instance, effect.value, (value) =>
+          actor.send({ type: 'proposalDone', instance: effect.instance, value }),
+        );
+        break;
+    }
+  }
+
+  #releaseReads(): void {
+    for (let i = this.#readWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.#readWaiters[i]!;
+      if (waiter.through <= this.deliveredThrough) {
+        this.#readWaiters.splice(i, 1);
+        waiter.done(waiter.through);
+      }
+    }
+  }
+}

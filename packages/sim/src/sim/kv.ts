@@ -1,0 +1,42 @@
+import { isNoop } from '@synod/actors';
+import type { Value } from '@synod/protocol';
+
+/** A client command of the simulated key-value store. (client, seq) makes every value unique. */
+export interface KvWrite {
+  readonly client: string;
+  readonly seq: number;
+  readonly op: 'put' | 'append';
+  readonly key: string;
+  readonly value: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeWrite(write: KvWrite): Value {
+  return encoder.encode(JSON.stringify(write));
+}
+
+export function decodeWrite(value: Value): KvWrite {
+  return JSON.parse(decoder.decode(value)) as KvWrite;
+}
+
+export function hex(value: Value): string {
+  return Buffer.from(value).toString('hex');
+}
+
+/** The state machine each simulated node applies its delivered log to. */
+export class KvStore {
+  readonly #data = new Map<string, string>();
+
+  apply(value: Value): void {
+    if (isNoop(value)) return;
+    const write = decodeWrite(value);
+    const current = this.#data.get(write.key) ?? '';
+    this.#data.set(write.key, write.op === 'put' ? write.value : current + write.value);
+  }
+
+  get(key: string): string {
+    return this.#data.get(key) ?? '';
+  }
+}

@@ -1,0 +1,385 @@
+import { AcceptorState } from '@synod/actors';
+import type { Value } from '@synod/protocol';
+import {
+  createRng,
+  MemoryNetwork,
+  type Rng,
+  type TimerHandle,
+  VirtualScheduler,
+} from '@synod/transport';
+import { SafetyChecker } from './checker.js';
+import { SimDisk } from './disk.js';
+import { GroupHost } from './host.js';
+import { encodeWrite, KvStore } from './kv.js';
+import { chooseScenario, type Scenario, type ScenarioOptions } from './scenario.js';
+
+const GROUP = 'sim';
+
+/** One client operation as the history records it; `return` is Infinity if it never returned. */
+export interface KvOperation {
+  readonly clientId: string;
+  readonly input: {
+    readonly op: 'get' | 'put' | 'append';
+    readonly key: string;
+    readonly value?: string;
+  };
+  readonly call: number;
+  output: string | undefined;
+  return: number;
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly scenario: Scenario;
+  readonly violations: readonly string[];
+  readonly steps: number;
+  readonly simTimeMs: number;
+  readonly history: readonly KvOperation[];
+  readonly acknowledged: number;
+}
+
+interface PendingOp {
+  readonly op: KvOperation;
+  readonly node: SimNode;
+  readonly incarnation: number;
+  readonly timer: TimerHandle;
+  finish: () => void;
+}
+
+interface SimNode {
+  readonly id: string;
+  readonly disk: SimDisk;
+  host: GroupHost | undefined;
+  kv: KvStore;
+  incarnation: number;
+}
+
+const STEP_BUDGET = 2_000_000;
+
+/** Runs one seed: a workload under faults, then a healed phase that must make progress. */
+export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult {
+  const rng = createRng(seed);
+  const scenario = chooseScenario(seed, rng.fork(), options);
+  const scheduler = new VirtualScheduler();
+  const network = new MemoryNetwork({
+    seed: rng.int(0, 2 ** 31),
+    scheduler,
+    faults: scenario.faults,
+  });
+  const checker = new SafetyChecker(() => scheduler.now());
+  const peers = Array.from({ length: scenario.nodes }, (_, i) => `n${i + 1}`);
+  const nodes = new Map<string, SimNode>();
+  const faultRng = rng.fork();
+  const clientRng = rng.fork();
+  let healed = false;
+  const healAt = scenario.faultPhaseMs;
+
+  const start = (node: SimNode): void => {
+    node.incarnation++;
+    node.kv = new KvStore();
+    checker.restarted(node.id);
+    if (node.incarnation > 1)
+      checker.recoveredAcceptor(node.id, AcceptorState.recover(node.disk.durable));
+    node.host = new GroupHost({
+      group: GROUP,
+      nodeId: node.id,
+      peers,
+      transport: network.connect(node.id),
+      scheduler,
+      disk: node.disk,
+      seed: seed * 31 + node.incarnation * 1_000_003 + peers.indexOf(node.id),
+      ...(scenario.plant === undefined ? {} : { plant: scenario.plant }),
+      observer: {
+        proposed: (n, i, v) => checker.proposed(n, i, v),
+        chosen: (n, i, v) => checker.chosen(n, i, v),
+        learned: (n, i, v) => checker.learned(n, i, v),
+        delivered: (n, s, v) => {
+          checker.delivered(n, s, v);
+          node.kv.apply(v);
+        },
+        failed: (n, e) => checker.failed(n, e),
+        acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
+      },
+    });
+  };
+  for (const id of peers) {
+    const node: SimNode = {
+      id,
+      disk: new SimDisk(scheduler, rng.fork(), scenario.fsyncMs),
+      host: undefined,
+      kv: new KvStore(),
+      incarnation: 0,
+    };
+    nodes.set(id, node);
+    start(node);
+  }
+  const history: KvOperation[] = [];
+  const pending = new Set<PendingOp>();
+  const up = (): SimNode[] => [...nodes.values()].filter((n) => n.host !== undefined);
+  const down = (): SimNode[] => [...nodes.values()].filter((n) => n.host === undefined);
+  const crash = (node: SimNode): void => {
+    node.host?.stop();
+    node.host = undefined;
+    node.disk.crash();
+    // The operations in flight there may or may not have taken effect: they stay open.
+    for (const entry of [...pending]) if (entry.node === node) entry.finish();
+  };
+
+  // Faults: crashes, restarts and partitions at random times until the heal.
+  const scheduleFault = (): void => {
+    const delay = faultRng.next() * 2 * scenario.faultEveryMs;
+    scheduler.setTimer(delay, () => {
+      if (healed) return;
+      const roll = faultRng.next();
+      const live = up();
+      const dead = down();
+      if (roll < 0.3 && live.length > 0) {
+        // Like a nemesis that knows where it hurts, prefer a node with writes in flight: a
+        // crash there tests that nothing was acknowledged before it was durable.
+        const exposed = live.filter((n) => n.disk.hasUnsyncedWrites);
+        const victim = pick(faultRng, exposed.length > 0 && faultRng.chance(0.8) ? exposed : live);
+        crash(victim);
+        // Half the crashes are reboots (a supervisor restarts the process at once): the node
+        // is back while messages of its last life are still in flight.
+        if (faultRng.chance(0.5))
+          scheduler.setTimer(
+            faultRng.next() * 5,
+            () => !healed && victim.host === undefined && start(victim),
+          );
+      } else if (roll < 0.55 && dead.length > 0) start(pick(faultRng, dead));
+      else if (roll < 0.75) network.partition(...split(faultRng, peers));
+      else if (roll < 0.9) network.heal();
+      scheduleFault();
+    });
+  };
+  scheduleFault();
+  scheduler.setTimer(healAt, () => {
+    healed = true;
+    network.heal();
+    network.configureFaults({
+      dropRate: 0,
+      duplicateRate: 0,
+      reorderRate: 0,
+      minDelayMs: 0.1,
+      maxDelayMs: 1,
+    });
+    for (const node of down()) start(node);
+  });
+
+  // Clients: each runs operations one at a time against a random live node.
+  let clientsLeft = scenario.clients;
+  let finalReadsLeft = -1;
+
+  /**
+   * Gives up on an operation after opTimeoutMs while faults go on (it stays open in the
+   * history). Once the network has healed, an operation pending on a live node must finish
+   * within livenessBoundMs of the heal (or of its call, if later): if not, that is a
+   * liveness violation.
+   */
+  const armDeadline = (
+    call: number,
+    stillPending: () => boolean,
+    describe: () => string,
+    giveUp: () => void,
+    crashedUnder: () => boolean = () => false,
+  ): TimerHandle => {
+    let handle: TimerHandle;
+    const check = (): void => {
+      if (!stillPending()) return;
+      if (healed && !crashedUnder()) {
+        const due = Math.max(call, healAt) + scenario.livenessBoundMs;
+        if (scheduler.now() < due) {
+          handle = scheduler.setTimer(due - scheduler.now(), check);
+          return;
+        }
+        checker.violate(
+          `liveness: ${describe()} did not finish within ${scenario.livenessBoundMs} ms of the heal`,
+        );
+      }
+      giveUp();
+    };
+    handle = scheduler.setTimer(scenario.opTimeoutMs, check);
+    return { cancel: () => handle.cancel() };
+  };
+
+  const runClient = (client: {
+    name: string;
+    process: number;
+    seq: number;
+    opsLeft: number;
+  }): void => {
+    if (client.opsLeft === 0) {
+      if (--clientsLeft === 0) whenClientsDone();
+      return;
+    }
+    const live = up();
+    if (live.length === 0) {
+      scheduler.setTimer(10, () => runClient(client));
+      return;
+    }
+    const node = pick(clientRng, live);
+    const host = node.host!;
+    const key = `k${clientRng.int(0, scenario.keys - 1)}`;
+    const roll = clientRng.next();
+    if (roll < 0.2) {
+      runPaxos(client, node);
+      return;
+    }
+    const kind = roll < 0.5 ? 'get' : roll < 0.75 ? 'put' : 'append';
+    const process = `${client.name}.${client.process}`;
+    const value = `${process}:${client.seq++};`;
+    const op: KvOperation = {
+      clientId: process,
+      input: kind === 'get' ? { op: 'get', key } : { op: kind, key, value },
+      call: scheduler.now(),
+      output: undefined,
+      return: Number.POSITIVE_INFINITY,
+    };
+    history.push(op);
+    client.opsLeft--;
+    const next = (): void => {
+      scheduler.setTimer(clientRng.next() * 5, () => runClient(client));
+    };
+    const entry: PendingOp = {
+      op,
+      node,
+      incarnation: node.incarnation,
+      finish: () => undefined,
+      timer: armDeadline(
+        op.call,
+        () => pending.has(entry),
+        () => `${kind} ${key} by ${process} on ${node.id}`,
+        () => {
+          pending.delete(entry);
+          client.process++;
+          next();
+        },
+      ),
+    };
+    const done = (output: string | undefined): void => {
+      if (!pending.has(entry) || node.incarnation !== entry.incarnation || node.host !== host)
+        return;
+      pending.delete(entry);
+      entry.timer.cancel();
+      op.output = output;
+      op.return = scheduler.now();
+      next();
+    };
+    entry.finish = () => {
+      // The node crashed under the operation: it may or may not have taken effect.
+      pending.delete(entry);
+      entry.timer.cancel();
+      client.process++;
+      next();
+    };
+    pending.add(entry);
+    if (kind === 'get') {
+      host.read(() => done(node.kv.get(key)));
+    } else {
+      const bytes: Value = encodeWrite({
+        client: client.name,
+        seq: client.seq,
+        op: kind,
+        key,
+        value,
+      });
+      host.append(bytes, (slot) => {
+        if (pending.has(entry)) checker.acknowledged(slot, bytes);
+        done(undefined);
+      });
+    }
+  };
+
+  // Seed 001's paxos(k, v) on a few shared keys: everyone who asks must get the same value.
+  const registerAnswers = new Map<string, Set<string>>();
+  const runPaxos = (
+    client: { name: string; process: number; seq: number; opsLeft: number },
+    node: SimNode,
+  ): void => {
+    client.opsLeft--;
+    const key = `register-${clientRng.int(0, 1)}`;
+    const value = encodeWrite({
+      client: client.name,
+      seq: client.seq++,
+      op: 'put',
+      key,
+      value: 'paxos',
+    });
+    const incarnation = node.incarnation;
+    let answered = false;
+    const next = (): void => void scheduler.setTimer(clientRng.next() * 5, () => runClient(client));
+    // A crash of the node under the call leaves its outcome unknown: not a liveness failure.
+    const timer = armDeadline(
+      scheduler.now(),
+      () => !answered,
+      () => `paxos(${key}) on ${node.id}`,
+      () => {
+        answered = true;
+        next();
+      },
+      () => node.incarnation !== incarnation || node.host === undefined,
+    );
+    node.host!.paxos(key, value, (chosen) => {
+      if (answered || node.incarnation !== incarnation) return;
+      answered = true;
+      timer.cancel();
+      const answers = registerAnswers.get(key) ?? new Set<string>();
+      answers.add(Buffer.from(chosen).toString('hex'));
+      registerAnswers.set(key, answers);
+      if (answers.size > 1)
+        checker.violate(`agreement: paxos(${key}) answered two different values`);
+      next();
+    });
+  };
+
+  const whenClientsDone = (): void => {
+    const finalize = (): void => {
+      const live = up();
+      finalReadsLeft = live.length;
+      for (const node of live) {
+        node.host!.read(() => {
+          if (--finalReadsLeft === 0) {
+            checker.checkDurability(new Map(up().map((n) => [n.id, n.host!.log])));
+          }
+        });
+      }
+    };
+    if (healed) finalize();
+    else scheduler.setTimer(healAt - scheduler.now(), finalize);
+  };
+
+  for (let c = 0; c < scenario.clients; c++) {
+    const client = { name: `c${c}`, process: 0, seq: 0, opsLeft: scenario.opsPerClient };
+    scheduler.setTimer(clientRng.next() * 10, () => runClient(client));
+  }
+
+  let steps = 0;
+  while (steps < STEP_BUDGET && scheduler.step()) steps++;
+  if (steps >= STEP_BUDGET)
+    checker.violate(`liveness: the run did not settle within ${STEP_BUDGET} steps`);
+  else if (finalReadsLeft !== 0)
+    checker.violate('liveness: the final reads did not complete after the heal');
+  for (const node of up()) node.host!.stop();
+
+  return {
+    seed,
+    scenario,
+    violations: checker.violations,
+    steps,
+    simTimeMs: scheduler.now(),
+    history,
+    acknowledged: checker.acknowledgedCount,
+  };
+}
+
+function pick<T>(rng: Rng, items: readonly T[]): T {
+  return items[rng.int(0, items.length - 1)]!;
+}
+
+/** A random split of the nodes into two sides. */
+function split(rng: Rng, peers: readonly string[]): string[][] {
+  const a: string[] = [];
+  const b: string[] = [];
+  for (const id of peers) (rng.chance(0.5) ? a : b).push(id);
+  return [a, b];
+}

@@ -1,0 +1,59 @@
+import type { PlantedBug } from '@synod/actors';
+import type { FaultOptions, Rng } from '@synod/transport';
+
+/**
+ * What one seed runs ("swarm testing": the seed picks the scenario, not only the schedule).
+ * Times are simulated milliseconds.
+ */
+export interface Scenario {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly opsPerClient: number;
+  readonly faults: FaultOptions;
+  readonly fsyncMs: { readonly min: number; readonly max: number };
+  /** How long faults (crashes, partitions, message faults) go on. */
+  readonly faultPhaseMs: number;
+  /** Mean time between two fault events (crash, restart, partition, heal). */
+  readonly faultEveryMs: number;
+  /** After the network heals, every pending operation must finish within this. */
+  readonly livenessBoundMs: number;
+  /** A client gives up on an operation after this long (it stays open in the history). */
+  readonly opTimeoutMs: number;
+  readonly plant?: PlantedBug;
+}
+
+export interface ScenarioOptions {
+  readonly nodes?: number;
+  readonly plant?: PlantedBug;
+}
+
+export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions = {}): Scenario {
+  const nodes = options.nodes ?? (rng.chance(0.5) ? 3 : 5);
+  return {
+    seed,
+    nodes,
+    clients: rng.int(2, 4),
+    keys: rng.int(1, 3),
+    opsPerClient: rng.int(4, 10),
+    faults: {
+      dropRate: rng.chance(0.7) ? rng.next() * 0.15 : 0,
+      duplicateRate: rng.chance(0.5) ? rng.next() * 0.1 : 0,
+      minDelayMs: 0.1,
+      maxDelayMs: 0.2 + rng.next() * 5,
+      reorderRate: rng.chance(0.5) ? rng.next() * 0.2 : 0,
+      reorderDelayMs: 10,
+    },
+    // A third of the seeds get a slow disk (a cloud volume): a wide window between an answer
+    // and its durability is where reply-before-persist bugs lose data in a crash.
+    fsyncMs: rng.chance(1 / 3)
+      ? { min: 2, max: 5 + rng.next() * 20 }
+      : { min: 0.1, max: 0.2 + rng.next() * 3 },
+    faultPhaseMs: rng.int(200, 1500),
+    faultEveryMs: rng.int(20, 200),
+    livenessBoundMs: 30_000,
+    opTimeoutMs: 3_000,
+    ...(options.plant === undefined ? {} : { plant: options.plant }),
+  };
+}
