@@ -3,7 +3,7 @@
 // the in-memory network with real time (no server needed): seed 001's paxos('leader', ...)
 // from every node, then seed 000's statements appended to the Multi-Paxos log from different
 // nodes and read back, in one order, by a strong read on a third.
-import { type Instance, type Value } from '@synod/protocol';
+import type { Instance, Value } from '@synod/protocol';
 import { createRng, MemoryNetwork, realScheduler } from '@synod/transport';
 import { SimDisk } from './sim/disk.js';
 import { GroupHost } from './sim/host.js';
@@ -27,13 +27,18 @@ const hosts = new Map(
 const text = (v: Value): string => new TextDecoder().decode(v);
 const bytes = (s: string): Value => new TextEncoder().encode(s);
 const node = (id: string): GroupHost => hosts.get(id)!;
-const call = <T>(run: (done: (value: T) => void) => void): Promise<T> => new Promise((resolve) => run(resolve));
-const paxos = (id: string, key: Instance, value: string): Promise<Value> => call((done) => node(id).paxos(key, bytes(value), done));
+const call = <T>(run: (done: (value: T) => void) => void): Promise<T> =>
+  new Promise((resolve) => run(resolve));
+const paxos = (id: string, key: Instance, value: string): Promise<Value> =>
+  call((done) => node(id).paxos(key, bytes(value), done));
 
-console.log(`synod demo: group mokka, nodes ${peers.join(', ')}, on the in-memory network (no NATS server needed)\n`);
+console.log(
+  `synod demo: group mokka, nodes ${peers.join(', ')}, on the in-memory network (no NATS server needed)\n`,
+);
 
 const answers = await Promise.all(peers.map((id) => paxos(id, 'leader', `primary = node-${id}`)));
-peers.forEach((id, i) => console.log(`  ${id}: paxos('leader', 'primary = node-${id}') -> '${text(answers[i]!)}'`));
+for (const [i, id] of peers.entries())
+  console.log(`  ${id}: paxos('leader', 'primary = node-${id}') -> '${text(answers[i]!)}'`);
 if (new Set(answers.map(text)).size !== 1) {
   console.error('  the nodes disagree: this is a bug, please report it');
   process.exit(1);
@@ -50,7 +55,10 @@ for (const [id, sql] of statements) {
   console.log(`  ${id}: append '${sql}' -> slot ${slot}`);
 }
 const through = await call<number>((done) => node('c').read(done));
-console.log(`\n  c: strong read (highest accepted slot from a majority, apply through it) -> through slot ${through}`);
-for (const [slot, value] of node('c').log) if (value.length > 0) console.log(`     slot ${slot}: ${text(value)}`);
+console.log(
+  `\n  c: strong read (highest accepted slot from a majority, apply through it) -> through slot ${through}`,
+);
+for (const [slot, value] of node('c').log)
+  if (value.length > 0) console.log(`     slot ${slot}: ${text(value)}`);
 
 for (const host of hosts.values()) host.stop();
