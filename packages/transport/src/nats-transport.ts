@@ -16,15 +16,13 @@ import {
   TransportConnectError,
   TransportError,
 } from './errors.js';
-import { checkTimeout, InboxMux } from './inbox-mux.js';
+import { InboxMux } from './inbox-mux.js';
+import { MuxedTransport } from './muxed-transport.js';
 import { realScheduler } from './scheduler.js';
 import { assertPublishSubject, parseSubscription } from './subjects.js';
 import type {
-  GatherOptions,
-  GatherResult,
   MessageHandler,
   PublishOptions,
-  RequestOptions,
   SubscribeOptions,
   Subscription,
   Transport,
@@ -105,33 +103,29 @@ function toMessage(msg: Msg): TransportMessage {
   };
 }
 
-class NatsTransport implements Transport {
+class NatsTransport extends MuxedTransport {
   readonly kind = 'nats';
   readonly #nc: NatsConnection;
-  readonly #mux: InboxMux;
-  readonly #logger: Logger | undefined;
   readonly #maxPayload: number;
   #closed = false;
   #published = 0;
   #received = 0;
   #reconnects = 0;
-  #handlerErrors = 0;
 
   constructor(nc: NatsConnection, logger: Logger | undefined) {
+    super(new InboxMux(createInbox(), realScheduler), logger);
     this.#nc = nc;
-    this.#logger = logger;
     this.#maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-    this.#mux = new InboxMux(createInbox(), realScheduler);
-    nc.subscribe(this.#mux.subscription, {
+    nc.subscribe(this.mux.subscription, {
       callback: (error, msg) => {
         if (error !== null) return;
         this.#received++;
-        this.#mux.dispatch({ message: toMessage(msg), noResponders: msg.headers?.code === 503 });
+        this.mux.dispatch({ message: toMessage(msg), noResponders: msg.headers?.code === 503 });
       },
     });
     void this.#watchStatus();
     void nc.closed().then((error) => {
-      if (error) this.#logger?.error({ err: error }, 'NATS connection closed with an error');
+      if (error) this.logger?.error({ err: error }, 'NATS connection closed with an error');
       this.#markClosed();
     });
   }
@@ -168,40 +162,14 @@ class NatsTransport implements Transport {
       ...(options.queue === undefined ? {} : { queue: options.queue }),
       callback: (error, msg) => {
         if (error !== null) {
-          this.#logger?.warn({ err: error, subject }, 'subscription error');
+          this.logger?.warn({ err: error, subject }, 'subscription error');
           return;
         }
         this.#received++;
-        this.#run(handler, toMessage(msg));
+        this.runHandler(handler, toMessage(msg));
       },
     });
     return { subject, unsubscribe: () => sub.unsubscribe() };
-  }
-
-  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<TransportMessage> {
-    if (this.#closed) return Promise.reject(new TransportClosedError('request'));
-    checkTimeout(options.timeoutMs);
-    return this.#mux.request(subject, options.timeoutMs, (reply) =>
-      this.publish(subject, data, {
-        reply,
-        ...(options.headers === undefined ? {} : { headers: options.headers }),
-      }),
-    );
-  }
-
-  gather<T>(
-    subject: string,
-    data: Uint8Array,
-    options: GatherOptions<T>,
-  ): Promise<GatherResult<T>> {
-    if (this.#closed) return Promise.reject(new TransportClosedError('gather'));
-    checkTimeout(options.timeoutMs);
-    return this.#mux.gather(subject, options, (reply) =>
-      this.publish(subject, data, {
-        reply,
-        ...(options.headers === undefined ? {} : { headers: options.headers }),
-      }),
-    );
   }
 
   async flush(): Promise<void> {
@@ -219,7 +187,7 @@ class NatsTransport implements Transport {
     try {
       await this.#nc.drain();
     } finally {
-      this.#mux.closeAll();
+      this.mux.closeAll();
     }
   }
 
@@ -237,32 +205,17 @@ class NatsTransport implements Transport {
       published: this.#published,
       received: this.#received,
       reconnects: this.#reconnects,
-      handlerErrors: this.#handlerErrors,
+      handlerErrors: this.handlerErrors,
     };
   }
 
   #markClosed(): void {
     this.#closed = true;
-    this.#mux.closeAll();
+    this.mux.closeAll();
   }
 
   #assertOpen(operation: string): void {
     if (this.#closed) throw new TransportClosedError(operation);
-  }
-
-  #run(handler: MessageHandler, message: TransportMessage): void {
-    try {
-      const result = handler(message);
-      if (result instanceof Promise)
-        result.catch((error: unknown) => this.#handlerFailed(error, message));
-    } catch (error) {
-      this.#handlerFailed(error, message);
-    }
-  }
-
-  #handlerFailed(error: unknown, message: TransportMessage): void {
-    this.#handlerErrors++;
-    this.#logger?.error({ err: error, subject: message.subject }, 'message handler failed');
   }
 
   #translate(error: unknown, operation: string): Error {
@@ -278,14 +231,14 @@ class NatsTransport implements Transport {
     for await (const status of this.#nc.status()) {
       switch (status.type) {
         case 'disconnect':
-          this.#logger?.warn({ server: status.server }, 'NATS disconnected');
+          this.logger?.warn({ server: status.server }, 'NATS disconnected');
           break;
         case 'reconnect':
           this.#reconnects++;
-          this.#logger?.info({ server: status.server }, 'NATS reconnected');
+          this.logger?.info({ server: status.server }, 'NATS reconnected');
           break;
         case 'error':
-          this.#logger?.warn({ err: status.error }, 'NATS server error');
+          this.logger?.warn({ err: status.error }, 'NATS server error');
           break;
         default:
           break;

@@ -1,16 +1,13 @@
 import type { Logger } from '@synod/log';
 import { PayloadTooLargeError, TransportClosedError } from '../errors.js';
-import { checkTimeout, InboxMux } from '../inbox-mux.js';
+import { InboxMux } from '../inbox-mux.js';
+import { MuxedTransport } from '../muxed-transport.js';
 import { assertPublishSubject, parseSubscription } from '../subjects.js';
 import type {
-  GatherOptions,
-  GatherResult,
   MessageHandler,
   PublishOptions,
-  RequestOptions,
   SubscribeOptions,
   Subscription,
-  Transport,
   TransportMessage,
   TransportStats,
 } from '../types.js';
@@ -21,19 +18,16 @@ export interface MemoryTransportOptions {
 }
 
 /** One node's connection to a MemoryNetwork. Create it with network.connect(nodeId). */
-export class MemoryTransport implements Transport {
+export class MemoryTransport extends MuxedTransport {
   readonly kind = 'memory';
   readonly nodeId: string;
   readonly #network: MemoryNetwork;
-  readonly #logger: Logger | undefined;
-  readonly #mux: InboxMux;
   readonly #routes = new Set<Route>();
   readonly #flushWaiters: (() => void)[] = [];
   #outstanding = 0;
   #closed = false;
   #published = 0;
   #received = 0;
-  #handlerErrors = 0;
 
   constructor(
     network: MemoryNetwork,
@@ -41,12 +35,11 @@ export class MemoryTransport implements Transport {
     inboxPrefix: string,
     options: MemoryTransportOptions,
   ) {
+    super(new InboxMux(inboxPrefix, network.scheduler), options.logger);
     this.#network = network;
     this.nodeId = nodeId;
-    this.#logger = options.logger;
-    this.#mux = new InboxMux(inboxPrefix, network.scheduler);
-    this.#addRoute(this.#mux.subscription, undefined, (message) =>
-      this.#mux.dispatch({ message, noResponders: false }),
+    this.#addRoute(this.mux.subscription, undefined, (message) =>
+      this.mux.dispatch({ message, noResponders: false }),
     );
   }
 
@@ -78,7 +71,9 @@ export class MemoryTransport implements Transport {
     options: SubscribeOptions = {},
   ): Subscription {
     if (this.#closed) throw new TransportClosedError('subscribe');
-    const route = this.#addRoute(subject, options.queue, (message) => this.#run(handler, message));
+    const route = this.#addRoute(subject, options.queue, (message) =>
+      this.runHandler(handler, message),
+    );
     return {
       subject,
       unsubscribe: () => {
@@ -86,32 +81,6 @@ export class MemoryTransport implements Transport {
         this.#network.removeRoute(route);
       },
     };
-  }
-
-  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<TransportMessage> {
-    if (this.#closed) return Promise.reject(new TransportClosedError('request'));
-    checkTimeout(options.timeoutMs);
-    return this.#mux.request(subject, options.timeoutMs, (reply) =>
-      this.publish(subject, data, {
-        reply,
-        ...(options.headers === undefined ? {} : { headers: options.headers }),
-      }),
-    );
-  }
-
-  gather<T>(
-    subject: string,
-    data: Uint8Array,
-    options: GatherOptions<T>,
-  ): Promise<GatherResult<T>> {
-    if (this.#closed) return Promise.reject(new TransportClosedError('gather'));
-    checkTimeout(options.timeoutMs);
-    return this.#mux.gather(subject, options, (reply) =>
-      this.publish(subject, data, {
-        reply,
-        ...(options.headers === undefined ? {} : { headers: options.headers }),
-      }),
-    );
   }
 
   flush(): Promise<void> {
@@ -131,7 +100,7 @@ export class MemoryTransport implements Transport {
     this.#closed = true;
     for (const route of this.#routes) this.#network.removeRoute(route);
     this.#routes.clear();
-    this.#mux.closeAll();
+    this.mux.closeAll();
     for (const waiter of this.#flushWaiters.splice(0)) waiter();
   }
 
@@ -140,14 +109,14 @@ export class MemoryTransport implements Transport {
       published: this.#published,
       received: this.#received,
       reconnects: 0,
-      handlerErrors: this.#handlerErrors,
+      handlerErrors: this.handlerErrors,
     };
   }
 
   /** @internal The network tells a requester that nobody subscribes to its subject. */
   receiveNoResponders(replySubject: string): void {
     if (this.#closed) return;
-    this.#mux.dispatch({
+    this.mux.dispatch({
       message: { subject: replySubject, data: new Uint8Array(0) },
       noResponders: true,
     });
@@ -175,20 +144,5 @@ export class MemoryTransport implements Transport {
 
   #settled(): void {
     if (--this.#outstanding === 0) for (const waiter of this.#flushWaiters.splice(0)) waiter();
-  }
-
-  #run(handler: MessageHandler, message: TransportMessage): void {
-    try {
-      const result = handler(message);
-      if (result instanceof Promise)
-        result.catch((error: unknown) => this.#handlerFailed(error, message));
-    } catch (error) {
-      this.#handlerFailed(error, message);
-    }
-  }
-
-  #handlerFailed(error: unknown, message: TransportMessage): void {
-    this.#handlerErrors++;
-    this.#logger?.error({ err: error, subject: message.subject }, 'message handler failed');
   }
 }
