@@ -58,7 +58,7 @@ const summary = runSeeds({
     if (result.violations.length > 0 || values.verbose || single !== undefined) {
       const s = result.scenario;
       console.log(
-        `seed ${result.seed}: ${result.violations.length} violation(s); ${s.nodes} nodes, ${s.clients} clients, ${result.history.length} ops, ${result.acknowledged} acknowledged writes, ${result.steps} steps, ${result.simTimeMs.toFixed(0)} ms simulated`,
+        `seed ${result.seed}: ${result.violations.length} violation(s); ${s.nodes} nodes, ${s.clients} clients, ${result.history.length} ops, ${result.acknowledged} acknowledged writes, history ${result.linearizability}, ${result.steps} steps, ${result.simTimeMs.toFixed(0)} ms simulated`,
       );
       for (const violation of result.violations) console.log(`  ${violation}`);
       if (result.violations.length > 0) console.log(`  replay: ${replay}`);
@@ -68,5 +68,7 @@ const summary = runSeeds({
 console.log(
   `steps: ${summary.steps} in ${(summary.wallMs / 1000).toFixed(1)} s (${Math.round(summary.steps / (summary.wallMs / 1000))} steps/s); longest seed ${summary.longestSeedMs.toFixed(0)} ms wall (seed ${summary.longestSeed})`,
 );
+if (summary.undecided > 0)
+  console.log(`linearizability undecided (time limit) in ${summary.undecided} seeds`);
 console.log(`seeds: ${summary.seeds}, violations: ${summary.violatingSeeds}`);
 process.exitCode = summary.violatingSeeds === 0 ? 0 : 1;

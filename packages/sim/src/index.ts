@@ -1,3 +1,4 @@
+export * from './linearizability/index.js';
 export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
 export { SafetyChecker } from './sim/checker.js';
 export { SimDisk } from './sim/disk.js';

@@ -19,6 +19,8 @@ export interface BatchSummary {
   readonly wallMs: number;
   readonly longestSeed: number;
   readonly longestSeedMs: number;
+  /** Seeds whose linearizability check ran out of time. */
+  readonly undecided: number;
 }
 
 /** The one-line command that replays a seed exactly. */
@@ -44,6 +46,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
   let longestSeed = options.start;
   let longestSeedMs = 0;
   let seeds = 0;
+  let undecided = 0;
   for (let seed = options.start; seed < options.start + options.count; seed++) {
     const t0 = performance.now();
     const result = runSeed(seed, {
@@ -57,6 +60,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
       longestSeedMs = elapsed;
       longestSeed = seed;
     }
+    if (result.linearizability === 'unknown') undecided++;
     if (result.violations.length > 0) {
       violatingSeeds++;
       firstViolatingSeed ??= seed;
@@ -72,5 +76,6 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     wallMs: performance.now() - started,
     longestSeed,
     longestSeedMs,
+    undecided,
   };
 }

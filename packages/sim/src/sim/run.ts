@@ -7,6 +7,8 @@ import {
   type TimerHandle,
   VirtualScheduler,
 } from '@synod/transport';
+import { checkOperations } from '../linearizability/check.js';
+import { kvModel } from '../linearizability/kv-model.js';
 import { SafetyChecker } from './checker.js';
 import { SimDisk } from './disk.js';
 import { GroupHost } from './host.js';
@@ -36,6 +38,8 @@ export interface SeedResult {
   readonly simTimeMs: number;
   readonly history: readonly KvOperation[];
   readonly acknowledged: number;
+  /** 'unknown' when the check ran out of time: reported, not counted as a violation. */
+  readonly linearizability: 'linearizable' | 'not-linearizable' | 'unknown';
 }
 
 interface PendingOp {
@@ -55,6 +59,7 @@ interface SimNode {
 }
 
 const STEP_BUDGET = 2_000_000;
+const LINEARIZABILITY_LIMIT_MS = 10_000;
 
 /** Runs one seed: a workload under faults, then a healed phase that must make progress. */
 export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult {
@@ -361,6 +366,16 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     checker.violate('liveness: the final reads did not complete after the heal');
   for (const node of up()) node.host!.stop();
 
+  // The clients' history must be linearizable (split by key, Porcupine-style).
+  const linearizability = checkOperations(kvModel, history, {
+    timeoutMs: LINEARIZABILITY_LIMIT_MS,
+  });
+  if (linearizability.verdict === 'not-linearizable') {
+    checker.violate(
+      `linearizability: the history of key partition ${linearizability.partition} (${linearizability.operations} operations) is not linearizable`,
+    );
+  }
+
   return {
     seed,
     scenario,
@@ -369,6 +384,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     simTimeMs: scheduler.now(),
     history,
     acknowledged: checker.acknowledgedCount,
+    linearizability: linearizability.verdict,
   };
 }
 

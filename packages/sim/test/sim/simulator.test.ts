@@ -44,6 +44,19 @@ describe('deterministic simulator', () => {
     );
   });
 
+  it('checks client histories for linearizability: a planted bug shows up there too', () => {
+    let found: number | undefined;
+    runSeeds({
+      start: 1,
+      count: PLANT_SEED_BOUND,
+      plant: 'ignore-accepted',
+      onResult: (r) => {
+        if (found === undefined && r.linearizability === 'not-linearizable') found = r.seed;
+      },
+    });
+    expect(found, 'no seed produced a non-linearizable history').toBeDefined();
+  }, 300_000);
+
   for (const plant of PLANTED_BUGS) {
     it(`catches the planted ${plant} bug within ${PLANT_SEED_BOUND} seeds`, () => {
       const summary = runSeeds({
