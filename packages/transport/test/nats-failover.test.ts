@@ -121,6 +121,17 @@ describe('NATS transport across server failures', () => {
     await eventually(() => got.length === 1);
   });
 
+  it('fails with TransportConnectError, not a crash, when the credentials file cannot be read', async () => {
+    const server = await startNatsServer();
+    cleanups.push(() => server.stop());
+    const attempt = connectNats({
+      servers: server.url,
+      credentialsFile: '/nonexistent/synod.creds',
+    });
+    await expect(attempt).rejects.toBeInstanceOf(TransportConnectError);
+    await expect(attempt).rejects.toThrow(/synod\.creds/);
+  });
+
   it('passes a token through', async () => {
     const server = await startNatsServer({ extraArgs: ['--auth', 'tok-123'] });
     cleanups.push(() => server.stop());
