@@ -85,6 +85,7 @@ function decide(
         sends: reply({
           type: 'highestAcceptedAnswer',
           ...envelope,
+          requestId: m.requestId,
           slot: context.state.highestAcceptedSlot,
         }),
       };

@@ -74,6 +74,8 @@ export interface CatchUpInput {
   readonly acceptorCount: number;
   /** Slots at or below this are already delivered on this node. */
   readonly deliveredThrough: number;
+  /** Unique among this node's reads: answers to other reads' queries must not count. */
+  readonly requestId: number;
   readonly queryTimeoutMs?: number;
 }
 
@@ -105,7 +107,7 @@ export const catchUpMachine = setup({
       enqueue.emit({
         type: 'send',
         to: ACCEPTORS,
-        message: { type: 'highestAcceptedQuery', group, from: nodeId },
+        message: { type: 'highestAcceptedQuery', group, from: nodeId, requestId: context.input.requestId },
       });
       enqueue.emit({
         type: 'setTimer',
@@ -114,7 +116,11 @@ export const catchUpMachine = setup({
       });
     }),
     record: ({ context, event }) => {
-      if (event.type === 'message' && event.message.type === 'highestAcceptedAnswer') {
+      if (
+        event.type === 'message' &&
+        event.message.type === 'highestAcceptedAnswer' &&
+        event.message.requestId === context.input.requestId
+      ) {
         context.answers.set(event.message.from, event.message.slot);
       }
     },

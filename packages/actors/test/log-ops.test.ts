@@ -30,16 +30,18 @@ describe("pg_paxos's append: while (paxos(i, v) != v) i++", () => {
 describe("pg_paxos's strong read: apply through the highest accepted slot of a majority", () => {
   it('asks the acceptors, then proposes the no-op for every slot it has not delivered up to the highest', () => {
     const actor = createActor(catchUpMachine, {
-      input: { group: 'g', nodeId: 'n', acceptorCount: 3, deliveredThrough: 1 },
+      input: { group: 'g', nodeId: 'n', acceptorCount: 3, deliveredThrough: 1, requestId: 9 },
     });
     const effects: Effect[] = record(actor);
     actor.start();
     expect(effects[0]).toMatchObject({ type: 'send', message: { type: 'highestAcceptedQuery' } });
-    const answer = (from: string, slot: number): void =>
+    expect(effects[0]).toMatchObject({ message: { requestId: 9 } });
+    const answer = (from: string, slot: number, requestId = 9): void =>
       actor.send({
         type: 'message',
-        message: { type: 'highestAcceptedAnswer', group: 'g', from, slot },
+        message: { type: 'highestAcceptedAnswer', group: 'g', from, requestId, slot },
       });
+    answer('c', 99, 8); // an answer to another read's query must not count
     answer('a', 4);
     expect(effects.some((e) => e.type === 'propose')).toBe(false);
     answer('b', 2);
@@ -54,7 +56,7 @@ describe("pg_paxos's strong read: apply through the highest accepted slot of a m
 
   it('asks again when no majority answers in time', () => {
     const actor = createActor(catchUpMachine, {
-      input: { group: 'g', nodeId: 'n', acceptorCount: 3, deliveredThrough: -1 },
+      input: { group: 'g', nodeId: 'n', acceptorCount: 3, deliveredThrough: -1, requestId: 1 },
     });
     const effects = record(actor);
     actor.start();

@@ -117,10 +117,14 @@ export interface CatchupResponse extends Envelope<'catchupResponse'> {
 }
 
 /** pg_paxos's paxos_max_group_round: what is the highest slot you accepted a value in? */
-export interface HighestAcceptedQuery extends Envelope<'highestAcceptedQuery'> {}
+export interface HighestAcceptedQuery extends Envelope<'highestAcceptedQuery'> {
+  /** Echoed in the answer, so a reader counts only answers to its own query, not older ones. */
+  readonly requestId: number;
+}
 
 /** `slot` is -1 when the acceptor has accepted nothing. */
 export interface HighestAcceptedAnswer extends Envelope<'highestAcceptedAnswer'> {
+  readonly requestId: number;
   readonly slot: number;
 }
 

@@ -116,8 +116,8 @@ const BODY: BodyReaders = {
     entries: readList(d, 'entries', '', LIMITS.maxEntries, chosenEntry),
     commitIndex: readInt(d, 'commitIndex', '', -1),
   }),
-  highestAcceptedQuery: () => ({}),
-  highestAcceptedAnswer: (d) => ({ slot: readInt(d, 'slot', '', -1) }),
+  highestAcceptedQuery: (d) => ({ requestId: readInt(d, 'requestId', '', 0) }),
+  highestAcceptedAnswer: (d) => ({ requestId: readInt(d, 'requestId', '', 0), slot: readInt(d, 'slot', '', -1) }),
   error: (d) => readErrorBody(d, ''),
 };
 

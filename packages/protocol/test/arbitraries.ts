@@ -182,11 +182,13 @@ export const catchupResponseArb: fc.Arbitrary<CatchupResponse> = fc.record({
 export const highestAcceptedQueryArb: fc.Arbitrary<HighestAcceptedQuery> = fc.record({
   type: fc.constant('highestAcceptedQuery'),
   ...envelope,
+  requestId: fc.nat(),
 });
 
 export const highestAcceptedAnswerArb: fc.Arbitrary<HighestAcceptedAnswer> = fc.record({
   type: fc.constant('highestAcceptedAnswer'),
   ...envelope,
+  requestId: fc.nat(),
   slot: slotOrNoneArb,
 });
 

@@ -79,6 +79,11 @@ export class GroupHost {
   readonly #acceptor: AnyActorRef;
   readonly #learner: AnyActorRef;
   #roundFloor = 0;
+  /**
+   * Read request ids start at a seed-derived base, so answers still in flight from this
+   * node's previous life (the same node subject) are not mistaken for answers to new reads.
+   */
+  #nextRequestId: number;
   #nextSlot = 0;
   #actorSeq = 0;
   #stopped = false;
@@ -88,6 +93,7 @@ export class GroupHost {
     this.#o = options;
     this.nodeId = options.nodeId;
     this.#subjects = groupSubjects(options.group);
+    this.#nextRequestId = (Math.abs(options.seed) % 2 ** 21) * 2 ** 20;
     this.#nodeSubject = this.#subjects.node(options.nodeId);
     const recovered = options.disk.durable;
     for (const record of recovered)
@@ -146,6 +152,7 @@ export class GroupHost {
         nodeId: this.nodeId,
         acceptorCount: this.#o.peers.length,
         deliveredThrough: this.deliveredThrough,
+        requestId: this.#nextRequestId++,
       },
     });
     this.#startOp(actor, (output) => {
