@@ -107,7 +107,12 @@ export const catchUpMachine = setup({
       enqueue.emit({
         type: 'send',
         to: ACCEPTORS,
-        message: { type: 'highestAcceptedQuery', group, from: nodeId, requestId: context.input.requestId },
+        message: {
+          type: 'highestAcceptedQuery',
+          group,
+          from: nodeId,
+          requestId: context.input.requestId,
+        },
       });
       enqueue.emit({
         type: 'setTimer',

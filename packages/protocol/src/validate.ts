@@ -117,7 +117,10 @@ const BODY: BodyReaders = {
     commitIndex: readInt(d, 'commitIndex', '', -1),
   }),
   highestAcceptedQuery: (d) => ({ requestId: readInt(d, 'requestId', '', 0) }),
-  highestAcceptedAnswer: (d) => ({ requestId: readInt(d, 'requestId', '', 0), slot: readInt(d, 'slot', '', -1) }),
+  highestAcceptedAnswer: (d) => ({
+    requestId: readInt(d, 'requestId', '', 0),
+    slot: readInt(d, 'slot', '', -1),
+  }),
   error: (d) => readErrorBody(d, ''),
 };
 

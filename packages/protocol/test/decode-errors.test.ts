@@ -392,7 +392,11 @@ describe('INVALID_FIELD in peer messages', () => {
       'must be between 0',
     ),
     at({ ...catchupResponse, commitIndex: '1' }, 'commitIndex', 'expected an integer, got string'),
-    at({ ...env, type: 'highestAcceptedAnswer', requestId: 1, slot: -2 }, 'slot', 'must be between -1'),
+    at(
+      { ...env, type: 'highestAcceptedAnswer', requestId: 1, slot: -2 },
+      'slot',
+      'must be between -1',
+    ),
     at({ ...error, code: 'NOPE' }, 'code', 'expected one of NO_QUORUM, NOT_LEADER'),
     at(
       { ...error, message: 'm'.repeat(LIMITS.maxErrorMessageLength + 1) },
