@@ -23,6 +23,15 @@ export {
   type TimerEvent,
 } from './effects.js';
 export {
+  DEFAULT_LEADER_TIMING,
+  type LeaderContext,
+  type LeaderEffect,
+  type LeaderEvent,
+  type LeaderInput,
+  type LeaderTiming,
+  leaderMachine,
+} from './leader.js';
+export {
   InvariantViolation,
   type KnownEvent,
   type LearnerContext,
@@ -39,7 +48,7 @@ export {
   NOOP,
   type ProposalDoneEvent,
 } from './log-ops.js';
-export { PLANTED_BUGS, type PlantedBug } from './plants.js';
+export { LEADER_PLANTED_BUGS, PLANTED_BUGS, type PlantedBug } from './plants.js';
 export {
   DEFAULT_PROPOSER_TIMING,
   type KnownValueEvent,

@@ -2,12 +2,25 @@
  * Known bugs that can be built into the machines, so the simulator can prove it catches them
  * (`npm run sim -- --plant BUG`). Production code never sets these.
  */
-export type PlantedBug = 'reply-before-persist' | 'ignore-accepted' | 'mixed-ballot-quorum';
+export type PlantedBug =
+  | 'reply-before-persist'
+  | 'ignore-accepted'
+  | 'mixed-ballot-quorum'
+  // Leader mode (issue 4): a new leader that does not re-propose values reported in phase 1,
+  // and a deposed leader that keeps counting refusals as acceptances.
+  | 'skip-repropose'
+  | 'deposed-keeps-committing';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
   'ignore-accepted',
   'mixed-ballot-quorum',
+];
+
+/** The bugs specific to the distinguished-leader mode. */
+export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
+  'skip-repropose',
+  'deposed-keeps-committing',
 ];
 
 export interface Plants {

@@ -1,0 +1,220 @@
+// Seed 003's distinguished proposer: one phase 1 for all slots from the first unchosen one,
+// re-propose what acceptors report, fill holes with no-ops, then phase 2 only.
+import { ballot, type PeerMessage } from '@synod/protocol';
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { AcceptorState, type LeaderEffect, leaderMachine, type PlantedBug } from '../src/index.js';
+import { bytes, text } from './helpers.js';
+
+/** A leader candidate wired to three in-process acceptors that answer at once. */
+function setup(
+  options: {
+    firstUnchosen?: number;
+    minRound?: number;
+    maxInFlight?: number;
+    plant?: PlantedBug;
+    answer?: Set<string>;
+  } = {},
+) {
+  const acceptors = new Map([
+    ['a', new AcceptorState()],
+    ['b', new AcceptorState()],
+    ['c', new AcceptorState()],
+  ]);
+  const answering = options.answer ?? new Set(['a', 'b', 'c']);
+  const actor = createActor(leaderMachine, {
+    input: {
+      group: 'g',
+      nodeId: 'l',
+      acceptorCount: 3,
+      minRound: options.minRound ?? 1,
+      firstUnchosen: options.firstUnchosen ?? 0,
+      seed: 7,
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      ...(options.plant === undefined ? {} : { plant: options.plant }),
+    },
+  });
+  const effects: LeaderEffect[] = [];
+  const sent: PeerMessage[] = [];
+  const queue: LeaderEffect[] = [];
+  actor.on('*', (effect: LeaderEffect) => {
+    effects.push(effect);
+    queue.push(effect);
+  });
+  const pump = (): void => {
+    while (queue.length > 0) {
+      const effect = queue.shift()!;
+      if (effect.type === 'persist') actor.send({ type: 'persisted', id: effect.id });
+      if (effect.type !== 'send' || effect.to.kind !== 'acceptors') continue;
+      const m = effect.message;
+      sent.push(m);
+      for (const [id, acceptor] of acceptors) {
+        if (!answering.has(id)) continue;
+        const env = { group: 'g', from: id };
+        if (m.type === 'prepareLog')
+          actor.send({
+            type: 'message',
+            message: {
+              type: 'promise',
+              ...env,
+              ballot: m.ballot,
+              ...acceptor.prepareLog(m.ballot, m.fromSlot).answer,
+            },
+          });
+        if (m.type === 'accept')
+          actor.send({
+            type: 'message',
+            message: {
+              type: 'accepted',
+              ...env,
+              ballot: m.ballot,
+              instance: m.instance,
+              ...acceptor.accept(m.ballot, m.instance, m.value).answer,
+            },
+          });
+      }
+    }
+  };
+  actor.start();
+  const elect = (): void => {
+    actor.send({ type: 'timer', timer: 'election' });
+    pump();
+  };
+  const chosen = (): string[] =>
+    effects.flatMap((e) => (e.type === 'chosen' ? [`${String(e.instance)}=${text(e.value)}`] : []));
+  return { actor, acceptors, answering, effects, sent, pump, elect, chosen };
+}
+
+describe('distinguished leader', () => {
+  it('becomes leader with one prepareLog for every slot from its first unchosen one', () => {
+    const t = setup({ firstUnchosen: 4 });
+    expect(t.actor.getSnapshot().value).toBe('follower');
+    t.elect();
+    expect(t.actor.getSnapshot().value).toBe('leading');
+    const prepares = t.sent.filter((m) => m.type === 'prepareLog');
+    expect(prepares).toHaveLength(1);
+    expect(prepares[0]).toMatchObject({ fromSlot: 4, ballot: { round: 1, nodeId: 'l' } });
+    expect(t.effects).toContainEqual({ type: 'leadership', leader: 'l', ballot: ballot(1, 'l') });
+  });
+
+  it('persists its round before the prepareLog leaves', () => {
+    const t = setup();
+    t.elect();
+    const persist = t.effects.findIndex((e) => e.type === 'persist');
+    const prepare = t.effects.findIndex(
+      (e) => e.type === 'send' && e.message.type === 'prepareLog',
+    );
+    expect(persist).toBeGreaterThanOrEqual(0);
+    expect(persist).toBeLessThan(prepare);
+  });
+
+  it('re-proposes the highest-ballot value reported in each slot and fills holes with no-ops', () => {
+    const t = setup({ firstUnchosen: 3, minRound: 5 });
+    t.acceptors.get('a')!.accept(ballot(1, 'x'), 3, bytes('old'));
+    t.acceptors.get('b')!.accept(ballot(2, 'y'), 3, bytes('newer'));
+    // On a (the first majority to answer is a and b): c alone could not have had it chosen.
+    t.acceptors.get('a')!.accept(ballot(1, 'x'), 5, bytes('five'));
+    t.elect();
+    expect(t.chosen()).toEqual(['3=newer', '4=', '5=five']);
+    t.actor.send({ type: 'propose', value: bytes('next') });
+    t.pump();
+    expect(t.chosen().at(-1)).toBe('6=next');
+  });
+
+  it('retries the election above a higher ballot it was refused with', () => {
+    const t = setup();
+    for (const id of ['a', 'b']) t.acceptors.get(id)!.prepareLog(ballot(6, 'z'), 0);
+    t.elect();
+    expect(t.actor.getSnapshot().value).toBe('follower');
+    t.elect();
+    expect(t.actor.getSnapshot().value).toBe('leading');
+    expect(t.sent.filter((m) => m.type === 'prepareLog').at(-1)).toMatchObject({
+      ballot: { round: 7, nodeId: 'l' },
+    });
+  });
+
+  it('with the planted skip-repropose bug, overwrites slots whose values were reported (the simulator must catch this)', () => {
+    const t = setup({ firstUnchosen: 3, minRound: 5, plant: 'skip-repropose' });
+    for (const id of ['a', 'b'])
+      t.acceptors.get(id)!.accept(ballot(1, 'x'), 3, bytes('chosen before'));
+    t.elect();
+    t.actor.send({ type: 'propose', value: bytes('new') });
+    t.pump();
+    expect(t.chosen()).toEqual(['3=new']);
+  });
+
+  it('after the election, new values need phase 2 only: no further prepare is sent', () => {
+    const t = setup();
+    t.elect();
+    const before = t.sent.filter((m) => m.type === 'prepareLog' || m.type === 'prepare').length;
+    for (let i = 0; i < 20; i++) t.actor.send({ type: 'propose', value: bytes(`v${i}`) });
+    t.pump();
+    expect(t.sent.filter((m) => m.type === 'prepareLog' || m.type === 'prepare').length).toBe(
+      before,
+    );
+    expect(t.chosen()).toHaveLength(20);
+    expect(t.chosen()[19]).toBe('19=v19');
+  });
+
+  it('keeps at most maxInFlight slots in phase 2, queues the rest, and resends unanswered accepts each beat', () => {
+    const t = setup({ maxInFlight: 2 });
+    t.elect();
+    t.answering.clear();
+    for (const v of ['one', 'two', 'three']) t.actor.send({ type: 'propose', value: bytes(v) });
+    t.pump();
+    const accepts = (): string[] =>
+      t.sent.flatMap((m) => (m.type === 'accept' ? [text(m.value)] : []));
+    expect(accepts()).toEqual(['one', 'two']);
+    for (const id of ['a', 'b', 'c']) t.answering.add(id);
+    t.actor.send({ type: 'timer', timer: 'heartbeat' });
+    t.pump();
+    expect(accepts()).toEqual(['one', 'two', 'one', 'two', 'three']);
+    expect(t.chosen()).toEqual(['0=one', '1=two', '2=three']);
+  });
+
+  it('steps down when an acceptor reports a higher ballot, handing back what was in flight', () => {
+    const t = setup();
+    t.elect();
+    for (const acceptor of t.acceptors.values()) acceptor.prepareLog(ballot(9, 'z'), 0);
+    t.actor.send({ type: 'propose', value: bytes('late') });
+    t.pump();
+    expect(t.actor.getSnapshot().value).toBe('follower');
+    expect(t.chosen()).toEqual([]);
+    expect(t.effects).toContainEqual({
+      type: 'refused',
+      values: [bytes('late')],
+      reason: 'not-leader',
+      leader: undefined,
+    });
+    expect(t.effects.at(-1)).toMatchObject({ type: 'setTimer', timer: 'election' });
+  });
+
+  it('with the planted deposed-keeps-committing bug, counts refusals and reports a value chosen that was not', () => {
+    const t = setup({ plant: 'deposed-keeps-committing' });
+    t.elect();
+    for (const acceptor of t.acceptors.values()) acceptor.prepareLog(ballot(9, 'z'), 0);
+    t.actor.send({ type: 'propose', value: bytes('late') });
+    t.pump();
+    expect(t.chosen()).toEqual(['0=late']);
+  });
+
+  it('as a follower, follows heartbeats and refuses proposals with the leader as a hint', () => {
+    const t = setup();
+    const heartbeat: PeerMessage = {
+      type: 'heartbeat',
+      group: 'g',
+      from: 'b',
+      ballot: ballot(3, 'b'),
+      commitIndex: 10,
+    };
+    t.actor.send({ type: 'message', message: heartbeat });
+    t.actor.send({ type: 'propose', value: bytes('v') });
+    expect(t.effects).toContainEqual({ type: 'leadership', leader: 'b', ballot: ballot(3, 'b') });
+    expect(t.effects).toContainEqual({
+      type: 'refused',
+      values: [bytes('v')],
+      reason: 'not-leader',
+      leader: 'b',
+    });
+  });
+});
