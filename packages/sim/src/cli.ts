@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// npm run sim -- --seeds N [--start S] [--nodes 3|5] [--plant BUG] [--mode leaderless]
+// npm run sim -- --seeds N [--start S] [--nodes 3|5] [--mode leaderless|leader] [--plant BUG]
 // npm run sim -- --seed S ...   replays one seed exactly and prints its violations.
 // The last line is always `seeds: N, violations: V`; the exit code is 0 only when V is 0.
 import { parseArgs } from 'node:util';
-import { PLANTED_BUGS, type PlantedBug } from '@synod/actors';
+import { LEADER_PLANTED_BUGS, PLANTED_BUGS, type PlantedBug } from '@synod/actors';
 import { runSeeds } from './sim/batch.js';
 
 function fail(message: string): never {
@@ -37,11 +37,14 @@ const integer = (name: string, text: string | undefined, min: number): number | 
 
 const nodes = integer('nodes', values.nodes, 3);
 if (nodes !== undefined && nodes !== 3 && nodes !== 5) fail('--nodes must be 3 or 5');
-if (values.plant !== undefined && !(PLANTED_BUGS as readonly string[]).includes(values.plant)) {
-  fail(`--plant must be one of ${PLANTED_BUGS.join(', ')}`);
+if (values.mode !== 'leaderless' && values.mode !== 'leader')
+  fail('--mode must be leaderless or leader');
+const mode = values.mode;
+// Leaderless bugs live in machines both modes run; the leader's own bugs need leader mode.
+const plants = mode === 'leader' ? [...PLANTED_BUGS, ...LEADER_PLANTED_BUGS] : PLANTED_BUGS;
+if (values.plant !== undefined && !(plants as readonly string[]).includes(values.plant)) {
+  fail(`--plant must be one of ${plants.join(', ')} in ${mode} mode`);
 }
-if (values.mode !== 'leaderless')
-  fail(`--mode ${values.mode} is not built yet; the only mode is leaderless`);
 const single = integer('seed', values.seed, 0);
 const count =
   single === undefined
@@ -54,6 +57,7 @@ const summary = runSeeds({
   count,
   ...(nodes === undefined ? {} : { nodes }),
   ...(values.plant === undefined ? {} : { plant: values.plant as PlantedBug }),
+  mode,
   onResult: (result, replay) => {
     if (result.violations.length > 0 || values.verbose || single !== undefined) {
       const s = result.scenario;

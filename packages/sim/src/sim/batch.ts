@@ -1,11 +1,13 @@
 import type { PlantedBug } from '@synod/actors';
 import { runSeed, type SeedResult } from './run.js';
+import type { SimMode } from './scenario.js';
 
 export interface BatchOptions {
   readonly start: number;
   readonly count: number;
   readonly nodes?: number;
   readonly plant?: PlantedBug;
+  readonly mode?: SimMode;
   /** Stop at the first violating seed (for tests that only need to know a bug is caught). */
   readonly stopAtFirstViolation?: boolean;
   readonly onResult?: (result: SeedResult, replay: string) => void;
@@ -26,11 +28,12 @@ export interface BatchSummary {
 /** The one-line command that replays a seed exactly. */
 export function replayCommand(
   seed: number,
-  options: { nodes?: number; plant?: PlantedBug },
+  options: { nodes?: number; plant?: PlantedBug; mode?: SimMode },
 ): string {
   return [
     'npm run sim --',
     `--seed ${seed}`,
+    options.mode === undefined || options.mode === 'leaderless' ? '' : `--mode ${options.mode}`,
     options.nodes === undefined ? '' : `--nodes ${options.nodes}`,
     options.plant === undefined ? '' : `--plant ${options.plant}`,
   ]
@@ -52,6 +55,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     const result = runSeed(seed, {
       ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
       ...(options.plant === undefined ? {} : { plant: options.plant }),
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
     });
     const elapsed = performance.now() - t0;
     seeds++;

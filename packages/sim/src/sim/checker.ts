@@ -23,6 +23,7 @@ export class SafetyChecker implements HostObserver {
   readonly #acked = new Map<number, string>();
   readonly #lastDelivered = new Map<string, number>();
   readonly #appliedAt = new Map<string, Map<string, number>>();
+  readonly #submitted = new Set<string>();
   /** Per node: the promises and acceptances its acceptor answered, by instance (highest ballot). */
   readonly #answeredPromises = new Map<string, Map<Instance, Ballot>>();
   readonly #answeredAccepts = new Map<string, Map<Instance, Ballot>>();
@@ -46,20 +47,26 @@ export class SafetyChecker implements HostObserver {
     this.#agree(`learner on ${node}`, instance, value);
   }
 
-  delivered(node: string, slot: number, value: Value): void {
+  /** Leader mode: a client handed this value to the group (its slot is the leader's choice). */
+  submitted(value: Value): void {
+    this.#submitted.add(hex(value));
+  }
+
+  /** `applied`: whether the state machine applied it (false for no-ops and deduplicated retries). */
+  delivered(node: string, slot: number, value: Value, applied = true): void {
     this.#agree(`delivery on ${node}`, slot, value);
     const last = this.#lastDelivered.get(node) ?? -1;
     if (slot !== last + 1)
       this.#violate(`log order: ${node} delivered slot ${slot} after slot ${last}`);
     this.#lastDelivered.set(node, slot);
-    if (isNoop(value)) return;
-    const applied = this.#appliedAt.get(node) ?? new Map<string, number>();
-    this.#appliedAt.set(node, applied);
+    if (isNoop(value) || !applied) return;
+    const appliedAt = this.#appliedAt.get(node) ?? new Map<string, number>();
+    this.#appliedAt.set(node, appliedAt);
     const key = hex(value);
-    const earlier = applied.get(key);
+    const earlier = appliedAt.get(key);
     if (earlier !== undefined && earlier !== slot)
       this.#violate(`applied twice: ${node} applied one write at slots ${earlier} and ${slot}`);
-    applied.set(key, slot);
+    appliedAt.set(key, slot);
   }
 
   failed(node: string, error: unknown): void {
@@ -136,7 +143,11 @@ export class SafetyChecker implements HostObserver {
 
   #agree(who: string, instance: Instance, value: Value): void {
     const key = hex(value);
-    if (!isNoop(value) && !(this.#proposed.get(instance)?.has(key) ?? false)) {
+    if (
+      !isNoop(value) &&
+      !this.#submitted.has(key) &&
+      !(this.#proposed.get(instance)?.has(key) ?? false)
+    ) {
       this.#violate(
         `validity: ${who} has a value for ${String(instance)} that nobody proposed there`,
       );

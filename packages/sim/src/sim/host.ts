@@ -2,7 +2,8 @@ import {
   acceptorMachine,
   appendMachine,
   catchUpMachine,
-  type Effect,
+  type LeaderEffect,
+  type LeaderTiming,
   learnerMachine,
   type PlantedBug,
   type ProposerTiming,
@@ -20,6 +21,7 @@ import {
 } from '@synod/protocol';
 import type { Scheduler, TimerHandle, Transport, TransportMessage } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
+import { LeaderMode, type SubmitResult } from './leader-mode.js';
 
 /** What a host needs to make its records durable. */
 export interface Disk {
@@ -49,6 +51,12 @@ export interface GroupHostOptions {
   readonly timing?: ProposerTiming;
   readonly seed: number;
   readonly plant?: PlantedBug;
+  /**
+   * 'leaderless' (pg_paxos: every write runs full Paxos) or 'leader' (a distinguished leader
+   * runs phase 1 once, then phase 2 only; writes go through submit()).
+   */
+  readonly mode?: 'leaderless' | 'leader';
+  readonly leaderTiming?: LeaderTiming;
 }
 
 interface Proposal {
@@ -57,6 +65,14 @@ interface Proposal {
 }
 
 const peerCodec = createPeerCodec();
+
+/** Sends only to a running actor: an operation may finish before a late answer for it. */
+function tell(
+  actor: AnyActorRef,
+  event: { readonly type: string; readonly [field: string]: unknown },
+): void {
+  if (actor.getSnapshot().status === 'active') actor.send(event);
+}
 
 /**
  * Hosts one group's machines on one node and executes their effects: messages go out on the
@@ -78,6 +94,7 @@ export class GroupHost {
   readonly #readWaiters: { through: number; done: (through: number) => void }[] = [];
   readonly #acceptor: AnyActorRef;
   readonly #learner: AnyActorRef;
+  readonly #leaderMode: LeaderMode | undefined;
   #roundFloor = 0;
   /**
    * Read request ids start at a seed-derived base, so answers still in flight from this
@@ -122,9 +139,53 @@ export class GroupHost {
       ),
     );
     t.subscribe(this.#subjects.learn, (m) =>
-      this.#receive(m, (message) => this.#learner.send({ type: 'message', message })),
+      this.#receive(m, (message) => {
+        if (message.type === 'heartbeat') this.#leaderMode?.heartbeat(message);
+        else this.#learner.send({ type: 'message', message });
+      }),
     );
     t.subscribe(this.#nodeSubject, (m) => this.#receive(m, (message) => this.#routeReply(message)));
+    this.#leaderMode = options.mode === 'leader' ? this.#startLeaderMode() : undefined;
+  }
+
+  #startLeaderMode(): LeaderMode {
+    const o = this.#o;
+    const mode = new LeaderMode({
+      nodeId: this.nodeId,
+      group: o.group,
+      acceptorCount: o.peers.length,
+      scheduler: o.scheduler,
+      subjects: this.#subjects,
+      seed: o.seed,
+      plant: o.plant,
+      timing: o.leaderTiming,
+      minRound: () => this.#roundFloor + 1,
+      firstUnknownSlot: () => this.#nextSlot,
+      log: () => this.#log,
+      start: (name, actor) => this.#start(name, actor),
+      publish: (subject, message) => {
+        if (!this.#stopped)
+          o.transport.publish(subject, peerCodec.encode(message), { reply: this.#nodeSubject });
+      },
+      learn: (slot, value) => this.#learner.send({ type: 'known', instance: slot, value }),
+      proposeNoop: (slot, done) => !this.#stopped && this.#propose(slot, new Uint8Array(0), done),
+    });
+    o.transport.subscribe(this.#subjects.catchup, (m) =>
+      this.#receive(m, (message) => mode.serveCatchUp(message, m.reply)),
+    );
+    return mode;
+  }
+
+  /** Leader mode: puts a value in the log through the leader. Not the leader: says who is. */
+  submit(value: Value, done: (result: SubmitResult) => void): void {
+    if (this.#leaderMode === undefined)
+      throw new Error('submit() needs leader mode; use append() without a leader');
+    this.#leaderMode.submit(value, done);
+  }
+
+  /** Leader mode: who leads, as far as this node knows. */
+  get leader(): string | undefined {
+    return this.#leaderMode?.leader;
   }
 
   /** Slots delivered so far on this node, in order. */
@@ -174,6 +235,7 @@ export class GroupHost {
     this.#timers.clear();
     for (const { actor } of this.#proposals.values()) actor.stop();
     for (const op of this.#ops) op.stop();
+    this.#leaderMode?.stop();
     this.#acceptor.stop();
     this.#learner.stop();
     void this.#o.transport.close();
@@ -181,7 +243,7 @@ export class GroupHost {
 
   #start(name: string, actor: AnyActorRef): AnyActorRef {
     const key = `${name}#${this.#actorSeq++}`;
-    actor.on('*', (effect: Effect) => this.#execute(key, actor, effect));
+    actor.on('*', (effect: LeaderEffect) => this.#execute(key, actor, effect));
     actor.subscribe({ error: (error) => this.#fail(error) });
     actor.start();
     return actor;
@@ -220,9 +282,14 @@ export class GroupHost {
       message.type === 'promise' ||
       (message.type === 'accepted' && message.value === undefined)
     ) {
+      // Leader-mode phase 1 answers carry no instance; phase 2 answers may be for either role.
+      if (message.type === 'accepted' || message.instance === undefined)
+        this.#leaderMode?.actor.send({ type: 'message', message });
       if (message.type === 'promise' && message.instance === undefined) return;
       const instance = message.type === 'promise' ? message.instance! : message.instance;
       this.#proposals.get(instance)?.actor.send({ type: 'message', message });
+    } else if (message.type === 'catchupResponse') {
+      this.#leaderMode?.caughtUp(message);
     } else if (message.type === 'highestAcceptedAnswer') {
       for (const op of this.#ops) op.send({ type: 'message', message });
     }
@@ -267,7 +334,7 @@ export class GroupHost {
     this.#start(`proposer:${String(instance)}`, actor);
   }
 
-  #execute(key: string, actor: AnyActorRef, effect: Effect): void {
+  #execute(key: string, actor: AnyActorRef, effect: LeaderEffect): void {
     if (this.#stopped) return;
     const o = this.#o;
     switch (effect.type) {
@@ -285,7 +352,7 @@ export class GroupHost {
           if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
         o.disk.write(
           effect.records,
-          () => !this.#stopped && actor.send({ type: 'persisted', id: effect.id }),
+          () => !this.#stopped && tell(actor, { type: 'persisted', id: effect.id }),
         );
         break;
       case 'setTimer': {
@@ -295,7 +362,7 @@ export class GroupHost {
           name,
           o.scheduler.setTimer(effect.delayMs, () => {
             this.#timers.delete(name);
-            if (!this.#stopped) actor.send({ type: 'timer', timer: effect.timer });
+            if (!this.#stopped) tell(actor, { type: 'timer', timer: effect.timer });
           }),
         );
         break;
@@ -309,6 +376,8 @@ export class GroupHost {
       case 'chosen':
         o.observer?.chosen?.(this.nodeId, effect.instance, effect.value, effect.ballot);
         this.#learner.send({ type: 'known', instance: effect.instance, value: effect.value });
+        if (typeof effect.instance === 'number')
+          this.#leaderMode?.chosen(effect.instance, effect.value);
         break;
       case 'learned':
         o.observer?.learned?.(this.nodeId, effect.instance, effect.value);
@@ -319,11 +388,26 @@ export class GroupHost {
         this.#log.set(effect.slot, effect.value);
         this.#nextSlot = effect.slot + 1;
         o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);
+        this.#leaderMode?.delivered(effect.slot, effect.value);
         this.#releaseReads();
         break;
+      case 'leadership':
+        this.#leaderMode?.leadership(effect.leader);
+        break;
+      case 'refused':
+        this.#leaderMode?.refused(effect.values, effect.leader);
+        break;
       case 'propose':
+        // With a leader, a read's missing slots come from peers first (a no-op proposal of
+        // our own would depose the leader); the leader mode falls back to it if need be.
+        if (this.#leaderMode !== undefined) {
+          this.#leaderMode.awaitSlot(effect.instance, (value) =>
+            tell(actor, { type: 'proposalDone', instance: effect.instance, value }),
+          );
+          break;
+        }
         this.#propose(effect.instance, effect.value, (value) =>
-          actor.send({ type: 'proposalDone', instance: effect.instance, value }),
+          tell(actor, { type: 'proposalDone', instance: effect.instance, value }),
         );
         break;
     }

@@ -28,12 +28,21 @@ export function hex(value: Value): string {
 /** The state machine each simulated node applies its delivered log to. */
 export class KvStore {
   readonly #data = new Map<string, string>();
+  /** The last (client, seq) applied per client: a retried write is applied once. */
+  readonly #lastSeq = new Map<string, number>();
 
-  apply(value: Value): void {
-    if (isNoop(value)) return;
+  /**
+   * Applies a delivered value; false when it is a no-op or a write this client already
+   * made (a retry chosen again, or an abandoned write overtaken by the client's next one).
+   */
+  apply(value: Value): boolean {
+    if (isNoop(value)) return false;
     const write = decodeWrite(value);
+    if (write.seq <= (this.#lastSeq.get(write.client) ?? -1)) return false;
+    this.#lastSeq.set(write.client, write.seq);
     const current = this.#data.get(write.key) ?? '';
     this.#data.set(write.key, write.op === 'put' ? write.value : current + write.value);
+    return true;
   }
 
   get(key: string): string {

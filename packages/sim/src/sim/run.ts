@@ -45,6 +45,8 @@ export interface SeedResult {
 interface PendingOp {
   readonly op: KvOperation;
   readonly node: SimNode;
+  /** A leader-mode write moves between nodes by itself: a crash of its first node does not end it. */
+  readonly survivesCrash: boolean;
   readonly incarnation: number;
   readonly timer: TimerHandle;
   finish: () => void;
@@ -60,6 +62,8 @@ interface SimNode {
 
 const STEP_BUDGET = 2_000_000;
 const LINEARIZABILITY_LIMIT_MS = 10_000;
+/** Leader mode: how long a client waits for one node's answer before trying another. */
+const SUBMIT_ATTEMPT_MS = 1_000;
 
 /** Runs one seed: a workload under faults, then a healed phase that must make progress. */
 export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult {
@@ -93,15 +97,13 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       scheduler,
       disk: node.disk,
       seed: seed * 31 + node.incarnation * 1_000_003 + peers.indexOf(node.id),
+      mode: scenario.mode,
       ...(scenario.plant === undefined ? {} : { plant: scenario.plant }),
       observer: {
         proposed: (n, i, v) => checker.proposed(n, i, v),
         chosen: (n, i, v) => checker.chosen(n, i, v),
         learned: (n, i, v) => checker.learned(n, i, v),
-        delivered: (n, s, v) => {
-          checker.delivered(n, s, v);
-          node.kv.apply(v);
-        },
+        delivered: (n, s, v) => checker.delivered(n, s, v, node.kv.apply(v)),
         failed: (n, e) => checker.failed(n, e),
         acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
       },
@@ -127,7 +129,8 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     node.host = undefined;
     node.disk.crash();
     // The operations in flight there may or may not have taken effect: they stay open.
-    for (const entry of [...pending]) if (entry.node === node) entry.finish();
+    for (const entry of [...pending])
+      if (entry.node === node && !entry.survivesCrash) entry.finish();
   };
 
   // Faults: crashes, restarts and partitions at random times until the heal.
@@ -174,6 +177,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   // Clients: each runs operations one at a time against a random live node.
   let clientsLeft = scenario.clients;
   let finalReadsLeft = -1;
+  let finishedAt: number | undefined;
 
   /**
    * Gives up on an operation after opTimeoutMs while faults go on (it stays open in the
@@ -248,6 +252,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     const entry: PendingOp = {
       op,
       node,
+      survivesCrash: kind !== 'get' && scenario.mode === 'leader',
       incarnation: node.incarnation,
       finish: () => undefined,
       timer: armDeadline(
@@ -262,8 +267,8 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       ),
     };
     const done = (output: string | undefined): void => {
-      if (!pending.has(entry) || node.incarnation !== entry.incarnation || node.host !== host)
-        return;
+      const crashedUnder = node.incarnation !== entry.incarnation || node.host !== host;
+      if (!pending.has(entry) || (crashedUnder && !entry.survivesCrash)) return;
       pending.delete(entry);
       entry.timer.cancel();
       op.output = output;
@@ -288,11 +293,62 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
         key,
         value,
       });
-      host.append(bytes, (slot) => {
+      const acknowledged = (slot: number): void => {
         if (pending.has(entry)) checker.acknowledged(slot, bytes);
         done(undefined);
-      });
+      };
+      if (scenario.mode === 'leaderless') host.append(bytes, acknowledged);
+      else {
+        checker.submitted(bytes);
+        submitWithRetries(node, bytes, () => pending.has(entry), acknowledged);
+      }
     }
+  };
+
+  /**
+   * Leader mode: a client sends its write to a node; one that does not lead answers with the
+   * leader it knows, and the client tries there (or elsewhere) with the same (client, seq),
+   * until it is chosen or the client gives up. The state machine applies it once.
+   */
+  const submitWithRetries = (
+    first: SimNode,
+    bytes: Value,
+    stillWanted: () => boolean,
+    chosen: (slot: number) => void,
+  ): void => {
+    const attempt = (node: SimNode): void => {
+      if (!stillWanted()) return;
+      const host = node.host;
+      if (host === undefined) {
+        retry(undefined);
+        return;
+      }
+      // A node that crashes under the attempt never answers: try elsewhere after a while
+      // (safe: the same (client, seq) is applied once).
+      let answered = false;
+      const timeout = scheduler.setTimer(SUBMIT_ATTEMPT_MS, () => {
+        if (answered) return;
+        answered = true;
+        retry(undefined);
+      });
+      host.submit(bytes, (result) => {
+        if (answered) return;
+        answered = true;
+        timeout.cancel();
+        if (result.ok) chosen(result.slot);
+        else retry(result.leader);
+      });
+    };
+    const retry = (leader: string | undefined): void => {
+      scheduler.setTimer(5 + clientRng.next() * 10, () => {
+        const hinted = leader === undefined ? undefined : nodes.get(leader);
+        const live = up();
+        if (hinted?.host !== undefined) attempt(hinted);
+        else if (live.length > 0) attempt(pick(clientRng, live));
+        else retry(undefined);
+      });
+    };
+    attempt(first);
   };
 
   // Seed 001's paxos(k, v) on a few shared keys: everyone who asks must get the same value.
@@ -345,6 +401,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
         node.host!.read(() => {
           if (--finalReadsLeft === 0) {
             checker.checkDurability(new Map(up().map((n) => [n.id, n.host!.log])));
+            finishedAt = scheduler.now();
           }
         });
       }
@@ -358,8 +415,13 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     scheduler.setTimer(clientRng.next() * 10, () => runClient(client));
   }
 
+  // Without a leader the run ends when nothing is left to do. A leader's heartbeats never
+  // stop, so in leader mode the run ends a simulated second after the final reads, long
+  // enough for a straggling message to show a violation.
   let steps = 0;
-  while (steps < STEP_BUDGET && scheduler.step()) steps++;
+  const settled = (): boolean =>
+    finishedAt !== undefined && scenario.mode === 'leader' && scheduler.now() > finishedAt + 1_000;
+  while (steps < STEP_BUDGET && !settled() && scheduler.step()) steps++;
   if (steps >= STEP_BUDGET)
     checker.violate(`liveness: the run did not settle within ${STEP_BUDGET} steps`);
   else if (finalReadsLeft !== 0)

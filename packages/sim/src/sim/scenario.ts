@@ -22,11 +22,16 @@ export interface Scenario {
   /** A client gives up on an operation after this long (it stays open in the history). */
   readonly opTimeoutMs: number;
   readonly plant?: PlantedBug;
+  /** 'leaderless': pg_paxos's algorithm; 'leader': a distinguished leader (issue 4). */
+  readonly mode: SimMode;
 }
+
+export type SimMode = 'leaderless' | 'leader';
 
 export interface ScenarioOptions {
   readonly nodes?: number;
   readonly plant?: PlantedBug;
+  readonly mode?: SimMode;
 }
 
 export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions = {}): Scenario {
@@ -55,5 +60,6 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
     livenessBoundMs: 30_000,
     opTimeoutMs: 3_000,
     ...(options.plant === undefined ? {} : { plant: options.plant }),
+    mode: options.mode ?? 'leaderless',
   };
 }

@@ -1,0 +1,90 @@
+// Issue 4's leader machinery in the simulator: the same invariants and linearizability as the
+// leaderless mode, plus its own planted bugs; and phase 1 only once per leadership.
+import { LEADER_PLANTED_BUGS } from '@synod/actors';
+import type { PeerMessage } from '@synod/protocol';
+import { createRng, MemoryNetwork, VirtualScheduler } from '@synod/transport';
+import { describe, expect, it } from 'vitest';
+import { GroupHost, runSeeds, SimDisk, type SubmitResult } from '../../src/index.js';
+
+const CLEAN_SEEDS = Number(process.env.SIM_TEST_SEEDS ?? 60);
+const PLANT_SEED_BOUND = 300;
+
+describe('simulator, leader mode', () => {
+  it(`finds no violation in ${CLEAN_SEEDS} seeds, 3 and 5 nodes`, () => {
+    for (const nodes of [3, 5]) {
+      const summary = runSeeds({
+        start: 1,
+        count: CLEAN_SEEDS / 2,
+        nodes,
+        mode: 'leader',
+        onResult: (r) => {
+          expect(r.violations, `seed ${r.seed}`).toEqual([]);
+          expect(r.linearizability, `seed ${r.seed}`).toBe('linearizable');
+        },
+      });
+      expect(summary.violatingSeeds).toBe(0);
+    }
+  }, 300_000);
+
+  for (const plant of LEADER_PLANTED_BUGS) {
+    it(`catches the planted ${plant} bug within ${PLANT_SEED_BOUND} seeds`, () => {
+      const summary = runSeeds({
+        start: 1,
+        count: PLANT_SEED_BOUND,
+        plant,
+        mode: 'leader',
+        stopAtFirstViolation: true,
+      });
+      expect(summary.firstViolatingSeed, `${plant} went unnoticed`).toBeDefined();
+    }, 300_000);
+  }
+
+  it('after the first election, a steady stream of writes sends no phase-1 message', () => {
+    const scheduler = new VirtualScheduler();
+    const network = new MemoryNetwork({
+      seed: 3,
+      scheduler,
+      faults: { minDelayMs: 0.2, maxDelayMs: 1 },
+    });
+    const peers = ['a', 'b', 'c'];
+    const answers: PeerMessage[] = [];
+    const hosts = peers.map(
+      (id, i) =>
+        new GroupHost({
+          group: 'g',
+          nodeId: id,
+          peers,
+          transport: network.connect(id),
+          scheduler,
+          disk: new SimDisk(scheduler, createRng(i), { min: 0.1, max: 0.5 }),
+          seed: i + 1,
+          mode: 'leader',
+          observer: { acceptorAnswered: (_node, message) => void answers.push(message) },
+        }),
+    );
+    scheduler.runUntil(2_000);
+    const leader = hosts.find((h) => h.leader === h.nodeId);
+    expect(leader, 'no leader elected in 2 s').toBeDefined();
+    expect(new Set(hosts.map((h) => h.leader))).toEqual(new Set([leader!.nodeId]));
+    const phaseOneBefore = answers.filter((m) => m.type === 'promise').length;
+    expect(phaseOneBefore).toBeGreaterThan(0);
+
+    const results: SubmitResult[] = [];
+    for (let i = 0; i < 100; i++)
+      leader!.submit(
+        new TextEncoder().encode(`{"client":"c","seq":${i},"op":"put","key":"k","value":"${i}"}`),
+        (r) => void results.push(r),
+      );
+    scheduler.runUntil(4_000);
+
+    expect(results).toHaveLength(100);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(answers.filter((m) => m.type === 'promise').length).toBe(phaseOneBefore);
+    expect(
+      answers.filter((m) => m.type === 'accepted' && m.value === undefined).length,
+    ).toBeGreaterThanOrEqual(200);
+    const slots = results.map((r) => (r.ok ? r.slot : -1));
+    expect(new Set(slots).size).toBe(100);
+    for (const host of hosts) host.stop();
+  });
+});
