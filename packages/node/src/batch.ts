@@ -1,0 +1,25 @@
+import { type ClientWrite, DecodeError, validateClientWrite } from '@synod/protocol';
+import { Packr } from 'msgpackr';
+
+/**
+ * A log value of the node runtime: the client writes the leader packed into one slot
+ * (batching), as a msgpack array. Decoding validates each write as strictly as a client
+ * request, so a damaged entry fails loudly instead of applying garbage.
+ */
+const packr = new Packr({ useRecords: false, structuredClone: false, mapsAsObjects: true });
+
+export function encodeBatch(writes: readonly ClientWrite[]): Uint8Array {
+  return packr.pack(writes);
+}
+
+export function decodeBatch(value: Uint8Array): ClientWrite[] {
+  let decoded: unknown;
+  try {
+    decoded = packr.unpack(value);
+  } catch (cause) {
+    throw new DecodeError('MALFORMED', 'a log entry is not a batch of writes', '', { cause });
+  }
+  if (!Array.isArray(decoded))
+    throw new DecodeError('MALFORMED', 'a log entry is not a batch of writes');
+  return decoded.map((write) => validateClientWrite(write));
+}

@@ -1,0 +1,80 @@
+import type { ClientWrite, Command, PlainData } from '@synod/protocol';
+
+/** Why a command could not be applied; the same on every replica, so replicas stay identical. */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+/**
+ * The built-in `kv` state machine: put, get, delete, compare-and-set on string keys and values.
+ * It remembers the last (seq, result) of every client, so a retried write is applied once and
+ * the retry gets the first result.
+ */
+export class KvState {
+  readonly #data = new Map<string, string>();
+  readonly #lastByClient = new Map<string, { seq: number; result: PlainData | CommandError }>();
+
+  /** Applies one committed write; returns its result (or the first result of a retry). */
+  applyWrite(write: ClientWrite): PlainData | CommandError {
+    const last = this.#lastByClient.get(write.clientId);
+    if (last !== undefined && write.seq <= last.seq) {
+      return write.seq === last.seq
+        ? last.result
+        : new CommandError(
+            `seq ${write.seq} of ${write.clientId} is older than its last write (${last.seq})`,
+          );
+    }
+    let result: PlainData | CommandError;
+    try {
+      result = this.#write(write.command);
+    } catch (error) {
+      result = error instanceof CommandError ? error : new CommandError(String(error));
+    }
+    this.#lastByClient.set(write.clientId, { seq: write.seq, result });
+    return result;
+  }
+
+  read(command: Command): PlainData {
+    if (command.op !== 'get')
+      throw new CommandError(
+        `unknown read operation ${JSON.stringify(command.op)}; the kv machine reads with "get"`,
+      );
+    const value = this.#data.get(stringArg(command, 'key'));
+    return value === undefined ? { found: false } : { found: true, value };
+  }
+
+  get size(): number {
+    return this.#data.size;
+  }
+
+  #write(command: Command): PlainData {
+    switch (command.op) {
+      case 'put':
+        this.#data.set(stringArg(command, 'key'), stringArg(command, 'value'));
+        return null;
+      case 'delete':
+        return { found: this.#data.delete(stringArg(command, 'key')) };
+      case 'cas': {
+        const key = stringArg(command, 'key');
+        const expect = command.expect;
+        if (expect !== null && typeof expect !== 'string')
+          throw new CommandError('cas "expect" must be a string, or null for an absent key');
+        const value = stringArg(command, 'value');
+        const current = this.#data.get(key) ?? null;
+        if (current !== expect) return { swapped: false };
+        this.#data.set(key, value);
+        return { swapped: true };
+      }
+      default:
+        throw new CommandError(
+          `unknown write operation ${JSON.stringify(command.op)}; the kv machine knows put, delete, cas`,
+        );
+    }
+  }
+}
+
+function stringArg(command: Command, name: string): string {
+  const value = command[name];
+  if (typeof value !== 'string') throw new CommandError(`${command.op} needs a string "${name}"`);
+  return value;
+}

@@ -1,0 +1,295 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LeaderTiming } from '@synod/actors';
+import type { Logger } from '@synod/log';
+import {
+  assertGroupName,
+  assertNodeId,
+  type ClientRead,
+  type ClientResponse,
+  type ClientWrite,
+  createClientCodec,
+  DecodeError,
+  detectFormat,
+  type ErrorCode,
+  groupSubjects,
+  type WireFormat,
+} from '@synod/protocol';
+import { type Disk, GroupHost } from '@synod/sim';
+import { type AcceptorStore, openFileStore } from '@synod/storage';
+import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
+import { decodeBatch, encodeBatch } from './batch.js';
+import { CommandError, KvState } from './kv-state.js';
+
+export interface NodeRuntimeOptions {
+  readonly group: string;
+  readonly nodeId: string;
+  /** Every member of the group, this node included (static membership). */
+  readonly peers: readonly string[];
+  readonly transport: Transport;
+  /** The acceptor's log lives here, as <group>.acceptor.log. */
+  readonly dataDir: string;
+  readonly logger?: Logger;
+  /** A client request not answered in this time gets NO_QUORUM. Default 5,000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Most client writes packed into one log slot. Default 256. */
+  readonly maxBatch?: number;
+  readonly leaderTiming?: LeaderTiming;
+}
+
+const HOPS_HEADER = 'synod-hops';
+const MAX_HOPS = 3;
+
+/**
+ * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
+ * records in a file store with fsync, the kv state machine, and the client API on
+ * `synod.<group>.write` and `synod.<group>.read` (msgpack or JSON). Any node takes a request;
+ * a follower forwards writes to the leader, which packs the writes that arrive together into
+ * one slot and answers each once its slot is applied.
+ */
+export class NodeRuntime {
+  readonly group: string;
+  readonly nodeId: string;
+  readonly #o: NodeRuntimeOptions;
+  readonly #store: AcceptorStore;
+  readonly #host: GroupHost;
+  readonly #kv = new KvState();
+  readonly #codec = createClientCodec();
+  readonly #subjects;
+  readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
+  #batch: ClientWrite[] = [];
+  #flushScheduled = false;
+  #stopped = false;
+
+  static async start(options: NodeRuntimeOptions): Promise<NodeRuntime> {
+    assertGroupName(options.group);
+    assertNodeId(options.nodeId);
+    for (const peer of options.peers) assertNodeId(peer);
+    if (!options.peers.includes(options.nodeId))
+      throw new RangeError(`peers must include this node (${options.nodeId})`);
+    await mkdir(options.dataDir, { recursive: true });
+    const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
+    return new NodeRuntime(options, store);
+  }
+
+  private constructor(options: NodeRuntimeOptions, store: AcceptorStore) {
+    this.#o = options;
+    this.group = options.group;
+    this.nodeId = options.nodeId;
+    this.#store = store;
+    this.#subjects = groupSubjects(options.group);
+    const disk: Disk = {
+      durable: store.recovered,
+      write: (records, done) => {
+        store.append(records).then(done, (error: unknown) => {
+          // A node that cannot persist must not answer as if it had: stop loudly.
+          options.logger?.fatal({ err: error }, 'acceptor store failed; stopping this node');
+          void this.stop();
+        });
+      },
+    };
+    this.#host = new GroupHost({
+      group: options.group,
+      nodeId: options.nodeId,
+      peers: options.peers,
+      transport: options.transport,
+      scheduler: realScheduler,
+      disk,
+      seed: Math.floor(Math.random() * 2 ** 30),
+      mode: 'leader',
+      ...(options.leaderTiming === undefined ? {} : { leaderTiming: options.leaderTiming }),
+      observer: {
+        delivered: (_node, slot, value) => this.#apply(slot, value),
+        failed: (_node, error) =>
+          options.logger?.fatal({ err: error }, 'a protocol invariant broke; this node must stop'),
+      },
+    });
+    const queue = `synod-${options.group}`;
+    const t = options.transport;
+    t.subscribe(this.#subjects.write, (m) => this.#onWrite(m, 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) =>
+      this.#onWrite(m, Number(m.headers?.[HOPS_HEADER] ?? 0)),
+    );
+    t.subscribe(this.#subjects.read, (m) => this.#onRead(m), { queue });
+  }
+
+  get leader(): string | undefined {
+    return this.#host.leader;
+  }
+
+  get appliedThrough(): number {
+    return this.#host.deliveredThrough;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#host.stop();
+    await this.#store.close();
+  }
+
+  #respond(m: TransportMessage, format: WireFormat, response: ClientResponse): void {
+    if (m.reply === undefined || this.#o.transport.closed) return;
+    this.#o.transport.publish(m.reply, this.#codec.encodeResponse(response, format));
+  }
+
+  #fail(code: ErrorCode, message: string, leader?: string): ClientResponse {
+    return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
+  }
+
+  #onWrite(m: TransportMessage, hops: number): void {
+    const format = detectFormat(m.data, m.headers?.['content-type']);
+    let write: ClientWrite;
+    try {
+      write = this.#codec.decodeWrite(m.data, m.headers?.['content-type']);
+    } catch (error) {
+      this.#respond(
+        m,
+        format,
+        this.#fail('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
+      );
+      return;
+    }
+    const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
+    const route = (): void => {
+      if (this.#stopped) return;
+      const leader = this.#host.leader;
+      if (leader === this.nodeId) {
+        this.#enqueue(write, (response) => this.#respond(m, format, response));
+      } else if (leader !== undefined && hops < MAX_HOPS) {
+        // Forward the request as it came; the leader answers the client directly.
+        this.#o.transport.publish(`${this.#subjects.node(leader)}.write`, m.data, {
+          ...(m.reply === undefined ? {} : { reply: m.reply }),
+          headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
+        });
+      } else if (Date.now() < deadline) {
+        setTimeout(route, 20);
+      } else {
+        this.#respond(
+          m,
+          format,
+          this.#fail('NO_QUORUM', `no leader for group ${this.group} within the timeout`, leader),
+        );
+      }
+    };
+    route();
+  }
+
+  #enqueue(write: ClientWrite, reply: (response: ClientResponse) => void): void {
+    const key = `${write.clientId}\u0000${write.seq}`;
+    const timeout = setTimeout(() => {
+      const waiters = this.#waiting.get(key);
+      if (waiters === undefined) return;
+      const index = waiters.indexOf(reply);
+      if (index >= 0) waiters.splice(index, 1);
+      if (waiters.length === 0) this.#waiting.delete(key);
+      reply(
+        this.#fail(
+          'NO_QUORUM',
+          `write not committed within ${this.#o.requestTimeoutMs ?? 5_000} ms`,
+        ),
+      );
+    }, this.#o.requestTimeoutMs ?? 5_000);
+    const waiters = this.#waiting.get(key) ?? [];
+    waiters.push((response) => {
+      clearTimeout(timeout);
+      reply(response);
+    });
+    this.#waiting.set(key, waiters);
+    this.#batch.push(write);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // Writes that arrive in the same turn of the event loop share one slot.
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const max = this.#o.maxBatch ?? 256;
+    while (this.#batch.length > 0) {
+      const batch = this.#batch.splice(0, max);
+      this.#host.submit(encodeBatch(batch), (result) => {
+        if (result.ok) return; // answered when its slot is applied
+        for (const write of batch)
+          this.#answer(
+            write,
+            this.#fail(
+              'NOT_LEADER',
+              'leadership changed; retry with the same clientId and seq',
+              result.leader,
+            ),
+          );
+      });
+    }
+  }
+
+  #answer(write: ClientWrite, response: ClientResponse): void {
+    const key = `${write.clientId}\u0000${write.seq}`;
+    const waiters = this.#waiting.get(key);
+    this.#waiting.delete(key);
+    for (const waiter of waiters ?? []) waiter(response);
+  }
+
+  #apply(slot: number, value: Uint8Array): void {
+    if (value.length === 0) return; // a no-op
+    for (const write of decodeBatch(value)) {
+      const result = this.#kv.applyWrite(write);
+      this.#answer(
+        write,
+        result instanceof CommandError
+          ? this.#fail('BAD_REQUEST', result.message)
+          : { ok: true, slot, result },
+      );
+    }
+  }
+
+  #onRead(m: TransportMessage): void {
+    const format = detectFormat(m.data, m.headers?.['content-type']);
+    let read: ClientRead;
+    try {
+      read = this.#codec.decodeRead(m.data, m.headers?.['content-type']);
+    } catch (error) {
+      this.#respond(
+        m,
+        format,
+        this.#fail('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
+      );
+      return;
+    }
+    const answer = (slot: number): void => {
+      try {
+        this.#respond(m, format, { ok: true, slot, result: this.#kv.read(read.command) });
+      } catch (error) {
+        this.#respond(
+          m,
+          format,
+          this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
+        );
+      }
+    };
+    if (read.consistency === 'optimistic') {
+      answer(this.#host.deliveredThrough);
+      return;
+    }
+    // strong (and, until leader leases land, linearizable): pg_paxos's read, which holds
+    // with or without a leader: highest accepted slot of a majority, applied, then read.
+    let answered = false;
+    const timeout = setTimeout(() => {
+      answered = true;
+      this.#respond(
+        m,
+        format,
+        this.#fail(
+          'NO_QUORUM',
+          `no majority answered within ${this.#o.requestTimeoutMs ?? 5_000} ms`,
+        ),
+      );
+    }, this.#o.requestTimeoutMs ?? 5_000);
+    this.#host.read((through) => {
+      if (answered) return;
+      clearTimeout(timeout);
+      answer(through);
+    });
+  }
+}

@@ -1,0 +1,144 @@
+// The client API as any NATS client sees it: JSON requests on synod.<group>.write and .read,
+// served by three node runtimes over a real nats-server, each with its own fsynced store.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { connectNats, type Transport } from '@synod/transport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeRuntime } from '../src/index.js';
+
+const peers = ['a', 'b', 'c'];
+const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
+
+describe('client API over NATS (JSON contract)', () => {
+  let server: NatsServer;
+  let dir: string;
+  let client: Transport;
+  const runtimes: NodeRuntime[] = [];
+
+  const ask = async (subject: string, body: string): Promise<Record<string, unknown>> => {
+    const reply = await client.request(`synod.mokka.${subject}`, new TextEncoder().encode(body), {
+      timeoutMs: 10_000,
+    });
+    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+  };
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    dir = await mkdtemp(join(tmpdir(), 'synod-node-'));
+    for (const nodeId of peers) {
+      const transport = await connectNats({ servers: server.url, name: nodeId });
+      runtimes.push(
+        await NodeRuntime.start({
+          group: 'mokka',
+          nodeId,
+          peers,
+          transport,
+          dataDir: join(dir, nodeId),
+          leaderTiming: fast,
+        }),
+      );
+    }
+    client = await connectNats({ servers: server.url, name: 'client' });
+    const deadline = Date.now() + 10_000;
+    while (!runtimes.every((r) => r.leader !== undefined && r.leader === runtimes[0]!.leader)) {
+      if (Date.now() > deadline) throw new Error('no leader elected');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  afterAll(async () => {
+    await client.close();
+    for (const runtime of runtimes) await runtime.stop();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts and reads back a value: {"ok":true,"slot":N,"result":...}', async () => {
+    const put = await ask(
+      'write',
+      '{"clientId":"c1","seq":1,"command":{"op":"put","key":"k","value":"v"}}',
+    );
+    expect(put).toMatchObject({ ok: true, result: null });
+    expect(typeof put.slot).toBe('number');
+    const get = await ask(
+      'read',
+      '{"command":{"op":"get","key":"k"},"consistency":"linearizable"}',
+    );
+    expect(get).toMatchObject({ ok: true, result: { found: true, value: 'v' } });
+    expect(
+      await ask('read', '{"command":{"op":"get","key":"nothing"},"consistency":"strong"}'),
+    ).toMatchObject({ ok: true, result: { found: false } });
+  });
+
+  it('compare-and-set swaps only on a match, and delete reports what it found', async () => {
+    expect(
+      await ask(
+        'write',
+        '{"clientId":"c2","seq":1,"command":{"op":"cas","key":"k","expect":"v","value":"w"}}',
+      ),
+    ).toMatchObject({ ok: true, result: { swapped: true } });
+    expect(
+      await ask(
+        'write',
+        '{"clientId":"c2","seq":2,"command":{"op":"cas","key":"k","expect":"v","value":"x"}}',
+      ),
+    ).toMatchObject({ ok: true, result: { swapped: false } });
+    expect(
+      await ask('write', '{"clientId":"c2","seq":3,"command":{"op":"delete","key":"k"}}'),
+    ).toMatchObject({ ok: true, result: { found: true } });
+  });
+
+  it('applies a retried write once and gives the retry the first result', async () => {
+    await ask('write', '{"clientId":"c3","seq":1,"command":{"op":"put","key":"r","value":"old"}}');
+    const cas =
+      '{"clientId":"c3","seq":2,"command":{"op":"cas","key":"r","expect":"old","value":"new"}}';
+    const first = await ask('write', cas);
+    const retry = await ask('write', cas);
+    expect(first).toMatchObject({ ok: true, result: { swapped: true } });
+    // Applied again, the cas would not match any more and report swapped: false.
+    expect(retry).toMatchObject({ ok: true, result: { swapped: true } });
+  });
+
+  it('answers malformed requests and unknown operations with a JSON BAD_REQUEST, and keeps serving', async () => {
+    expect(await ask('write', '{"clientId":"c4","seq":-5,"command":{"op":"put"}}')).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+    expect(await ask('write', '{not json')).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+    expect(
+      await ask('write', '{"clientId":"c4","seq":1,"command":{"op":"explode","key":"k"}}'),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: expect.stringMatching(/unknown write operation/) },
+    });
+    expect(
+      await ask(
+        'write',
+        '{"clientId":"c4","seq":2,"command":{"op":"put","key":"still","value":"up"}}',
+      ),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('takes concurrent writes through any node, in one order, and every node applies them all', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        ask(
+          'write',
+          `{"clientId":"w${i}","seq":1,"command":{"op":"put","key":"key${i}","value":"${i}"}}`,
+        ),
+      ),
+    );
+    expect(replies.every((r) => r.ok === true)).toBe(true);
+    const top = Math.max(...replies.map((r) => r.slot as number));
+    const deadline = Date.now() + 5_000;
+    while (!runtimes.every((r) => r.appliedThrough >= top) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(runtimes.map((r) => r.appliedThrough >= top)).toEqual([true, true, true]);
+    // Writes that arrived together shared slots (batching): fewer slots than writes.
+    expect(new Set(replies.map((r) => r.slot)).size).toBeLessThan(60);
+  });
+});
