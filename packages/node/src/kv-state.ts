@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
 /** Why a command could not be applied; the same on every replica, so replicas stay identical. */
@@ -41,6 +42,14 @@ export class KvState {
       );
     const value = this.#data.get(stringArg(command, 'key'));
     return value === undefined ? { found: false } : { found: true, value };
+  }
+
+  /** A digest of the data, equal on replicas that applied the same writes. */
+  digest(): string {
+    const hash = createHash('sha256');
+    for (const key of [...this.#data.keys()].sort())
+      hash.update(`${JSON.stringify(key)}=${JSON.stringify(this.#data.get(key))}\n`);
+    return hash.digest('hex').slice(0, 16);
   }
 
   get size(): number {

@@ -111,6 +111,33 @@ export class NodeRuntime {
       this.#onWrite(m, Number(m.headers?.[HOPS_HEADER] ?? 0)),
     );
     t.subscribe(this.#subjects.read, (m) => this.#onRead(m), { queue });
+    // Every node answers status requests (no queue group): `synod status` gathers them all.
+    t.subscribe(`synod.${options.group}.status`, (m) => {
+      if (m.reply !== undefined)
+        t.publish(m.reply, new TextEncoder().encode(JSON.stringify(this.status())));
+    });
+  }
+
+  /** What `synod status` shows for this node. */
+  status(): {
+    node: string;
+    group: string;
+    role: string;
+    leader: string | null;
+    appliedThrough: number;
+    stateDigest: string;
+    pid: number;
+  } {
+    const leader = this.#host.leader ?? null;
+    return {
+      node: this.nodeId,
+      group: this.group,
+      role: leader === this.nodeId ? 'leader' : 'follower',
+      leader,
+      appliedThrough: this.appliedThrough,
+      stateDigest: this.#kv.digest(),
+      pid: process.pid,
+    };
   }
 
   get leader(): string | undefined {
@@ -150,6 +177,10 @@ export class NodeRuntime {
       );
       return;
     }
+    if (write.command.op === 'paxos') {
+      this.#paxos(m, format, write);
+      return;
+    }
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
     const route = (): void => {
       if (this.#stopped) return;
@@ -173,6 +204,36 @@ export class NodeRuntime {
       }
     };
     route();
+  }
+
+  /**
+   * Seed 001's paxos(k, v): single-decree Paxos on the register `key`, run by this node (no
+   * leader needed). Every caller for the key gets the same value, one of those proposed.
+   */
+  #paxos(m: TransportMessage, format: WireFormat, write: ClientWrite): void {
+    const { key, value } = write.command;
+    if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
+      this.#respond(
+        m,
+        format,
+        this.#fail('BAD_REQUEST', 'paxos needs a string "key" and a string "value"'),
+      );
+      return;
+    }
+    let answered = false;
+    const timeout = setTimeout(() => {
+      answered = true;
+      this.#respond(
+        m,
+        format,
+        this.#fail('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
+      );
+    }, this.#o.requestTimeoutMs ?? 5_000);
+    this.#host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
+      if (answered) return;
+      clearTimeout(timeout);
+      this.#respond(m, format, { ok: true, result: { value: new TextDecoder().decode(chosen) } });
+    });
   }
 
   #enqueue(write: ClientWrite, reply: (response: ClientResponse) => void): void {

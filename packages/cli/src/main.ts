@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { SynodClient, SynodError } from '@synod/client';
+import { createLogger } from '@synod/log';
+import { NodeRuntime } from '@synod/node';
+import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
+import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
+import { USAGE, UsageError } from './usage.js';
+
+const DEFAULT_NATS = 'nats://127.0.0.1:4222';
+
+const COMMON = {
+  help: { type: 'boolean' },
+  json: { type: 'boolean' },
+  nats: { type: 'string' },
+  group: { type: 'string' },
+} as const;
+
+type Flags = Record<string, { readonly type: 'string' | 'boolean' }>;
+
+function options<E extends Flags>(args: string[], extra: E) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { ...COMMON, ...extra },
+  });
+}
+
+async function withClient<T>(
+  nats: string | undefined,
+  group: string | undefined,
+  run: (client: SynodClient, transport: Transport) => Promise<T>,
+): Promise<T> {
+  if (group === undefined) throw new UsageError('--group is required');
+  assertGroupName(group);
+  const transport = await connectNats({ servers: nats ?? DEFAULT_NATS, name: 'synod-cli' });
+  try {
+    return await run(new SynodClient({ transport, group }), transport);
+  } finally {
+    await transport.close();
+  }
+}
+
+function print(json: boolean | undefined, value: unknown, text: string): void {
+  console.log(json === true ? JSON.stringify(value) : text);
+}
+
+async function nodeStart(args: string[]): Promise<void> {
+  const { values } = options(args, {
+    id: { type: 'string' },
+    peers: { type: 'string' },
+    data: { type: 'string' },
+    config: { type: 'string' },
+  } as const);
+  if (values.help) return void console.log(USAGE['node start']);
+  const file =
+    values.config === undefined
+      ? {}
+      : (JSON.parse(await readFile(values.config, 'utf8')) as Record<string, unknown>);
+  const pick = (name: string, flag: string | undefined): string | undefined =>
+    flag ?? (typeof file[name] === 'string' ? (file[name] as string) : undefined);
+  const id = pick('id', values.id);
+  const group = pick('group', values.group);
+  const data = pick('data', values.data);
+  const peers =
+    values.peers?.split(',') ?? (Array.isArray(file.peers) ? (file.peers as string[]) : undefined);
+  if (id === undefined || group === undefined || data === undefined || peers === undefined) {
+    throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
+  }
+  const logger = createLogger({ name: 'synod' }).child({ group, node: id });
+  const transport = await connectNats({
+    servers: pick('nats', values.nats) ?? DEFAULT_NATS,
+    name: `synod-${group}-${id}`,
+    logger,
+  });
+  const node = await NodeRuntime.start({
+    group,
+    nodeId: id,
+    peers,
+    transport,
+    dataDir: data,
+    logger,
+  });
+  logger.info({ peers }, 'node started');
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  logger.info('stopping');
+  await node.stop();
+  await transport.drain().catch(() => undefined);
+}
+
+async function kv(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  const { values, positionals } = options(rest, {
+    consistency: { type: 'string' },
+    absent: { type: 'boolean' },
+  } as const);
+  if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.kv);
+  await withClient(values.nats, values.group, async (client) => {
+    const need = (n: number): string[] => {
+      if (positionals.length !== n) throw new UsageError(`kv ${verb} takes ${n} argument(s)`);
+      return positionals;
+    };
+    switch (verb) {
+      case 'put': {
+        const [key, value] = need(2);
+        const answer = await client.put(key!, value!);
+        return print(values.json, answer, `OK (slot ${answer.slot})`);
+      }
+      case 'get': {
+        const [key] = need(1);
+        const answer = await client.get(key!, (values.consistency ?? 'strong') as ReadConsistency);
+        const result = answer.result as { found: boolean; value?: string };
+        return print(values.json, answer, result.found ? String(result.value) : '(not found)');
+      }
+      case 'delete': {
+        const [key] = need(1);
+        const answer = await client.delete(key!);
+        return print(
+          values.json,
+          answer,
+          (answer.result as { found: boolean }).found ? 'deleted' : '(not found)',
+        );
+      }
+      case 'cas': {
+        const [key, expect, value] = need(3);
+        const answer = await client.cas(key!, values.absent ? null : expect!, value!);
+        return print(
+          values.json,
+          answer,
+          (answer.result as { swapped: boolean }).swapped ? 'swapped' : 'not swapped',
+        );
+      }
+      default:
+        throw new UsageError(`unknown kv operation ${verb}; use put, get, delete or cas`);
+    }
+  });
+}
+
+async function paxos(args: string[]): Promise<void> {
+  const { values, positionals } = options(args, {});
+  if (values.help) return void console.log(USAGE.paxos);
+  if (positionals.length !== 2) throw new UsageError('paxos takes KEY and VALUE');
+  await withClient(values.nats, values.group, async (client) => {
+    const chosen = await client.paxos(positionals[0]!, positionals[1]!);
+    print(values.json, { key: positionals[0], value: chosen }, chosen);
+  });
+}
+
+async function status(args: string[]): Promise<void> {
+  const { values } = options(args, { 'wait-ms': { type: 'string' } } as const);
+  if (values.help) return void console.log(USAGE.status);
+  await withClient(values.nats, values.group, async (_client, transport) => {
+    const result = await transport.gather(`synod.${values.group}.status`, new Uint8Array(0), {
+      timeoutMs: Number(values['wait-ms'] ?? 500),
+      map: (m) =>
+        JSON.parse(new TextDecoder().decode(m.data)) as {
+          node: string;
+          role: string;
+          leader: string | null;
+          appliedThrough: number;
+        },
+    });
+    const nodes = [...result.replies].sort((a, b) => (a.node < b.node ? -1 : 1));
+    const table = [
+      'node  role      leader  applied',
+      ...nodes.map(
+        (n) =>
+          `${n.node.padEnd(5)} ${n.role.padEnd(9)} ${(n.leader ?? '-').padEnd(7)} ${n.appliedThrough}`,
+      ),
+    ];
+    print(
+      values.json,
+      nodes,
+      nodes.length === 0 ? `no node of group ${values.group} answered` : table.join('\n'),
+    );
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === 'help')
+      console.log(USAGE.synod);
+    else if (command === 'node' && rest[0] === 'start') await nodeStart(rest.slice(1));
+    else if (command === 'node') console.log(USAGE['node start']);
+    else if (command === 'kv') await kv(rest);
+    else if (command === 'paxos') await paxos(rest);
+    else if (command === 'status') await status(rest);
+    else throw new UsageError(`unknown command ${command}`);
+    return 0;
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      (error instanceof TypeError &&
+        'code' in error &&
+        String(error.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      console.error(`synod: ${error.message}\n\n${USAGE.synod}`);
+      return 2;
+    }
+    if (
+      error instanceof SynodError ||
+      error instanceof TransportConnectError ||
+      error instanceof InvalidNameError
+    ) {
+      console.error(`synod: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

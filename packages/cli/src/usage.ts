@@ -1,0 +1,34 @@
+/** A mistake in how the command was called: printed with the command's usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE: Record<string, string> = {
+  synod: `synod — Paxos groups over NATS
+
+Commands:
+  synod node start   run one node of a group
+  synod kv           put, get, delete, cas on a group's key-value state machine
+  synod paxos        seed 001's paxos(key, value): the value chosen for a key
+  synod status       every node of a group: role, leader, applied slot
+
+Every command takes --help; client commands take --nats URL (default nats://127.0.0.1:4222)
+and --json for machine-readable output.`,
+  'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
+
+Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
+included. The acceptor's durable records go to DIR/GROUP.acceptor.log. --config reads the same
+options from a JSON file ({"id","group","peers":[...],"nats","data"}); flags override it.`,
+  kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [--json] ...
+
+  synod kv put --group G KEY VALUE
+  synod kv get --group G KEY [--consistency strong|linearizable|optimistic]
+  synod kv delete --group G KEY
+  synod kv cas --group G KEY EXPECT VALUE     (EXPECT "" with --absent: the key must not exist)`,
+  paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [--json]
+
+Prints the value chosen for KEY: VALUE if this call won, or the value chosen before.`,
+  status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
+
+Asks every node of GROUP for its role, the leader it knows and its applied slot.`,
+};

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ClientResponse,
+  type Command,
+  createClientCodec,
+  type ErrorCode,
+  groupSubjects,
+  type PlainData,
+  type ReadConsistency,
+} from '@synod/protocol';
+import { NoRespondersError, type Transport, TransportTimeoutError } from '@synod/transport';
+
+/** A request the group refused or could not serve, with the group's error code. */
+export class SynodError extends Error {
+  override readonly name = 'SynodError';
+  readonly code: ErrorCode;
+  readonly leader: string | undefined;
+  constructor(code: ErrorCode, message: string, leader?: string) {
+    super(`${code}: ${message}`);
+    this.code = code;
+    this.leader = leader;
+  }
+}
+
+export interface SynodClientOptions {
+  readonly transport: Transport;
+  readonly group: string;
+  /** Identifies this client's writes; a random id by default. One write in flight per id. */
+  readonly clientId?: string;
+  /** Per attempt. Default 2,000 ms. */
+  readonly timeoutMs?: number;
+  /** Attempts per request before giving up. Default 8. */
+  readonly attempts?: number;
+}
+
+export interface Answer {
+  readonly slot?: number;
+  readonly result: PlainData;
+}
+
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  'NOT_LEADER',
+  'NO_QUORUM',
+  'TIMEOUT',
+  'UNAVAILABLE',
+]);
+
+/**
+ * A client of one group. Writes carry (clientId, seq) and are retried with the same pair
+ * when the outcome is unknown (timeout, leader change), so each is applied once.
+ */
+export class SynodClient {
+  readonly clientId: string;
+  readonly #o: SynodClientOptions;
+  readonly #subjects;
+  readonly #codec = createClientCodec();
+  #seq = 0;
+  #writing: Promise<unknown> = Promise.resolve();
+
+  constructor(options: SynodClientOptions) {
+    this.#o = options;
+    this.#subjects = groupSubjects(options.group);
+    this.clientId = options.clientId ?? randomUUID();
+  }
+
+  put(key: string, value: string): Promise<Answer> {
+    return this.write({ op: 'put', key, value });
+  }
+
+  delete(key: string): Promise<Answer> {
+    return this.write({ op: 'delete', key });
+  }
+
+  cas(key: string, expect: string | null, value: string): Promise<Answer> {
+    return this.write({ op: 'cas', key, expect, value });
+  }
+
+  async get(key: string, consistency: ReadConsistency = 'strong'): Promise<Answer> {
+    return this.read({ op: 'get', key }, consistency);
+  }
+
+  /** Seed 001's paxos(key, value): the value chosen for the key (the same for every caller). */
+  async paxos(key: string, value: string): Promise<string> {
+    const answer = await this.write({ op: 'paxos', key, value });
+    return (answer.result as { value: string }).value;
+  }
+
+  /** Writes one command. Writes of one client go one at a time, in order. */
+  write(command: Command): Promise<Answer> {
+    const run = this.#writing.then(() => {
+      this.#seq += 1;
+      const body = this.#codec.encodeWrite({ clientId: this.clientId, seq: this.#seq, command });
+      return this.#request(this.#subjects.write, body);
+    });
+    this.#writing = run.catch(() => undefined);
+    return run;
+  }
+
+  read(command: Command, consistency: ReadConsistency = 'strong'): Promise<Answer> {
+    return this.#request(this.#subjects.read, this.#codec.encodeRead({ command, consistency }));
+  }
+
+  async #request(subject: string, body: Uint8Array): Promise<Answer> {
+    const attempts = this.#o.attempts ?? 8;
+    let last: SynodError | undefined;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** attempt)));
+      let response: ClientResponse;
+      try {
+        const reply = await this.#o.transport.request(subject, body, {
+          timeoutMs: this.#o.timeoutMs ?? 2_000,
+        });
+        response = this.#codec.decodeResponse(reply.data);
+      } catch (error) {
+        if (error instanceof TransportTimeoutError) last = new SynodError('TIMEOUT', error.message);
+        else if (error instanceof NoRespondersError)
+          last = new SynodError('UNAVAILABLE', `no synod node serves group ${this.#o.group}`);
+        else throw error;
+        continue;
+      }
+      if (response.ok)
+        return response.slot === undefined
+          ? { result: response.result }
+          : { slot: response.slot, result: response.result };
+      last = new SynodError(response.error.code, response.error.message, response.error.leader);
+      if (!RETRYABLE.has(response.error.code)) throw last;
+    }
+    throw last ?? new SynodError('UNAVAILABLE', 'no attempt was made');
+  }
+}
