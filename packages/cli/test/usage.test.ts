@@ -1,0 +1,65 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const SYNOD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const synod = (...args: string[]) =>
+  run(process.execPath, [SYNOD, ...args]).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
+  );
+
+describe('synod command line', () => {
+  it.each([
+    [],
+    ['--help'],
+    ['node', 'start', '--help'],
+    ['kv', '--help'],
+    ['paxos', '--help'],
+    ['status', '--help'],
+  ])('prints help for %j and exits 0', async (...args) => {
+    const result = await synod(...args);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/synod/);
+  });
+
+  it('rejects an unknown command or flag with exit code 2 and the usage', async () => {
+    for (const args of [['frobnicate'], ['kv', 'put', '--group', 'g', '--bogus']]) {
+      const result = await synod(...args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/synod: .*\n\nsynod — Paxos groups over NATS/s);
+    }
+  });
+
+  it('refuses a bad group name with a clear error before connecting', async () => {
+    const result = await synod(
+      'kv',
+      'get',
+      '--group',
+      'no.dots',
+      'k',
+      '--nats',
+      'nats://127.0.0.1:1',
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/invalid group name "no\.dots"/);
+  });
+
+  it('says it cannot reach NATS, naming the server, instead of hanging', async () => {
+    const result = await synod('kv', 'get', '--group', 'g', 'k', '--nats', 'nats://127.0.0.1:1');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('requires the node options', async () => {
+    const result = await synod('node', 'start', '--id', 'a');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--id, --group, --peers and --data are required/);
+  });
+});

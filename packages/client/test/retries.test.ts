@@ -1,0 +1,75 @@
+import { type ClientResponse, type ClientWrite, createClientCodec } from '@synod/protocol';
+import { MemoryNetwork } from '@synod/transport';
+import { describe, expect, it } from 'vitest';
+import { SynodClient, SynodError } from '../src/index.js';
+
+const codec = createClientCodec();
+
+/** A fake group on the in-memory network that answers writes with scripted responses. */
+function fakeGroup(script: ClientResponse[]) {
+  const network = new MemoryNetwork();
+  const node = network.connect('node');
+  const seen: ClientWrite[] = [];
+  node.subscribe('synod.mokka.write', (m) => {
+    seen.push(codec.decodeWrite(m.data));
+    const response = script.shift();
+    if (response !== undefined) node.publish(m.reply!, codec.encodeResponse(response));
+  });
+  return { transport: network.connect('client'), seen };
+}
+
+describe('SynodClient', () => {
+  it('retries a write after NOT_LEADER with the same (clientId, seq), and the next write takes the next seq', async () => {
+    const group = fakeGroup([
+      { ok: false, error: { code: 'NOT_LEADER', message: 'ask b', leader: 'b' } },
+      { ok: true, slot: 4, result: null },
+      { ok: true, slot: 5, result: null },
+    ]);
+    const client = new SynodClient({
+      transport: group.transport,
+      group: 'mokka',
+      clientId: 'c1',
+      timeoutMs: 50,
+    });
+    expect(await client.put('k', 'v')).toEqual({ slot: 4, result: null });
+    expect(group.seen.map((w) => `${w.clientId}/${w.seq}`)).toEqual(['c1/1', 'c1/1']);
+    await client.put('k', 'w');
+    expect(group.seen.at(-1)).toMatchObject({ clientId: 'c1', seq: 2 });
+  });
+
+  it('retries when a reply is lost (timeout), still with the same pair', async () => {
+    const group = fakeGroup([]);
+    const client = new SynodClient({
+      transport: group.transport,
+      group: 'mokka',
+      clientId: 'c2',
+      timeoutMs: 30,
+      attempts: 3,
+    });
+    await expect(client.put('k', 'v')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(group.seen.map((w) => w.seq)).toEqual([1, 1, 1]);
+  });
+
+  it('does not retry BAD_REQUEST, and reports the code', async () => {
+    const group = fakeGroup([
+      { ok: false, error: { code: 'BAD_REQUEST', message: 'no' } },
+      { ok: true, result: null },
+    ]);
+    const client = new SynodClient({ transport: group.transport, group: 'mokka', timeoutMs: 50 });
+    const error = await client.put('k', 'v').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SynodError);
+    expect((error as SynodError).code).toBe('BAD_REQUEST');
+    expect(group.seen).toHaveLength(1);
+  });
+
+  it('says UNAVAILABLE when no node serves the group', async () => {
+    const network = new MemoryNetwork();
+    const client = new SynodClient({
+      transport: network.connect('client'),
+      group: 'nobody',
+      attempts: 2,
+      timeoutMs: 50,
+    });
+    await expect(client.get('k')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+});
