@@ -156,6 +156,12 @@ export const leaderMachine = setup({
       if (event.type === 'progress')
         context.firstUnchosen = Math.max(context.firstUnchosen, event.firstUnchosen);
     },
+    forgetLeader: enqueueActions(({ context, enqueue }) => {
+      // The leader went silent for a whole election timeout: stop sending clients its way.
+      if (context.leader === undefined) return;
+      context.leader = undefined;
+      enqueue.emit({ type: 'leadership', leader: undefined, ballot: context.leaderBallot });
+    }),
     reserveRound: enqueueActions(({ context, enqueue }) => {
       const round = Math.max(
         context.input.minRound,
@@ -366,7 +372,11 @@ export const leaderMachine = setup({
       entry: 'armElection',
       on: {
         message: { guard: 'isCurrentHeartbeat', actions: 'followHeartbeat' },
-        timer: { guard: { type: 'isTimer', params: { timer: 'election' } }, target: 'candidate' },
+        timer: {
+          guard: { type: 'isTimer', params: { timer: 'election' } },
+          target: 'candidate',
+          actions: 'forgetLeader',
+        },
         propose: { actions: 'refuseProposal' },
       },
     },

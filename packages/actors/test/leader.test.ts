@@ -198,6 +198,20 @@ describe('distinguished leader', () => {
     expect(t.chosen()).toEqual(['0=late']);
   });
 
+  it('forgets a leader that went silent for an election timeout', () => {
+    const t = setup({ answer: new Set() });
+    t.actor.send({
+      type: 'message',
+      message: { type: 'heartbeat', group: 'g', from: 'b', ballot: ballot(3, 'b'), commitIndex: 0 },
+    });
+    t.actor.send({ type: 'timer', timer: 'election' });
+    expect(t.effects.filter((e) => e.type === 'leadership').at(-1)).toMatchObject({
+      leader: undefined,
+    });
+    t.actor.send({ type: 'propose', value: bytes('v') });
+    expect(t.effects.at(-1)).toMatchObject({ type: 'refused', leader: undefined });
+  });
+
   it('as a follower, follows heartbeats and refuses proposals with the leader as a hint', () => {
     const t = setup();
     const heartbeat: PeerMessage = {

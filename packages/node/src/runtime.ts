@@ -39,6 +39,8 @@ export interface NodeRuntimeOptions {
 
 const HOPS_HEADER = 'synod-hops';
 const MAX_HOPS = 3;
+/** How long a follower waits for the leader to answer a forwarded write before routing it again. */
+const FORWARD_TIMEOUT_MS = 1_000;
 
 /**
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
@@ -188,11 +190,33 @@ export class NodeRuntime {
       if (leader === this.nodeId) {
         this.#enqueue(write, (response) => this.#respond(m, format, response));
       } else if (leader !== undefined && hops < MAX_HOPS) {
-        // Forward the request as it came; the leader answers the client directly.
-        this.#o.transport.publish(`${this.#subjects.node(leader)}.write`, m.data, {
-          ...(m.reply === undefined ? {} : { reply: m.reply }),
-          headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
-        });
+        // Forward to the leader as a request of our own: a leader that died before anyone
+        // noticed does not answer, and the write is routed again (the same (clientId, seq)
+        // is applied once however often it is sent).
+        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
+        this.#o.transport
+          .request(`${this.#subjects.node(leader)}.write`, m.data, {
+            timeoutMs: forwardMs,
+            headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
+          })
+          .then(
+            (answer) => {
+              if (m.reply !== undefined && !this.#stopped)
+                this.#o.transport.publish(m.reply, answer.data);
+            },
+            () => {
+              if (Date.now() < deadline) setTimeout(route, 50);
+              else
+                this.#respond(
+                  m,
+                  format,
+                  this.#fail(
+                    'NO_QUORUM',
+                    `the leader of group ${this.group} did not answer within the timeout`,
+                  ),
+                );
+            },
+          );
       } else if (Date.now() < deadline) {
         setTimeout(route, 20);
       } else {
