@@ -2,120 +2,43 @@
 // Minority down, majority down (NO_QUORUM, then recovery), the nats-server restarted, and the
 // leader paused with SIGSTOP beyond the election timeout, checked for one leader afterwards
 // and a linearizable client history.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { checkOperations, type KvInput, kvModel, type Operation } from '@synod/sim';
 import { type NatsServer, startNatsServer } from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessCluster, until } from './support/process-cluster.js';
 
-const SYNOD = createRequire(import.meta.url)
-  .resolve('@synod/cli/package.json')
-  .replace(/package\.json$/, 'dist/main.js');
 const peers = ['a', 'b', 'c'];
-
-interface Status {
-  readonly node: string;
-  readonly leader: string | null;
-}
 
 describe('synod node processes under faults', () => {
   let server: NatsServer;
-  let dir: string;
-  let transport: Transport;
-  const processes = new Map<string, ChildProcess>();
-
-  const startNode = (id: string): void => {
-    processes.set(
-      id,
-      spawn(
-        process.execPath,
-        [
-          SYNOD,
-          'node',
-          'start',
-          '--id',
-          id,
-          '--group',
-          'faults',
-          '--peers',
-          peers.join(','),
-          '--nats',
-          server.url,
-          '--data',
-          join(dir, id),
-        ],
-        {
-          stdio: 'ignore',
-          env: { ...process.env, LOG_LEVEL: 'error' },
-        },
-      ),
-    );
-  };
-  const kill = async (id: string): Promise<void> => {
-    const child = processes.get(id)!;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  };
-  const status = async (): Promise<Status[]> =>
-    (
-      await transport.gather('synod.faults.status', new Uint8Array(0), {
-        timeoutMs: 300,
-        map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as Status,
-      })
-    ).replies.slice();
-  const until = async (
-    what: string,
-    check: () => Promise<boolean>,
-    timeoutMs = 15_000,
-  ): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const oneLeader = async (count = 3): Promise<string | undefined> => {
-    const nodes = await status();
-    const leaders = new Set(nodes.map((n) => n.leader));
-    return nodes.length === count && leaders.size === 1 && !leaders.has(null)
-      ? nodes[0]!.leader!
-      : undefined;
-  };
+  let group: ProcessCluster;
   const write = (i: number) =>
     new SynodClient({
-      transport,
+      transport: group.transport,
       group: 'faults',
       clientId: `w${i}`,
       timeoutMs: 1_000,
       attempts: 20,
     }).put(`k${i}`, `v${i}`);
+  const oneLeader = () => group.oneLeader();
 
   beforeAll(async () => {
     server = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'synod-faults-'));
-    transport = await connectNats({ servers: server.url, name: 'test' });
-    for (const id of peers) startNode(id);
+    group = await ProcessCluster.start('faults', peers, [server.url]);
     await until('one leader', async () => (await oneLeader()) !== undefined, 20_000);
   }, 30_000);
   afterAll(async () => {
-    for (const child of processes.values()) child.kill('SIGKILL');
-    await transport.close();
+    await group.stop();
     await server.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('keeps taking writes with a minority down', async () => {
     const leader = (await oneLeader())!;
     const follower = peers.find((p) => p !== leader)!;
-    await kill(follower);
+    await group.kill(follower);
     expect(await write(1)).toMatchObject({ result: null });
-    startNode(follower);
+    group.startNode(follower);
     await until('the follower back', async () => (await oneLeader()) !== undefined);
   }, 30_000);
 
@@ -123,9 +46,9 @@ describe('synod node processes under faults', () => {
     const leader = (await oneLeader())!;
     const survivor = peers.find((p) => p !== leader)!;
     const down = peers.filter((p) => p !== survivor);
-    for (const id of down) await kill(id);
+    for (const id of down) await group.kill(id);
     const started = Date.now();
-    const reply = await transport.request(
+    const reply = await group.transport.request(
       'synod.faults.write',
       new TextEncoder().encode(
         '{"clientId":"q","seq":1,"command":{"op":"put","key":"q","value":"1"}}',
@@ -137,7 +60,7 @@ describe('synod node processes under faults', () => {
       error: { code: 'NO_QUORUM' },
     });
     expect(Date.now() - started).toBeLessThan(8_000);
-    for (const id of down) startNode(id);
+    for (const id of down) group.startNode(id);
     await until('a leader again', async () => (await oneLeader()) !== undefined, 20_000);
     expect(await write(2)).toMatchObject({ result: null });
   }, 60_000);
@@ -156,7 +79,7 @@ describe('synod node processes under faults', () => {
       { length: 3 },
       (_, i) =>
         new SynodClient({
-          transport,
+          transport: group.transport,
           group: 'faults',
           clientId: `lin${i}`,
           timeoutMs: 1_000,
@@ -204,14 +127,13 @@ describe('synod node processes under faults', () => {
     });
     await new Promise((r) => setTimeout(r, 500));
     const leader = (await oneLeader())!;
-    const paused = processes.get(leader)!;
-    paused.kill('SIGSTOP');
+    group.signal(leader, 'SIGSTOP');
     await until('a new leader among the others', async () => {
-      const nodes = await status();
+      const nodes = await group.status();
       return nodes.length === 2 && nodes.every((n) => n.leader !== null && n.leader !== leader);
     });
     await new Promise((r) => setTimeout(r, 500));
-    paused.kill('SIGCONT');
+    group.signal(leader, 'SIGCONT');
     await until('one leader for all three again', async () => (await oneLeader()) !== undefined);
     await new Promise((r) => setTimeout(r, 500));
     stop = true;

@@ -2,103 +2,33 @@
 // killed with SIGKILL under load; a new leader takes over, no acknowledged write is lost or
 // applied twice, the killed node restarts from its data directory and catches up, and every
 // node ends with the same state.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SynodClient } from '@synod/client';
 import { type NatsServer, startNatsServer } from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NodeStatus, ProcessCluster, SYNOD, until } from './support/process-cluster.js';
 
-const SYNOD = createRequire(import.meta.url)
-  .resolve('@synod/cli/package.json')
-  .replace(/package\.json$/, 'dist/main.js');
 const run = promisify(execFile);
 const peers = ['a', 'b', 'c'];
 
-interface Status {
-  readonly node: string;
-  readonly leader: string | null;
-  readonly appliedThrough: number;
-  readonly stateDigest: string;
-  readonly pid: number;
-}
-
 describe('synod node processes', () => {
   let server: NatsServer;
-  let dir: string;
-  let transport: Transport;
-  const processes = new Map<string, ChildProcess>();
-
-  const startNode = (id: string): void => {
-    const child = spawn(
-      process.execPath,
-      [
-        SYNOD,
-        'node',
-        'start',
-        '--id',
-        id,
-        '--group',
-        'mokka',
-        '--peers',
-        peers.join(','),
-        '--nats',
-        server.url,
-        '--data',
-        join(dir, id),
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, LOG_LEVEL: 'warn' },
-      },
-    );
-    processes.set(id, child);
-  };
-  const status = async (): Promise<Status[]> => {
-    const result = await transport.gather('synod.mokka.status', new Uint8Array(0), {
-      timeoutMs: 300,
-      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as Status,
-    });
-    return [...result.replies].sort((x, y) => (x.node < y.node ? -1 : 1));
-  };
-  const until = async (
-    what: string,
-    check: () => Promise<boolean>,
-    timeoutMs = 15_000,
-  ): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const agreedLeader = async (): Promise<Status | undefined> => {
-    const nodes = await status();
-    const leaders = new Set(nodes.map((n) => n.leader));
-    return nodes.length >= 2 && leaders.size === 1 && !leaders.has(null)
-      ? nodes.find((n) => n.node === nodes[0]!.leader)
-      : undefined;
-  };
+  let group: ProcessCluster;
+  const status = () => group.status();
 
   beforeAll(async () => {
     server = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'synod-procs-'));
-    transport = await connectNats({ servers: server.url, name: 'test' });
-    for (const id of peers) startNode(id);
+    group = await ProcessCluster.start('mokka', peers, [server.url]);
     await until(
       'a leader all nodes agree on',
-      async () => (await agreedLeader()) !== undefined && (await status()).length === 3,
+      async () => (await group.oneLeader()) !== undefined,
+      20_000,
     );
   }, 30_000);
   afterAll(async () => {
-    for (const child of processes.values()) child.kill('SIGKILL');
-    await transport.close();
+    await group.stop();
     await server.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('serves the synod CLI: kv put and get, paxos, status', async () => {
@@ -112,8 +42,23 @@ describe('synod node processes', () => {
     expect((await synod('paxos', 'leader', 'primary = node-b')).stdout.trim()).toBe(
       'primary = node-a',
     );
-    const table = JSON.parse((await synod('status', '--json')).stdout) as Status[];
+    const table = JSON.parse((await synod('status', '--json')).stdout) as NodeStatus[];
     expect(table.map((n) => n.node)).toEqual(peers);
+  });
+
+  it('sends no phase-1 message for a steady stream of writes after the election', async () => {
+    const sum = (nodes: NodeStatus[], key: 'phase1Answers' | 'phase2Answers') =>
+      nodes.reduce((n, s) => n + s[key], 0);
+    const before = await status();
+    const client = new SynodClient({
+      transport: group.transport,
+      group: 'mokka',
+      clientId: 'steady',
+    });
+    for (let i = 0; i < 100; i++) await client.put(`steady-${i}`, String(i));
+    const after = await status();
+    expect(sum(after, 'phase1Answers')).toBe(sum(before, 'phase1Answers'));
+    expect(sum(after, 'phase2Answers') - sum(before, 'phase2Answers')).toBeGreaterThanOrEqual(200);
   });
 
   it('survives SIGKILL of the leader under load: nothing acknowledged is lost or applied twice, all states end identical', async () => {
@@ -121,7 +66,7 @@ describe('synod node processes', () => {
       { length: 4 },
       (_, i) =>
         new SynodClient({
-          transport,
+          transport: group.transport,
           group: 'mokka',
           clientId: `load-${i}`,
           timeoutMs: 1_000,
@@ -143,19 +88,23 @@ describe('synod node processes', () => {
       }
     });
     await new Promise((r) => setTimeout(r, 1_000));
-    const leader = (await agreedLeader())!;
-    processes.get(leader.node)!.kill('SIGKILL');
+    const leader = (await group.oneLeader())!;
+    await group.kill(leader);
     await until('a new leader', async () => {
-      const next = await agreedLeader();
-      return next !== undefined && next.node !== leader.node;
+      const next = await group.oneLeader(2);
+      return next !== undefined && next !== leader;
     });
     await new Promise((r) => setTimeout(r, 1_000));
     stop = true;
     await Promise.all(load);
     expect(acked.every((n) => n > 5)).toBe(true);
 
-    startNode(leader.node);
-    const reader = new SynodClient({ transport, group: 'mokka', clientId: 'reader' });
+    group.startNode(leader);
+    const reader = new SynodClient({
+      transport: group.transport,
+      group: 'mokka',
+      clientId: 'reader',
+    });
     for (const [i, count] of acked.entries()) {
       const answer = await reader.get(`counter-${i}`, 'strong');
       expect(answer.result).toEqual({ found: true, value: String(count) });

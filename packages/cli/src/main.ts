@@ -35,7 +35,10 @@ async function withClient<T>(
 ): Promise<T> {
   if (group === undefined) throw new UsageError('--group is required');
   assertGroupName(group);
-  const transport = await connectNats({ servers: nats ?? DEFAULT_NATS, name: 'synod-cli' });
+  const transport = await connectNats({
+    servers: (nats ?? DEFAULT_NATS).split(','),
+    name: 'synod-cli',
+  });
   try {
     return await run(new SynodClient({ transport, group }), transport);
   } finally {
@@ -71,7 +74,7 @@ async function nodeStart(args: string[]): Promise<void> {
   }
   const logger = createLogger({ name: 'synod' }).child({ group, node: id });
   const transport = await connectNats({
-    servers: pick('nats', values.nats) ?? DEFAULT_NATS,
+    servers: (pick('nats', values.nats) ?? DEFAULT_NATS).split(','),
     name: `synod-${group}-${id}`,
     logger,
   });

@@ -12,8 +12,8 @@ Commands:
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
 
-Every command takes --help; client commands take --nats URL (default nats://127.0.0.1:4222)
-and --json for machine-readable output.`,
+Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
+(default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one

@@ -60,6 +60,8 @@ export class NodeRuntime {
   readonly #subjects;
   readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
   #batch: ClientWrite[] = [];
+  /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
+  readonly #counts = { phase1: 0, phase2: 0 };
   #flushScheduled = false;
   #stopped = false;
 
@@ -102,6 +104,11 @@ export class NodeRuntime {
       ...(options.leaderTiming === undefined ? {} : { leaderTiming: options.leaderTiming }),
       observer: {
         delivered: (_node, slot, value) => this.#apply(slot, value),
+        acceptorAnswered: (_node, message) => {
+          if (message.type === 'promise') this.#counts.phase1 += 1;
+          else if (message.type === 'accepted' && message.value === undefined)
+            this.#counts.phase2 += 1;
+        },
         failed: (_node, error) =>
           options.logger?.fatal({ err: error }, 'a protocol invariant broke; this node must stop'),
       },
@@ -129,6 +136,8 @@ export class NodeRuntime {
     appliedThrough: number;
     stateDigest: string;
     pid: number;
+    phase1Answers: number;
+    phase2Answers: number;
   } {
     const leader = this.#host.leader ?? null;
     return {
@@ -139,6 +148,8 @@ export class NodeRuntime {
       appliedThrough: this.appliedThrough,
       stateDigest: this.#kv.digest(),
       pid: process.pid,
+      phase1Answers: this.#counts.phase1,
+      phase2Answers: this.#counts.phase2,
     };
   }
 

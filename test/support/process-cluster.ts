@@ -1,0 +1,119 @@
+// A group of real `synod node start` processes for cross-package tests: start, kill, pause,
+// restart them, and read their status over NATS.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectNats, type Transport } from '@synod/transport';
+
+export const SYNOD = createRequire(import.meta.url)
+  .resolve('@synod/cli/package.json')
+  .replace(/package\.json$/, 'dist/main.js');
+
+export interface NodeStatus {
+  readonly node: string;
+  readonly leader: string | null;
+  readonly appliedThrough: number;
+  readonly stateDigest: string;
+  readonly phase1Answers: number;
+  readonly phase2Answers: number;
+}
+
+export class ProcessCluster {
+  readonly processes = new Map<string, ChildProcess>();
+  private constructor(
+    readonly group: string,
+    readonly peers: readonly string[],
+    readonly natsUrls: readonly string[],
+    readonly dir: string,
+    readonly transport: Transport,
+  ) {}
+
+  static async start(
+    group: string,
+    peers: readonly string[],
+    natsUrls: readonly string[],
+  ): Promise<ProcessCluster> {
+    const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
+    const transport = await connectNats({ servers: [...natsUrls], name: `test-${group}` });
+    const cluster = new ProcessCluster(group, peers, natsUrls, dir, transport);
+    for (const id of peers) cluster.startNode(id);
+    return cluster;
+  }
+
+  startNode(id: string): void {
+    const args = [
+      'node',
+      'start',
+      '--id',
+      id,
+      '--group',
+      this.group,
+      '--peers',
+      this.peers.join(','),
+      '--nats',
+      this.natsUrls.join(','),
+      '--data',
+      join(this.dir, id),
+    ];
+    this.processes.set(
+      id,
+      spawn(process.execPath, [SYNOD, ...args], {
+        stdio: 'ignore',
+        env: { ...process.env, LOG_LEVEL: 'error' },
+      }),
+    );
+  }
+
+  async kill(id: string): Promise<void> {
+    const child = this.processes.get(id)!;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  signal(id: string, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.processes.get(id)!.kill(signal);
+  }
+
+  async status(): Promise<NodeStatus[]> {
+    const result = await this.transport.gather(`synod.${this.group}.status`, new Uint8Array(0), {
+      timeoutMs: 300,
+      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeStatus,
+    });
+    return [...result.replies].sort((x, y) => (x.node < y.node ? -1 : 1));
+  }
+
+  /** The leader every answering node agrees on, when `count` nodes answer. */
+  async oneLeader(count = this.peers.length): Promise<string | undefined> {
+    const nodes = await this.status();
+    const leaders = new Set(nodes.map((n) => n.leader));
+    return nodes.length === count && leaders.size === 1 && !leaders.has(null)
+      ? nodes[0]!.leader!
+      : undefined;
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.processes.values()) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+    await this.transport.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `check` until it holds; fails with `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
