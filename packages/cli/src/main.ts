@@ -6,6 +6,7 @@ import { createLogger } from '@synod/log';
 import { NodeRuntime } from '@synod/node';
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
+import { demo } from './demo.js';
 import { USAGE, UsageError } from './usage.js';
 
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
@@ -193,7 +194,15 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'kv') await kv(rest);
     else if (command === 'paxos') await paxos(rest);
     else if (command === 'status') await status(rest);
-    else throw new UsageError(`unknown command ${command}`);
+    else if (command === 'demo') {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: { help: { type: 'boolean' }, once: { type: 'boolean' } },
+      });
+      if (values.help) console.log(USAGE.demo);
+      else await demo(values.once === true);
+    } else throw new UsageError(`unknown command ${command}`);
     return 0;
   } catch (error) {
     if (

@@ -11,6 +11,7 @@ Commands:
   synod kv           put, get, delete, cas on a group's key-value state machine
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
+  synod demo         a local group of three nodes: writes, reads, paxos, status
 
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
@@ -28,6 +29,11 @@ options from a JSON file ({"id","group","peers":[...],"nats","data"}); flags ove
   paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [--json]
 
 Prints the value chosen for KEY: VALUE if this call won, or the value chosen before.`,
+  demo: `synod demo [--once]
+
+Starts a nats-server on a free port when one is on PATH (the in-memory transport otherwise,
+saying so), three nodes of group mokka, writes and reads, and shows the status; then keeps
+running until Ctrl-C, which stops everything (--once stops at once).`,
   status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
 
 Asks every node of GROUP for its role, the leader it knows and its applied slot.`,
