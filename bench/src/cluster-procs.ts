@@ -1,0 +1,159 @@
+// The two systems under test, as separate processes on loopback: a synod group of three
+// `synod node start` processes over one nats-server, and a three-member etcd cluster.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, type NatsServer, startNatsServer } from '@synod/testkit';
+import { connectNats, type Transport } from '@synod/transport';
+
+const SYNOD = createRequire(import.meta.url)
+  .resolve('@synod/cli/package.json')
+  .replace(/package\.json$/, 'dist/main.js');
+
+export interface Running {
+  readonly pids: readonly number[];
+  stop(): Promise<void>;
+}
+
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startSynod(
+  group: string,
+): Promise<Running & { transport: Transport; nats: NatsServer }> {
+  const nats = await startNatsServer();
+  const dir = await mkdtemp(join(tmpdir(), 'synod-bench-'));
+  const peers = ['a', 'b', 'c'];
+  const children: ChildProcess[] = peers.map((id) =>
+    spawn(
+      process.execPath,
+      [
+        SYNOD,
+        'node',
+        'start',
+        '--id',
+        id,
+        '--group',
+        group,
+        '--peers',
+        peers.join(','),
+        '--nats',
+        nats.url,
+        '--data',
+        join(dir, id),
+      ],
+      {
+        stdio: 'ignore',
+        env: { ...process.env, LOG_LEVEL: 'error' },
+      },
+    ),
+  );
+  const transport = await connectNats({ servers: nats.url, name: 'bench-client' });
+  await until('a synod leader', async () => {
+    const answer = await transport.gather(`synod.${group}.status`, new Uint8Array(0), {
+      timeoutMs: 300,
+      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
+    });
+    return (
+      answer.replies.length === 3 &&
+      new Set(answer.replies.map((r) => r.leader)).size === 1 &&
+      answer.replies[0]!.leader !== null
+    );
+  });
+  return {
+    transport,
+    nats,
+    pids: children.map((c) => c.pid!),
+    stop: async () => {
+      await transport.close();
+      for (const child of children) child.kill('SIGKILL');
+      await nats.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function hasEtcd(): boolean {
+  try {
+    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A three-member etcd cluster (Debian's etcd-server, fsync on as by default). */
+export async function startEtcd(): Promise<Running & { endpoints: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'etcd-bench-'));
+  const members = await Promise.all(
+    ['e1', 'e2', 'e3'].map(async (name) => ({
+      name,
+      client: await freePort(),
+      peer: await freePort(),
+    })),
+  );
+  const cluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+  const children = members.map((m) =>
+    spawn(
+      'etcd',
+      [
+        '--name',
+        m.name,
+        '--data-dir',
+        join(dir, m.name),
+        '--listen-client-urls',
+        `http://127.0.0.1:${m.client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${m.client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${m.peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${m.peer}`,
+        '--initial-cluster',
+        cluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        'bench',
+        '--log-level',
+        'error',
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const endpoints = members.map((m) => `http://127.0.0.1:${m.client}`);
+  await until(
+    'etcd health',
+    async () =>
+      (await fetch(`${endpoints[0]}/health`)).ok &&
+      ((await (await fetch(`${endpoints[0]}/health`)).json()) as { health: string }).health ===
+        'true',
+  );
+  return {
+    endpoints,
+    pids: children.map((c) => c.pid!),
+    stop: async () => {
+      for (const child of children) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident memory of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  const kib = Number(
+    execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim(),
+  );
+  return Math.round((kib / 1024) * 10) / 10;
+}
