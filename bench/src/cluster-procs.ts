@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, type NatsServer, startNatsServer } from '@synod/testkit';
+import { freePort, type NatsServer, startNatsServer, waitFor as until } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 
 const SYNOD = createRequire(import.meta.url)
@@ -15,18 +15,6 @@ const SYNOD = createRequire(import.meta.url)
 export interface Running {
   readonly pids: readonly number[];
   stop(): Promise<void>;
-}
-
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export async function startSynod(

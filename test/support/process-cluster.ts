@@ -106,14 +106,4 @@ export class ProcessCluster {
 }
 
 /** Polls `check` until it holds; fails with `what` after `timeoutMs`. */
-export async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { waitFor as until } from '@synod/testkit';

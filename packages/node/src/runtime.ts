@@ -5,7 +5,6 @@ import type { Logger } from '@synod/log';
 import {
   assertGroupName,
   assertNodeId,
-  type ClientRead,
   type ClientResponse,
   type ClientWrite,
   createClientCodec,
@@ -177,19 +176,30 @@ export class NodeRuntime {
     return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
   }
 
-  #onWrite(m: TransportMessage, hops: number): void {
-    const format = detectFormat(m.data, m.headers?.['content-type']);
-    let write: ClientWrite;
+  /** Decodes a client request, or answers BAD_REQUEST saying what is wrong with it. */
+  #decodeOrReject<T>(
+    m: TransportMessage,
+    format: WireFormat,
+    decode: (data: Uint8Array, contentType: string | undefined) => T,
+  ): T | undefined {
     try {
-      write = this.#codec.decodeWrite(m.data, m.headers?.['content-type']);
+      return decode(m.data, m.headers?.['content-type']);
     } catch (error) {
       this.#respond(
         m,
         format,
         this.#fail('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
       );
-      return;
+      return undefined;
     }
+  }
+
+  #onWrite(m: TransportMessage, hops: number): void {
+    const format = detectFormat(m.data, m.headers?.['content-type']);
+    const write = this.#decodeOrReject(m, format, (data, type) =>
+      this.#codec.decodeWrite(data, type),
+    );
+    if (write === undefined) return;
     if (write.command.op === 'paxos') {
       this.#paxos(m, format, write);
       return;
@@ -342,17 +352,10 @@ export class NodeRuntime {
 
   #onRead(m: TransportMessage): void {
     const format = detectFormat(m.data, m.headers?.['content-type']);
-    let read: ClientRead;
-    try {
-      read = this.#codec.decodeRead(m.data, m.headers?.['content-type']);
-    } catch (error) {
-      this.#respond(
-        m,
-        format,
-        this.#fail('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
-      );
-      return;
-    }
+    const read = this.#decodeOrReject(m, format, (data, type) =>
+      this.#codec.decodeRead(data, type),
+    );
+    if (read === undefined) return;
     const answer = (slot: number): void => {
       try {
         this.#respond(m, format, { ok: true, slot, result: this.#kv.read(read.command) });

@@ -39,3 +39,20 @@ export function canConnect(port: number, timeoutMs = 500): Promise<boolean> {
     socket.once('error', () => done(false));
   });
 }
+
+/**
+ * Polls `check` every `everyMs` until it resolves true; a check that throws counts as false.
+ * Fails with an error naming `what` after `timeoutMs`.
+ */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
