@@ -56,6 +56,9 @@ export class SynodClient {
   readonly #codec = createClientCodec();
   #seq = 0;
   #writing: Promise<unknown> = Promise.resolve();
+  /** The leader this client sends writes to, saving a follower's forward (undefined: ask any node). */
+  #leader: string | undefined;
+  #leaderLookup: Promise<void> | undefined;
 
   constructor(options: SynodClientOptions) {
     this.#o = options;
@@ -87,31 +90,68 @@ export class SynodClient {
 
   /** Writes one command. Writes of one client go one at a time, in order. */
   write(command: Command): Promise<Answer> {
-    const run = this.#writing.then(() => {
+    const run = this.#writing.then(async () => {
       this.#seq += 1;
       const body = this.#codec.encodeWrite({ clientId: this.clientId, seq: this.#seq, command });
-      return this.#request(this.#subjects.write, body);
+      if (this.#leader === undefined) await this.#findLeader();
+      return this.#request(
+        () =>
+          this.#leader === undefined
+            ? this.#subjects.write
+            : `${this.#subjects.node(this.#leader)}.write`,
+        body,
+      );
     });
     this.#writing = run.catch(() => undefined);
     return run;
   }
 
   read(command: Command, consistency: ReadConsistency = 'strong'): Promise<Answer> {
-    return this.#request(this.#subjects.read, this.#codec.encodeRead({ command, consistency }));
+    return this.#request(
+      () => this.#subjects.read,
+      this.#codec.encodeRead({ command, consistency }),
+    );
   }
 
-  async #request(subject: string, body: Uint8Array): Promise<Answer> {
+  /** Asks the group's nodes who leads (`status`); the first answer naming a leader wins. */
+  #findLeader(): Promise<void> {
+    this.#leaderLookup ??= this.#o.transport
+      .gather(`synod.${this.#o.group}.status`, new Uint8Array(0), {
+        timeoutMs: 200,
+        maxReplies: 16,
+        map: (m) => {
+          const leader = (JSON.parse(new TextDecoder().decode(m.data)) as { leader?: unknown })
+            .leader;
+          return typeof leader === 'string' ? leader : undefined;
+        },
+        until: (leaders) => leaders.length > 0,
+      })
+      .then(
+        (result) => {
+          this.#leader = result.replies[0];
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.#leaderLookup = undefined;
+      });
+    return this.#leaderLookup;
+  }
+
+  async #request(subject: () => string, body: Uint8Array): Promise<Answer> {
     const attempts = this.#o.attempts ?? 8;
     let last: SynodError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** attempt)));
       let response: ClientResponse;
       try {
-        const reply = await this.#o.transport.request(subject, body, {
+        const reply = await this.#o.transport.request(subject(), body, {
           timeoutMs: this.#o.timeoutMs ?? 2_000,
         });
         response = this.#codec.decodeResponse(reply.data);
       } catch (error) {
+        // The leader we knew may be gone: ask the whole group from now on.
+        this.#leader = undefined;
         if (error instanceof TransportTimeoutError) last = new SynodError('TIMEOUT', error.message);
         else if (error instanceof NoRespondersError)
           last = new SynodError('UNAVAILABLE', `no synod node serves group ${this.#o.group}`);
@@ -123,6 +163,7 @@ export class SynodClient {
           ? { result: response.result }
           : { slot: response.slot, result: response.result };
       last = new SynodError(response.error.code, response.error.message, response.error.leader);
+      if (response.error.code === 'NOT_LEADER') this.#leader = response.error.leader;
       if (!RETRYABLE.has(response.error.code)) throw last;
     }
     throw last ?? new SynodError('UNAVAILABLE', 'no attempt was made');

@@ -73,3 +73,31 @@ describe('SynodClient', () => {
     await expect(client.get('k')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
+
+describe('SynodClient routing', () => {
+  it("sends writes straight to the leader named by the group's status, saving a follower's forward", async () => {
+    const network = new MemoryNetwork();
+    const follower = network.connect('a');
+    const leader = network.connect('b');
+    const reached: string[] = [];
+    follower.subscribe('synod.mokka.status', (m) =>
+      follower.publish(m.reply!, new TextEncoder().encode('{"node":"a","leader":"b"}')),
+    );
+    follower.subscribe('synod.mokka.write', (m) => {
+      reached.push('group subject');
+      follower.publish(m.reply!, codec.encodeResponse({ ok: true, slot: 0, result: null }));
+    });
+    leader.subscribe('synod.mokka.node.b.write', (m) => {
+      reached.push('leader subject');
+      leader.publish(m.reply!, codec.encodeResponse({ ok: true, slot: 1, result: null }));
+    });
+    const client = new SynodClient({
+      transport: network.connect('client'),
+      group: 'mokka',
+      timeoutMs: 200,
+    });
+    await client.put('k', 'v');
+    await client.put('k', 'w');
+    expect(reached).toEqual(['leader subject', 'leader subject']);
+  });
+});

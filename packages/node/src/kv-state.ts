@@ -13,6 +13,8 @@ export class CommandError extends Error {
  */
 export class KvState {
   readonly #data = new Map<string, string>();
+  /** XOR of a hash of every (key, value): order-free, so it is kept up to date in O(1) per write. */
+  readonly #digest = Buffer.alloc(16);
   readonly #lastByClient = new Map<string, { seq: number; result: PlainData | CommandError }>();
 
   /** Applies one committed write; returns its result (or the first result of a retry). */
@@ -44,12 +46,30 @@ export class KvState {
     return value === undefined ? { found: false } : { found: true, value };
   }
 
-  /** A digest of the data, equal on replicas that applied the same writes. */
+  /** A digest of the data, equal on replicas that applied the same writes. O(1): see #toggle. */
   digest(): string {
-    const hash = createHash('sha256');
-    for (const key of [...this.#data.keys()].sort())
-      hash.update(`${JSON.stringify(key)}=${JSON.stringify(this.#data.get(key))}\n`);
-    return hash.digest('hex').slice(0, 16);
+    return this.#digest.toString('hex');
+  }
+
+  #set(key: string, value: string): void {
+    const old = this.#data.get(key);
+    if (old !== undefined) this.#toggle(key, old);
+    this.#data.set(key, value);
+    this.#toggle(key, value);
+  }
+
+  #delete(key: string): boolean {
+    const old = this.#data.get(key);
+    if (old === undefined) return false;
+    this.#toggle(key, old);
+    return this.#data.delete(key);
+  }
+
+  #toggle(key: string, value: string): void {
+    const entry = createHash('sha256')
+      .update(JSON.stringify([key, value]))
+      .digest();
+    for (let i = 0; i < this.#digest.length; i++) this.#digest[i]! ^= entry[i]!;
   }
 
   get size(): number {
@@ -59,10 +79,10 @@ export class KvState {
   #write(command: Command): PlainData {
     switch (command.op) {
       case 'put':
-        this.#data.set(stringArg(command, 'key'), stringArg(command, 'value'));
+        this.#set(stringArg(command, 'key'), stringArg(command, 'value'));
         return null;
       case 'delete':
-        return { found: this.#data.delete(stringArg(command, 'key')) };
+        return { found: this.#delete(stringArg(command, 'key')) };
       case 'cas': {
         const key = stringArg(command, 'key');
         const expect = command.expect;
@@ -71,7 +91,7 @@ export class KvState {
         const value = stringArg(command, 'value');
         const current = this.#data.get(key) ?? null;
         if (current !== expect) return { swapped: false };
-        this.#data.set(key, value);
+        this.#set(key, value);
         return { swapped: true };
       }
       default:
