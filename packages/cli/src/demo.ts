@@ -116,14 +116,16 @@ export async function demo(once: boolean): Promise<void> {
         `${status.node.padEnd(5)} ${status.role.padEnd(9)} ${(status.leader ?? '-').padEnd(7)} ${status.appliedThrough}`,
       );
     if (!once) {
+      // Listen for Ctrl-C before saying so: a signal sent on reading the line must find us ready.
+      const stopped = new Promise<void>((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+      });
       console.log(
         nats === undefined
           ? '\nrunning; Ctrl-C stops'
           : `\nrunning; try: npx synod kv get --group ${GROUP} --nats ${nats.url} x   (Ctrl-C stops)`,
       );
-      await new Promise<void>((resolve) => {
-        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-      });
+      await stopped;
     }
   } finally {
     await cleanup();

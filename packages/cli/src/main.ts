@@ -73,6 +73,10 @@ async function nodeStart(args: string[]): Promise<void> {
   if (id === undefined || group === undefined || data === undefined || peers === undefined) {
     throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
   }
+  // Listen for SIGINT/SIGTERM before anything else, so a stop that comes early is still clean.
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
   const logger = createLogger({ name: 'synod' }).child({ group, node: id });
   const transport = await connectNats({
     servers: (pick('nats', values.nats) ?? DEFAULT_NATS).split(','),
@@ -88,9 +92,7 @@ async function nodeStart(args: string[]): Promise<void> {
     logger,
   });
   logger.info({ peers }, 'node started');
-  await new Promise<void>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-  });
+  await stopRequested;
   logger.info('stopping');
   await node.stop();
   await transport.drain().catch(() => undefined);
