@@ -37,6 +37,16 @@ export interface NodeRuntimeOptions {
 }
 
 const HOPS_HEADER = 'synod-hops';
+/**
+ * Real processes pause (GC, a busy core, a slow fsync): elections start only after 400-800 ms
+ * without a heartbeat, eight or more beats, so a pause does not depose a healthy leader.
+ */
+const RUNTIME_LEADER_TIMING: LeaderTiming = {
+  heartbeatMs: 50,
+  electionMinMs: 400,
+  electionMaxMs: 800,
+  phaseTimeoutMs: 300,
+};
 const MAX_HOPS = 3;
 /** How long a follower waits for the leader to answer a forwarded write before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
@@ -100,7 +110,7 @@ export class NodeRuntime {
       disk,
       seed: Math.floor(Math.random() * 2 ** 30),
       mode: 'leader',
-      ...(options.leaderTiming === undefined ? {} : { leaderTiming: options.leaderTiming }),
+      leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
       observer: {
         delivered: (_node, slot, value) => this.#apply(slot, value),
         acceptorAnswered: (_node, message) => {
