@@ -1,4 +1,4 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { StoreRecord } from '@synod/protocol';
 import { ByteSource } from './byte-source.js';
@@ -131,7 +131,7 @@ class FileLog implements FileStore {
   readonly path: string;
   readonly recovered: readonly StoreRecord[];
   readonly droppedTailBytes: number;
-  readonly #handle: FileHandle;
+  #handle: FileHandle;
   readonly #settings: FileLogSettings;
   readonly #committer: GroupCommitter;
   /** Where the next batch goes: the end of the last good record, then of each batch. */
@@ -167,6 +167,40 @@ class FileLog implements FileStore {
       return Promise.reject(error);
     }
     return this.#committer.submit(frames, records.length);
+  }
+
+  rewrite(records: readonly StoreRecord[]): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new StoreClosedError());
+    let frames: Uint8Array[];
+    try {
+      frames = records.map((record) => this.#frame(record));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Enqueued now, synchronously: appends made after this call go to the new file.
+    return this.#committer.exclusive(() => this.#replaceFile(frames));
+  }
+
+  /** Writes a fresh file beside the log, makes it durable, and renames it over the log. */
+  async #replaceFile(frames: readonly Uint8Array[]): Promise<void> {
+    const temporary = `${this.path}.rewrite`;
+    await rm(temporary, { force: true });
+    const handle = await open(temporary, 'wx+');
+    const content = Buffer.concat([fileHeader(), ...frames]);
+    try {
+      await writeFully(handle, content, 0);
+      if (this.#settings.fsync) await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    await rename(temporary, this.path);
+    if (this.#settings.fsync) await syncDirectory(dirname(this.path));
+    const old = this.#handle;
+    this.#handle = handle;
+    this.#end = content.length;
+    await old.close();
   }
 
   close(): Promise<void> {

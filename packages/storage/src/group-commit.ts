@@ -11,6 +11,8 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 export type PersistBatch = (bytes: Uint8Array) => Promise<void>;
 
 interface Waiter {
+  /** Runs alone, in order with the appends, instead of writing frames (a file rewrite). */
+  readonly task?: () => Promise<void>;
   readonly frames: readonly Uint8Array[];
   readonly bytes: number;
   readonly records: number;
@@ -55,6 +57,19 @@ export class GroupCommitter {
     });
   }
 
+  /**
+   * Runs `task` after every append submitted before it is durable and before any submitted
+   * after it is written: nothing else touches the file meanwhile. A failing task fails the
+   * store, like a failing fsync.
+   */
+  exclusive(task: () => Promise<void>): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ task, frames: [], bytes: 0, records: 0, resolve, reject });
+      this.#running ??= this.#drain();
+    });
+  }
+
   /** Resolves once everything submitted so far has been settled (made durable or rejected). */
   async idle(): Promise<void> {
     while (this.#running !== undefined) await this.#running;
@@ -65,9 +80,13 @@ export class GroupCommitter {
     await Promise.resolve();
     while (this.#pending.length > 0) {
       const batch = this.#takeBatch();
-      const bytes = concat(batch);
+      const task = batch[0]!.task;
       try {
-        if (bytes.length > 0) await this.#persist(bytes);
+        if (task !== undefined) await task();
+        else {
+          const bytes = concat(batch);
+          if (bytes.length > 0) await this.#persist(bytes);
+        }
       } catch (cause) {
         // A store that cannot persist must stop acknowledging: fail this round and every
         // append queued behind it, which can no longer become durable in order.
@@ -78,8 +97,10 @@ export class GroupCommitter {
         break;
       }
       for (const waiter of batch) {
-        this.#appends += 1;
-        this.#records += waiter.records;
+        if (waiter.task === undefined) {
+          this.#appends += 1;
+          this.#records += waiter.records;
+        }
         waiter.resolve();
       }
     }
@@ -89,7 +110,9 @@ export class GroupCommitter {
   #takeBatch(): Waiter[] {
     let bytes = 0;
     let count = 0;
+    if (this.#pending[0]?.task !== undefined) return this.#pending.splice(0, 1);
     for (const waiter of this.#pending) {
+      if (waiter.task !== undefined) break;
       if (count > 0 && bytes + waiter.bytes > MAX_BATCH_BYTES) break;
       bytes += waiter.bytes;
       count += 1;

@@ -41,6 +41,13 @@ class MemoryLog implements MemoryStore {
     this.#records += copies.length;
   }
 
+  async rewrite(records: readonly StoreRecord[]): Promise<void> {
+    if (this.#closed) throw new StoreClosedError();
+    const copies = records.map(copyRecord);
+    this.#durable.length = 0;
+    for (const copy of copies) this.#durable.push(copy);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }

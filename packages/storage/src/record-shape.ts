@@ -41,6 +41,9 @@ export function toStoreRecord(value: unknown): StoreRecord {
     case 'round':
       onlyKeys(doc, ['kind', 'round']);
       return { kind: 'round', round: readNat(doc.round, 'round') };
+    case 'compact':
+      onlyKeys(doc, ['kind', 'throughSlot']);
+      return { kind: 'compact', throughSlot: readNat(doc.throughSlot, 'throughSlot') };
     default:
       throw new RecordDecodeError(`unknown record kind ${describeValue(doc.kind)}`);
   }

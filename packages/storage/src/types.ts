@@ -22,6 +22,13 @@ export interface AcceptorStore {
    * (storing nothing) when a record is malformed or too large.
    */
   append(records: readonly StoreRecord[]): Promise<void>;
+  /**
+   * Replaces the whole content with `records`, atomically (a crash leaves the old content or
+   * the new, never a mix), in order with appends: appends made before the call land first
+   * and are then superseded, appends made after it follow the new content. For compaction:
+   * `records` must recover the same state as everything they replace.
+   */
+  rewrite(records: readonly StoreRecord[]): Promise<void>;
   /** Lets appends already made finish, then releases the store. Idempotent. */
   close(): Promise<void>;
   readonly stats: StoreStats;

@@ -128,4 +128,37 @@ describe.each(harnesses)('$name', (harness) => {
       { numRuns: 25 },
     );
   });
+
+  it('rewrite replaces the content atomically, in order with the appends around it', async () => {
+    let store = await harness.open();
+    const before = [acceptRecord(1), acceptRecord(2), acceptRecord(3)];
+    const compacted: StoreRecord[] = [{ kind: 'compact', throughSlot: 2 }, acceptRecord(3)];
+    // No await between the calls: the rewrite must land after `before`, and `after` after it.
+    const appended = store.append(before);
+    const rewritten = store.rewrite(compacted);
+    const after = store.append([acceptRecord(4)]);
+    await Promise.all([appended, rewritten, after]);
+    await store.append([acceptRecord(5)]);
+    store = await harness.reopen(store);
+    expect(store.recovered).toEqual([...compacted, acceptRecord(4), acceptRecord(5)]);
+    await store.close();
+  });
+
+  it('a rewrite to nothing leaves an empty store that takes appends', async () => {
+    let store = await harness.open();
+    await store.append([acceptRecord(1)]);
+    await store.rewrite([]);
+    store = await harness.reopen(store);
+    expect(store.recovered).toEqual([]);
+    await store.append([acceptRecord(2)]);
+    store = await harness.reopen(store);
+    expect(store.recovered).toEqual([acceptRecord(2)]);
+    await store.close();
+  });
+
+  it('a closed store refuses a rewrite', async () => {
+    const store = await harness.open();
+    await store.close();
+    await expect(store.rewrite([])).rejects.toBeInstanceOf(StoreClosedError);
+  });
 });

@@ -36,6 +36,7 @@ export const EVERY_KIND: readonly StoreRecord[] = [
   { kind: 'chosen', instance: 7, value: bytes(40) },
   { kind: 'chosen', instance: 'user:42', value: bytes(3, 9) },
   { kind: 'round', round: 9 },
+  { kind: 'compact', throughSlot: 5 },
   {
     kind: 'accept',
     instance: Number.MAX_SAFE_INTEGER,
