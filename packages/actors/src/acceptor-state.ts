@@ -20,7 +20,17 @@ export interface PromiseAnswer {
   readonly promised: Ballot;
   readonly accepted: readonly AcceptedEntry[];
   readonly more: boolean;
+  /** Refused because these slots were compacted away here (see StoreRecord 'compact'). */
+  readonly compactedThrough?: number;
+  /** A prepareLog answer echoes where it starts, so a leader can tell its pages apart. */
+  readonly fromSlot?: number;
 }
+
+/**
+ * Most value bytes in one prepareLog answer: with the envelope it must fit in one message
+ * (1 MiB by default). Beyond it the answer says `more` and the leader asks for the next page.
+ */
+export const PROMISE_PAGE_BYTES = 512 * 1024;
 
 export interface AcceptAnswer {
   readonly ok: boolean;
@@ -48,12 +58,66 @@ export class AcceptorState {
   /** A distinguished leader's promise for every slot at or above fromSlot. */
   #logPromise: { fromSlot: number; ballot: Ballot } | undefined;
   #highestAcceptedSlot = -1;
+  /** Slots at or below are chosen, captured in this node's snapshot, and forgotten here. */
+  #compactedThrough = -1;
+  /**
+   * The simulator's planted bug: compaction that only deletes, so compacted slots look
+   * empty and phase 1 and 2 over them are granted as if nothing had been chosen there.
+   */
+  #forgetCompacted = false;
 
   /** Rebuilds the state from durable records, in the order they were written. */
-  static recover(records: readonly StoreRecord[]): AcceptorState {
+  static recover(
+    records: readonly StoreRecord[],
+    options: { readonly plantForgetCompacted?: boolean } = {},
+  ): AcceptorState {
     const state = new AcceptorState();
+    state.#forgetCompacted = options.plantForgetCompacted ?? false;
     for (const record of records) state.#apply(record);
     return state;
+  }
+
+  get compactedThrough(): number {
+    return this.#compactedThrough;
+  }
+
+  /** Whether a log slot was compacted away: no request may touch it any more. */
+  #compacted(instance: Instance): boolean {
+    return (
+      !this.#forgetCompacted && typeof instance === 'number' && instance <= this.#compactedThrough
+    );
+  }
+
+  /**
+   * Forgets every slot at or below `throughSlot`. Only for slots known chosen and captured in a
+   * durable snapshot of the state machine: from now on any phase 1 that reaches them is
+   * refused (with `compactedThrough`), so no quorum can form that lacks this acceptor's
+   * acceptances there, and the slots can never be decided again.
+   */
+  compact(throughSlot: number): readonly StoreRecord[] {
+    if (throughSlot <= this.#compactedThrough) return [];
+    const record: StoreRecord = { kind: 'compact', throughSlot };
+    this.#apply(record);
+    return [record];
+  }
+
+  /**
+   * The fewest records that recover this state: what a rewritten store file holds. The
+   * compaction mark comes first, so recovery forgets nothing it should keep.
+   */
+  liveRecords(): StoreRecord[] {
+    const records: StoreRecord[] = [];
+    if (this.#compactedThrough >= 0)
+      records.push({ kind: 'compact', throughSlot: this.#compactedThrough });
+    if (this.#logPromise !== undefined) records.push({ kind: 'promiseFrom', ...this.#logPromise });
+    for (const [instance, ballot] of this.#promised) {
+      const accepted = this.#accepted.get(instance);
+      if (accepted === undefined || compareBallots(ballot, accepted.ballot) > 0)
+        records.push({ kind: 'promise', instance, ballot });
+    }
+    for (const [instance, { ballot, value }] of this.#accepted)
+      records.push({ kind: 'accept', instance, ballot, value });
+    return records;
   }
 
   /** The ballot an instance is protected by: its own promise or the leader-wide one. */
@@ -82,6 +146,7 @@ export class AcceptorState {
   /** Phase 1b for one instance (seed 001, step 1a/1b). */
   prepare(ballot: Ballot, instance: Instance): Verdict<PromiseAnswer> {
     const promised = this.promisedFor(instance);
+    if (this.#compacted(instance)) return { records: [], answer: this.#refuseCompacted(promised) };
     if (!atLeast(ballot, promised))
       return { records: [], answer: { ok: false, promised, accepted: [], more: false } };
     const records: StoreRecord[] =
@@ -104,8 +169,11 @@ export class AcceptorState {
     ballot: Ballot,
     fromSlot: number,
     maxEntries: number = LIMITS.maxEntries,
+    maxBytes: number = PROMISE_PAGE_BYTES,
   ): Verdict<PromiseAnswer> {
     const higher = this.#highestPromiseFrom(fromSlot);
+    if (fromSlot <= this.#compactedThrough && !this.#forgetCompacted)
+      return { records: [], answer: this.#refuseCompacted(higher) };
     if (!atLeast(ballot, higher))
       return { records: [], answer: { ok: false, promised: higher, accepted: [], more: false } };
     const log = this.#logPromise;
@@ -124,27 +192,51 @@ export class AcceptorState {
     const slots = [...this.#accepted.keys()]
       .filter((i): i is number => typeof i === 'number' && i >= fromSlot)
       .sort((a, b) => a - b);
-    const accepted = slots
-      .slice(0, maxEntries)
-      .map((slot) => ({ instance: slot, ...this.#accepted.get(slot)! }));
+    const accepted: AcceptedEntry[] = [];
+    let bytes = 0;
+    for (const slot of slots) {
+      const entry = this.#accepted.get(slot)!;
+      if (accepted.length >= maxEntries) break;
+      // Always at least one entry per page, so paging makes progress.
+      if (accepted.length > 0 && bytes + entry.value.length > maxBytes) break;
+      bytes += entry.value.length;
+      accepted.push({ instance: slot, ...entry });
+    }
     return {
       records,
-      answer: { ok: true, promised: ballot, accepted, more: slots.length > maxEntries },
+      answer: {
+        ok: true,
+        promised: ballot,
+        accepted,
+        more: slots.length > accepted.length,
+        fromSlot,
+      },
     };
   }
 
   /** Phase 2b (seed 001, step 2). Accepting at a ballot also promises it. */
   accept(ballot: Ballot, instance: Instance, value: Value): Verdict<AcceptAnswer> {
     const promised = this.promisedFor(instance);
-    if (!atLeast(ballot, promised)) return { records: [], answer: { ok: false, promised } };
+    if (!atLeast(ballot, promised) || this.#compacted(instance))
+      return { records: [], answer: { ok: false, promised } };
     const current = this.#accepted.get(instance);
-    const same =
-      current !== undefined &&
-      compareBallots(current.ballot, ballot) === 0 &&
-      sameBytes(current.value, value);
+    const sameBallot = current !== undefined && compareBallots(current.ballot, ballot) === 0;
+    const same = sameBallot && sameBytes(current.value, value);
+    // A ballot carries one value; a second one under it means a proposer reused a ballot.
+    if (sameBallot && !same) return { records: [], answer: { ok: false, promised } };
     const records: StoreRecord[] = same ? [] : [{ kind: 'accept', instance, ballot, value }];
     for (const record of records) this.#apply(record);
     return { records, answer: { ok: true, promised: ballot } };
+  }
+
+  #refuseCompacted(promised: Ballot): PromiseAnswer {
+    return {
+      ok: false,
+      promised,
+      accepted: [],
+      more: false,
+      compactedThrough: this.#compactedThrough,
+    };
   }
 
   #highestPromiseFrom(fromSlot: number): Ballot {
@@ -173,7 +265,18 @@ export class AcceptorState {
           this.#logPromise = { fromSlot: record.fromSlot, ballot: record.ballot };
         }
         break;
+      case 'compact':
+        if (record.throughSlot > this.#compactedThrough) {
+          forgetThrough(this.#promised, record.throughSlot);
+          forgetThrough(this.#accepted, record.throughSlot);
+          if (this.#forgetCompacted) break;
+          this.#compactedThrough = record.throughSlot;
+          this.#highestAcceptedSlot = Math.max(this.#highestAcceptedSlot, record.throughSlot);
+        }
+        break;
       case 'accept':
+        // A record written before a compaction that a later rewrite has not dropped yet.
+        if (this.#compacted(record.instance)) break;
         this.#raise(record.instance, record.ballot);
         this.#accepted.set(record.instance, { ballot: record.ballot, value: record.value });
         if (typeof record.instance === 'number' && record.instance > this.#highestAcceptedSlot) {
@@ -186,10 +289,16 @@ export class AcceptorState {
   }
 
   #raise(instance: Instance, ballot: Ballot): void {
+    if (this.#compacted(instance)) return;
     const current = this.#promised.get(instance);
     if (current === undefined || compareBallots(ballot, current) > 0)
       this.#promised.set(instance, ballot);
   }
+}
+
+function forgetThrough(map: Map<Instance, unknown>, throughSlot: number): void {
+  for (const instance of map.keys())
+    if (typeof instance === 'number' && instance <= throughSlot) map.delete(instance);
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

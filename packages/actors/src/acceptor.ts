@@ -30,7 +30,13 @@ export interface AcceptorContext {
   readonly held: { readonly waitFor: number; readonly effects: readonly Effect[] }[];
 }
 
-export type AcceptorEvent = MessageEvent | PersistedEvent;
+/** The host compacted its state machine's snapshot through this slot (see AcceptorState.compact). */
+export interface CompactEvent {
+  readonly type: 'compact';
+  readonly throughSlot: number;
+}
+
+export type AcceptorEvent = MessageEvent | PersistedEvent | CompactEvent;
 
 /** Decides one request: the records it makes durable and the messages it sends once they are. */
 function decide(
@@ -120,6 +126,13 @@ export const acceptorMachine = setup({
       if (mustWait) context.held.push({ waitFor: context.lastPersistId, effects: sends });
       else for (const effect of sends) enqueue.emit(effect);
     }),
+    compact: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'compact') return;
+      const records = context.state.compact(event.throughSlot);
+      if (records.length === 0) return;
+      context.lastPersistId += 1;
+      enqueue.emit({ type: 'persist', id: context.lastPersistId, records });
+    }),
     releaseDurable: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'persisted') return;
       context.durableId = Math.max(context.durableId, event.id);
@@ -137,7 +150,9 @@ export const acceptorMachine = setup({
   context: ({ input }) => ({
     group: input.group,
     nodeId: input.nodeId,
-    state: AcceptorState.recover(input.recovered ?? []),
+    state: AcceptorState.recover(input.recovered ?? [], {
+      plantForgetCompacted: input.plant === 'compaction-forgets-slots',
+    }),
     plant: input.plant,
     lastPersistId: 0,
     durableId: 0,
@@ -147,6 +162,7 @@ export const acceptorMachine = setup({
   on: {
     message: { actions: 'handleMessage' },
     persisted: { actions: 'releaseDurable' },
+    compact: { actions: 'compact' },
   },
   states: {
     ready: { always: { guard: 'somethingPending', target: 'syncing' } },

@@ -58,3 +58,13 @@ export interface TimerEvent {
   readonly type: 'timer';
   readonly timer: string;
 }
+
+/**
+ * The host tells every machine of the node that reserves rounds (the leader, each proposer)
+ * the highest round any of them reserved: two machines of one node must never share a
+ * ballot, or one ballot could carry two values.
+ */
+export interface RoundFloorEvent {
+  readonly type: 'roundFloor';
+  readonly round: number;
+}

@@ -15,6 +15,7 @@ import {
   LEARNERS,
   type MessageEvent,
   type PersistedEvent,
+  type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
 import { NOOP } from './log-ops.js';
@@ -59,6 +60,7 @@ export type LeaderEvent =
   | MessageEvent
   | TimerEvent
   | PersistedEvent
+  | RoundFloorEvent
   /** Put this value (a batch of commands) in the log. */
   | { readonly type: 'propose'; readonly value: Value }
   /** The host learned the log is chosen up to firstUnchosen - 1. */
@@ -93,8 +95,10 @@ export interface LeaderContext {
   leader: string | undefined;
   leaderBallot: Ballot;
   firstUnchosen: number;
-  /** Candidate: promises by acceptor. */
+  /** Candidate: promises by acceptor (complete: every page received). */
   promises: Map<string, readonly AcceptedEntry[]>;
+  /** Candidate: promises still arriving in pages, by acceptor: what came, and where the next page starts. */
+  pages: Map<string, { entries: AcceptedEntry[]; next: number }>;
   refusals: Set<string>;
   /** Leader: where phase 1 started, the next free slot, and the slots in phase 2. */
   fromSlot: number;
@@ -103,6 +107,8 @@ export interface LeaderContext {
   queue: Value[];
   random: number;
   persistId: number;
+  /** The lowest round left to use: raised when any machine of this node reserves a round. */
+  minRound: number;
 }
 
 const same = (a: Ballot, b: Ballot): boolean => compareBallots(a, b) === 0;
@@ -152,10 +158,33 @@ export const leaderMachine = setup({
         leader: context.leader,
       });
     }),
-    noteProgress: ({ context, event }) => {
-      if (event.type === 'progress')
-        context.firstUnchosen = Math.max(context.firstUnchosen, event.firstUnchosen);
-    },
+    noteProgress: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'progress') return;
+      context.firstUnchosen = Math.max(context.firstUnchosen, event.firstUnchosen);
+      // A slot in flight that this node learned chosen by other means (the acceptors' copies
+      // to learners, catch-up, a snapshot) needs no more acks, and an acceptor that compacted
+      // it will never send one. Its value is normally what was chosen there (the host answers
+      // the submitter on delivery); if this leader was deposed unawares it may not be, so the
+      // value is handed back as refused, and the client's retry (same clientId, seq) settles it.
+      const dropped: Value[] = [];
+      for (const [slot, { value }] of context.inFlight) {
+        if (slot < context.firstUnchosen) {
+          context.inFlight.delete(slot);
+          if (value.length > 0) dropped.push(value);
+        }
+      }
+      if (dropped.length > 0)
+        enqueue.emit({
+          type: 'refused',
+          values: dropped,
+          reason: 'not-leader',
+          leader: context.leader,
+        });
+      const maxInFlight = context.input.maxInFlight ?? 64;
+      while (context.queue.length > 0 && context.inFlight.size < maxInFlight) {
+        startSlot(context, context.nextSlot++, context.queue.shift()!, (e) => enqueue.emit(e));
+      }
+    }),
     forgetLeader: enqueueActions(({ context, enqueue }) => {
       // The leader went silent for a whole election timeout: stop sending clients its way.
       if (context.leader === undefined) return;
@@ -164,7 +193,7 @@ export const leaderMachine = setup({
     }),
     reserveRound: enqueueActions(({ context, enqueue }) => {
       const round = Math.max(
-        context.input.minRound,
+        context.minRound,
         context.highestSeen.round + 1,
         context.ballot.round + 1,
       );
@@ -175,6 +204,7 @@ export const leaderMachine = setup({
     }),
     sendPrepareLog: enqueueActions(({ context, enqueue }) => {
       context.promises = new Map();
+      context.pages = new Map();
       context.refusals = new Set();
       context.fromSlot = context.firstUnchosen;
       const { group, nodeId } = context.input;
@@ -191,16 +221,44 @@ export const leaderMachine = setup({
       });
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.timing.phaseTimeoutMs });
     }),
-    countPromise: ({ context, event }) => {
+    countPromise: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'message' || event.message.type !== 'promise') return;
       const m = event.message;
-      if (m.ok && !m.more) context.promises.set(m.from, m.accepted);
-      else {
-        // A promise cut at the entry limit cannot be used: this node must catch up first.
+      if (!m.ok) {
+        context.pages.delete(m.from);
         context.refusals.add(m.from);
         context.highestSeen = maxBallot(context.highestSeen, m.promised);
+        return;
       }
-    },
+      if (context.promises.has(m.from)) return;
+      // A long answer comes in pages: each page answers a prepareLog from where the last ended.
+      const from = m.fromSlot ?? context.fromSlot;
+      const partial = context.pages.get(m.from);
+      let entries: AcceptedEntry[];
+      if (partial === undefined && from === context.fromSlot) entries = [...m.accepted];
+      else if (partial !== undefined && from === partial.next)
+        entries = partial.entries.concat(m.accepted);
+      else return; // a duplicate, or a page meant for another acceptor's answer
+      const last = m.accepted.at(-1)?.instance;
+      if (!m.more || typeof last !== 'number') {
+        context.pages.delete(m.from);
+        context.promises.set(m.from, entries);
+        return;
+      }
+      context.pages.set(m.from, { entries, next: last + 1 });
+      const { group, nodeId } = context.input;
+      enqueue.emit({
+        type: 'send',
+        to: ACCEPTORS,
+        message: {
+          type: 'prepareLog',
+          group,
+          from: nodeId,
+          ballot: context.ballot,
+          fromSlot: last + 1,
+        },
+      });
+    }),
     takeOver: enqueueActions(({ context, enqueue }) => {
       enqueue.emit({ type: 'cancelTimer', timer: 'phase' });
       const reported = new Map<number, AcceptedEntry>();
@@ -336,6 +394,13 @@ export const leaderMachine = setup({
       event.message.from !== context.input.nodeId &&
       compareBallots(event.message.ballot, context.leaderBallot) >= 0 &&
       compareBallots(event.message.ballot, context.ballot) >= 0,
+    // A follower follows any leader at or above the one it knows, even below a ballot of its
+    // own failed election: ignoring it would only make this node depose a healthy leader.
+    isLeaderHeartbeat: ({ context, event }) =>
+      event.type === 'message' &&
+      event.message.type === 'heartbeat' &&
+      event.message.from !== context.input.nodeId &&
+      compareBallots(event.message.ballot, context.leaderBallot) >= 0,
     promisedByMajority: ({ context }) => context.promises.size >= context.quorum,
     majorityLost: ({ context }) =>
       quorumImpossible(context.refusals.size, context.input.acceptorCount),
@@ -357,6 +422,7 @@ export const leaderMachine = setup({
     leaderBallot: ZERO_BALLOT,
     firstUnchosen: input.firstUnchosen,
     promises: new Map(),
+    pages: new Map(),
     refusals: new Set(),
     fromSlot: input.firstUnchosen,
     nextSlot: input.firstUnchosen,
@@ -364,14 +430,22 @@ export const leaderMachine = setup({
     queue: [],
     random: input.seed | 0,
     persistId: 0,
+    minRound: input.minRound,
   }),
-  on: { progress: { actions: 'noteProgress' } },
+  on: {
+    progress: { actions: 'noteProgress' },
+    roundFloor: {
+      actions: ({ context, event }) => {
+        context.minRound = Math.max(context.minRound, event.round + 1);
+      },
+    },
+  },
   initial: 'follower',
   states: {
     follower: {
       entry: 'armElection',
       on: {
-        message: { guard: 'isCurrentHeartbeat', actions: 'followHeartbeat' },
+        message: { guard: 'isLeaderHeartbeat', actions: 'followHeartbeat' },
         timer: {
           guard: { type: 'isTimer', params: { timer: 'election' } },
           target: 'candidate',

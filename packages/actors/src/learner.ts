@@ -36,7 +36,16 @@ export interface KnownEvent {
   readonly value: Value;
 }
 
-export type LearnerEvent = MessageEvent | KnownEvent;
+/**
+ * The host installed a snapshot of the state machine through `nextSlot - 1`: those slots
+ * will never be delivered here; delivery resumes at `nextSlot`.
+ */
+export interface SkipEvent {
+  readonly type: 'skip';
+  readonly nextSlot: number;
+}
+
+export type LearnerEvent = MessageEvent | KnownEvent | SkipEvent;
 
 /** A broken invariant: the node must stop rather than apply a second value for one slot. */
 export class InvariantViolation extends Error {
@@ -69,6 +78,10 @@ function learn(
   emit({ type: 'learned', instance, value });
   if (typeof instance !== 'number') return;
   context.waiting.set(instance, value);
+  deliverReady(context, emit);
+}
+
+function deliverReady(context: LearnerContext, emit: (effect: Effect) => void): void {
   for (
     let next = context.waiting.get(context.nextSlot);
     next !== undefined;
@@ -97,6 +110,19 @@ export const learnerMachine = setup({
   actions: {
     handle: enqueueActions(({ context, event, enqueue }) => {
       const emit = (effect: Effect): void => enqueue.emit(effect);
+      if (event.type === 'skip') {
+        if (event.nextSlot <= context.nextSlot) return;
+        context.nextSlot = event.nextSlot;
+        for (const map of [context.waiting, context.learned, context.tallies] as Map<
+          Instance,
+          unknown
+        >[]) {
+          for (const key of map.keys())
+            if (typeof key === 'number' && key < event.nextSlot) map.delete(key);
+        }
+        deliverReady(context, emit);
+        return;
+      }
       if (event.type === 'known') {
         learn(context, event.instance, event.value, emit);
         return;
@@ -117,6 +143,13 @@ export const learnerMachine = setup({
       context.tallies.set(m.instance, tally);
       const key = ballotKey(m.ballot, context.plant);
       const votes = tally.get(key) ?? { value: m.value, voters: new Set<string>() };
+      if (context.plant !== 'mixed-ballot-quorum' && !sameBytes(votes.value, m.value)) {
+        // One ballot carries one value (a node never reuses a ballot): counting these votes
+        // together could learn a value no majority accepted.
+        throw new InvariantViolation(
+          `learner ${context.group}: instance ${String(m.instance)} has two values accepted at ballot ${key}`,
+        );
+      }
       const counted =
         context.plant === 'mixed-ballot-quorum' ? { value: m.value, voters: votes.voters } : votes;
       counted.voters.add(m.from);
@@ -136,5 +169,13 @@ export const learnerMachine = setup({
     nextSlot: input.nextSlot ?? 0,
   }),
   initial: 'learning',
-  states: { learning: { on: { message: { actions: 'handle' }, known: { actions: 'handle' } } } },
+  states: {
+    learning: {
+      on: {
+        message: { actions: 'handle' },
+        known: { actions: 'handle' },
+        skip: { actions: 'handle' },
+      },
+    },
+  },
 });

@@ -9,7 +9,10 @@ export type PlantedBug =
   // Leader mode (issue 4): a new leader that does not re-propose values reported in phase 1,
   // and a deposed leader that keeps counting refusals as acceptances.
   | 'skip-repropose'
-  | 'deposed-keeps-committing';
+  | 'deposed-keeps-committing'
+  // Compaction that only deletes: the acceptor forgets compacted slots without refusing
+  // later requests for them, so they look undecided.
+  | 'compaction-forgets-slots';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -21,6 +24,7 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
 export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'skip-repropose',
   'deposed-keeps-committing',
+  'compaction-forgets-slots',
 ];
 
 export interface Plants {

@@ -16,6 +16,7 @@ import {
   LEARNERS,
   type MessageEvent,
   type PersistedEvent,
+  type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
 import type { PlantedBug } from './plants.js';
@@ -63,7 +64,12 @@ export interface KnownValueEvent {
   readonly value: Value;
 }
 
-export type ProposerEvent = MessageEvent | PersistedEvent | TimerEvent | KnownValueEvent;
+export type ProposerEvent =
+  | MessageEvent
+  | PersistedEvent
+  | TimerEvent
+  | KnownValueEvent
+  | RoundFloorEvent;
 
 /** Mutable per-attempt bookkeeping: one proposer lives for one paxos(k, v) call. */
 export interface ProposerContext {
@@ -81,6 +87,8 @@ export interface ProposerContext {
   attempt: number;
   random: number;
   persistId: number;
+  /** The lowest round left to use: raised when any machine of this node reserves a round. */
+  minRound: number;
 }
 
 const sameBallot = (a: Ballot, b: Ballot): boolean => compareBallots(a, b) === 0;
@@ -115,9 +123,13 @@ export const proposerMachine = setup({
     output: {} as ProposerOutput,
   },
   actions: {
+    raiseFloor: ({ context, event }) => {
+      if (event.type === 'roundFloor')
+        context.minRound = Math.max(context.minRound, event.round + 1);
+    },
     reserveRound: enqueueActions(({ context, enqueue }) => {
       const round = Math.max(
-        context.input.minRound,
+        context.minRound,
         context.highestSeen.round + 1,
         context.ballot.round + 1,
       );
@@ -241,9 +253,13 @@ export const proposerMachine = setup({
     attempt: 0,
     random: input.seed | 0,
     persistId: 0,
+    minRound: input.minRound,
   }),
   initial: 'reserving',
-  on: { known: { target: '.known', actions: 'adoptKnown' } },
+  on: {
+    known: { target: '.known', actions: 'adoptKnown' },
+    roundFloor: { actions: 'raiseFloor' },
+  },
   states: {
     reserving: {
       entry: 'reserveRound',

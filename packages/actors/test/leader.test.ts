@@ -14,6 +14,8 @@ function setup(
     maxInFlight?: number;
     plant?: PlantedBug;
     answer?: Set<string>;
+    /** Acceptors answer prepareLog in pages of this many entries. */
+    pageEntries?: number;
   } = {},
 ) {
   const acceptors = new Map([
@@ -58,7 +60,7 @@ function setup(
               type: 'promise',
               ...env,
               ballot: m.ballot,
-              ...acceptor.prepareLog(m.ballot, m.fromSlot).answer,
+              ...acceptor.prepareLog(m.ballot, m.fromSlot, options.pageEntries).answer,
             },
           });
         if (m.type === 'accept')
@@ -119,6 +121,18 @@ describe('distinguished leader', () => {
     t.actor.send({ type: 'propose', value: bytes('next') });
     t.pump();
     expect(t.chosen().at(-1)).toBe('6=next');
+  });
+
+  it('reads a long phase-1 answer in pages, and re-proposes every value it reported', () => {
+    const t = setup({ firstUnchosen: 0, minRound: 5, pageEntries: 3 });
+    for (let slot = 0; slot < 10; slot++)
+      t.acceptors.get('a')!.accept(ballot(1, 'x'), slot, bytes(`s${slot}`));
+    t.answering.delete('c');
+    t.elect();
+    expect(t.actor.getSnapshot().value).toBe('leading');
+    const pages = t.sent.filter((m) => m.type === 'prepareLog').map((m) => m.fromSlot);
+    expect(pages).toEqual([0, 3, 6, 9]);
+    expect(t.chosen()).toEqual(Array.from({ length: 10 }, (_, slot) => `${slot}=s${slot}`));
   });
 
   it('retries the election above a higher ballot it was refused with', () => {

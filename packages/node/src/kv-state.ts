@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
+import { Packr } from 'msgpackr';
+
+/** Snapshot encoding: plain arrays and maps of strings, no records or structured clones. */
+const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false });
+
+interface KvSnapshot {
+  readonly v: 1;
+  readonly data: [string, string][];
+  /** clientId, seq, and the result: the value, or an error's message. */
+  readonly clients: [string, number, { ok: PlainData } | { error: string }][];
+}
 
 /** Why a command could not be applied; the same on every replica, so replicas stay identical. */
 export class CommandError extends Error {
@@ -70,6 +81,36 @@ export class KvState {
       .update(JSON.stringify([key, value]))
       .digest();
     for (let i = 0; i < this.#digest.length; i++) this.#digest[i]! ^= entry[i]!;
+  }
+
+  /** The whole state (data and every client's last result), as bytes restore() takes back. */
+  snapshot(): Uint8Array {
+    const doc: KvSnapshot = {
+      v: 1,
+      data: [...this.#data],
+      clients: [...this.#lastByClient].map(([clientId, { seq, result }]) => [
+        clientId,
+        seq,
+        result instanceof CommandError ? { error: result.message } : { ok: result },
+      ]),
+    };
+    return packr.pack(doc);
+  }
+
+  /** Rebuilds a state from snapshot() bytes; throws if they are not one. */
+  static restore(bytes: Uint8Array): KvState {
+    const doc = packr.unpack(bytes) as KvSnapshot;
+    if (doc?.v !== 1 || !Array.isArray(doc.data) || !Array.isArray(doc.clients))
+      throw new TypeError('not a kv snapshot');
+    const state = new KvState();
+    for (const [key, value] of doc.data) state.#set(key, value);
+    for (const [clientId, seq, result] of doc.clients) {
+      state.#lastByClient.set(clientId, {
+        seq,
+        result: 'error' in result ? new CommandError(result.error) : result.ok,
+      });
+    }
+    return state;
   }
 
   get size(): number {

@@ -14,8 +14,13 @@ import {
   groupSubjects,
   type WireFormat,
 } from '@synod/protocol';
-import { type Disk, GroupHost } from '@synod/sim';
-import { type AcceptorStore, openFileStore } from '@synod/storage';
+import { type Disk, GroupHost, type Snapshot } from '@synod/sim';
+import {
+  type AcceptorStore,
+  openFileStore,
+  readSnapshotFile,
+  writeSnapshotFile,
+} from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { decodeBatch, encodeBatch } from './batch.js';
 import { CommandError, KvState } from './kv-state.js';
@@ -33,7 +38,20 @@ export interface NodeRuntimeOptions {
   readonly requestTimeoutMs?: number;
   /** Most client writes packed into one log slot. Default 256. */
   readonly maxBatch?: number;
+  /**
+   * Largest client write, in request bytes (default 256 KiB). A log slot travels in one NATS
+   * message (1 MiB by default): larger writes are refused with BAD_REQUEST, and a batch is
+   * cut at MAX_BATCH_BYTES.
+   */
+  readonly maxWriteBytes?: number;
   readonly leaderTiming?: LeaderTiming;
+  /**
+   * Snapshot the state machine every this many applied slots (default 10,000); once the
+   * snapshot is durable the log is compacted, so memory and the acceptor's file stay bounded.
+   */
+  readonly snapshotEvery?: number;
+  /** Slots kept below a snapshot for peers a little behind to catch up from (default 1,000). */
+  readonly retainSlots?: number;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -48,6 +66,9 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
   phaseTimeoutMs: 300,
 };
 const MAX_HOPS = 3;
+/** Most request bytes packed into one slot, so an accept message stays under 1 MiB. */
+const MAX_BATCH_BYTES = 512 * 1024;
+const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
 /** How long a follower waits for the leader to answer a forwarded write before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
 
@@ -64,11 +85,19 @@ export class NodeRuntime {
   readonly #o: NodeRuntimeOptions;
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
-  readonly #kv = new KvState();
+  #kv: KvState;
+  readonly #snapshotPath: string;
+  /** The latest durable snapshot: served to peers behind the compaction point. */
+  #latestSnapshot: Snapshot | undefined;
+  /** The slot the last snapshot was started at (durable or not yet). */
+  #snapshotStartedAt: number;
+  #snapshotWrites: Promise<void> = Promise.resolve();
+  #snapshotting = false;
+  #snapshotsInstalled = 0;
   readonly #codec = createClientCodec();
   readonly #subjects;
   readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
-  #batch: ClientWrite[] = [];
+  #batch: { readonly write: ClientWrite; readonly bytes: number }[] = [];
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
   readonly #counts = { phase1: 0, phase2: 0 };
   #flushScheduled = false;
@@ -80,16 +109,40 @@ export class NodeRuntime {
     for (const peer of options.peers) assertNodeId(peer);
     if (!options.peers.includes(options.nodeId))
       throw new RangeError(`peers must include this node (${options.nodeId})`);
+    for (const [name, value] of [
+      ['snapshotEvery', options.snapshotEvery],
+      ['retainSlots', options.retainSlots],
+    ] as const) {
+      if (
+        value !== undefined &&
+        (!Number.isSafeInteger(value) || value < (name === 'snapshotEvery' ? 1 : 0))
+      )
+        throw new RangeError(`${name} must be a whole number, got ${value}`);
+    }
     await mkdir(options.dataDir, { recursive: true });
+    const snapshotPath = join(options.dataDir, `${options.group}.snapshot`);
+    // The snapshot first: if it is damaged, refuse before the acceptor's log is touched.
+    const saved = await readSnapshotFile(snapshotPath);
     const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
-    return new NodeRuntime(options, store);
+    const snapshot =
+      saved === undefined ? undefined : { throughSlot: saved.throughSlot, bytes: saved.state };
+    return new NodeRuntime(options, store, snapshotPath, snapshot);
   }
 
-  private constructor(options: NodeRuntimeOptions, store: AcceptorStore) {
+  private constructor(
+    options: NodeRuntimeOptions,
+    store: AcceptorStore,
+    snapshotPath: string,
+    snapshot: Snapshot | undefined,
+  ) {
     this.#o = options;
     this.group = options.group;
     this.nodeId = options.nodeId;
     this.#store = store;
+    this.#snapshotPath = snapshotPath;
+    this.#kv = snapshot === undefined ? new KvState() : KvState.restore(snapshot.bytes);
+    this.#latestSnapshot = snapshot;
+    this.#snapshotStartedAt = snapshot?.throughSlot ?? -1;
     this.#subjects = groupSubjects(options.group);
     const disk: Disk = {
       durable: store.recovered,
@@ -97,6 +150,12 @@ export class NodeRuntime {
         store.append(records).then(done, (error: unknown) => {
           // A node that cannot persist must not answer as if it had: stop loudly.
           options.logger?.fatal({ err: error }, 'acceptor store failed; stopping this node');
+          void this.stop();
+        });
+      },
+      rewrite: (records) => {
+        store.rewrite(records).catch((error: unknown) => {
+          options.logger?.fatal({ err: error }, 'compacting the acceptor store failed; stopping');
           void this.stop();
         });
       },
@@ -111,6 +170,20 @@ export class NodeRuntime {
       seed: Math.floor(Math.random() * 2 ** 30),
       mode: 'leader',
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
+      snapshots: {
+        initial: snapshot,
+        latest: () => this.#latestSnapshot,
+        install: (installed) => {
+          this.#kv = KvState.restore(installed.bytes);
+          this.#snapshotsInstalled += 1;
+          this.#snapshotStartedAt = installed.throughSlot;
+          options.logger?.info(
+            { throughSlot: installed.throughSlot, bytes: installed.bytes.length },
+            'installed a snapshot from a peer',
+          );
+          this.#saveSnapshot(installed, false);
+        },
+      },
       observer: {
         delivered: (_node, slot, value) => this.#apply(slot, value),
         acceptorAnswered: (_node, message) => {
@@ -147,6 +220,9 @@ export class NodeRuntime {
     pid: number;
     phase1Answers: number;
     phase2Answers: number;
+    snapshotThrough: number;
+    compactedThrough: number;
+    snapshotsInstalled: number;
   } {
     const leader = this.#host.leader ?? null;
     return {
@@ -159,6 +235,9 @@ export class NodeRuntime {
       pid: process.pid,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
+      snapshotThrough: this.#latestSnapshot?.throughSlot ?? -1,
+      compactedThrough: this.#host.acceptorState.compactedThrough,
+      snapshotsInstalled: this.#snapshotsInstalled,
     };
   }
 
@@ -174,6 +253,7 @@ export class NodeRuntime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#host.stop();
+    await this.#snapshotWrites;
     await this.#store.close();
   }
 
@@ -210,6 +290,18 @@ export class NodeRuntime {
       this.#codec.decodeWrite(data, type),
     );
     if (write === undefined) return;
+    const maxWriteBytes = this.#o.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES;
+    if (m.data.length > maxWriteBytes) {
+      this.#respond(
+        m,
+        format,
+        this.#fail(
+          'BAD_REQUEST',
+          `the write is ${m.data.length} bytes; the limit is ${maxWriteBytes} bytes`,
+        ),
+      );
+      return;
+    }
     if (write.command.op === 'paxos') {
       this.#paxos(m, format, write);
       return;
@@ -219,7 +311,7 @@ export class NodeRuntime {
       if (this.#stopped) return;
       const leader = this.#host.leader;
       if (leader === this.nodeId) {
-        this.#enqueue(write, (response) => this.#respond(m, format, response));
+        this.#enqueue(write, m.data.length, (response) => this.#respond(m, format, response));
       } else if (leader !== undefined && hops < MAX_HOPS) {
         // Forward to the leader as a request of our own: a leader that died before anyone
         // noticed does not answer, and the write is routed again (the same (clientId, seq)
@@ -291,7 +383,7 @@ export class NodeRuntime {
     });
   }
 
-  #enqueue(write: ClientWrite, reply: (response: ClientResponse) => void): void {
+  #enqueue(write: ClientWrite, bytes: number, reply: (response: ClientResponse) => void): void {
     const key = `${write.clientId}\u0000${write.seq}`;
     const timeout = setTimeout(() => {
       const waiters = this.#waiting.get(key);
@@ -312,7 +404,7 @@ export class NodeRuntime {
       reply(response);
     });
     this.#waiting.set(key, waiters);
-    this.#batch.push(write);
+    this.#batch.push({ write, bytes });
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // Writes that arrive in the same turn of the event loop share one slot.
@@ -324,7 +416,14 @@ export class NodeRuntime {
     this.#flushScheduled = false;
     const max = this.#o.maxBatch ?? 256;
     while (this.#batch.length > 0) {
-      const batch = this.#batch.splice(0, max);
+      let count = 0;
+      let bytes = 0;
+      for (const entry of this.#batch) {
+        if (count >= max || (count > 0 && bytes + entry.bytes > MAX_BATCH_BYTES)) break;
+        bytes += entry.bytes;
+        count += 1;
+      }
+      const batch = this.#batch.splice(0, count).map((entry) => entry.write);
       this.#host.submit(encodeBatch(batch), (result) => {
         if (result.ok) return; // answered when its slot is applied
         for (const write of batch)
@@ -347,7 +446,44 @@ export class NodeRuntime {
     for (const waiter of waiters ?? []) waiter(response);
   }
 
+  /**
+   * Every snapshotEvery slots: capture the state, make it durable, then compact the log
+   * through retainSlots before it (the acceptor forgets those slots, the store is rewritten).
+   */
+  #maybeSnapshot(slot: number): void {
+    const every = this.#o.snapshotEvery ?? 10_000;
+    if (this.#snapshotting || slot - this.#snapshotStartedAt < every) return;
+    this.#snapshotStartedAt = slot;
+    this.#saveSnapshot({ throughSlot: slot, bytes: this.#kv.snapshot() }, true);
+  }
+
+  #saveSnapshot(snapshot: Snapshot, compact: boolean): void {
+    this.#snapshotting = true;
+    this.#snapshotWrites = this.#snapshotWrites
+      .then(() =>
+        writeSnapshotFile(this.#snapshotPath, {
+          throughSlot: snapshot.throughSlot,
+          state: snapshot.bytes,
+        }),
+      )
+      .then(
+        () => {
+          this.#snapshotting = false;
+          if (this.#stopped) return;
+          if (snapshot.throughSlot >= (this.#latestSnapshot?.throughSlot ?? -1))
+            this.#latestSnapshot = snapshot;
+          const through = snapshot.throughSlot - (this.#o.retainSlots ?? 1_000);
+          if (compact && through >= 0) this.#host.compact(through);
+        },
+        (error: unknown) => {
+          this.#o.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
+          void this.stop();
+        },
+      );
+  }
+
   #apply(slot: number, value: Uint8Array): void {
+    this.#maybeSnapshot(slot);
     if (value.length === 0) return; // a no-op
     for (const write of decodeBatch(value)) {
       const result = this.#kv.applyWrite(write);

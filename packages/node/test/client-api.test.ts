@@ -141,4 +141,30 @@ describe('client API over NATS (JSON contract)', () => {
     // Writes that arrived together shared slots (batching): fewer slots than writes.
     expect(new Set(replies.map((r) => r.slot)).size).toBeLessThan(60);
   });
+
+  it('refuses a write over the size limit, and cuts batches of big writes to fit one message', async () => {
+    const big = 'x'.repeat(300 * 1024);
+    const refused = await ask(
+      'write',
+      JSON.stringify({ clientId: 'big', seq: 1, command: { op: 'put', key: 'b', value: big } }),
+    );
+    expect(refused).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(String((refused.error as { message: string }).message)).toMatch(/limit is 262144 bytes/);
+    // Eight writes of 200 KB at once: one slot for all would be a 1.6 MB accept message.
+    const value = 'y'.repeat(200 * 1024);
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        ask(
+          'write',
+          JSON.stringify({
+            clientId: `big${i}`,
+            seq: 1,
+            command: { op: 'put', key: `b${i}`, value },
+          }),
+        ),
+      ),
+    );
+    for (const reply of replies) expect(reply).toMatchObject({ ok: true });
+    expect(new Set(replies.map((r) => r.slot)).size).toBeGreaterThanOrEqual(4);
+  }, 30_000);
 });

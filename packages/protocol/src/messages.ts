@@ -68,6 +68,14 @@ export interface PromiseReply extends Envelope<'promise'> {
   readonly promised: Ballot;
   readonly accepted: readonly AcceptedEntry[];
   readonly more: boolean;
+  /**
+   * Set when the acceptor refused because it compacted its log through this slot: those slots
+   * are chosen and it no longer holds what it accepted in them, so a leader whose phase 1
+   * starts at or below it must first catch up (from a snapshot) rather than lead.
+   */
+  readonly compactedThrough?: number;
+  /** In answers to PrepareLog: the fromSlot asked for (a leader reads a long answer in pages). */
+  readonly fromSlot?: number;
 }
 
 /** Phase 2a. `commitIndex` lets a leader piggyback how far the log is known chosen. */
@@ -108,12 +116,26 @@ export interface Heartbeat extends Envelope<'heartbeat'> {
 export interface CatchupRequest extends Envelope<'catchupRequest'> {
   readonly fromSlot: number;
   readonly maxEntries: number;
+  /** Continuing a snapshot transfer: the snapshot's last slot and the next byte wanted. */
+  readonly snapshot?: { readonly throughSlot: number; readonly offset: number };
+}
+
+/**
+ * One piece of a peer's state-machine snapshot, sent when the slots asked for are compacted
+ * away there. A snapshot moves in pieces (a NATS message is bounded); `total` is its size.
+ */
+export interface SnapshotChunk {
+  readonly throughSlot: number;
+  readonly offset: number;
+  readonly total: number;
+  readonly bytes: Uint8Array;
 }
 
 /** Chosen values in slot order, and the highest slot the answering peer knows chosen (-1: none). */
 export interface CatchupResponse extends Envelope<'catchupResponse'> {
   readonly entries: readonly ChosenEntry[];
   readonly commitIndex: number;
+  readonly snapshot?: SnapshotChunk;
 }
 
 /** pg_paxos's paxos_max_group_round: what is the highest slot you accepted a value in? */

@@ -20,6 +20,11 @@ export type StoreRecord =
   /** A value known chosen, kept so a restarted node need not learn it again. */
   | { readonly kind: 'chosen'; readonly instance: Instance; readonly value: Value }
   /** A proposer of this node used `round`: after a restart it starts above it, so no ballot carries two values. */
-  | { readonly kind: 'round'; readonly round: number };
+  | { readonly kind: 'round'; readonly round: number }
+  /**
+   * Every slot at or below `throughSlot` is chosen and captured in a durable snapshot of the
+   * state machine: the acceptor forgets them and refuses any request that reaches them.
+   */
+  | { readonly kind: 'compact'; readonly throughSlot: number };
 
 export type StoreRecordKind = StoreRecord['kind'];

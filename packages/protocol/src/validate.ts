@@ -79,7 +79,16 @@ const BODY: BodyReaders = {
       accepted: readList(d, 'accepted', '', LIMITS.maxEntries, acceptedEntry),
       more: readBoolean(d, 'more', ''),
     };
-    return d.instance === undefined ? body : { ...body, instance: readInstance(d, 'instance', '') };
+    const compactedThrough = readOptionalInt(d, 'compactedThrough', '', 0);
+    const fromSlot = readOptionalInt(d, 'fromSlot', '', 0);
+    const withCompaction = {
+      ...body,
+      ...(compactedThrough === undefined ? {} : { compactedThrough }),
+      ...(fromSlot === undefined ? {} : { fromSlot }),
+    };
+    return d.instance === undefined
+      ? withCompaction
+      : { ...withCompaction, instance: readInstance(d, 'instance', '') };
   },
   accept: (d) => {
     const commitIndex = readOptionalInt(d, 'commitIndex', '', -1);
@@ -108,14 +117,38 @@ const BODY: BodyReaders = {
     ballot: readBallot(d, 'ballot', ''),
     commitIndex: readInt(d, 'commitIndex', '', -1),
   }),
-  catchupRequest: (d) => ({
-    fromSlot: readInt(d, 'fromSlot', '', 0),
-    maxEntries: readInt(d, 'maxEntries', '', 1, LIMITS.maxEntries),
-  }),
-  catchupResponse: (d) => ({
-    entries: readList(d, 'entries', '', LIMITS.maxEntries, chosenEntry),
-    commitIndex: readInt(d, 'commitIndex', '', -1),
-  }),
+  catchupRequest: (d) => {
+    const body = {
+      fromSlot: readInt(d, 'fromSlot', '', 0),
+      maxEntries: readInt(d, 'maxEntries', '', 1, LIMITS.maxEntries),
+    };
+    if (d.snapshot === undefined) return body;
+    const s = readDoc(d.snapshot, 'snapshot');
+    return {
+      ...body,
+      snapshot: {
+        throughSlot: readInt(s, 'throughSlot', 'snapshot', 0),
+        offset: readInt(s, 'offset', 'snapshot', 0),
+      },
+    };
+  },
+  catchupResponse: (d) => {
+    const body = {
+      entries: readList(d, 'entries', '', LIMITS.maxEntries, chosenEntry),
+      commitIndex: readInt(d, 'commitIndex', '', -1),
+    };
+    if (d.snapshot === undefined) return body;
+    const s = readDoc(d.snapshot, 'snapshot');
+    const chunk = {
+      throughSlot: readInt(s, 'throughSlot', 'snapshot', 0),
+      offset: readInt(s, 'offset', 'snapshot', 0),
+      total: readInt(s, 'total', 'snapshot', 1),
+      bytes: readBytes(s, 'bytes', 'snapshot'),
+    };
+    if (chunk.offset + chunk.bytes.length > chunk.total)
+      throw invalid('snapshot', 'a chunk reaches past the snapshot total size');
+    return { ...body, snapshot: chunk };
+  },
   highestAcceptedQuery: (d) => ({ requestId: readInt(d, 'requestId', '', 0) }),
   highestAcceptedAnswer: (d) => ({
     requestId: readInt(d, 'requestId', '', 0),

@@ -112,6 +112,8 @@ export const promiseArb: fc.Arbitrary<PromiseReply> = fc.record(
     more: fc.boolean(),
     // Present for single-instance prepares, absent for PrepareLog answers: both must round-trip.
     instance: instanceArb,
+    compactedThrough: slotArb,
+    fromSlot: slotArb,
   },
   { requiredKeys: ['type', 'group', 'from', 'ballot', 'ok', 'promised', 'accepted', 'more'] },
 );
@@ -162,22 +164,39 @@ export const heartbeatArb: fc.Arbitrary<Heartbeat> = fc.record({
   commitIndex: slotOrNoneArb,
 });
 
-export const catchupRequestArb: fc.Arbitrary<CatchupRequest> = fc.record({
-  type: fc.constant('catchupRequest'),
-  ...envelope,
-  fromSlot: slotArb,
-  maxEntries: fc.oneof(
-    fc.integer({ min: 1, max: LIMITS.maxEntries }),
-    fc.constantFrom(1, LIMITS.maxEntries),
-  ),
-});
+export const catchupRequestArb: fc.Arbitrary<CatchupRequest> = fc.record(
+  {
+    type: fc.constant('catchupRequest'),
+    ...envelope,
+    fromSlot: slotArb,
+    maxEntries: fc.oneof(
+      fc.integer({ min: 1, max: LIMITS.maxEntries }),
+      fc.constantFrom(1, LIMITS.maxEntries),
+    ),
+    snapshot: fc.record({ throughSlot: slotArb, offset: slotArb }),
+  },
+  { requiredKeys: ['type', 'group', 'from', 'fromSlot', 'maxEntries'] },
+);
 
-export const catchupResponseArb: fc.Arbitrary<CatchupResponse> = fc.record({
-  type: fc.constant('catchupResponse'),
-  ...envelope,
-  entries: fc.array(chosenEntryArb, { maxLength: 6 }),
-  commitIndex: slotOrNoneArb,
-});
+const snapshotChunkArb = fc
+  .tuple(slotArb, fc.uint8Array({ maxLength: 64 }), fc.nat({ max: 1000 }), fc.nat({ max: 1000 }))
+  .map(([throughSlot, bytes, offset, extra]) => ({
+    throughSlot,
+    offset,
+    total: Math.max(1, offset + bytes.length + extra),
+    bytes,
+  }));
+
+export const catchupResponseArb: fc.Arbitrary<CatchupResponse> = fc.record(
+  {
+    type: fc.constant('catchupResponse'),
+    ...envelope,
+    entries: fc.array(chosenEntryArb, { maxLength: 6 }),
+    commitIndex: slotOrNoneArb,
+    snapshot: snapshotChunkArb,
+  },
+  { requiredKeys: ['type', 'group', 'from', 'entries', 'commitIndex'] },
+);
 
 export const highestAcceptedQueryArb: fc.Arbitrary<HighestAcceptedQuery> = fc.record({
   type: fc.constant('highestAcceptedQuery'),

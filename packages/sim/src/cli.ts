@@ -72,6 +72,10 @@ const summary = runSeeds({
 console.log(
   `steps: ${summary.steps} in ${(summary.wallMs / 1000).toFixed(1)} s (${Math.round(summary.steps / (summary.wallMs / 1000))} steps/s); longest seed ${summary.longestSeedMs.toFixed(0)} ms wall (seed ${summary.longestSeed})`,
 );
+if (summary.compactions > 0)
+  console.log(
+    `compactions: ${summary.compactions}, snapshots installed from peers: ${summary.snapshotsInstalled}`,
+  );
 if (summary.undecided > 0)
   console.log(`linearizability undecided (time limit) in ${summary.undecided} seeds`);
 console.log(`seeds: ${summary.seeds}, violations: ${summary.violatingSeeds}`);

@@ -23,6 +23,8 @@ export interface BatchSummary {
   readonly longestSeedMs: number;
   /** Seeds whose linearizability check ran out of time. */
   readonly undecided: number;
+  readonly compactions: number;
+  readonly snapshotsInstalled: number;
 }
 
 /** The one-line command that replays a seed exactly. */
@@ -50,6 +52,8 @@ export function runSeeds(options: BatchOptions): BatchSummary {
   let longestSeedMs = 0;
   let seeds = 0;
   let undecided = 0;
+  let compactions = 0;
+  let snapshotsInstalled = 0;
   for (let seed = options.start; seed < options.start + options.count; seed++) {
     const t0 = performance.now();
     const result = runSeed(seed, {
@@ -65,6 +69,8 @@ export function runSeeds(options: BatchOptions): BatchSummary {
       longestSeed = seed;
     }
     if (result.linearizability === 'unknown') undecided++;
+    compactions += result.compactions;
+    snapshotsInstalled += result.snapshotsInstalled;
     if (result.violations.length > 0) {
       violatingSeeds++;
       firstViolatingSeed ??= seed;
@@ -81,5 +87,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     longestSeed,
     longestSeedMs,
     undecided,
+    compactions,
+    snapshotsInstalled,
   };
 }

@@ -8,7 +8,7 @@ import {
   type Value,
 } from '@synod/protocol';
 import type { HostObserver } from './host.js';
-import { hex } from './kv.js';
+import { hex, type KvStore } from './kv.js';
 
 /**
  * Safety invariants, checked as the events happen (so after every step of the simulation):
@@ -27,6 +27,8 @@ export class SafetyChecker implements HostObserver {
   /** Per node: the promises and acceptances its acceptor answered, by instance (highest ballot). */
   readonly #answeredPromises = new Map<string, Map<Instance, Ballot>>();
   readonly #answeredAccepts = new Map<string, Map<Instance, Ballot>>();
+  /** What was accepted under each (instance, ballot): a ballot must never carry two values. */
+  readonly #valueAtBallot = new Map<string, string>();
   #now: () => number;
 
   constructor(now: () => number) {
@@ -80,6 +82,15 @@ export class SafetyChecker implements HostObserver {
       raise(this.#answeredPromises, node, message.instance, message.ballot);
     } else if (message.type === 'accepted' && message.ok && message.value === undefined) {
       raise(this.#answeredAccepts, node, message.instance, message.ballot);
+    } else if (message.type === 'accepted' && message.ok && message.value !== undefined) {
+      const key = `${String(message.instance)}@${formatBallot(message.ballot)}`;
+      const value = hex(message.value);
+      const earlier = this.#valueAtBallot.get(key);
+      if (earlier === undefined) this.#valueAtBallot.set(key, value);
+      else if (earlier !== value)
+        this.#violate(
+          `ballot reuse: ${String(message.instance)} was accepted with two values at ${formatBallot(message.ballot)}`,
+        );
     }
   }
 
@@ -88,7 +99,11 @@ export class SafetyChecker implements HostObserver {
    * answered before it: an answer is a claim that the record is durable.
    */
   recoveredAcceptor(node: string, state: AcceptorState): void {
+    // Compacted slots are forgotten on purpose (they are chosen and in a durable snapshot).
+    const kept = (instance: Instance): boolean =>
+      typeof instance !== 'number' || instance > state.compactedThrough;
     for (const [instance, ballot] of this.#answeredPromises.get(node) ?? []) {
+      if (!kept(instance)) continue;
       if (compareBallots(state.promisedFor(instance), ballot) < 0) {
         this.#violate(
           `durability: ${node} answered a promise of ${formatBallot(ballot)} for ${String(instance)} but forgot it in a crash`,
@@ -96,6 +111,7 @@ export class SafetyChecker implements HostObserver {
       }
     }
     for (const [instance, ballot] of this.#answeredAccepts.get(node) ?? []) {
+      if (!kept(instance)) continue;
       const accepted = state.acceptedFor(instance);
       if (accepted === undefined || compareBallots(accepted.ballot, ballot) < 0) {
         this.#violate(
@@ -105,10 +121,39 @@ export class SafetyChecker implements HostObserver {
     }
   }
 
-  /** A node restarts with an empty state machine and delivers from slot 0 again. */
-  restarted(node: string): void {
-    this.#lastDelivered.delete(node);
-    this.#appliedAt.delete(node);
+  /**
+   * A node restarts from its last durable snapshot (through `throughSlot`, -1 for none) and
+   * delivers from the slot after it.
+   */
+  restarted(node: string, throughSlot: number, state: KvStore): void {
+    this.#fromSnapshot(node, throughSlot, state, 'restart');
+  }
+
+  /** A node installed a peer's snapshot: its state now reflects every slot through `throughSlot`. */
+  installedSnapshot(node: string, throughSlot: number, state: KvStore): void {
+    const last = this.#lastDelivered.get(node) ?? -1;
+    if (throughSlot <= last)
+      this.#violate(
+        `log order: ${node} installed a snapshot through ${throughSlot} after slot ${last}`,
+      );
+    this.#fromSnapshot(node, throughSlot, state, 'snapshot');
+  }
+
+  #fromSnapshot(node: string, throughSlot: number, state: KvStore, how: string): void {
+    this.#lastDelivered.set(node, throughSlot);
+    this.#appliedAt.set(node, new Map(state.ghostApplied));
+    // What the snapshot says each slot held must agree with what was chosen there.
+    for (const [slot, value] of state.ghostLog) {
+      if (slot > throughSlot) {
+        this.#violate(`${how} on ${node}: its snapshot through ${throughSlot} holds slot ${slot}`);
+        continue;
+      }
+      const first = this.#chosen.get(slot);
+      if (first !== undefined && first.value !== value)
+        this.#violate(
+          `agreement: the ${how} snapshot of ${node} has another value for ${slot} than ${first.by}`,
+        );
+    }
   }
 
   /** A client was told its append was chosen at `slot`. */
@@ -119,12 +164,12 @@ export class SafetyChecker implements HostObserver {
       this.#violate(`acknowledged append lost: slot ${slot} holds another value`);
   }
 
-  /** At the end: every acknowledged append is in every given node's log at its slot. */
-  checkDurability(logs: ReadonlyMap<string, ReadonlyMap<number, Value>>): void {
+  /** At the end: every acknowledged append is in every given node's log (slot to hex) at its slot. */
+  checkDurability(logs: ReadonlyMap<string, ReadonlyMap<number, string>>): void {
     for (const [slot, value] of this.#acked) {
       for (const [node, log] of logs) {
         const got = log.get(slot);
-        if (got === undefined || hex(got) !== value) {
+        if (got === undefined || got !== value) {
           this.#violate(
             `acknowledged append lost: ${node} has ${got === undefined ? 'nothing' : 'another value'} at slot ${slot}`,
           );

@@ -1,4 +1,6 @@
 import {
+  type AcceptorContext,
+  type AcceptorState,
   acceptorMachine,
   appendMachine,
   catchUpMachine,
@@ -27,6 +29,35 @@ import { LeaderMode, type SubmitResult } from './leader-mode.js';
 export interface Disk {
   readonly durable: readonly StoreRecord[];
   write(records: readonly StoreRecord[], done: () => void): void;
+  /**
+   * Replaces the durable records, atomically, with `records` (after every write already
+   * queued): how compaction gives back the space of forgotten slots. Optional: a disk
+   * without it only grows.
+   */
+  rewrite?(records: readonly StoreRecord[]): void;
+}
+
+/** A state machine's state after applying every slot through `throughSlot`. */
+export interface Snapshot {
+  readonly throughSlot: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * How a host works with its owner's state-machine snapshots (leader mode). With them, the
+ * owner can compact() the log, and a node that is behind a peer's compaction point catches
+ * up by installing the peer's snapshot instead of replaying slots nobody keeps any more.
+ */
+export interface SnapshotHooks {
+  /** The durable snapshot this node's state machine starts from, if any. */
+  readonly initial?: Snapshot | undefined;
+  /** The latest durable snapshot, served to peers that are behind it. */
+  latest(): Snapshot | undefined;
+  /**
+   * A peer's snapshot arrived complete: restore the state machine from it (and keep it). After
+   * this returns, delivery continues at `throughSlot + 1`.
+   */
+  install(snapshot: Snapshot): void;
 }
 
 /** What the host tells the outside world (the simulator's checkers, a node's metrics). */
@@ -38,6 +69,8 @@ export interface HostObserver {
   failed?(node: string, error: unknown): void;
   /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
   acceptorAnswered?(node: string, message: PeerMessage): void;
+  /** `node` installed a peer's snapshot: delivery jumps to `throughSlot + 1`. */
+  installed?(node: string, throughSlot: number): void;
 }
 
 export interface GroupHostOptions {
@@ -57,6 +90,10 @@ export interface GroupHostOptions {
    */
   readonly mode?: 'leaderless' | 'leader';
   readonly leaderTiming?: LeaderTiming;
+  /** Leader mode only: snapshots for compaction and catch-up (see SnapshotHooks). */
+  readonly snapshots?: SnapshotHooks;
+  /** Size of the pieces a snapshot is sent to a peer in. Default 256 KiB. */
+  readonly snapshotChunkBytes?: number;
 }
 
 interface Proposal {
@@ -102,6 +139,8 @@ export class GroupHost {
    */
   #nextRequestId: number;
   #nextSlot = 0;
+  /** The first slot #log still holds: those before it were compacted away. */
+  #logStart = 0;
   #actorSeq = 0;
   #stopped = false;
   decodeErrors = 0;
@@ -112,6 +151,12 @@ export class GroupHost {
     this.#subjects = groupSubjects(options.group);
     this.#nextRequestId = (Math.abs(options.seed) % 2 ** 21) * 2 ** 20;
     this.#nodeSubject = this.#subjects.node(options.nodeId);
+    const initial = options.snapshots?.initial;
+    if (initial !== undefined) {
+      if (options.mode !== 'leader') throw new Error('snapshots need leader mode');
+      this.#nextSlot = initial.throughSlot + 1;
+      this.#logStart = this.#nextSlot;
+    }
     const recovered = options.disk.durable;
     for (const record of recovered)
       if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
@@ -126,7 +171,9 @@ export class GroupHost {
     );
     this.#learner = this.#start(
       'learner',
-      createActor(learnerMachine, { input: { ...base, acceptorCount: options.peers.length } }),
+      createActor(learnerMachine, {
+        input: { ...base, acceptorCount: options.peers.length, nextSlot: this.#nextSlot },
+      }),
     );
     const t = options.transport;
     t.subscribe(this.#subjects.acceptor, (m) =>
@@ -169,6 +216,10 @@ export class GroupHost {
       },
       learn: (slot, value) => this.#learner.send({ type: 'known', instance: slot, value }),
       proposeNoop: (slot, done) => !this.#stopped && this.#propose(slot, new Uint8Array(0), done),
+      logStart: () => this.#logStart,
+      snapshotChunkBytes: o.snapshotChunkBytes,
+      latestSnapshot: () => o.snapshots?.latest(),
+      installSnapshot: (snapshot) => this.#install(snapshot),
     });
     o.transport.subscribe(this.#subjects.catchup, (m) =>
       this.#receive(m, (message) => mode.serveCatchUp(message, m.reply)),
@@ -188,9 +239,36 @@ export class GroupHost {
     return this.#leaderMode?.leader;
   }
 
-  /** Slots delivered so far on this node, in order. */
+  /** Slots delivered on this node and not compacted away, in order. */
   get log(): ReadonlyMap<number, Value> {
     return this.#log;
+  }
+
+  /** The acceptor's state, for checkers and for measuring what it holds. */
+  get acceptorState(): AcceptorState {
+    return (this.#acceptor.getSnapshot().context as AcceptorContext).state;
+  }
+
+  /**
+   * Forgets every slot at or below `throughSlot`: the delivered values here, and the
+   * acceptor's records of them (made durable, then the store is rewritten without them).
+   * Only call it once a snapshot that covers `throughSlot` is durable: peers that are behind
+   * it can then only catch up from a snapshot.
+   */
+  compact(throughSlot: number): void {
+    if (this.#stopped || throughSlot < this.#logStart) return;
+    if (throughSlot >= this.#nextSlot)
+      throw new RangeError(
+        `cannot compact through slot ${throughSlot}: only slots before ${this.#nextSlot} are delivered`,
+      );
+    for (let slot = this.#logStart; slot <= throughSlot; slot++) this.#log.delete(slot);
+    this.#logStart = throughSlot + 1;
+    this.#acceptor.send({ type: 'compact', throughSlot });
+    if (this.#o.disk.rewrite !== undefined) {
+      const records = this.acceptorState.liveRecords();
+      if (this.#roundFloor > 0) records.push({ kind: 'round', round: this.#roundFloor });
+      this.#o.disk.rewrite(records);
+    }
   }
 
   get deliveredThrough(): number {
@@ -241,6 +319,26 @@ export class GroupHost {
     void this.#o.transport.close();
   }
 
+  /** A peer's snapshot: the state machine jumps to its slot, and delivery goes on after it. */
+  #install(snapshot: Snapshot): void {
+    if (this.#stopped || snapshot.throughSlot < this.#nextSlot) return;
+    this.#o.snapshots?.install(snapshot);
+    for (const slot of this.#log.keys()) if (slot <= snapshot.throughSlot) this.#log.delete(slot);
+    this.#nextSlot = snapshot.throughSlot + 1;
+    this.#logStart = Math.max(this.#logStart, this.#nextSlot);
+    this.#o.observer?.installed?.(this.nodeId, snapshot.throughSlot);
+    // Proposals for slots the snapshot covers are moot: those slots are chosen.
+    for (const [instance, { actor }] of this.#proposals) {
+      if (typeof instance === 'number' && instance <= snapshot.throughSlot) {
+        this.#proposals.delete(instance);
+        actor.stop();
+      }
+    }
+    this.#learner.send({ type: 'skip', nextSlot: this.#nextSlot });
+    this.#leaderMode?.skipped(snapshot.throughSlot);
+    this.#releaseReads();
+  }
+
   #start(name: string, actor: AnyActorRef): AnyActorRef {
     const key = `${name}#${this.#actorSeq++}`;
     actor.on('*', (effect: LeaderEffect) => this.#execute(key, actor, effect));
@@ -278,6 +376,17 @@ export class GroupHost {
   }
 
   #routeReply(message: PeerMessage): void {
+    if (message.type === 'promise' && message.compactedThrough !== undefined)
+      this.#leaderMode?.behind(message.compactedThrough);
+    // A refused acceptance may mean the acceptor compacted the slot away (it is chosen, and
+    // no ack for it will ever come): learn the chosen slots from the peers.
+    if (
+      message.type === 'accepted' &&
+      !message.ok &&
+      message.value === undefined &&
+      typeof message.instance === 'number'
+    )
+      this.#leaderMode?.behind(message.instance);
     if (
       message.type === 'promise' ||
       (message.type === 'accepted' && message.value === undefined)
@@ -325,9 +434,11 @@ export class GroupHost {
     this.#proposals.set(instance, proposal);
     actor.subscribe({
       complete: () => {
-        this.#proposals.delete(instance);
-        if (this.#stopped) return;
-        const chosen = (actor.getSnapshot().output as { value: Value }).value;
+        if (this.#proposals.get(instance) === proposal) this.#proposals.delete(instance);
+        // A proposer stopped by a snapshot install (or the host) completes without an outcome.
+        const output = actor.getSnapshot().output as { value: Value } | undefined;
+        if (this.#stopped || output === undefined) return;
+        const chosen = output.value;
         for (const waiter of proposal.waiters) waiter(chosen);
       },
     });
@@ -349,7 +460,8 @@ export class GroupHost {
       }
       case 'persist':
         for (const record of effect.records)
-          if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
+          if (record.kind === 'round' && record.round > this.#roundFloor)
+            this.#raiseFloor(record.round);
         o.disk.write(
           effect.records,
           () => !this.#stopped && tell(actor, { type: 'persisted', id: effect.id }),
@@ -411,6 +523,17 @@ export class GroupHost {
         );
         break;
     }
+  }
+
+  /**
+   * Every machine that reserves rounds learns of a round reserved here at once, before it can
+   * reserve again: the leader and a no-op proposer of one node must never share a ballot.
+   */
+  #raiseFloor(round: number): void {
+    this.#roundFloor = round;
+    const event = { type: 'roundFloor', round } as const;
+    if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
+    for (const { actor } of this.#proposals.values()) tell(actor, event);
   }
 
   #releaseReads(): void {

@@ -1,5 +1,5 @@
 import { type LeaderTiming, leaderMachine, type PlantedBug } from '@synod/actors';
-import type { GroupSubjects, PeerMessage, Value } from '@synod/protocol';
+import type { GroupSubjects, PeerMessage, SnapshotChunk, Value } from '@synod/protocol';
 import type { Scheduler, TimerHandle } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 
@@ -28,6 +28,24 @@ export interface LeaderModeHost {
   learn(slot: number, value: Value): void;
   /** pg_paxos's fallback: run paxos(slot, no-op) on this node. */
   proposeNoop(slot: number, done: (value: Value) => void): void;
+  /** The first slot log() still holds (earlier ones were compacted away). */
+  logStart(): number;
+  /** This node's latest durable snapshot, for peers behind its compaction point. */
+  latestSnapshot(): { readonly throughSlot: number; readonly bytes: Uint8Array } | undefined;
+  /** Size of the pieces snapshots are sent in (default SNAPSHOT_CHUNK_BYTES). */
+  readonly snapshotChunkBytes: number | undefined;
+  /** A complete snapshot from a peer. */
+  installSnapshot(snapshot: { readonly throughSlot: number; readonly bytes: Uint8Array }): void;
+}
+
+/** A snapshot arriving in pieces. */
+interface Transfer {
+  readonly throughSlot: number;
+  readonly total: number;
+  readonly parts: Uint8Array[];
+  received: number;
+  /** Catch-up rounds since the last piece arrived: a transfer that stalls starts over. */
+  idleRounds: number;
 }
 
 /** How long a read waits for a missing slot from peers before proposing the no-op itself. */
@@ -35,6 +53,11 @@ const CATCH_UP_GRACE_MS = 200;
 /** How often a node that knows it is behind asks its peers for chosen values. */
 const CATCH_UP_EVERY_MS = 50;
 const CATCH_UP_BATCH = 512;
+/** Most value bytes in one catch-up answer: it must fit in one message (1 MiB by default). */
+const CATCH_UP_BYTES = 512 * 1024;
+/** A snapshot moves in pieces of this size: a NATS message is bounded (1 MiB by default). */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+const TRANSFER_STALL_ROUNDS = 5;
 
 const hex = (value: Value): string => Buffer.from(value).toString('hex');
 
@@ -55,6 +78,7 @@ export class LeaderMode {
   #leaderId: string | undefined;
   #knownCommitIndex = -1;
   #catchUpTimer: TimerHandle | undefined;
+  #transfer: Transfer | undefined;
 
   constructor(host: LeaderModeHost) {
     this.#host = host;
@@ -99,6 +123,7 @@ export class LeaderMode {
   }
 
   chosen(slot: number, value: Value): void {
+    if (this.#submits.size === 0) return;
     const key = hex(value);
     const waiting = this.#submits.get(key);
     if (waiting === undefined) return;
@@ -117,6 +142,8 @@ export class LeaderMode {
 
   /** A slot was delivered here: tell the leader machine, and release reads waiting for it. */
   delivered(slot: number, value: Value): void {
+    // A submitted value is in the log once delivered, whoever's acks made it so.
+    this.chosen(slot, value);
     this.actor.send({ type: 'progress', firstUnchosen: slot + 1 });
     const waiter = this.#slotWaiters.get(slot);
     if (waiter !== undefined) {
@@ -126,11 +153,30 @@ export class LeaderMode {
     }
   }
 
+  /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
+  skipped(throughSlot: number): void {
+    this.actor.send({ type: 'progress', firstUnchosen: throughSlot + 1 });
+    for (const [slot, waiter] of this.#slotWaiters) {
+      if (slot > throughSlot) continue;
+      this.#slotWaiters.delete(slot);
+      waiter.fallback.cancel();
+      // The value of a slot inside a snapshot is unknown here; its readers only need it settled.
+      for (const done of waiter.done) done(new Uint8Array(0));
+    }
+  }
+
+  /** An acceptor refused this node's phase 1: it compacted through `compactedThrough`. */
+  behind(compactedThrough: number): void {
+    this.#knownCommitIndex = Math.max(this.#knownCommitIndex, compactedThrough);
+    if (this.#knownCommitIndex >= this.#host.firstUnknownSlot()) this.#requestCatchUp();
+  }
+
   /** A read needs `slot`: ask the peers, and fall back to the no-op proposal after a grace period. */
   awaitSlot(slot: number, done: (value: Value) => void): void {
     const known = this.#host.log().get(slot);
-    if (known !== undefined) {
-      this.#host.scheduler.setTimer(0, () => done(known));
+    if (known !== undefined || slot < this.#host.logStart()) {
+      const value = known ?? new Uint8Array(0);
+      this.#host.scheduler.setTimer(0, () => done(value));
       return;
     }
     const waiter = this.#slotWaiters.get(slot);
@@ -163,11 +209,18 @@ export class LeaderMode {
       message.from === this.#host.nodeId
     )
       return;
+    if (message.fromSlot < this.#host.logStart()) {
+      this.#serveSnapshot(message.snapshot, reply);
+      return;
+    }
     const log = this.#host.log();
     const entries: { slot: number; value: Value }[] = [];
+    let bytes = 0;
     for (let slot = message.fromSlot; entries.length < message.maxEntries; slot++) {
       const value = log.get(slot);
-      if (value === undefined) break;
+      if (value === undefined || (entries.length > 0 && bytes + value.length > CATCH_UP_BYTES))
+        break;
+      bytes += value.length;
       entries.push({ slot, value });
     }
     if (entries.length === 0) return;
@@ -181,26 +234,104 @@ export class LeaderMode {
     });
   }
 
+  /** The slots asked for are compacted away here: send a piece of the snapshot instead. */
+  #serveSnapshot(
+    wanted: { readonly throughSlot: number; readonly offset: number } | undefined,
+    reply: string,
+  ): void {
+    const snapshot = this.#host.latestSnapshot();
+    if (snapshot === undefined) return;
+    // Mid-transfer of another snapshot (another peer's, or an older one of ours): not ours to continue.
+    if (wanted !== undefined && wanted.throughSlot !== snapshot.throughSlot) return;
+    const offset = wanted?.offset ?? 0;
+    if (offset >= snapshot.bytes.length && snapshot.bytes.length > 0) return;
+    const { group, nodeId } = this.#host;
+    this.#host.publish(reply, {
+      type: 'catchupResponse',
+      group,
+      from: nodeId,
+      entries: [],
+      commitIndex: this.#host.firstUnknownSlot() - 1,
+      snapshot: {
+        throughSlot: snapshot.throughSlot,
+        offset,
+        total: snapshot.bytes.length,
+        bytes: snapshot.bytes.subarray(
+          offset,
+          offset + (this.#host.snapshotChunkBytes ?? SNAPSHOT_CHUNK_BYTES),
+        ),
+      },
+    });
+  }
+
   caughtUp(message: PeerMessage): void {
     if (message.type !== 'catchupResponse') return;
+    this.#knownCommitIndex = Math.max(this.#knownCommitIndex, message.commitIndex);
+    if (message.snapshot !== undefined) this.#receiveChunk(message.snapshot);
     for (const { slot, value } of message.entries) this.#host.learn(slot, value);
+  }
+
+  #receiveChunk(chunk: SnapshotChunk): void {
+    if (chunk.throughSlot < this.#host.firstUnknownSlot()) return;
+    let transfer = this.#transfer;
+    if (transfer === undefined || transfer.throughSlot !== chunk.throughSlot) {
+      if (chunk.offset !== 0 || (transfer !== undefined && transfer.idleRounds === 0)) return;
+      transfer = {
+        throughSlot: chunk.throughSlot,
+        total: chunk.total,
+        parts: [],
+        received: 0,
+        idleRounds: 0,
+      };
+      this.#transfer = transfer;
+    }
+    if (chunk.offset !== transfer.received || chunk.total !== transfer.total) return;
+    transfer.parts.push(chunk.bytes);
+    transfer.received += chunk.bytes.length;
+    transfer.idleRounds = 0;
+    if (transfer.received < transfer.total) {
+      this.#sendCatchUpRequest();
+      return;
+    }
+    this.#transfer = undefined;
+    this.#host.installSnapshot({
+      throughSlot: transfer.throughSlot,
+      bytes: Buffer.concat(transfer.parts),
+    });
+    // Entries after the snapshot come next (or another snapshot, if the peers moved on).
+    if (this.#knownCommitIndex >= this.#host.firstUnknownSlot()) this.#sendCatchUpRequest();
   }
 
   #requestCatchUp(): void {
     if (this.#catchUpTimer !== undefined) return;
+    this.#sendCatchUpRequest();
+    // Ask again shortly while something is still missing (requests and answers can be lost).
+    this.#catchUpTimer = this.#host.scheduler.setTimer(CATCH_UP_EVERY_MS, () => {
+      this.#catchUpTimer = undefined;
+      const transfer = this.#transfer;
+      if (transfer !== undefined && ++transfer.idleRounds >= TRANSFER_STALL_ROUNDS)
+        this.#transfer = undefined; // its peer went away or moved on: start over with anyone's
+      if (
+        this.#slotWaiters.size > 0 ||
+        this.#knownCommitIndex >= this.#host.firstUnknownSlot() ||
+        this.#transfer !== undefined
+      )
+        this.#requestCatchUp();
+    });
+  }
+
+  #sendCatchUpRequest(): void {
     const { group, nodeId, subjects } = this.#host;
+    const transfer = this.#transfer;
     this.#host.publish(subjects.catchup, {
       type: 'catchupRequest',
       group,
       from: nodeId,
       fromSlot: this.#host.firstUnknownSlot(),
       maxEntries: CATCH_UP_BATCH,
-    });
-    // Ask again shortly while something is still missing (requests and answers can be lost).
-    this.#catchUpTimer = this.#host.scheduler.setTimer(CATCH_UP_EVERY_MS, () => {
-      this.#catchUpTimer = undefined;
-      if (this.#slotWaiters.size > 0 || this.#knownCommitIndex >= this.#host.firstUnknownSlot())
-        this.#requestCatchUp();
+      ...(transfer === undefined
+        ? {}
+        : { snapshot: { throughSlot: transfer.throughSlot, offset: transfer.received } }),
     });
   }
 

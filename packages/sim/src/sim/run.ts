@@ -40,6 +40,9 @@ export interface SeedResult {
   readonly acknowledged: number;
   /** 'unknown' when the check ran out of time: reported, not counted as a violation. */
   readonly linearizability: 'linearizable' | 'not-linearizable' | 'unknown';
+  /** Compactions done and peer snapshots installed (leader mode with compaction). */
+  readonly compactions: number;
+  readonly snapshotsInstalled: number;
 }
 
 interface PendingOp {
@@ -81,14 +84,31 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   const faultRng = rng.fork();
   const clientRng = rng.fork();
   let healed = false;
+  let compactions = 0;
+  let snapshotsInstalled = 0;
   const healAt = scenario.faultPhaseMs;
 
   const start = (node: SimNode): void => {
     node.incarnation++;
-    node.kv = new KvStore();
-    checker.restarted(node.id);
+    const saved = node.disk.snapshot;
+    node.kv = saved === undefined ? new KvStore() : KvStore.restore(saved.bytes);
+    checker.restarted(node.id, saved?.throughSlot ?? -1, node.kv);
     if (node.incarnation > 1)
       checker.recoveredAcceptor(node.id, AcceptorState.recover(node.disk.durable));
+    const compaction = scenario.compaction;
+    let snapshotThrough = saved?.throughSlot ?? -1;
+    const incarnation = node.incarnation;
+    /** Snapshot every `every` slots; once it is durable, compact all but the last `retain` slots. */
+    const maybeSnapshot = (slot: number): void => {
+      if (compaction === undefined || slot - snapshotThrough < compaction.every) return;
+      snapshotThrough = slot;
+      node.disk.saveSnapshot({ throughSlot: slot, bytes: node.kv.snapshot() }, () => {
+        const through = slot - compaction.retain;
+        if (node.incarnation !== incarnation || through < 0 || node.host === undefined) return;
+        node.host.compact(through);
+        compactions++;
+      });
+    };
     node.host = new GroupHost({
       group: GROUP,
       nodeId: node.id,
@@ -99,11 +119,30 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       seed: seed * 31 + node.incarnation * 1_000_003 + peers.indexOf(node.id),
       mode: scenario.mode,
       ...(scenario.plant === undefined ? {} : { plant: scenario.plant }),
+      ...(scenario.mode === 'leader'
+        ? {
+            snapshots: {
+              initial: saved,
+              latest: () => node.disk.snapshot,
+              install: (snapshot) => {
+                snapshotsInstalled++;
+                node.kv = KvStore.restore(snapshot.bytes);
+                checker.installedSnapshot(node.id, snapshot.throughSlot, node.kv);
+                snapshotThrough = snapshot.throughSlot;
+                node.disk.saveSnapshot(snapshot, () => undefined);
+              },
+            },
+            snapshotChunkBytes: compaction?.chunkBytes ?? 256 * 1024,
+          }
+        : {}),
       observer: {
         proposed: (n, i, v) => checker.proposed(n, i, v),
         chosen: (n, i, v) => checker.chosen(n, i, v),
         learned: (n, i, v) => checker.learned(n, i, v),
-        delivered: (n, s, v) => checker.delivered(n, s, v, node.kv.apply(v)),
+        delivered: (n, s, v) => {
+          checker.delivered(n, s, v, node.kv.apply(v, s));
+          maybeSnapshot(s);
+        },
         failed: (n, e) => checker.failed(n, e),
         acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
       },
@@ -400,7 +439,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       for (const node of live) {
         node.host!.read(() => {
           if (--finalReadsLeft === 0) {
-            checker.checkDurability(new Map(up().map((n) => [n.id, n.host!.log])));
+            checker.checkDurability(new Map(up().map((n) => [n.id, n.kv.ghostLog])));
             finishedAt = scheduler.now();
           }
         });
@@ -447,6 +486,8 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     history,
     acknowledged: checker.acknowledgedCount,
     linearizability: linearizability.verdict,
+    compactions,
+    snapshotsInstalled,
   };
 }
 

@@ -24,6 +24,16 @@ export interface Scenario {
   readonly plant?: PlantedBug;
   /** 'leaderless': pg_paxos's algorithm; 'leader': a distinguished leader (issue 4). */
   readonly mode: SimMode;
+  /**
+   * Leader mode: each node snapshots its state machine every `every` slots and, once the
+   * snapshot is durable, compacts its log through `retain` slots before it. Snapshots move
+   * between nodes in pieces of `chunkBytes`.
+   */
+  readonly compaction?: {
+    readonly every: number;
+    readonly retain: number;
+    readonly chunkBytes: number;
+  };
 }
 
 export type SimMode = 'leaderless' | 'leader';
@@ -36,6 +46,7 @@ export interface ScenarioOptions {
 
 export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions = {}): Scenario {
   const nodes = options.nodes ?? (rng.chance(0.5) ? 3 : 5);
+  const mode = options.mode ?? 'leaderless';
   return {
     seed,
     nodes,
@@ -60,6 +71,16 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
     livenessBoundMs: 30_000,
     opTimeoutMs: 3_000,
     ...(options.plant === undefined ? {} : { plant: options.plant }),
-    mode: options.mode ?? 'leaderless',
+    mode,
+    // Drawn last, so the other choices of a seed stay what they were before compaction existed.
+    ...(mode === 'leader' && rng.chance(0.6)
+      ? {
+          compaction: {
+            every: rng.int(1, 12),
+            retain: rng.int(0, 4),
+            chunkBytes: rng.chance(0.5) ? rng.int(16, 512) : 256 * 1024,
+          },
+        }
+      : {}),
   };
 }

@@ -10,7 +10,9 @@ const CLEAN_SEEDS = Number(process.env.SIM_TEST_SEEDS ?? 60);
 const PLANT_SEED_BOUND = 300;
 
 describe('simulator, leader mode', () => {
-  it(`finds no violation in ${CLEAN_SEEDS} seeds, 3 and 5 nodes`, () => {
+  it(`finds no violation in ${CLEAN_SEEDS} seeds, 3 and 5 nodes, with compaction and snapshot installs among them`, () => {
+    let compactions = 0;
+    let installs = 0;
     for (const nodes of [3, 5]) {
       const summary = runSeeds({
         start: 1,
@@ -23,7 +25,26 @@ describe('simulator, leader mode', () => {
         },
       });
       expect(summary.violatingSeeds).toBe(0);
+      compactions += summary.compactions;
+      installs += summary.snapshotsInstalled;
     }
+    // The seeds must exercise what they claim to check.
+    expect(compactions).toBeGreaterThan(0);
+    expect(installs).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('the planted compaction-forgets-slots bug breaks agreement, not only durability', () => {
+    const kinds = new Set<string>();
+    runSeeds({
+      start: 1,
+      count: PLANT_SEED_BOUND,
+      plant: 'compaction-forgets-slots',
+      mode: 'leader',
+      onResult: (r) => {
+        for (const v of r.violations) kinds.add(v.replace(/^t=\S+ /, '').split(':')[0]!);
+      },
+    });
+    expect([...kinds]).toContain('agreement');
   }, 300_000);
 
   for (const plant of LEADER_PLANTED_BUGS) {
