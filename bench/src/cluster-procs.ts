@@ -19,7 +19,9 @@ export interface Running {
 
 export async function startSynod(
   group: string,
-): Promise<Running & { transport: Transport; nats: NatsServer }> {
+  extraArgs: readonly string[] = [],
+  nodeFlags: readonly string[] = [],
+): Promise<Running & { transport: Transport; nats: NatsServer; dataDir: string }> {
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'synod-bench-'));
   const peers = ['a', 'b', 'c'];
@@ -27,6 +29,7 @@ export async function startSynod(
     spawn(
       process.execPath,
       [
+        ...nodeFlags,
         SYNOD,
         'node',
         'start',
@@ -40,6 +43,7 @@ export async function startSynod(
         nats.url,
         '--data',
         join(dir, id),
+        ...extraArgs,
       ],
       {
         stdio: 'ignore',
@@ -62,6 +66,7 @@ export async function startSynod(
   return {
     transport,
     nats,
+    dataDir: dir,
     pids: children.map((c) => c.pid!),
     stop: async () => {
       await transport.close();

@@ -57,6 +57,8 @@ async function nodeStart(args: string[]): Promise<void> {
     peers: { type: 'string' },
     data: { type: 'string' },
     config: { type: 'string' },
+    'snapshot-every': { type: 'string' },
+    'retain-slots': { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -73,6 +75,18 @@ async function nodeStart(args: string[]): Promise<void> {
   if (id === undefined || group === undefined || data === undefined || peers === undefined) {
     throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
   }
+  const count = (flag: string, name: string, min: number): number | undefined => {
+    const text = values[flag as 'snapshot-every' | 'retain-slots'] ?? file[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(
+        `--${flag} must be a whole number of at least ${min}, got ${String(text)}`,
+      );
+    return n;
+  };
+  const snapshotEvery = count('snapshot-every', 'snapshotEvery', 1);
+  const retainSlots = count('retain-slots', 'retainSlots', 0);
   // Listen for SIGINT/SIGTERM before anything else, so a stop that comes early is still clean.
   const stopRequested = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
@@ -90,6 +104,8 @@ async function nodeStart(args: string[]): Promise<void> {
     transport,
     dataDir: data,
     logger,
+    ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
+    ...(retainSlots === undefined ? {} : { retainSlots }),
   });
   logger.info({ peers }, 'node started');
   await stopRequested;

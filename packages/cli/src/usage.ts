@@ -16,10 +16,14 @@ Commands:
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
+                 [--snapshot-every SLOTS] [--retain-slots SLOTS]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
-included. The acceptor's durable records go to DIR/GROUP.acceptor.log. --config reads the same
-options from a JSON file ({"id","group","peers":[...],"nats","data"}); flags override it.`,
+included. The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's
+latest snapshot to DIR/GROUP.snapshot. Every --snapshot-every applied slots (default 10000)
+the node snapshots its state and then compacts its log, keeping the last --retain-slots
+(default 1000) for peers a little behind. --config reads the same options from a JSON file
+({"id","group","peers":[...],"nats","data","snapshotEvery","retainSlots"}); flags override it.`,
   kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [--json] ...
 
   synod kv put --group G KEY VALUE

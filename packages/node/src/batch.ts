@@ -9,7 +9,9 @@ import { Packr } from 'msgpackr';
 const packr = new Packr({ useRecords: false, structuredClone: false, mapsAsObjects: true });
 
 export function encodeBatch(writes: readonly ClientWrite[]): Uint8Array {
-  return packr.pack(writes);
+  // pack() returns a view into msgpackr's shared, larger buffer: the log keeps this value for
+  // a long time, so keep a copy of exactly its bytes rather than pin that buffer.
+  return new Uint8Array(packr.pack(writes));
 }
 
 export function decodeBatch(value: Uint8Array): ClientWrite[] {

@@ -94,7 +94,7 @@ export class KvState {
         result instanceof CommandError ? { error: result.message } : { ok: result },
       ]),
     };
-    return packr.pack(doc);
+    return new Uint8Array(packr.pack(doc)); // a copy: pack() returns a view into a shared buffer
   }
 
   /** Rebuilds a state from snapshot() bytes; throws if they are not one. */

@@ -50,8 +50,20 @@ export interface NodeRuntimeOptions {
    * snapshot is durable the log is compacted, so memory and the acceptor's file stay bounded.
    */
   readonly snapshotEvery?: number;
-  /** Slots kept below a snapshot for peers a little behind to catch up from (default 1,000). */
+  /**
+   * Also snapshot once this many bytes of log values were applied since the last snapshot,
+   * or as many as the last snapshot's size if that is larger (default 4 MiB): with batching,
+   * 10,000 slots can hold hundreds of megabytes, and a snapshot should cost less than the
+   * log it replaces.
+   */
+  readonly snapshotEveryBytes?: number;
+  /**
+   * Slots kept below a snapshot for peers a little behind to catch up from: at most this many
+   * (default 256), and no more than retainBytes of values (default 2 MiB). Peers further
+   * behind install a snapshot.
+   */
   readonly retainSlots?: number;
+  readonly retainBytes?: number;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -93,6 +105,9 @@ export class NodeRuntime {
   #snapshotStartedAt: number;
   #snapshotWrites: Promise<void> = Promise.resolve();
   #snapshotting = false;
+  #bytesSinceSnapshot = 0;
+  /** Sizes of the last retainSlots applied slots, newest last: how much compaction keeps. */
+  readonly #recentSlotBytes: number[] = [];
   #snapshotsInstalled = 0;
   readonly #codec = createClientCodec();
   readonly #subjects;
@@ -112,6 +127,8 @@ export class NodeRuntime {
     for (const [name, value] of [
       ['snapshotEvery', options.snapshotEvery],
       ['retainSlots', options.retainSlots],
+      ['retainBytes', options.retainBytes],
+      ['snapshotEveryBytes', options.snapshotEveryBytes],
     ] as const) {
       if (
         value !== undefined &&
@@ -181,7 +198,7 @@ export class NodeRuntime {
             { throughSlot: installed.throughSlot, bytes: installed.bytes.length },
             'installed a snapshot from a peer',
           );
-          this.#saveSnapshot(installed, false);
+          this.#saveSnapshot(installed, undefined);
         },
       },
       observer: {
@@ -204,8 +221,12 @@ export class NodeRuntime {
     t.subscribe(this.#subjects.read, (m) => this.#onRead(m), { queue });
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
-      if (m.reply !== undefined)
-        t.publish(m.reply, new TextEncoder().encode(JSON.stringify(this.status())));
+      if (m.reply === undefined) return;
+      // Benchmarks measure live memory: a process started with --expose-gc collects first
+      // when asked (`{"gc":true}`); otherwise the field is ignored.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined && new TextDecoder().decode(m.data).includes('"gc":true')) gc();
+      t.publish(m.reply, new TextEncoder().encode(JSON.stringify(this.status())));
     });
   }
 
@@ -223,7 +244,12 @@ export class NodeRuntime {
     snapshotThrough: number;
     compactedThrough: number;
     snapshotsInstalled: number;
+    rssBytes: number;
+    heapUsedBytes: number;
+    /** Buffers outside the JS heap (log values live there). */
+    arrayBuffersBytes: number;
   } {
+    const memory = process.memoryUsage();
     const leader = this.#host.leader ?? null;
     return {
       node: this.nodeId,
@@ -238,6 +264,9 @@ export class NodeRuntime {
       snapshotThrough: this.#latestSnapshot?.throughSlot ?? -1,
       compactedThrough: this.#host.acceptorState.compactedThrough,
       snapshotsInstalled: this.#snapshotsInstalled,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      arrayBuffersBytes: memory.arrayBuffers,
     };
   }
 
@@ -452,12 +481,31 @@ export class NodeRuntime {
    */
   #maybeSnapshot(slot: number): void {
     const every = this.#o.snapshotEvery ?? 10_000;
-    if (this.#snapshotting || slot - this.#snapshotStartedAt < every) return;
+    const everyBytes = Math.max(
+      this.#o.snapshotEveryBytes ?? 4 * 2 ** 20,
+      this.#latestSnapshot?.bytes.length ?? 0,
+    );
+    if (
+      this.#snapshotting ||
+      (slot - this.#snapshotStartedAt < every && this.#bytesSinceSnapshot < everyBytes)
+    )
+      return;
     this.#snapshotStartedAt = slot;
-    this.#saveSnapshot({ throughSlot: slot, bytes: this.#kv.snapshot() }, true);
+    this.#bytesSinceSnapshot = 0;
+    // Keep the newest slots, as many as fit in retainBytes (and at most retainSlots).
+    const retainBytes = this.#o.retainBytes ?? 2 * 2 ** 20;
+    let kept = 0;
+    let bytes = 0;
+    for (let i = this.#recentSlotBytes.length - 1; i >= 0; i--) {
+      bytes += this.#recentSlotBytes[i]!;
+      if (bytes > retainBytes) break;
+      kept += 1;
+    }
+    this.#saveSnapshot({ throughSlot: slot, bytes: this.#kv.snapshot() }, slot - kept);
   }
 
-  #saveSnapshot(snapshot: Snapshot, compact: boolean): void {
+  /** Writes the snapshot durably; then, if given, compacts the log through `compactThrough`. */
+  #saveSnapshot(snapshot: Snapshot, compactThrough: number | undefined): void {
     this.#snapshotting = true;
     this.#snapshotWrites = this.#snapshotWrites
       .then(() =>
@@ -472,8 +520,8 @@ export class NodeRuntime {
           if (this.#stopped) return;
           if (snapshot.throughSlot >= (this.#latestSnapshot?.throughSlot ?? -1))
             this.#latestSnapshot = snapshot;
-          const through = snapshot.throughSlot - (this.#o.retainSlots ?? 1_000);
-          if (compact && through >= 0) this.#host.compact(through);
+          if (compactThrough !== undefined && compactThrough >= 0)
+            this.#host.compact(compactThrough);
         },
         (error: unknown) => {
           this.#o.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
@@ -483,9 +531,11 @@ export class NodeRuntime {
   }
 
   #apply(slot: number, value: Uint8Array): void {
-    this.#maybeSnapshot(slot);
-    if (value.length === 0) return; // a no-op
-    for (const write of decodeBatch(value)) {
+    this.#bytesSinceSnapshot += value.length;
+    this.#recentSlotBytes.push(value.length);
+    if (this.#recentSlotBytes.length > (this.#o.retainSlots ?? 256)) this.#recentSlotBytes.shift();
+    // value.length 0 is a no-op: nothing to apply, but the slot still counts.
+    for (const write of value.length === 0 ? [] : decodeBatch(value)) {
       const result = this.#kv.applyWrite(write);
       this.#answer(
         write,
@@ -494,6 +544,8 @@ export class NodeRuntime {
           : { ok: true, slot, result },
       );
     }
+    // After the slot is applied: the snapshot is the state through `slot`.
+    this.#maybeSnapshot(slot);
   }
 
   #onRead(m: TransportMessage): void {

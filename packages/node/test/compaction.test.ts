@@ -53,7 +53,7 @@ describe('snapshots and compaction over NATS', () => {
   };
   const putMany = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
-      const key = `k${seq % 20}`;
+      const key = `k${seq}`;
       const value = `v${seq}`;
       seq++;
       const answer = await ask('write', {
