@@ -10,6 +10,12 @@ export interface AcceptorInput {
   /** Durable records found at start, in write order (empty for a new acceptor). */
   readonly recovered?: readonly StoreRecord[];
   readonly plant?: PlantedBug;
+  /**
+   * Send learners a copy of every acceptance, with its value (default true): how learners
+   * learn without a leader (pg_paxos). With a distinguished leader, learners learn from its
+   * decide messages and catch-up instead, which saves every node three decodes of each value.
+   */
+  readonly copyToLearners?: boolean;
 }
 
 /**
@@ -22,6 +28,7 @@ export interface AcceptorContext {
   readonly nodeId: string;
   readonly state: AcceptorState;
   readonly plant: PlantedBug | undefined;
+  readonly copyToLearners: boolean;
   /** Id of the last persist effect emitted. */
   lastPersistId: number;
   /** Id of the last persist effect the host reported durable. */
@@ -81,7 +88,7 @@ function decide(
       } as const;
       const sends = reply(accepted);
       // Learners hear of every acceptance, with its value, so they can learn without the proposer.
-      if (answer.ok)
+      if (answer.ok && context.copyToLearners)
         sends.push({ type: 'send', to: LEARNERS, message: { ...accepted, value: m.value } });
       return { records, sends };
     }
@@ -154,6 +161,7 @@ export const acceptorMachine = setup({
       plantForgetCompacted: input.plant === 'compaction-forgets-slots',
     }),
     plant: input.plant,
+    copyToLearners: input.copyToLearners ?? true,
     lastPersistId: 0,
     durableId: 0,
     held: [],

@@ -82,16 +82,18 @@ export class SafetyChecker implements HostObserver {
       raise(this.#answeredPromises, node, message.instance, message.ballot);
     } else if (message.type === 'accepted' && message.ok && message.value === undefined) {
       raise(this.#answeredAccepts, node, message.instance, message.ballot);
-    } else if (message.type === 'accepted' && message.ok && message.value !== undefined) {
-      const key = `${String(message.instance)}@${formatBallot(message.ballot)}`;
-      const value = hex(message.value);
-      const earlier = this.#valueAtBallot.get(key);
-      if (earlier === undefined) this.#valueAtBallot.set(key, value);
-      else if (earlier !== value)
-        this.#violate(
-          `ballot reuse: ${String(message.instance)} was accepted with two values at ${formatBallot(message.ballot)}`,
-        );
     }
+  }
+
+  /** One ballot carries one value: two proposers (or machines) must never share a ballot. */
+  sentAccept(_node: string, instance: Instance, ballot: Ballot, value: Value): void {
+    const key = `${String(instance)}@${formatBallot(ballot)}`;
+    const earlier = this.#valueAtBallot.get(key);
+    if (earlier === undefined) this.#valueAtBallot.set(key, hex(value));
+    else if (earlier !== hex(value))
+      this.#violate(
+        `ballot reuse: ${String(instance)} was proposed with two values at ${formatBallot(ballot)}`,
+      );
   }
 
   /**

@@ -69,6 +69,8 @@ export interface HostObserver {
   failed?(node: string, error: unknown): void;
   /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
   acceptorAnswered?(node: string, message: PeerMessage): void;
+  /** A proposer or leader of `node` asked acceptors to accept (phase 2a). */
+  sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
   /** `node` installed a peer's snapshot: delivery jumps to `throughSlot + 1`. */
   installed?(node: string, throughSlot: number): void;
 }
@@ -167,7 +169,9 @@ export class GroupHost {
     };
     this.#acceptor = this.#start(
       'acceptor',
-      createActor(acceptorMachine, { input: { ...base, recovered } }),
+      createActor(acceptorMachine, {
+        input: { ...base, recovered, copyToLearners: options.mode !== 'leader' },
+      }),
     );
     this.#learner = this.#start(
       'learner',
@@ -451,6 +455,10 @@ export class GroupHost {
     switch (effect.type) {
       case 'send': {
         if (actor === this.#acceptor) o.observer?.acceptorAnswered?.(this.nodeId, effect.message);
+        else if (effect.message.type === 'accept') {
+          const m = effect.message;
+          o.observer?.sentAccept?.(this.nodeId, m.instance, m.ballot, m.value);
+        }
         const bytes = peerCodec.encode(effect.message);
         if (effect.to.kind === 'acceptors')
           o.transport.publish(this.#subjects.acceptor, bytes, { reply: this.#nodeSubject });
