@@ -112,7 +112,9 @@ describe('synod node processes under faults', () => {
             return;
           }
         } else {
-          const answer = await client.get(key, 'strong').catch(() => undefined);
+          // Both consistent read paths: pg_paxos's strong read and the leader's linearizable one.
+          const consistency = n % 2 === 0 ? 'strong' : 'linearizable';
+          const answer = await client.get(key, consistency).catch(() => undefined);
           if (answer === undefined) return;
           const result = answer.result as { found: boolean; value?: string };
           history.push({

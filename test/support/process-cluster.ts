@@ -18,6 +18,7 @@ export interface NodeStatus {
   readonly stateDigest: string;
   readonly phase1Answers: number;
   readonly phase2Answers: number;
+  readonly snapshotsInstalled: number;
 }
 
 export class ProcessCluster {
@@ -28,16 +29,19 @@ export class ProcessCluster {
     readonly natsUrls: readonly string[],
     readonly dir: string,
     readonly transport: Transport,
+    readonly extraArgs: readonly string[],
   ) {}
 
   static async start(
     group: string,
     peers: readonly string[],
     natsUrls: readonly string[],
+    /** More `synod node start` flags (e.g. --snapshot-every). */
+    extraArgs: readonly string[] = [],
   ): Promise<ProcessCluster> {
     const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
     const transport = await connectNats({ servers: [...natsUrls], name: `test-${group}` });
-    const cluster = new ProcessCluster(group, peers, natsUrls, dir, transport);
+    const cluster = new ProcessCluster(group, peers, natsUrls, dir, transport, extraArgs);
     for (const id of peers) cluster.startNode(id);
     return cluster;
   }
@@ -56,6 +60,7 @@ export class ProcessCluster {
       this.natsUrls.join(','),
       '--data',
       join(this.dir, id),
+      ...this.extraArgs,
     ];
     this.processes.set(
       id,

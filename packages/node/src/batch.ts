@@ -14,6 +14,15 @@ export function encodeBatch(writes: readonly ClientWrite[]): Uint8Array {
   return new Uint8Array(packr.pack(writes));
 }
 
+/**
+ * A slot that carries only linearizable reads: no writes, and an id unique to its leader so
+ * that two such slots never have the same bytes.
+ */
+export function encodeBarrier(id: string): Uint8Array {
+  return new Uint8Array(packr.pack({ barrier: id }));
+}
+
+/** The writes of a log value (none for a read barrier). */
 export function decodeBatch(value: Uint8Array): ClientWrite[] {
   let decoded: unknown;
   try {
@@ -21,6 +30,14 @@ export function decodeBatch(value: Uint8Array): ClientWrite[] {
   } catch (cause) {
     throw new DecodeError('MALFORMED', 'a log entry is not a batch of writes', '', { cause });
   }
+  if (
+    typeof decoded === 'object' &&
+    decoded !== null &&
+    !Array.isArray(decoded) &&
+    typeof (decoded as { barrier?: unknown }).barrier === 'string' &&
+    Object.keys(decoded).length === 1
+  )
+    return [];
   if (!Array.isArray(decoded))
     throw new DecodeError('MALFORMED', 'a log entry is not a batch of writes');
   return decoded.map((write) => validateClientWrite(write));

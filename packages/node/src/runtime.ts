@@ -15,17 +15,15 @@ import {
   type WireFormat,
 } from '@synod/protocol';
 import { type Disk, GroupHost, type Snapshot } from '@synod/sim';
-import {
-  type AcceptorStore,
-  openFileStore,
-  readSnapshotFile,
-  writeSnapshotFile,
-} from '@synod/storage';
+import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
-import { decodeBatch, encodeBatch } from './batch.js';
+import { decodeBatch } from './batch.js';
+import { Batcher, type ReadOutcome } from './batcher.js';
 import { CommandError, KvState } from './kv-state.js';
+import { SnapshotKeeper, type SnapshotPolicy } from './snapshot-keeper.js';
 
-export interface NodeRuntimeOptions {
+/** Snapshot and compaction settings: see SnapshotPolicy. */
+export interface NodeRuntimeOptions extends SnapshotPolicy {
   readonly group: string;
   readonly nodeId: string;
   /** Every member of the group, this node included (static membership). */
@@ -45,25 +43,6 @@ export interface NodeRuntimeOptions {
    */
   readonly maxWriteBytes?: number;
   readonly leaderTiming?: LeaderTiming;
-  /**
-   * Snapshot the state machine every this many applied slots (default 10,000); once the
-   * snapshot is durable the log is compacted, so memory and the acceptor's file stay bounded.
-   */
-  readonly snapshotEvery?: number;
-  /**
-   * Also snapshot once this many bytes of log values were applied since the last snapshot,
-   * or as many as the last snapshot's size if that is larger (default 4 MiB): with batching,
-   * 10,000 slots can hold hundreds of megabytes, and a snapshot should cost less than the
-   * log it replaces.
-   */
-  readonly snapshotEveryBytes?: number;
-  /**
-   * Slots kept below a snapshot for peers a little behind to catch up from: at most this many
-   * (default 256), and no more than retainBytes of values (default 2 MiB). Peers further
-   * behind install a snapshot.
-   */
-  readonly retainSlots?: number;
-  readonly retainBytes?: number;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -78,18 +57,17 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
   phaseTimeoutMs: 300,
 };
 const MAX_HOPS = 3;
-/** Most request bytes packed into one slot, so an accept message stays under 1 MiB. */
-const MAX_BATCH_BYTES = 512 * 1024;
 const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
-/** How long a follower waits for the leader to answer a forwarded write before routing it again. */
+/** How long a follower waits for the leader to answer a forwarded request before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
 
 /**
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
  * records in a file store with fsync, the kv state machine, and the client API on
  * `synod.<group>.write` and `synod.<group>.read` (msgpack or JSON). Any node takes a request;
- * a follower forwards writes to the leader, which packs the writes that arrive together into
- * one slot and answers each once its slot is applied.
+ * a follower forwards writes and linearizable reads to the leader, which packs what arrives
+ * together into one slot and answers each once its slot is applied (see Batcher). The state
+ * machine is snapshotted and the log compacted as it grows (see SnapshotKeeper).
  */
 export class NodeRuntime {
   readonly group: string;
@@ -98,24 +76,12 @@ export class NodeRuntime {
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
   #kv: KvState;
-  readonly #snapshotPath: string;
-  /** The latest durable snapshot: served to peers behind the compaction point. */
-  #latestSnapshot: Snapshot | undefined;
-  /** The slot the last snapshot was started at (durable or not yet). */
-  #snapshotStartedAt: number;
-  #snapshotWrites: Promise<void> = Promise.resolve();
-  #snapshotting = false;
-  #bytesSinceSnapshot = 0;
-  /** Sizes of the last retainSlots applied slots, newest last: how much compaction keeps. */
-  readonly #recentSlotBytes: number[] = [];
-  #snapshotsInstalled = 0;
+  readonly #snapshots: SnapshotKeeper;
+  readonly #batcher: Batcher;
   readonly #codec = createClientCodec();
   readonly #subjects;
-  readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
-  #batch: { readonly write: ClientWrite; readonly bytes: number }[] = [];
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
   readonly #counts = { phase1: 0, phase2: 0 };
-  #flushScheduled = false;
   #stopped = false;
 
   static async start(options: NodeRuntimeOptions): Promise<NodeRuntime> {
@@ -156,11 +122,20 @@ export class NodeRuntime {
     this.group = options.group;
     this.nodeId = options.nodeId;
     this.#store = store;
-    this.#snapshotPath = snapshotPath;
     this.#kv = snapshot === undefined ? new KvState() : KvState.restore(snapshot.bytes);
-    this.#latestSnapshot = snapshot;
-    this.#snapshotStartedAt = snapshot?.throughSlot ?? -1;
     this.#subjects = groupSubjects(options.group);
+    this.#snapshots = new SnapshotKeeper({
+      ...options,
+      path: snapshotPath,
+      initial: snapshot,
+      logger: options.logger,
+      capture: () => this.#kv.snapshot(),
+      compact: (through) => this.#host.compact(through),
+      failed: (error) => {
+        options.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
+        void this.stop();
+      },
+    });
     const disk: Disk = {
       durable: store.recovered,
       write: (records, done) => {
@@ -189,16 +164,10 @@ export class NodeRuntime {
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
       snapshots: {
         initial: snapshot,
-        latest: () => this.#latestSnapshot,
+        latest: () => this.#snapshots.latest,
         install: (installed) => {
           this.#kv = KvState.restore(installed.bytes);
-          this.#snapshotsInstalled += 1;
-          this.#snapshotStartedAt = installed.throughSlot;
-          options.logger?.info(
-            { throughSlot: installed.throughSlot, bytes: installed.bytes.length },
-            'installed a snapshot from a peer',
-          );
-          this.#saveSnapshot(installed, undefined);
+          this.#snapshots.install(installed);
         },
       },
       observer: {
@@ -212,13 +181,20 @@ export class NodeRuntime {
           options.logger?.fatal({ err: error }, 'a protocol invariant broke; this node must stop'),
       },
     });
+    this.#batcher = new Batcher({
+      nodeId: options.nodeId,
+      maxBatch: options.maxBatch ?? 256,
+      timeoutMs: options.requestTimeoutMs ?? 5_000,
+      submit: (value, done) => this.#host.submit(value, done),
+      appliedThrough: () => this.#host.deliveredThrough,
+    });
     const queue = `synod-${options.group}`;
     const t = options.transport;
+    const hops = (m: TransportMessage): number => Number(m.headers?.[HOPS_HEADER] ?? 0);
     t.subscribe(this.#subjects.write, (m) => this.#onWrite(m, 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) =>
-      this.#onWrite(m, Number(m.headers?.[HOPS_HEADER] ?? 0)),
-    );
-    t.subscribe(this.#subjects.read, (m) => this.#onRead(m), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) => this.#onWrite(m, hops(m)));
+    t.subscribe(this.#subjects.read, (m) => this.#onRead(m, 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) => this.#onRead(m, hops(m)));
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
       if (m.reply === undefined) return;
@@ -261,9 +237,9 @@ export class NodeRuntime {
       pid: process.pid,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
-      snapshotThrough: this.#latestSnapshot?.throughSlot ?? -1,
+      snapshotThrough: this.#snapshots.latest?.throughSlot ?? -1,
       compactedThrough: this.#host.acceptorState.compactedThrough,
-      snapshotsInstalled: this.#snapshotsInstalled,
+      snapshotsInstalled: this.#snapshots.installed,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
@@ -282,7 +258,7 @@ export class NodeRuntime {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#host.stop();
-    await this.#snapshotWrites;
+    await this.#snapshots.stop();
     await this.#store.close();
   }
 
@@ -335,19 +311,33 @@ export class NodeRuntime {
       this.#paxos(m, format, write);
       return;
     }
+    this.#viaLeader(m, format, 'write', hops, () =>
+      this.#batcher.write(write, m.data.length, (response) => this.#respond(m, format, response)),
+    );
+  }
+
+  /**
+   * Runs `atLeader` if this node leads; otherwise forwards the request to the leader as a
+   * request of its own, and routes it again if that leader does not answer (it may have died
+   * before anyone noticed; a write's (clientId, seq) is applied once however often it is sent).
+   */
+  #viaLeader(
+    m: TransportMessage,
+    format: WireFormat,
+    kind: 'write' | 'read',
+    hops: number,
+    atLeader: () => void,
+  ): void {
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
     const route = (): void => {
       if (this.#stopped) return;
       const leader = this.#host.leader;
       if (leader === this.nodeId) {
-        this.#enqueue(write, m.data.length, (response) => this.#respond(m, format, response));
+        atLeader();
       } else if (leader !== undefined && hops < MAX_HOPS) {
-        // Forward to the leader as a request of our own: a leader that died before anyone
-        // noticed does not answer, and the write is routed again (the same (clientId, seq)
-        // is applied once however often it is sent).
         const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
         this.#o.transport
-          .request(`${this.#subjects.node(leader)}.write`, m.data, {
+          .request(`${this.#subjects.node(leader)}.${kind}`, m.data, {
             timeoutMs: forwardMs,
             headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
           })
@@ -412,143 +402,23 @@ export class NodeRuntime {
     });
   }
 
-  #enqueue(write: ClientWrite, bytes: number, reply: (response: ClientResponse) => void): void {
-    const key = `${write.clientId}\u0000${write.seq}`;
-    const timeout = setTimeout(() => {
-      const waiters = this.#waiting.get(key);
-      if (waiters === undefined) return;
-      const index = waiters.indexOf(reply);
-      if (index >= 0) waiters.splice(index, 1);
-      if (waiters.length === 0) this.#waiting.delete(key);
-      reply(
-        this.#fail(
-          'NO_QUORUM',
-          `write not committed within ${this.#o.requestTimeoutMs ?? 5_000} ms`,
-        ),
-      );
-    }, this.#o.requestTimeoutMs ?? 5_000);
-    const waiters = this.#waiting.get(key) ?? [];
-    waiters.push((response) => {
-      clearTimeout(timeout);
-      reply(response);
-    });
-    this.#waiting.set(key, waiters);
-    this.#batch.push({ write, bytes });
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      // Writes that arrive in the same turn of the event loop share one slot.
-      setImmediate(() => this.#flush());
-    }
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    const max = this.#o.maxBatch ?? 256;
-    while (this.#batch.length > 0) {
-      let count = 0;
-      let bytes = 0;
-      for (const entry of this.#batch) {
-        if (count >= max || (count > 0 && bytes + entry.bytes > MAX_BATCH_BYTES)) break;
-        bytes += entry.bytes;
-        count += 1;
-      }
-      const batch = this.#batch.splice(0, count).map((entry) => entry.write);
-      this.#host.submit(encodeBatch(batch), (result) => {
-        if (result.ok) return; // answered when its slot is applied
-        for (const write of batch)
-          this.#answer(
-            write,
-            this.#fail(
-              'NOT_LEADER',
-              'leadership changed; retry with the same clientId and seq',
-              result.leader,
-            ),
-          );
-      });
-    }
-  }
-
-  #answer(write: ClientWrite, response: ClientResponse): void {
-    const key = `${write.clientId}\u0000${write.seq}`;
-    const waiters = this.#waiting.get(key);
-    this.#waiting.delete(key);
-    for (const waiter of waiters ?? []) waiter(response);
-  }
-
-  /**
-   * Every snapshotEvery slots: capture the state, make it durable, then compact the log
-   * through retainSlots before it (the acceptor forgets those slots, the store is rewritten).
-   */
-  #maybeSnapshot(slot: number): void {
-    const every = this.#o.snapshotEvery ?? 10_000;
-    const everyBytes = Math.max(
-      this.#o.snapshotEveryBytes ?? 4 * 2 ** 20,
-      this.#latestSnapshot?.bytes.length ?? 0,
-    );
-    if (
-      this.#snapshotting ||
-      (slot - this.#snapshotStartedAt < every && this.#bytesSinceSnapshot < everyBytes)
-    )
-      return;
-    this.#snapshotStartedAt = slot;
-    this.#bytesSinceSnapshot = 0;
-    // Keep the newest slots, as many as fit in retainBytes (and at most retainSlots).
-    const retainBytes = this.#o.retainBytes ?? 2 * 2 ** 20;
-    let kept = 0;
-    let bytes = 0;
-    for (let i = this.#recentSlotBytes.length - 1; i >= 0; i--) {
-      bytes += this.#recentSlotBytes[i]!;
-      if (bytes > retainBytes) break;
-      kept += 1;
-    }
-    this.#saveSnapshot({ throughSlot: slot, bytes: this.#kv.snapshot() }, slot - kept);
-  }
-
-  /** Writes the snapshot durably; then, if given, compacts the log through `compactThrough`. */
-  #saveSnapshot(snapshot: Snapshot, compactThrough: number | undefined): void {
-    this.#snapshotting = true;
-    this.#snapshotWrites = this.#snapshotWrites
-      .then(() =>
-        writeSnapshotFile(this.#snapshotPath, {
-          throughSlot: snapshot.throughSlot,
-          state: snapshot.bytes,
-        }),
-      )
-      .then(
-        () => {
-          this.#snapshotting = false;
-          if (this.#stopped) return;
-          if (snapshot.throughSlot >= (this.#latestSnapshot?.throughSlot ?? -1))
-            this.#latestSnapshot = snapshot;
-          if (compactThrough !== undefined && compactThrough >= 0)
-            this.#host.compact(compactThrough);
-        },
-        (error: unknown) => {
-          this.#o.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
-          void this.stop();
-        },
-      );
-  }
-
   #apply(slot: number, value: Uint8Array): void {
-    this.#bytesSinceSnapshot += value.length;
-    this.#recentSlotBytes.push(value.length);
-    if (this.#recentSlotBytes.length > (this.#o.retainSlots ?? 256)) this.#recentSlotBytes.shift();
     // value.length 0 is a no-op: nothing to apply, but the slot still counts.
     for (const write of value.length === 0 ? [] : decodeBatch(value)) {
       const result = this.#kv.applyWrite(write);
-      this.#answer(
+      this.#batcher.answer(
         write,
         result instanceof CommandError
           ? this.#fail('BAD_REQUEST', result.message)
           : { ok: true, slot, result },
       );
     }
-    // After the slot is applied: the snapshot is the state through `slot`.
-    this.#maybeSnapshot(slot);
+    this.#batcher.applied(slot);
+    // After the slot is applied: a snapshot now is the state through `slot`.
+    this.#snapshots.applied(slot, value.length);
   }
 
-  #onRead(m: TransportMessage): void {
+  #onRead(m: TransportMessage, hops: number): void {
     const format = detectFormat(m.data, m.headers?.['content-type']);
     const read = this.#decodeOrReject(m, format, (data, type) =>
       this.#codec.decodeRead(data, type),
@@ -569,8 +439,19 @@ export class NodeRuntime {
       answer(this.#host.deliveredThrough);
       return;
     }
-    // strong (and, until leader leases land, linearizable): pg_paxos's read, which holds
-    // with or without a leader: highest accepted slot of a majority, applied, then read.
+    if (read.consistency === 'linearizable') {
+      // The leader confirms it still leads with a majority (the read rides in a slot at its
+      // ballot), then answers at that slot, applied.
+      this.#viaLeader(m, format, 'read', hops, () =>
+        this.#batcher.read((outcome: ReadOutcome) => {
+          if ('slot' in outcome) answer(outcome.slot);
+          else this.#respond(m, format, outcome.response);
+        }),
+      );
+      return;
+    }
+    // strong: pg_paxos's read, which holds with or without a leader: highest accepted slot
+    // of a majority, applied, then read.
     let answered = false;
     const timeout = setTimeout(() => {
       answered = true;

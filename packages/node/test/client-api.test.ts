@@ -167,4 +167,26 @@ describe('client API over NATS (JSON contract)', () => {
     for (const reply of replies) expect(reply).toMatchObject({ ok: true });
     expect(new Set(replies.map((r) => r.slot)).size).toBeGreaterThanOrEqual(4);
   }, 30_000);
+
+  it('serves a linearizable read on any node through the leader, at a slot the leader confirmed', async () => {
+    const put = await ask(
+      'write',
+      '{"clientId":"lin","seq":1,"command":{"op":"put","key":"lin","value":"one"}}',
+    );
+    expect(put).toMatchObject({ ok: true });
+    for (const nodeId of peers) {
+      // Each node's own read subject: a follower must forward to the leader.
+      const reply = await client.request(
+        `synod.mokka.node.${nodeId}.read`,
+        new TextEncoder().encode(
+          '{"command":{"op":"get","key":"lin"},"consistency":"linearizable"}',
+        ),
+        { timeoutMs: 10_000 },
+      );
+      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+      expect(answer, nodeId).toMatchObject({ ok: true, result: { found: true, value: 'one' } });
+      // With no write in flight, the read took a slot of its own, after the put's.
+      expect(answer.slot as number, nodeId).toBeGreaterThan(put.slot as number);
+    }
+  });
 });

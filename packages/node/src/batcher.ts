@@ -1,0 +1,158 @@
+import type { ClientResponse, ClientWrite } from '@synod/protocol';
+import type { SubmitResult } from '@synod/sim';
+import { encodeBarrier, encodeBatch } from './batch.js';
+
+/** Most request bytes packed into one slot, so an accept message stays under 1 MiB. */
+export const MAX_BATCH_BYTES = 512 * 1024;
+/** What a linearizable read adds to a batch, for the byte bound. */
+const READ_BYTES = 16;
+
+export interface BatcherOptions {
+  readonly nodeId: string;
+  /** Most client writes in one slot. */
+  readonly maxBatch: number;
+  /** A request not answered in this time gets NO_QUORUM. */
+  readonly timeoutMs: number;
+  /** Hands a slot's value to the leader machine (GroupHost.submit). */
+  submit(value: Uint8Array, done: (result: SubmitResult) => void): void;
+  appliedThrough(): number;
+}
+
+type Entry =
+  | { readonly kind: 'write'; readonly write: ClientWrite; readonly bytes: number }
+  | { readonly kind: 'read'; readonly settle: (outcome: ReadOutcome) => void };
+
+/** A linearizable read may be served at `slot`, or failed with `response`. */
+export type ReadOutcome = { readonly slot: number } | { readonly response: ClientResponse };
+
+const failure = (code: 'NO_QUORUM' | 'NOT_LEADER', message: string, leader?: string) => ({
+  response: {
+    ok: false,
+    error: { code, message, ...(leader === undefined ? {} : { leader }) },
+  } as ClientResponse,
+});
+
+/**
+ * The leader's side of the client API: packs the writes and linearizable reads that arrive
+ * in one turn of the event loop into one slot (batching), and answers each write once its
+ * slot is applied. A read rides in the slot too: once that slot is chosen, a majority took
+ * it at this leader's ballot (the leader was still the leader), and once it is applied the
+ * leader's state holds every write acknowledged before the read began.
+ */
+export class Batcher {
+  readonly #o: BatcherOptions;
+  readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
+  #entries: Entry[] = [];
+  /** Reads whose slot is chosen, waiting for it to be applied here. */
+  #readsAfter: { readonly slot: number; readonly settle: (outcome: ReadOutcome) => void }[] = [];
+  #barriers = 0;
+  #flushScheduled = false;
+
+  constructor(options: BatcherOptions) {
+    this.#o = options;
+  }
+
+  /** Queues a write; `reply` gets its result once applied, or NO_QUORUM after the timeout. */
+  write(write: ClientWrite, bytes: number, reply: (response: ClientResponse) => void): void {
+    const key = `${write.clientId}\u0000${write.seq}`;
+    const timeout = setTimeout(() => {
+      const waiters = this.#waiting.get(key);
+      if (waiters === undefined) return;
+      const index = waiters.indexOf(answer);
+      if (index >= 0) waiters.splice(index, 1);
+      if (waiters.length === 0) this.#waiting.delete(key);
+      reply(failure('NO_QUORUM', `write not committed within ${this.#o.timeoutMs} ms`).response);
+    }, this.#o.timeoutMs);
+    const answer = (response: ClientResponse): void => {
+      clearTimeout(timeout);
+      reply(response);
+    };
+    const waiters = this.#waiting.get(key) ?? [];
+    waiters.push(answer);
+    this.#waiting.set(key, waiters);
+    this.#push({ kind: 'write', write, bytes });
+  }
+
+  /** Queues a linearizable read; `settle` says at which applied slot to serve it. */
+  read(settle: (outcome: ReadOutcome) => void): void {
+    let settled = false;
+    const once = (outcome: ReadOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeout);
+      settle(outcome);
+    };
+    const timeout = setTimeout(
+      () => once(failure('NO_QUORUM', `read not confirmed within ${this.#o.timeoutMs} ms`)),
+      this.#o.timeoutMs,
+    );
+    this.#push({ kind: 'read', settle: once });
+  }
+
+  /** The write's result, to everyone waiting for it (called as its slot is applied). */
+  answer(write: ClientWrite, response: ClientResponse): void {
+    const key = `${write.clientId}\u0000${write.seq}`;
+    const waiters = this.#waiting.get(key);
+    this.#waiting.delete(key);
+    for (const waiter of waiters ?? []) waiter(response);
+  }
+
+  /** `slot` is applied here: reads that waited for it may be served. */
+  applied(slot: number): void {
+    if (this.#readsAfter.length === 0) return;
+    const ready = this.#readsAfter.filter((r) => r.slot <= slot);
+    this.#readsAfter = this.#readsAfter.filter((r) => r.slot > slot);
+    for (const read of ready) read.settle({ slot: read.slot });
+  }
+
+  #push(entry: Entry): void {
+    this.#entries.push(entry);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // What arrives in the same turn of the event loop shares one slot.
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    while (this.#entries.length > 0) {
+      let count = 0;
+      let writes = 0;
+      let bytes = 0;
+      for (const entry of this.#entries) {
+        const size = entry.kind === 'write' ? entry.bytes : READ_BYTES;
+        if (entry.kind === 'write' && writes >= this.#o.maxBatch) break;
+        if (count > 0 && bytes + size > MAX_BATCH_BYTES) break;
+        bytes += size;
+        count += 1;
+        if (entry.kind === 'write') writes += 1;
+      }
+      this.#submit(this.#entries.splice(0, count));
+    }
+  }
+
+  #submit(entries: readonly Entry[]): void {
+    const writes = entries.flatMap((e) => (e.kind === 'write' ? [e.write] : []));
+    const reads = entries.flatMap((e) => (e.kind === 'read' ? [e.settle] : []));
+    // A slot of reads alone carries a barrier unique to this node, so it is never mistaken
+    // for another slot with the same bytes.
+    const value =
+      writes.length > 0
+        ? encodeBatch(writes)
+        : encodeBarrier(`${this.#o.nodeId}:${++this.#barriers}`);
+    this.#o.submit(value, (result) => {
+      if (result.ok) {
+        for (const settle of reads) {
+          if (this.#o.appliedThrough() >= result.slot) settle({ slot: result.slot });
+          else this.#readsAfter.push({ slot: result.slot, settle });
+        }
+        return; // writes are answered as their slot is applied
+      }
+      const message = 'leadership changed; retry with the same clientId and seq';
+      for (const write of writes)
+        this.answer(write, failure('NOT_LEADER', message, result.leader).response);
+      for (const settle of reads)
+        settle(failure('NOT_LEADER', 'leadership changed; retry the read', result.leader));
+    });
+  }
+}
