@@ -4,8 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Disk, GroupHost } from '@synod/host';
 import type { StoreRecord } from '@synod/protocol';
-import { type Disk, GroupHost } from '@synod/sim';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import { type NatsServer, startNatsServer } from '@synod/testkit';
 import { connectNats, realScheduler } from '@synod/transport';

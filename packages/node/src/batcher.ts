@@ -1,5 +1,5 @@
+import type { SubmitResult } from '@synod/host';
 import type { ClientResponse, ClientWrite } from '@synod/protocol';
-import type { SubmitResult } from '@synod/sim';
 import { encodeBarrier, encodeBatch } from './batch.js';
 
 /** Most request bytes packed into one slot, so an accept message stays under 1 MiB. */

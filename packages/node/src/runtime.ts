@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LeaderTiming } from '@synod/actors';
+import { type Disk, GroupHost, type Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
 import {
   assertGroupName,
@@ -14,7 +15,6 @@ import {
   groupSubjects,
   type WireFormat,
 } from '@synod/protocol';
-import { type Disk, GroupHost, type Snapshot } from '@synod/sim';
 import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { decodeBatch } from './batch.js';

@@ -1,5 +1,5 @@
+import type { Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
-import type { Snapshot } from '@synod/sim';
 import { writeSnapshotFile } from '@synod/storage';
 
 export interface SnapshotPolicy {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { GroupHost } from '@synod/host';
 // npm run demo — a local group of three nodes reaching consensus with the real machines, on
 // the in-memory network with real time (no server needed): seed 001's paxos('leader', ...)
 // from every node, then seed 000's statements appended to the Multi-Paxos log from different
@@ -6,7 +7,6 @@
 import type { Instance, Value } from '@synod/protocol';
 import { createRng, MemoryNetwork, realScheduler } from '@synod/transport';
 import { SimDisk } from './sim/disk.js';
-import { GroupHost } from './sim/host.js';
 
 const peers = ['a', 'b', 'c'];
 const network = new MemoryNetwork({ seed: 1, faults: { minDelayMs: 0.2, maxDelayMs: 1 } });

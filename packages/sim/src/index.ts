@@ -1,16 +1,18 @@
-export * from './linearizability/index.js';
-export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
-export { SafetyChecker } from './sim/checker.js';
-export { SimDisk } from './sim/disk.js';
+// The effect executor the simulator drives lives in @synod/host (the node runtime uses it too).
 export {
   type Disk,
   GroupHost,
   type GroupHostOptions,
   type HostObserver,
+  LeaderMode,
   type Snapshot,
   type SnapshotHooks,
-} from './sim/host.js';
-export { LeaderMode, type SubmitResult } from './sim/leader-mode.js';
+  type SubmitResult,
+} from '@synod/host';
+export * from './linearizability/index.js';
+export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
+export { SafetyChecker } from './sim/checker.js';
+export { SimDisk } from './sim/disk.js';
 export { type KvOperation, runSeed, type SeedResult } from './sim/run.js';
 export type { SimMode } from './sim/scenario.js';
 export { chooseScenario, type Scenario, type ScenarioOptions } from './sim/scenario.js';

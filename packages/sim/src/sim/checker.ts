@@ -1,4 +1,5 @@
 import { type AcceptorState, isNoop } from '@synod/actors';
+import type { HostObserver } from '@synod/host';
 import {
   type Ballot,
   compareBallots,
@@ -7,7 +8,6 @@ import {
   type PeerMessage,
   type Value,
 } from '@synod/protocol';
-import type { HostObserver } from './host.js';
 import { hex, type KvStore } from './kv.js';
 
 /**

@@ -1,6 +1,6 @@
+import type { Snapshot } from '@synod/host';
 import type { StoreRecord } from '@synod/protocol';
 import type { Rng, Scheduler } from '@synod/transport';
-import type { Snapshot } from './host.js';
 
 type Pending =
   | { readonly kind: 'write'; readonly records: readonly StoreRecord[]; readonly done: () => void }

@@ -1,4 +1,5 @@
 import { AcceptorState } from '@synod/actors';
+import { GroupHost } from '@synod/host';
 import type { Value } from '@synod/protocol';
 import {
   createRng,
@@ -11,7 +12,6 @@ import { checkOperations } from '../linearizability/check.js';
 import { kvModel } from '../linearizability/kv-model.js';
 import { SafetyChecker } from './checker.js';
 import { SimDisk } from './disk.js';
-import { GroupHost } from './host.js';
 import { encodeWrite, KvStore } from './kv.js';
 import { chooseScenario, type Scenario, type ScenarioOptions } from './scenario.js';
 

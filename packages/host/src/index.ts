@@ -1,0 +1,14 @@
+export {
+  type Disk,
+  GroupHost,
+  type GroupHostOptions,
+  type HostObserver,
+  type Snapshot,
+  type SnapshotHooks,
+} from './group-host.js';
+export {
+  LeaderMode,
+  type LeaderModeHost,
+  SNAPSHOT_CHUNK_BYTES,
+  type SubmitResult,
+} from './leader-mode.js';
