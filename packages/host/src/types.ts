@@ -1,0 +1,76 @@
+import type { LeaderTiming, PlantedBug, ProposerTiming } from '@synod/actors';
+import type { Ballot, Instance, PeerMessage, StoreRecord, Value } from '@synod/protocol';
+import type { Scheduler, Transport } from '@synod/transport';
+
+/** What a host needs to make its records durable. */
+export interface Disk {
+  readonly durable: readonly StoreRecord[];
+  write(records: readonly StoreRecord[], done: () => void): void;
+  /**
+   * Replaces the durable records, atomically, with `records` (after every write already
+   * queued): how compaction gives back the space of forgotten slots. Optional: a disk
+   * without it only grows.
+   */
+  rewrite?(records: readonly StoreRecord[]): void;
+}
+
+/** A state machine's state after applying every slot through `throughSlot`. */
+export interface Snapshot {
+  readonly throughSlot: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * How a host works with its owner's state-machine snapshots (leader mode). With them, the
+ * owner can compact() the log, and a node that is behind a peer's compaction point catches
+ * up by installing the peer's snapshot instead of replaying slots nobody keeps any more.
+ */
+export interface SnapshotHooks {
+  /** The durable snapshot this node's state machine starts from, if any. */
+  readonly initial?: Snapshot | undefined;
+  /** The latest durable snapshot, served to peers that are behind it. */
+  latest(): Snapshot | undefined;
+  /**
+   * A peer's snapshot arrived complete: restore the state machine from it (and keep it). After
+   * this returns, delivery continues at `throughSlot + 1`.
+   */
+  install(snapshot: Snapshot): void;
+}
+
+/** What the host tells the outside world (the simulator's checkers, a node's metrics). */
+export interface HostObserver {
+  proposed?(node: string, instance: Instance, value: Value): void;
+  chosen?(node: string, instance: Instance, value: Value, ballot: Ballot): void;
+  learned?(node: string, instance: Instance, value: Value): void;
+  delivered?(node: string, slot: number, value: Value): void;
+  failed?(node: string, error: unknown): void;
+  /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
+  acceptorAnswered?(node: string, message: PeerMessage): void;
+  /** A proposer or leader of `node` asked acceptors to accept (phase 2a). */
+  sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
+  /** `node` installed a peer's snapshot: delivery jumps to `throughSlot + 1`. */
+  installed?(node: string, throughSlot: number): void;
+}
+
+export interface GroupHostOptions {
+  readonly group: string;
+  readonly nodeId: string;
+  readonly peers: readonly string[];
+  readonly transport: Transport;
+  readonly scheduler: Scheduler;
+  readonly disk: Disk;
+  readonly observer?: HostObserver;
+  readonly timing?: ProposerTiming;
+  readonly seed: number;
+  readonly plant?: PlantedBug;
+  /**
+   * 'leaderless' (pg_paxos: every write runs full Paxos) or 'leader' (a distinguished leader
+   * runs phase 1 once, then phase 2 only; writes go through submit()).
+   */
+  readonly mode?: 'leaderless' | 'leader';
+  readonly leaderTiming?: LeaderTiming;
+  /** Leader mode only: snapshots for compaction and catch-up (see SnapshotHooks). */
+  readonly snapshots?: SnapshotHooks;
+  /** Size of the pieces a snapshot is sent to a peer in. Default 256 KiB. */
+  readonly snapshotChunkBytes?: number;
+}
