@@ -8,6 +8,8 @@ import { updateReadme, writeResults } from './report.js';
 import { percentile, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** Load before the measured rows, for each system alike: JIT compilation, caches, connections. */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const CONCURRENCY = [1, 16, 256];
 const VALUE = 'v'.repeat(100);
 const key = (worker: number, n: number): string =>
@@ -25,9 +27,10 @@ async function load(
   system: string,
   clients: number,
   put: (worker: number, n: number) => Promise<unknown>,
+  seconds = SECONDS,
 ): Promise<Row> {
   const latencies: number[] = [];
-  const deadline = performance.now() + SECONDS * 1000;
+  const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, worker) => {
@@ -76,8 +79,9 @@ async function main(): Promise<void> {
           timeoutMs: 5_000,
         }),
     );
-    for (const c of CONCURRENCY)
-      rows.push(await load('synod', c, (worker, n) => clients[worker]!.put(key(worker, n), VALUE)));
+    const put = (worker: number, n: number) => clients[worker]!.put(key(worker, n), VALUE);
+    await load('synod warm-up', 16, put, WARMUP_SECONDS);
+    for (const c of CONCURRENCY) rows.push(await load('synod', c, put));
     memory.synod = synod.pids.map(rssMiB);
   } finally {
     await synod.stop();
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
       if (!response.ok) throw new Error(`etcd put failed: ${response.status}`);
       await response.arrayBuffer();
     };
+    await load('etcd warm-up', 16, put, WARMUP_SECONDS);
     for (const c of CONCURRENCY) rows.push(await load('etcd', c, put));
     memory.etcd = etcd.pids.map(rssMiB);
   } finally {
@@ -119,7 +124,7 @@ async function main(): Promise<void> {
   const table = [
     '## Consensus: synod vs etcd (`npm run bench:consensus`)',
     '',
-    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; both systems as 3 separate processes on loopback with fsync on (synod over ${machine.natsServer}; Debian etcd-server 3.4 through its JSON gateway from Node fetch); 16-byte keys, 100-byte values, ${SECONDS} s per row. Raw data: [${file}](${file}).`,
+    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; both systems as 3 separate processes on loopback with fsync on (synod over ${machine.natsServer}; Debian etcd-server 3.4 through its JSON gateway from Node fetch); 16-byte keys, 100-byte values, ${WARMUP_SECONDS} s of warm-up at 16 clients, then ${SECONDS} s per row. Raw data: [${file}](${file}).`,
     '',
     '| clients | synod puts/s | etcd puts/s | synod/etcd | synod p50 / p99 ms | etcd p50 / p99 ms | p50 synod/etcd |',
     '|---:|---:|---:|---:|---:|---:|---:|',

@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const table = [
     '## Memory against log length (`npm run bench:memory`)',
     '',
-    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes (fsync on; default snapshots every 10,000 slots or 8 MiB of log, 256 slots kept), ${CLIENTS} concurrent clients putting 100-byte values over ${CLIENTS * KEYS_PER_CLIENT} keys. ${large.writes.toLocaleString('en-US')} writes took ${large.seconds} s. Raw data: [${file}](${file}).`,
+    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes (fsync on; default snapshots every 10,000 slots or 4 MiB of log; kept below a snapshot: at most 256 slots and 2 MiB), ${CLIENTS} concurrent clients putting 100-byte values over ${CLIENTS * KEYS_PER_CLIENT} keys. ${large.writes.toLocaleString('en-US')} writes took ${large.seconds} s. Raw data: [${file}](${file}).`,
     '',
     `| node | after ${small.writes.toLocaleString('en-US')} writes: RSS / heap / buffers MiB | after ${large.writes.toLocaleString('en-US')}: RSS / heap / buffers MiB | RSS ratio | slots applied / compacted through | acceptor log KiB |`,
     '|---|---:|---:|---:|---:|---:|',

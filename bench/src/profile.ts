@@ -12,10 +12,13 @@ import { join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { startNatsServer, waitFor } from '@synod/testkit';
 import { connectNats } from '@synod/transport';
-import { BENCH_DIR } from './report.js';
+import { describeMachine } from './machine.js';
+import { BENCH_DIR, updateReadme, writeResults } from './report.js';
 import { percentile, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+/** BENCH_PROFILE=0: the same run without the profiler, for CPU figures it does not inflate. */
+const PROFILE = process.env.BENCH_PROFILE !== '0';
 const SYNOD = createRequire(import.meta.url)
   .resolve('@synod/cli/package.json')
   .replace(/package\.json$/, 'dist/main.js');
@@ -28,6 +31,13 @@ interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are 11 and 12.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 function summarize(file: string, puts: number): string[] {
@@ -63,6 +73,7 @@ function summarize(file: string, puts: number): string[] {
 }
 
 async function main(): Promise<void> {
+  const machine = describeMachine();
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'synod-profile-'));
   const profiles = join(BENCH_DIR, 'results', 'profiles');
@@ -73,9 +84,9 @@ async function main(): Promise<void> {
     spawn(
       process.execPath,
       [
-        '--cpu-prof',
-        `--cpu-prof-dir=${profiles}`,
-        `--cpu-prof-name=${id}.cpuprofile`,
+        ...(PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${id}.cpuprofile`]
+          : []),
         SYNOD,
         'node',
         'start',
@@ -107,6 +118,13 @@ async function main(): Promise<void> {
   });
   await client.put('warm-up', 'v'); // learns the leader
   const latencies: number[] = [];
+  // Every process a put passes through, to see how much CPU one put costs in all.
+  const processes = [
+    ...peers.map((id, i) => ({ name: `node ${id}`, pid: children[i]!.pid! })),
+    { name: 'nats-server', pid: nats.pid },
+    { name: 'client', pid: process.pid },
+  ];
+  const cpuBefore = processes.map((p) => cpuMs(p.pid));
   const deadline = performance.now() + SECONDS * 1000;
   for (let n = 0; performance.now() < deadline; n++) {
     const t0 = performance.now();
@@ -114,6 +132,10 @@ async function main(): Promise<void> {
     latencies.push(performance.now() - t0);
   }
   latencies.sort((a, b) => a - b);
+  const cpuPerPut = processes.map((p, i) => ({
+    name: p.name,
+    us: round(((cpuMs(p.pid) - cpuBefore[i]!) * 1000) / latencies.length, 0),
+  }));
   await transport.close();
   const exited = children.map((c) => new Promise((resolve) => c.once('exit', resolve)));
   for (const child of children) child.kill('SIGTERM');
@@ -121,13 +143,28 @@ async function main(): Promise<void> {
   await nats.stop();
   await rm(dir, { recursive: true, force: true });
   const puts = latencies.length;
-  console.log(
+  const totalUs = cpuPerPut.reduce((sum, p) => sum + p.us, 0);
+  const meanUs = round((SECONDS * 1e6) / puts, 0);
+  const lines = [
     `1 client, ${SECONDS} s: ${puts} puts, p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms; leader ${leader}`,
-  );
-  for (const id of [leader, peers.find((p) => p !== leader)!]) {
-    console.log(`${id === leader ? 'leader' : 'follower'} ${id}:`);
-    for (const line of summarize(join(profiles, `${id}.cpuprofile`), puts)) console.log(line);
+    `CPU per put, all processes (from /proc, profiler ${PROFILE ? 'on' : 'off'}): ${totalUs} µs, against ${meanUs} µs of wall time per put on ${machine.cores} cores: ${cpuPerPut.map((p) => `${p.name} ${p.us}`).join(', ')}`,
+  ];
+  for (const id of PROFILE ? [leader, peers.find((p) => p !== leader)!] : []) {
+    lines.push(`${id === leader ? 'leader' : 'follower'} ${id}:`);
+    lines.push(...summarize(join(profiles, `${id}.cpuprofile`), puts));
   }
+  const file = writeResults('profile', machine, { seconds: SECONDS, puts, lines });
+  const section = [
+    '## Where a put goes at 1 client (`npm run bench:profile`)',
+    '',
+    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes under V8's CPU profiler, one client. Self time per put of the functions that use the most. Raw data: [${file}](${file}); profiles in results/profiles/ (not committed).`,
+    '',
+    '```',
+    ...lines,
+    '```',
+  ].join('\n');
+  if (PROFILE) updateReadme('profile', section);
+  console.log(lines.join('\n'));
 }
 
 await main();
