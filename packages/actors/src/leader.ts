@@ -207,18 +207,7 @@ export const leaderMachine = setup({
       context.pages = new Map();
       context.refusals = new Set();
       context.fromSlot = context.firstUnchosen;
-      const { group, nodeId } = context.input;
-      enqueue.emit({
-        type: 'send',
-        to: ACCEPTORS,
-        message: {
-          type: 'prepareLog',
-          group,
-          from: nodeId,
-          ballot: context.ballot,
-          fromSlot: context.fromSlot,
-        },
-      });
+      enqueue.emit(prepareLogFrom(context, context.fromSlot));
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.timing.phaseTimeoutMs });
     }),
     countPromise: enqueueActions(({ context, event, enqueue }) => {
@@ -246,18 +235,7 @@ export const leaderMachine = setup({
         return;
       }
       context.pages.set(m.from, { entries, next: last + 1 });
-      const { group, nodeId } = context.input;
-      enqueue.emit({
-        type: 'send',
-        to: ACCEPTORS,
-        message: {
-          type: 'prepareLog',
-          group,
-          from: nodeId,
-          ballot: context.ballot,
-          fromSlot: last + 1,
-        },
-      });
+      enqueue.emit(prepareLogFrom(context, last + 1));
     }),
     takeOver: enqueueActions(({ context, enqueue }) => {
       enqueue.emit({ type: 'cancelTimer', timer: 'phase' });
@@ -503,6 +481,16 @@ export const leaderMachine = setup({
     },
   },
 });
+
+/** Phase 1a for every slot from `fromSlot`, at this candidate's ballot. */
+function prepareLogFrom(context: LeaderContext, fromSlot: number): LeaderEffect {
+  const { group, nodeId } = context.input;
+  return {
+    type: 'send',
+    to: ACCEPTORS,
+    message: { type: 'prepareLog', group, from: nodeId, ballot: context.ballot, fromSlot },
+  };
+}
 
 function startSlot(
   context: LeaderContext,

@@ -158,18 +158,24 @@ class FileLog implements FileStore {
   }
 
   append(records: readonly StoreRecord[]): Promise<void> {
-    if (this.#closing !== undefined) return Promise.reject(new StoreClosedError());
-    let frames: Uint8Array[];
-    try {
-      // Framed now, so later changes to the caller's buffers cannot reach the disk.
-      frames = records.map((record) => this.#frame(record));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#committer.submit(frames, records.length);
+    return this.#framed(records, (frames) => this.#committer.submit(frames, records.length));
   }
 
   rewrite(records: readonly StoreRecord[]): Promise<void> {
+    // Enqueued now, synchronously: appends made after this call go to the new file.
+    return this.#framed(records, (frames) =>
+      this.#committer.exclusive(() => this.#replaceFile(frames)),
+    );
+  }
+
+  /**
+   * Frames the records now, so later changes to the caller's buffers cannot reach the disk;
+   * a closed store or a malformed record rejects without queueing anything.
+   */
+  #framed(
+    records: readonly StoreRecord[],
+    queue: (frames: Uint8Array[]) => Promise<void>,
+  ): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new StoreClosedError());
     let frames: Uint8Array[];
     try {
@@ -177,8 +183,7 @@ class FileLog implements FileStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Enqueued now, synchronously: appends made after this call go to the new file.
-    return this.#committer.exclusive(() => this.#replaceFile(frames));
+    return queue(frames);
   }
 
   /** Writes a fresh file beside the log, makes it durable, and renames it over the log. */
