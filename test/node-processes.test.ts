@@ -46,6 +46,45 @@ describe('synod node processes', () => {
     expect(table.map((n) => n.node)).toEqual(peers);
   });
 
+  it('runs the log state machine with --machine log: synod write appends, synod read lists', async () => {
+    const journal = await ProcessCluster.start(
+      'journal',
+      peers,
+      [server.url],
+      ['--machine', 'log'],
+    );
+    try {
+      await until(
+        'a journal leader',
+        async () => (await journal.oneLeader()) !== undefined,
+        20_000,
+      );
+      const synod = (...args: string[]) =>
+        run(process.execPath, [SYNOD, ...args, '--group', 'journal', '--nats', server.url]);
+      expect((await synod('write', 'first')).stdout).toMatch(/^appended at index 0 /);
+      expect((await synod('write', '{"opaque": true}')).stdout).toMatch(/^appended at index 1 /);
+      expect((await synod('read')).stdout).toBe('first\n{"opaque": true}\n');
+      expect((await synod('read', '--from', '1', '--consistency', 'linearizable')).stdout).toBe(
+        '{"opaque": true}\n',
+      );
+      // A kv command on a log group is refused, and changes nothing.
+      const refused = await synod('kv', 'put', 'k', 'v').catch(
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(refused).toMatchObject({ code: 1 });
+      expect((refused as { stderr: string }).stderr).toMatch(/log machine knows append/);
+      const nodes = await journal.status();
+      expect(nodes.map((n) => (n as NodeStatus & { machine: string }).machine)).toEqual([
+        'log',
+        'log',
+        'log',
+      ]);
+      expect(new Set(nodes.map((n) => n.stateDigest)).size).toBe(1);
+    } finally {
+      await journal.stop();
+    }
+  }, 60_000);
+
   it('sends no phase-1 message for a steady stream of writes after the election', async () => {
     const sum = (nodes: NodeStatus[], key: 'phase1Answers' | 'phase2Answers') =>
       nodes.reduce((n, s) => n + s[key], 0);

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SynodClient, SynodError } from '@synod/client';
 import { createLogger } from '@synod/log';
-import { NodeRuntime } from '@synod/node';
+import { MACHINES, NodeRuntime } from '@synod/node';
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
@@ -59,6 +59,7 @@ async function nodeStart(args: string[]): Promise<void> {
     config: { type: 'string' },
     'snapshot-every': { type: 'string' },
     'retain-slots': { type: 'string' },
+    machine: { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -85,6 +86,12 @@ async function nodeStart(args: string[]): Promise<void> {
       );
     return n;
   };
+  const machineName = pick('machine', values.machine) ?? 'kv';
+  const machine = MACHINES[machineName];
+  if (machine === undefined)
+    throw new UsageError(
+      `--machine must be one of ${Object.keys(MACHINES).join(', ')}, got ${machineName}`,
+    );
   const snapshotEvery = count('snapshot-every', 'snapshotEvery', 1);
   const retainSlots = count('retain-slots', 'retainSlots', 0);
   // Listen for SIGINT/SIGTERM before anything else, so a stop that comes early is still clean.
@@ -104,10 +111,11 @@ async function nodeStart(args: string[]): Promise<void> {
     transport,
     dataDir: data,
     logger,
+    machine,
     ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
     ...(retainSlots === undefined ? {} : { retainSlots }),
   });
-  logger.info({ peers }, 'node started');
+  logger.info({ peers, machine: machine.name }, 'node started');
   await stopRequested;
   logger.info('stopping');
   await node.stop();
@@ -162,6 +170,45 @@ async function kv(args: string[]): Promise<void> {
   });
 }
 
+/** `synod write --group G VALUE`: appends to a group running the log machine. */
+async function write(args: string[]): Promise<void> {
+  const { values, positionals } = options(args, {});
+  if (values.help) return void console.log(USAGE.write);
+  if (positionals.length !== 1) throw new UsageError('write takes one VALUE');
+  await withClient(values.nats, values.group, async (client) => {
+    const answer = await client.append(positionals[0]!);
+    const { index } = answer.result as { index: number };
+    print(values.json, answer, `appended at index ${index} (slot ${answer.slot})`);
+  });
+}
+
+/** `synod read --group G`: the values of a group running the log machine, one per line. */
+async function read(args: string[]): Promise<void> {
+  const { values } = options(args, {
+    consistency: { type: 'string' },
+    from: { type: 'string' },
+    limit: { type: 'string' },
+  } as const);
+  if (values.help) return void console.log(USAGE.read);
+  const number = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new UsageError(`--${flag} must be a whole number, got ${text}`);
+    return n;
+  };
+  const from = number('from', values.from);
+  const limit = number('limit', values.limit);
+  await withClient(values.nats, values.group, async (client) => {
+    const answer = await client.entries(
+      { ...(from === undefined ? {} : { from }), ...(limit === undefined ? {} : { limit }) },
+      (values.consistency ?? 'strong') as ReadConsistency,
+    );
+    const { entries } = answer.result as { entries: string[] };
+    print(values.json, answer, entries.join('\n'));
+  });
+}
+
 async function paxos(args: string[]): Promise<void> {
   const { values, positionals } = options(args, {});
   if (values.help) return void console.log(USAGE.paxos);
@@ -211,6 +258,8 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'node') console.log(USAGE['node start']);
     else if (command === 'kv') await kv(rest);
     else if (command === 'paxos') await paxos(rest);
+    else if (command === 'write') await write(rest);
+    else if (command === 'read') await read(rest);
     else if (command === 'status') await status(rest);
     else if (command === 'demo') {
       const { values } = parseArgs({

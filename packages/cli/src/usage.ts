@@ -9,6 +9,8 @@ export const USAGE: Record<string, string> = {
 Commands:
   synod node start   run one node of a group
   synod kv           put, get, delete, cas on a group's key-value state machine
+  synod write        append a value to a group running the log state machine
+  synod read         the values of a group running the log state machine
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
   synod demo         a local group of three nodes: writes, reads, paxos, status
@@ -16,14 +18,24 @@ Commands:
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
-                 [--snapshot-every SLOTS] [--retain-slots SLOTS]
+                 [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
-included. The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's
+included. --machine picks the state machine the log is applied to: kv (the default; put, get,
+delete, cas) or log (append opaque values); every node of a group must run the same one. The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's
 latest snapshot to DIR/GROUP.snapshot. Every --snapshot-every applied slots (default 10000)
 the node snapshots its state and then compacts its log, keeping the last --retain-slots
 (default 1000) for peers a little behind. --config reads the same options from a JSON file
-({"id","group","peers":[...],"nats","data","snapshotEvery","retainSlots"}); flags override it.`,
+({"id","group","peers":[...],"nats","data","machine","snapshotEvery","retainSlots"}); flags
+override it.`,
+  write: `synod write --group GROUP VALUE [--nats URL] [--json]
+
+Appends VALUE to the group's log state machine (nodes started with --machine log) and prints
+its index.`,
+  read: `synod read --group GROUP [--from N] [--limit N] [--consistency strong|linearizable|optimistic] [--nats URL] [--json]
+
+Prints the values of the group's log state machine, one per line, from index --from (default
+0), at most --limit (default 100, at most 1000).`,
   kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [--json] ...
 
   synod kv put --group G KEY VALUE

@@ -23,6 +23,8 @@ describe('synod command line', () => {
     ['kv', '--help'],
     ['paxos', '--help'],
     ['status', '--help'],
+    ['write', '--help'],
+    ['read', '--help'],
   ])('prints help for %j and exits 0', async (...args) => {
     const result = await synod(...args);
     expect(result.code).toBe(0);

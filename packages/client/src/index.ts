@@ -82,6 +82,19 @@ export class SynodClient {
     return this.read({ op: 'get', key }, consistency);
   }
 
+  /** The log machine: appends an opaque value; the result is `{ index }`. */
+  append(value: string): Promise<Answer> {
+    return this.write({ op: 'append', value });
+  }
+
+  /** The log machine: values from `from` (default 0), at most `limit` (default 100). */
+  entries(
+    options: { from?: number; limit?: number } = {},
+    consistency: ReadConsistency = 'strong',
+  ): Promise<Answer> {
+    return this.read({ op: 'entries', ...options }, consistency);
+  }
+
   /** Seed 001's paxos(key, value): the value chosen for the key (the same for every caller). */
   async paxos(key: string, value: string): Promise<string> {
     const answer = await this.write({ op: 'paxos', key, value });

@@ -1,3 +1,11 @@
 export { decodeBatch, encodeBatch } from './batch.js';
-export { CommandError, KvState } from './kv-state.js';
+export { KV } from './kv-machine.js';
+export { LOG, MAX_LOG_READ } from './log-machine.js';
+export { MACHINES } from './machines.js';
 export { NodeRuntime, type NodeRuntimeOptions } from './runtime.js';
+export {
+  CommandError,
+  ReplicatedState,
+  type StateMachine,
+  type StateMachineKind,
+} from './state-machine.js';

@@ -19,8 +19,9 @@ import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/stor
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
-import { CommandError, KvState } from './kv-state.js';
+import { KV } from './kv-machine.js';
 import { SnapshotKeeper, type SnapshotPolicy } from './snapshot-keeper.js';
+import { CommandError, ReplicatedState, type StateMachineKind } from './state-machine.js';
 
 /** Snapshot and compaction settings: see SnapshotPolicy. */
 export interface NodeRuntimeOptions extends SnapshotPolicy {
@@ -43,6 +44,8 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    */
   readonly maxWriteBytes?: number;
   readonly leaderTiming?: LeaderTiming;
+  /** The state machine the log is applied to (default KV); every node of a group runs the same. */
+  readonly machine?: StateMachineKind;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -63,7 +66,8 @@ const FORWARD_TIMEOUT_MS = 1_000;
 
 /**
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
- * records in a file store with fsync, the kv state machine, and the client API on
+ * records in a file store with fsync, a state machine (kv unless told otherwise) with client
+ * sessions, and the client API on
  * `synod.<group>.write` and `synod.<group>.read` (msgpack or JSON). Any node takes a request;
  * a follower forwards writes and linearizable reads to the leader, which packs what arrives
  * together into one slot and answers each once its slot is applied (see Batcher). The state
@@ -75,7 +79,7 @@ export class NodeRuntime {
   readonly #o: NodeRuntimeOptions;
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
-  #kv: KvState;
+  #state: ReplicatedState;
   readonly #snapshots: SnapshotKeeper;
   readonly #batcher: Batcher;
   readonly #codec = createClientCodec();
@@ -122,14 +126,18 @@ export class NodeRuntime {
     this.group = options.group;
     this.nodeId = options.nodeId;
     this.#store = store;
-    this.#kv = snapshot === undefined ? new KvState() : KvState.restore(snapshot.bytes);
+    const kind = options.machine ?? KV;
+    this.#state =
+      snapshot === undefined
+        ? new ReplicatedState(kind)
+        : ReplicatedState.restore(kind, snapshot.bytes);
     this.#subjects = groupSubjects(options.group);
     this.#snapshots = new SnapshotKeeper({
       ...options,
       path: snapshotPath,
       initial: snapshot,
       logger: options.logger,
-      capture: () => this.#kv.snapshot(),
+      capture: () => this.#state.snapshot(),
       compact: (through) => this.#host.compact(through),
       failed: (error) => {
         options.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
@@ -166,7 +174,7 @@ export class NodeRuntime {
         initial: snapshot,
         latest: () => this.#snapshots.latest,
         install: (installed) => {
-          this.#kv = KvState.restore(installed.bytes);
+          this.#state = ReplicatedState.restore(kind, installed.bytes);
           this.#snapshots.install(installed);
         },
       },
@@ -213,6 +221,7 @@ export class NodeRuntime {
     role: string;
     leader: string | null;
     appliedThrough: number;
+    machine: string;
     stateDigest: string;
     pid: number;
     phase1Answers: number;
@@ -233,7 +242,8 @@ export class NodeRuntime {
       role: leader === this.nodeId ? 'leader' : 'follower',
       leader,
       appliedThrough: this.appliedThrough,
-      stateDigest: this.#kv.digest(),
+      machine: this.#state.kind.name,
+      stateDigest: this.#state.digest(),
       pid: process.pid,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
@@ -405,7 +415,7 @@ export class NodeRuntime {
   #apply(slot: number, value: Uint8Array): void {
     // value.length 0 is a no-op: nothing to apply, but the slot still counts.
     for (const write of value.length === 0 ? [] : decodeBatch(value)) {
-      const result = this.#kv.applyWrite(write);
+      const result = this.#state.applyWrite(write);
       this.#batcher.answer(
         write,
         result instanceof CommandError
@@ -426,7 +436,7 @@ export class NodeRuntime {
     if (read === undefined) return;
     const answer = (slot: number): void => {
       try {
-        this.#respond(m, format, { ok: true, slot, result: this.#kv.read(read.command) });
+        this.#respond(m, format, { ok: true, slot, result: this.#state.read(read.command) });
       } catch (error) {
         this.#respond(
           m,
