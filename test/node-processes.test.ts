@@ -42,8 +42,23 @@ describe('synod node processes', () => {
     expect((await synod('paxos', 'leader', 'primary = node-b')).stdout.trim()).toBe(
       'primary = node-a',
     );
-    const table = JSON.parse((await synod('status', '--json')).stdout) as NodeStatus[];
+    const table = JSON.parse((await synod('status', '--json')).stdout) as (NodeStatus & {
+      ballot: string;
+      commitIndex: number;
+      lastHeartbeatMsAgo: number | null;
+    })[];
     expect(table.map((n) => n.node)).toEqual(peers);
+    // Per node: role, the leader's ballot, commit and applied index, the last heartbeat.
+    const leader = table.find((n) => n.leader === n.node)!;
+    for (const n of table) {
+      expect(n.ballot, n.node).toBe(leader.ballot);
+      expect(n.commitIndex, n.node).toBeGreaterThanOrEqual(n.appliedThrough);
+      expect(n.lastHeartbeatMsAgo, n.node).not.toBeNull();
+      expect(n.lastHeartbeatMsAgo!, n.node).toBeLessThan(1_000);
+    }
+    expect((await synod('status')).stdout).toMatch(
+      /^node +role +ballot +leader +commit +applied +heartbeat\n/,
+    );
   });
 
   it('runs the log state machine with --machine log: synod write appends, synod read lists', async () => {

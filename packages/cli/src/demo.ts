@@ -7,6 +7,7 @@ import { delimiter, join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { NodeRuntime } from '@synod/node';
 import { connectNats, MemoryNetwork, type Transport } from '@synod/transport';
+import { statusTable } from './status-table.js';
 
 const peers = ['a', 'b', 'c'];
 const GROUP = 'mokka';
@@ -110,11 +111,7 @@ export async function demo(once: boolean): Promise<void> {
       "paxos('leader', 'primary = node-b')",
       `${await client.paxos('leader', 'primary = node-b')}  (the chosen value stays)\n`,
     );
-    console.log('node  role      leader  applied');
-    for (const status of nodes.map((n) => n.status()))
-      console.log(
-        `${status.node.padEnd(5)} ${status.role.padEnd(9)} ${(status.leader ?? '-').padEnd(7)} ${status.appliedThrough}`,
-      );
+    console.log(statusTable(nodes.map((n) => n.status())));
     if (!once) {
       // Listen for Ctrl-C before saying so: a signal sent on reading the line must find us ready.
       const stopped = new Promise<void>((resolve) => {

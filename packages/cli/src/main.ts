@@ -7,6 +7,7 @@ import { MACHINES, NodeRuntime } from '@synod/node';
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
+import { type NodeRow, statusTable } from './status-table.js';
 import { USAGE, UsageError } from './usage.js';
 
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
@@ -225,26 +226,14 @@ async function status(args: string[]): Promise<void> {
   await withClient(values.nats, values.group, async (_client, transport) => {
     const result = await transport.gather(`synod.${values.group}.status`, new Uint8Array(0), {
       timeoutMs: Number(values['wait-ms'] ?? 500),
-      map: (m) =>
-        JSON.parse(new TextDecoder().decode(m.data)) as {
-          node: string;
-          role: string;
-          leader: string | null;
-          appliedThrough: number;
-        },
+      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeRow,
     });
     const nodes = [...result.replies].sort((a, b) => (a.node < b.node ? -1 : 1));
-    const table = [
-      'node  role      leader  applied',
-      ...nodes.map(
-        (n) =>
-          `${n.node.padEnd(5)} ${n.role.padEnd(9)} ${(n.leader ?? '-').padEnd(7)} ${n.appliedThrough}`,
-      ),
-    ];
+    const table = statusTable(nodes);
     print(
       values.json,
       nodes,
-      nodes.length === 0 ? `no node of group ${values.group} answered` : table.join('\n'),
+      nodes.length === 0 ? `no node of group ${values.group} answered` : table,
     );
   });
 }

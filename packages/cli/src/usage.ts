@@ -52,5 +52,7 @@ saying so), three nodes of group mokka, writes and reads, and shows the status; 
 running until Ctrl-C, which stops everything (--once stops at once).`,
   status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
 
-Asks every node of GROUP for its role, the leader it knows and its applied slot.`,
+Asks every node of GROUP for its role, the leader it knows and that leader's ballot, the
+highest slot it knows chosen (commit), the last slot it applied, and how long ago it heard
+the leader's heartbeat. --json gives every field each node reports.`,
 };

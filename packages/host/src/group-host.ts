@@ -165,6 +165,17 @@ export class GroupHost {
     return this.#leaderMode?.leader;
   }
 
+  /** Leader mode: ballot, commit index and the leader's last heartbeat, as this node sees them. */
+  leaderView(): { ballot: string; commitIndex: number; lastHeartbeatMsAgo: number | null } {
+    return (
+      this.#leaderMode?.view() ?? {
+        ballot: '0.-',
+        commitIndex: this.deliveredThrough,
+        lastHeartbeatMsAgo: null,
+      }
+    );
+  }
+
   /** Slots delivered on this node and not compacted away, in order. */
   get log(): ReadonlyMap<number, Value> {
     return this.#log;

@@ -1,5 +1,16 @@
-import { type LeaderTiming, leaderMachine, type PlantedBug } from '@synod/actors';
-import type { GroupSubjects, PeerMessage, SnapshotChunk, Value } from '@synod/protocol';
+import {
+  type LeaderContext,
+  type LeaderTiming,
+  leaderMachine,
+  type PlantedBug,
+} from '@synod/actors';
+import {
+  formatBallot,
+  type GroupSubjects,
+  type PeerMessage,
+  type SnapshotChunk,
+  type Value,
+} from '@synod/protocol';
 import type { Scheduler, TimerHandle } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 
@@ -79,6 +90,7 @@ export class LeaderMode {
   #knownCommitIndex = -1;
   #catchUpTimer: TimerHandle | undefined;
   #transfer: Transfer | undefined;
+  #lastHeartbeatAt: number | undefined;
 
   constructor(host: LeaderModeHost) {
     this.#host = host;
@@ -101,6 +113,27 @@ export class LeaderMode {
 
   get leader(): string | undefined {
     return this.#leaderId;
+  }
+
+  /** Who leads at which ballot, how far the log is known chosen, and the leader's last beat. */
+  view(): {
+    ballot: string;
+    commitIndex: number;
+    lastHeartbeatMsAgo: number | null;
+  } {
+    const context = this.actor.getSnapshot().context as LeaderContext;
+    const leading = this.#leaderId === this.#host.nodeId;
+    return {
+      ballot: formatBallot(leading ? context.ballot : context.leaderBallot),
+      commitIndex: leading
+        ? context.firstUnchosen - 1
+        : Math.max(this.#knownCommitIndex, this.#host.firstUnknownSlot() - 1),
+      lastHeartbeatMsAgo: leading
+        ? 0
+        : this.#lastHeartbeatAt === undefined
+          ? null
+          : Math.round(this.#host.scheduler.now() - this.#lastHeartbeatAt),
+    };
   }
 
   submit(value: Value, done: (result: SubmitResult) => void): void {
@@ -196,6 +229,8 @@ export class LeaderMode {
 
   heartbeat(message: PeerMessage): void {
     if (message.type !== 'heartbeat') return;
+    if (message.from === this.#leaderId || this.#leaderId === undefined)
+      this.#lastHeartbeatAt = this.#host.scheduler.now();
     this.actor.send({ type: 'message', message });
     this.#knownCommitIndex = Math.max(this.#knownCommitIndex, message.commitIndex);
     if (this.#knownCommitIndex >= this.#host.firstUnknownSlot()) this.#requestCatchUp();

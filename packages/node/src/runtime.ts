@@ -220,7 +220,13 @@ export class NodeRuntime {
     group: string;
     role: string;
     leader: string | null;
+    /** The leader's ballot, as round.node. */
+    ballot: string;
+    /** The highest slot known chosen. */
+    commitIndex: number;
     appliedThrough: number;
+    /** Milliseconds since the leader's last heartbeat (0 on the leader, null: none heard). */
+    lastHeartbeatMsAgo: number | null;
     machine: string;
     stateDigest: string;
     pid: number;
@@ -241,6 +247,7 @@ export class NodeRuntime {
       group: this.group,
       role: leader === this.nodeId ? 'leader' : 'follower',
       leader,
+      ...this.#host.leaderView(),
       appliedThrough: this.appliedThrough,
       machine: this.#state.kind.name,
       stateDigest: this.#state.digest(),

@@ -1,0 +1,37 @@
+/** What `synod status` and `synod demo` show of each node (the fields of its status JSON). */
+export interface NodeRow {
+  readonly node: string;
+  readonly role: string;
+  readonly leader: string | null;
+  readonly ballot?: string;
+  readonly commitIndex?: number;
+  readonly appliedThrough: number;
+  readonly lastHeartbeatMsAgo?: number | null;
+}
+
+/** One line per node, sorted by name, under a header. */
+export function statusTable(nodes: readonly NodeRow[]): string {
+  const sorted = [...nodes].sort((a, b) => (a.node < b.node ? -1 : 1));
+  const width = Math.max(4, ...sorted.map((n) => n.node.length));
+  const row = (cells: readonly (string | number)[]): string =>
+    cells
+      .map((cell, i) => String(cell).padEnd(i === 0 ? width : 10))
+      .join(' ')
+      .trimEnd();
+  return [
+    row(['node', 'role', 'ballot', 'leader', 'commit', 'applied', 'heartbeat']),
+    ...sorted.map((n) =>
+      row([
+        n.node,
+        n.role,
+        n.ballot ?? '-',
+        n.leader ?? '-',
+        n.commitIndex ?? '-',
+        n.appliedThrough,
+        n.lastHeartbeatMsAgo === null || n.lastHeartbeatMsAgo === undefined
+          ? '-'
+          : `${n.lastHeartbeatMsAgo} ms ago`,
+      ]),
+    ),
+  ].join('\n');
+}
