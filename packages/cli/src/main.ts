@@ -61,6 +61,8 @@ async function nodeStart(args: string[]): Promise<void> {
     'snapshot-every': { type: 'string' },
     'retain-slots': { type: 'string' },
     machine: { type: 'string' },
+    'max-batch': { type: 'string' },
+    'max-in-flight': { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -78,7 +80,9 @@ async function nodeStart(args: string[]): Promise<void> {
     throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
   }
   const count = (flag: string, name: string, min: number): number | undefined => {
-    const text = values[flag as 'snapshot-every' | 'retain-slots'] ?? file[name];
+    const text =
+      values[flag as 'snapshot-every' | 'retain-slots' | 'max-batch' | 'max-in-flight'] ??
+      file[name];
     if (text === undefined) return undefined;
     const n = Number(text);
     if (!Number.isSafeInteger(n) || n < min)
@@ -95,6 +99,8 @@ async function nodeStart(args: string[]): Promise<void> {
     );
   const snapshotEvery = count('snapshot-every', 'snapshotEvery', 1);
   const retainSlots = count('retain-slots', 'retainSlots', 0);
+  const maxBatch = count('max-batch', 'maxBatch', 1);
+  const maxInFlight = count('max-in-flight', 'maxInFlight', 1);
   // Listen for SIGINT/SIGTERM before anything else, so a stop that comes early is still clean.
   const stopRequested = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
@@ -115,6 +121,8 @@ async function nodeStart(args: string[]): Promise<void> {
     machine,
     ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
     ...(retainSlots === undefined ? {} : { retainSlots }),
+    ...(maxBatch === undefined ? {} : { maxBatch }),
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
   });
   logger.info({ peers, machine: machine.name }, 'node started');
   await stopRequested;

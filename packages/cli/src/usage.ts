@@ -19,15 +19,22 @@ Every command takes --help; --nats takes a URL or a comma-separated list of a cl
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
+                 [--max-batch WRITES] [--max-in-flight SLOTS]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
-included. --machine picks the state machine the log is applied to: kv (the default; put, get,
-delete, cas) or log (append opaque values); every node of a group must run the same one. The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's
-latest snapshot to DIR/GROUP.snapshot. Every --snapshot-every applied slots (default 10000)
-the node snapshots its state and then compacts its log, keeping the last --retain-slots
-(default 1000) for peers a little behind. --config reads the same options from a JSON file
-({"id","group","peers":[...],"nats","data","machine","snapshotEvery","retainSlots"}); flags
-override it.`,
+included. --machine picks the state machine the log is applied to: kv (the default; put,
+get, delete, cas) or log (append opaque values); every node of a group runs the same one.
+
+The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's latest
+snapshot to DIR/GROUP.snapshot. After every --snapshot-every applied slots (default 10000),
+or 4 MiB of applied log, the node snapshots its state and compacts its log, keeping at most
+the last --retain-slots slots (default 256, and at most 2 MiB) for peers a little behind.
+
+The leader packs up to --max-batch writes that arrive together into one slot (default 256)
+and keeps up to --max-in-flight slots in phase 2 at once (default 64).
+
+--config reads the same options from a JSON file ({"id","group","peers":[...],"nats","data",
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight"}); flags override it.`,
   write: `synod write --group GROUP VALUE [--nats URL] [--json]
 
 Appends VALUE to the group's log state machine (nodes started with --machine log) and prints

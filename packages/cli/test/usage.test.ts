@@ -39,6 +39,30 @@ describe('synod command line', () => {
     }
   });
 
+  it('refuses bad node settings with exit code 2 before connecting', async () => {
+    const base = [
+      'node',
+      'start',
+      '--id',
+      'a',
+      '--group',
+      'g',
+      '--peers',
+      'a',
+      '--data',
+      '/nonexistent/x',
+    ];
+    for (const [flag, value, message] of [
+      ['--max-batch', '0', /--max-batch must be a whole number of at least 1/],
+      ['--max-in-flight', '2.5', /--max-in-flight must be a whole number/],
+      ['--machine', 'sql', /--machine must be one of kv, log/],
+    ] as const) {
+      const result = await synod(...base, flag, value);
+      expect(result.code, flag).toBe(2);
+      expect(result.stderr, flag).toMatch(message);
+    }
+  });
+
   it('refuses a bad group name with a clear error before connecting', async () => {
     const result = await synod(
       'kv',

@@ -132,6 +132,7 @@ export class GroupHost {
       seed: o.seed,
       plant: o.plant,
       timing: o.leaderTiming,
+      maxInFlight: o.maxInFlight,
       minRound: () => this.#roundFloor + 1,
       firstUnknownSlot: () => this.#nextSlot,
       log: () => this.#log,

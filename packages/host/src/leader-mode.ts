@@ -29,6 +29,7 @@ export interface LeaderModeHost {
   readonly seed: number;
   readonly plant: PlantedBug | undefined;
   readonly timing: LeaderTiming | undefined;
+  readonly maxInFlight: number | undefined;
   minRound(): number;
   firstUnknownSlot(): number;
   log(): ReadonlyMap<number, Value>;
@@ -106,6 +107,7 @@ export class LeaderMode {
           seed: host.seed * 104_729 + 1,
           ...(host.plant === undefined ? {} : { plant: host.plant }),
           ...(host.timing === undefined ? {} : { timing: host.timing }),
+          ...(host.maxInFlight === undefined ? {} : { maxInFlight: host.maxInFlight }),
         },
       }),
     );

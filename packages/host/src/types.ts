@@ -69,6 +69,8 @@ export interface GroupHostOptions {
    */
   readonly mode?: 'leaderless' | 'leader';
   readonly leaderTiming?: LeaderTiming;
+  /** Leader mode: most slots in phase 2 at once (pipelining). Default 64. */
+  readonly maxInFlight?: number;
   /** Leader mode only: snapshots for compaction and catch-up (see SnapshotHooks). */
   readonly snapshots?: SnapshotHooks;
   /** Size of the pieces a snapshot is sent to a peer in. Default 256 KiB. */

@@ -35,8 +35,10 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
   readonly logger?: Logger;
   /** A client request not answered in this time gets NO_QUORUM. Default 5,000 ms. */
   readonly requestTimeoutMs?: number;
-  /** Most client writes packed into one log slot. Default 256. */
+  /** Most client writes packed into one log slot (batching). Default 256. */
   readonly maxBatch?: number;
+  /** Most slots the leader keeps in phase 2 at once (pipelining). Default 64. */
+  readonly maxInFlight?: number;
   /**
    * Largest client write, in request bytes (default 256 KiB). A log slot travels in one NATS
    * message (1 MiB by default): larger writes are refused with BAD_REQUEST, and a batch is
@@ -96,13 +98,16 @@ export class NodeRuntime {
       throw new RangeError(`peers must include this node (${options.nodeId})`);
     for (const [name, value] of [
       ['snapshotEvery', options.snapshotEvery],
+      ['maxBatch', options.maxBatch],
+      ['maxInFlight', options.maxInFlight],
       ['retainSlots', options.retainSlots],
       ['retainBytes', options.retainBytes],
       ['snapshotEveryBytes', options.snapshotEveryBytes],
     ] as const) {
       if (
         value !== undefined &&
-        (!Number.isSafeInteger(value) || value < (name === 'snapshotEvery' ? 1 : 0))
+        (!Number.isSafeInteger(value) ||
+          value < (['snapshotEvery', 'maxBatch', 'maxInFlight'].includes(name) ? 1 : 0))
       )
         throw new RangeError(`${name} must be a whole number, got ${value}`);
     }
@@ -170,6 +175,7 @@ export class NodeRuntime {
       seed: Math.floor(Math.random() * 2 ** 30),
       mode: 'leader',
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       snapshots: {
         initial: snapshot,
         latest: () => this.#snapshots.latest,
