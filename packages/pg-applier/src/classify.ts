@@ -1,0 +1,257 @@
+import { loadModule, parseSync } from 'libpg-query';
+import { SqlSyntaxError } from './errors.js';
+
+/**
+ * What one SQL statement does, as PostgreSQL's own grammar (libpg_query) parses it:
+ * - `read`: a SELECT (or an EXPLAIN without ANALYZE) that changes nothing;
+ * - `write`: INSERT, UPDATE, DELETE, MERGE, TRUNCATE, a SELECT with a data-modifying WITH,
+ *   a locking SELECT (FOR UPDATE/SHARE) or one that calls nextval()/setval();
+ * - `ddl`: anything that defines or changes schema objects (CREATE, ALTER, DROP, ...);
+ * - `transaction`: BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...;
+ * - `session`: SET, RESET, SHOW;
+ * - `utility`: everything else (VACUUM, COPY, LISTEN, ...).
+ */
+export type StatementKind = 'read' | 'write' | 'ddl' | 'transaction' | 'session' | 'utility';
+
+export interface StatementInfo {
+  readonly kind: StatementKind;
+  /** The parse node's name, e.g. InsertStmt. */
+  readonly node: string;
+  /** Every table the statement names (CTE names excluded), as written: schema.name or name. */
+  readonly tables: readonly string[];
+  /** The tables it writes (the targets of INSERT, UPDATE, DELETE, MERGE, TRUNCATE). */
+  readonly writes: readonly string[];
+  /** Tables (and other relations) a DDL statement creates, changes or drops. */
+  readonly defines: readonly string[];
+  /** Every function called, lower case, schema dropped; SQL value functions by their SQL name. */
+  readonly functions: readonly string[];
+  /** The functions among them whose result differs between replicas or runs. */
+  readonly volatile: readonly string[];
+  /** Whether it takes row locks (SELECT ... FOR UPDATE/SHARE). */
+  readonly locking: boolean;
+}
+
+/**
+ * Functions whose result depends on when, where or how often they run: replaying them on
+ * another replica, or later, gives another result. Built-ins only; a user-defined volatile
+ * function cannot be told from its call (it needs the catalog).
+ */
+export const VOLATILE_FUNCTIONS: ReadonlySet<string> = new Set([
+  'now',
+  'current_timestamp',
+  'current_time',
+  'current_date',
+  'localtime',
+  'localtimestamp',
+  'clock_timestamp',
+  'statement_timestamp',
+  'transaction_timestamp',
+  'timeofday',
+  'random',
+  'random_normal',
+  'setseed',
+  'nextval',
+  'setval',
+  'currval',
+  'lastval',
+  'gen_random_uuid',
+  'uuid_generate_v1',
+  'uuid_generate_v1mc',
+  'uuid_generate_v4',
+  'uuidv4',
+  'uuidv7',
+  'txid_current',
+  'pg_current_xact_id',
+  'pg_backend_pid',
+  'inet_client_addr',
+  'inet_client_port',
+  'inet_server_addr',
+  'inet_server_port',
+  'current_user',
+  'session_user',
+  'user',
+  'current_role',
+  'pg_sleep',
+]);
+
+/** Sequence functions: calling one changes the sequence, so even a SELECT of it is a write. */
+const SEQUENCE_WRITERS = new Set(['nextval', 'setval']);
+
+/** SQLValueFunction operators, by the SQL name they are written with. */
+const VALUE_FUNCTIONS: Readonly<Record<string, string>> = {
+  SVFOP_CURRENT_DATE: 'current_date',
+  SVFOP_CURRENT_TIME: 'current_time',
+  SVFOP_CURRENT_TIME_N: 'current_time',
+  SVFOP_CURRENT_TIMESTAMP: 'current_timestamp',
+  SVFOP_CURRENT_TIMESTAMP_N: 'current_timestamp',
+  SVFOP_LOCALTIME: 'localtime',
+  SVFOP_LOCALTIME_N: 'localtime',
+  SVFOP_LOCALTIMESTAMP: 'localtimestamp',
+  SVFOP_LOCALTIMESTAMP_N: 'localtimestamp',
+  SVFOP_CURRENT_ROLE: 'current_role',
+  SVFOP_CURRENT_USER: 'current_user',
+  SVFOP_USER: 'user',
+  SVFOP_SESSION_USER: 'session_user',
+  SVFOP_CURRENT_CATALOG: 'current_catalog',
+  SVFOP_CURRENT_SCHEMA: 'current_schema',
+};
+
+const WRITE_NODES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+const SESSION_NODES = new Set(['VariableSetStmt', 'VariableShowStmt', 'DiscardStmt']);
+/** Statements that run something but define nothing: not DDL even though they end in Stmt. */
+const UTILITY_NODES = new Set([
+  'VacuumStmt',
+  'CopyStmt',
+  'ListenStmt',
+  'UnlistenStmt',
+  'NotifyStmt',
+  'LoadStmt',
+  'CheckPointStmt',
+  'LockStmt',
+  'PrepareStmt',
+  'ExecuteStmt',
+  'DeallocateStmt',
+  'DoStmt',
+  'CallStmt',
+  'ClusterStmt',
+  'ReindexStmt',
+  'ConstraintsSetStmt',
+  'FetchStmt',
+  'ClosePortalStmt',
+  'DeclareCursorStmt',
+]);
+
+let loaded: Promise<void> | undefined;
+
+/** Loads the parser (WebAssembly, ~40 ms once); classify() needs it. */
+export function loadParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+type Json = { readonly [key: string]: unknown };
+
+interface Found {
+  tables: Set<string>;
+  ctes: Set<string>;
+  writes: Set<string>;
+  functions: Set<string>;
+  locking: boolean;
+}
+
+/** The statements in `sql`, each classified. Throws SqlSyntaxError for what PostgreSQL would refuse to parse. */
+export function classify(sql: string): StatementInfo[] {
+  let tree: { stmts?: { stmt: Json }[] };
+  try {
+    tree = parseSync(sql) as typeof tree;
+  } catch (error) {
+    if (error instanceof Error && error.message.includes('not initialized'))
+      throw new Error('call loadParser() before classify()');
+    const details = (error as { sqlDetails?: { message?: string; cursorPosition?: number } })
+      .sqlDetails;
+    // libpg_query counts from 0; PostgreSQL (and psql) report positions from 1.
+    const at = details?.cursorPosition;
+    throw new SqlSyntaxError(details?.message ?? String(error), at === undefined ? at : at + 1);
+  }
+  return (tree.stmts ?? []).map(({ stmt }) => classifyStatement(stmt));
+}
+
+function classifyStatement(stmt: Json): StatementInfo {
+  const [node, body] = Object.entries(stmt)[0] as [string, Json];
+  const found: Found = {
+    tables: new Set(),
+    ctes: new Set(),
+    writes: new Set(),
+    functions: new Set(),
+    locking: false,
+  };
+  walk(body, found, node);
+  const tables = [...found.tables].filter((t) => !found.ctes.has(t));
+  const functions = [...found.functions];
+  const volatile = functions.filter((f) => VOLATILE_FUNCTIONS.has(f));
+  const kind = kindOf(node, body, found);
+  return {
+    kind,
+    node,
+    tables,
+    writes: [...found.writes],
+    defines: kind === 'ddl' ? definedObjects(node, body, tables) : [],
+    functions,
+    volatile,
+    locking: found.locking,
+  };
+}
+
+function kindOf(node: string, body: Json, found: Found): StatementKind {
+  if (node === 'SelectStmt')
+    return found.writes.size > 0 ||
+      found.locking ||
+      [...found.functions].some((f) => SEQUENCE_WRITERS.has(f))
+      ? 'write'
+      : 'read';
+  if (WRITE_NODES.has(node) || node === 'TruncateStmt') return 'write';
+  if (node === 'TransactionStmt') return 'transaction';
+  if (SESSION_NODES.has(node)) return 'session';
+  if (node === 'ExplainStmt') {
+    // EXPLAIN ANALYZE runs the statement: it is whatever the statement is.
+    const analyze = ((body.options as Json[] | undefined) ?? []).some(
+      (o) => (o.DefElem as Json | undefined)?.defname === 'analyze',
+    );
+    const inner = body.query as Json;
+    return analyze ? classifyStatement(inner).kind : 'read';
+  }
+  if (UTILITY_NODES.has(node)) return 'utility';
+  return 'ddl';
+}
+
+/** What a DDL statement acts on: its RangeVars, or a DROP's object names. */
+function definedObjects(node: string, body: Json, tables: readonly string[]): string[] {
+  if (node !== 'DropStmt') return [...tables];
+  return ((body.objects as Json[] | undefined) ?? []).flatMap((object) => {
+    const items = (object.List as Json | undefined)?.items as Json[] | undefined;
+    if (items === undefined) return [];
+    const parts = items.map((i) => (i.String as Json | undefined)?.sval);
+    return parts.every((p): p is string => typeof p === 'string') ? [parts.join('.')] : [];
+  });
+}
+
+function tableName(rangeVar: Json): string {
+  const relname = String(rangeVar.relname);
+  return typeof rangeVar.schemaname === 'string' ? `${rangeVar.schemaname}.${relname}` : relname;
+}
+
+/**
+ * Collects tables, CTE names, write targets, functions and locking clauses, everywhere in
+ * the tree. `parent` is the node type whose fields `value` holds (write targets are the
+ * `relation` of an INSERT, UPDATE, DELETE or MERGE, and the `relations` of a TRUNCATE, at any
+ * depth: a data-modifying WITH is a write too).
+ */
+function walk(value: unknown, found: Found, parent = ''): void {
+  if (Array.isArray(value)) {
+    for (const item of value) walk(item, found, parent);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  for (const [name, child] of Object.entries(value as Json)) {
+    const node = child as Json;
+    if (name === 'RangeVar') found.tables.add(tableName(node));
+    else if (name === 'CommonTableExpr') found.ctes.add(String(node.ctename));
+    else if (name === 'LockingClause') found.locking = true;
+    else if (name === 'FuncCall') {
+      const parts = (node.funcname as Json[]).map((p) =>
+        String((p.String as Json | undefined)?.sval ?? ''),
+      );
+      found.functions.add(parts.at(-1)!.toLowerCase());
+    } else if (name === 'SQLValueFunction') {
+      const op = String(node.op);
+      found.functions.add(VALUE_FUNCTIONS[op] ?? op.toLowerCase());
+    } else if (name === 'relation' && 'relname' in node) {
+      // A bare RangeVar (not wrapped in {RangeVar: ...}) in a statement's `relation` field.
+      found.tables.add(tableName(node));
+      if (WRITE_NODES.has(parent)) found.writes.add(tableName(node));
+    } else if (name === 'relations' && parent === 'TruncateStmt') {
+      for (const target of child as Json[]) found.writes.add(tableName(target.RangeVar as Json));
+    }
+    walk(child, found, name);
+  }
+}

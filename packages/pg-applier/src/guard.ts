@@ -1,0 +1,116 @@
+import { classify, type StatementInfo } from './classify.js';
+import { DeterminismError } from './errors.js';
+
+export interface GuardOptions {
+  /** The replicated tables, as `name` (schema public) or `schema.name`. */
+  readonly replicated: Iterable<string>;
+  /** Several statements in one string, all writes of replicated tables, as one log entry. */
+  readonly allowMultipleStatements?: boolean;
+}
+
+/**
+ * Where a statement goes:
+ * - `replicate`: through the group's log, then applied on every replica (writes of
+ *   replicated tables);
+ * - `read`: on this node, under the session's consistency model when it reads replicated
+ *   tables (`replicated` true), or as is;
+ * - `local`: on this node only, like a plain PostgreSQL (nothing replicated involved);
+ * - `session` / `transaction`: SET and SHOW, BEGIN and COMMIT, for the front end;
+ * - `empty`: no statement at all.
+ */
+export type Route =
+  | { readonly kind: 'replicate'; readonly tables: readonly string[] }
+  | { readonly kind: 'read'; readonly replicated: boolean; readonly tables: readonly string[] }
+  | { readonly kind: 'local' }
+  | { readonly kind: 'session' }
+  | { readonly kind: 'transaction' }
+  | { readonly kind: 'empty' };
+
+/** `public.t` and `t` name one table (the default search path). */
+function normalize(table: string): string {
+  return table.startsWith('public.') ? table.slice('public.'.length) : table;
+}
+
+const list = (names: readonly string[]): string => names.map((n) => `"${n}"`).join(', ');
+
+/**
+ * The determinism guard (README: "Rules"): classifies `sql` with PostgreSQL's parser and
+ * says where it goes, or throws DeterminismError (SqlSyntaxError for invalid SQL) naming the
+ * rule it breaks. Nothing runs here; call loadParser() once first.
+ */
+export function route(sql: string, options: GuardOptions): Route {
+  const replicated = new Set([...options.replicated].map(normalize));
+  const statements = classify(sql);
+  if (statements.length === 0) return { kind: 'empty' };
+  const touches = (s: StatementInfo): string[] =>
+    s.tables.map(normalize).filter((t) => replicated.has(t));
+  if (statements.length > 1) {
+    const involved = statements.filter((s) => touches(s).length > 0 || s.kind === 'transaction');
+    if (involved.length === 0) return { kind: 'local' };
+    if (options.allowMultipleStatements !== true)
+      throw new DeterminismError(
+        'MULTIPLE_STATEMENTS',
+        `${statements.length} statements in one query touch replicated tables; send them one at a time (or allow several statements explicitly)`,
+      );
+    const routes = statements.map((s) => routeOne(s, replicated));
+    if (routes.some((r) => r.kind !== 'replicate'))
+      throw new DeterminismError(
+        'MULTIPLE_STATEMENTS',
+        'several statements in one query must all be writes of replicated tables',
+      );
+    return {
+      kind: 'replicate',
+      tables: [...new Set(routes.flatMap((r) => (r.kind === 'replicate' ? r.tables : [])))],
+    };
+  }
+  return routeOne(statements[0]!, replicated);
+}
+
+function routeOne(s: StatementInfo, replicated: ReadonlySet<string>): Route {
+  const tables = s.tables.map(normalize);
+  const mine = tables.filter((t) => replicated.has(t));
+  switch (s.kind) {
+    case 'session':
+      return { kind: 'session' };
+    case 'transaction':
+      return { kind: 'transaction' };
+    case 'read':
+      return { kind: 'read', replicated: mine.length > 0, tables };
+    case 'ddl': {
+      const changed = s.defines.map(normalize).filter((t) => replicated.has(t));
+      if (changed.length > 0)
+        throw new DeterminismError(
+          'DDL_ON_REPLICATED_TABLE',
+          `${s.node.replace(/Stmt$/, '')} on replicated table ${list(changed)} is not replicated; change the table on every node with replication of it stopped`,
+        );
+      return { kind: 'local' };
+    }
+    case 'utility':
+      if (mine.length > 0)
+        throw new DeterminismError(
+          'DDL_ON_REPLICATED_TABLE',
+          `${s.node.replace(/Stmt$/, '')} on replicated table ${list(mine)} would bypass the log`,
+        );
+      return { kind: 'local' };
+    case 'write': {
+      if (mine.length === 0) return { kind: 'local' };
+      if (s.locking)
+        throw new DeterminismError(
+          'LOCKING_READ',
+          `SELECT ... FOR UPDATE/SHARE on replicated table ${list(mine)}: row locks are not replicated`,
+        );
+      const others = [...new Set(tables.filter((t) => !replicated.has(t)))];
+      if (others.length > 0)
+        throw new DeterminismError(
+          'MIXED_TABLES',
+          `a write of replicated table ${list([...new Set(mine)])} also uses ${list(others)}, which is not replicated: other replicas would see other rows there`,
+        );
+      if (s.volatile.length > 0)
+        throw new DeterminismError(
+          'VOLATILE_FUNCTION',
+          `${s.volatile.map((f) => `${f}()`).join(', ')} in a write of a replicated table would give each replica another value; compute it in the client and send it as a literal or parameter`,
+        );
+      return { kind: 'replicate', tables: [...new Set(mine)] };
+    }
+  }
+}

@@ -1,0 +1,9 @@
+export {
+  classify,
+  loadParser,
+  type StatementInfo,
+  type StatementKind,
+  VOLATILE_FUNCTIONS,
+} from './classify.js';
+export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
+export { type GuardOptions, type Route, route } from './guard.js';
