@@ -1,4 +1,11 @@
 export {
+  PgApplier,
+  SlotGapError,
+  type SqlEntry,
+  type SqlWrite,
+  type WriteOutcome,
+} from './applier.js';
+export {
   classify,
   loadParser,
   type StatementInfo,
