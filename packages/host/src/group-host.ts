@@ -221,8 +221,11 @@ export class GroupHost {
     this.#startOp(actor, (output) => done((output as { slot: number }).slot));
   }
 
-  /** pg_paxos's strong read: calls back once this node has applied every write acknowledged before the call. */
-  read(done: (through: number) => void): void {
+  /**
+   * pg_paxos's strong read: calls back once this node has applied every write acknowledged
+   * before the call. Returns a cancel function: a read given up on (a timeout) stops asking.
+   */
+  read(done: (through: number) => void): () => void {
     const actor = createActor(catchUpMachine, {
       input: {
         group: this.#o.group,
@@ -232,11 +235,21 @@ export class GroupHost {
         requestId: this.#nextRequestId++,
       },
     });
+    let waiter: { through: number; done: (through: number) => void } | undefined;
     this.#startOp(actor, (output) => {
       const through = (output as { through: number }).through;
       if (this.deliveredThrough >= through) done(through);
-      else this.#readWaiters.push({ through, done });
+      else {
+        waiter = { through, done };
+        this.#readWaiters.push(waiter);
+      }
     });
+    return () => {
+      this.#ops.delete(actor);
+      actor.stop();
+      const index = waiter === undefined ? -1 : this.#readWaiters.indexOf(waiter);
+      if (index >= 0) this.#readWaiters.splice(index, 1);
+    };
   }
 
   /** Single-decree paxos(key, value): calls back with the value chosen for the key. */
@@ -290,7 +303,9 @@ export class GroupHost {
     actor.subscribe({
       complete: () => {
         this.#ops.delete(actor);
-        if (!this.#stopped) done(actor.getSnapshot().output);
+        // An op stopped early (a cancelled read) completes without an output.
+        const output: unknown = actor.getSnapshot().output;
+        if (!this.#stopped && output !== undefined) done(output);
       },
     });
     this.#start('op', actor);

@@ -65,6 +65,8 @@ const CATCH_UP_GRACE_MS = 200;
 /** How often a node that knows it is behind asks its peers for chosen values. */
 const CATCH_UP_EVERY_MS = 50;
 const CATCH_UP_BATCH = 512;
+/** Most no-op proposals a node starts per grace period for slots its reads wait for. */
+const NOOP_FALLBACK_BATCH = 16;
 /** Most value bytes in one catch-up answer: it must fit in one message (1 MiB by default). */
 const CATCH_UP_BYTES = 512 * 1024;
 /** A snapshot moves in pieces of this size: a NATS message is bounded (1 MiB by default). */
@@ -83,10 +85,10 @@ export class LeaderMode {
   readonly actor: AnyActorRef;
   readonly #host: LeaderModeHost;
   readonly #submits = new Map<string, ((result: SubmitResult) => void)[]>();
-  readonly #slotWaiters = new Map<
-    number,
-    { done: ((value: Value) => void)[]; fallback: TimerHandle }
-  >();
+  /** Reads waiting for a slot to be delivered here, by slot. */
+  readonly #slotWaiters = new Map<number, ((value: Value) => void)[]>();
+  /** One timer for all waiting slots: see #armFallback. */
+  #fallbackTimer: TimerHandle | undefined;
   #leaderId: string | undefined;
   #knownCommitIndex = -1;
   #catchUpTimer: TimerHandle | undefined;
@@ -180,23 +182,21 @@ export class LeaderMode {
     // A submitted value is in the log once delivered, whoever's acks made it so.
     this.chosen(slot, value);
     this.actor.send({ type: 'progress', firstUnchosen: slot + 1 });
-    const waiter = this.#slotWaiters.get(slot);
-    if (waiter !== undefined) {
+    const waiters = this.#slotWaiters.get(slot);
+    if (waiters !== undefined) {
       this.#slotWaiters.delete(slot);
-      waiter.fallback.cancel();
-      for (const done of waiter.done) done(value);
+      for (const done of waiters) done(value);
     }
   }
 
   /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
   skipped(throughSlot: number): void {
     this.actor.send({ type: 'progress', firstUnchosen: throughSlot + 1 });
-    for (const [slot, waiter] of this.#slotWaiters) {
+    for (const [slot, waiters] of this.#slotWaiters) {
       if (slot > throughSlot) continue;
       this.#slotWaiters.delete(slot);
-      waiter.fallback.cancel();
       // The value of a slot inside a snapshot is unknown here; its readers only need it settled.
-      for (const done of waiter.done) done(new Uint8Array(0));
+      for (const done of waiters) done(new Uint8Array(0));
     }
   }
 
@@ -214,19 +214,34 @@ export class LeaderMode {
       this.#host.scheduler.setTimer(0, () => done(value));
       return;
     }
-    const waiter = this.#slotWaiters.get(slot);
-    if (waiter !== undefined) {
-      waiter.done.push(done);
+    const waiters = this.#slotWaiters.get(slot);
+    if (waiters !== undefined) {
+      waiters.push(done);
       return;
     }
-    const fallback = this.#host.scheduler.setTimer(CATCH_UP_GRACE_MS, () => {
-      const entry = this.#slotWaiters.get(slot);
-      if (entry === undefined) return;
-      // The chosen no-op reaches the learner like any chosen value; delivery releases the read.
-      this.#host.proposeNoop(slot, () => undefined);
-    });
-    this.#slotWaiters.set(slot, { done: [done], fallback });
+    this.#slotWaiters.set(slot, [done]);
+    this.#armFallback();
     this.#requestCatchUp();
+  }
+
+  /**
+   * pg_paxos's fallback for slots that stay missing: a no-op proposal, which adopts any value
+   * accepted there. Only for slots no leader said were chosen (those come by catch-up, or in a
+   * snapshot), and a few at a time: a node far behind must not start a proposer per slot.
+   */
+  #armFallback(): void {
+    if (this.#fallbackTimer !== undefined) return;
+    this.#fallbackTimer = this.#host.scheduler.setTimer(CATCH_UP_GRACE_MS, () => {
+      this.#fallbackTimer = undefined;
+      if (this.#slotWaiters.size === 0) return;
+      const slots = [...this.#slotWaiters.keys()]
+        .filter((slot) => slot > this.#knownCommitIndex)
+        .sort((a, b) => a - b)
+        .slice(0, NOOP_FALLBACK_BATCH);
+      // A chosen no-op reaches the learner like any chosen value; delivery releases the read.
+      for (const slot of slots) this.#host.proposeNoop(slot, () => undefined);
+      this.#armFallback();
+    });
   }
 
   heartbeat(message: PeerMessage): void {
@@ -374,7 +389,7 @@ export class LeaderMode {
 
   stop(): void {
     this.#catchUpTimer?.cancel();
-    for (const waiter of this.#slotWaiters.values()) waiter.fallback.cancel();
+    this.#fallbackTimer?.cancel();
     this.actor.stop();
   }
 }

@@ -478,6 +478,7 @@ export class NodeRuntime {
     let answered = false;
     const timeout = setTimeout(() => {
       answered = true;
+      cancel(); // stop asking the acceptors: nobody waits for this read any more
       this.#respond(
         m,
         format,
@@ -487,7 +488,7 @@ export class NodeRuntime {
         ),
       );
     }, this.#o.requestTimeoutMs ?? 5_000);
-    this.#host.read((through) => {
+    const cancel = this.#host.read((through) => {
       if (answered) return;
       clearTimeout(timeout);
       answer(through);
