@@ -12,7 +12,10 @@ export type PlantedBug =
   | 'deposed-keeps-committing'
   // Compaction that only deletes: the acceptor forgets compacted slots without refusing
   // later requests for them, so they look undecided.
-  | 'compaction-forgets-slots';
+  | 'compaction-forgets-slots'
+  // The host does not tell the node's machines each round one of them reserves, so the
+  // leader and a no-op or register proposer of one node can pick the same ballot.
+  | 'no-round-floor';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -25,6 +28,7 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'skip-repropose',
   'deposed-keeps-committing',
   'compaction-forgets-slots',
+  'no-round-floor',
 ];
 
 export interface Plants {

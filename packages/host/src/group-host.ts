@@ -431,6 +431,8 @@ export class GroupHost {
     switch (effect.type) {
       case 'send': {
         if (actor === this.#acceptor) o.observer?.acceptorAnswered?.(this.nodeId, effect.message);
+        else if (effect.message.type === 'prepare' || effect.message.type === 'prepareLog')
+          o.observer?.sentPrepare?.(this.nodeId, `${this.#o.seed}/${key}`, effect.message.ballot);
         else if (effect.message.type === 'accept') {
           const m = effect.message;
           o.observer?.sentAccept?.(this.nodeId, m.instance, m.ballot, m.value);
@@ -523,6 +525,7 @@ export class GroupHost {
    */
   #raiseFloor(round: number): void {
     this.#roundFloor = round;
+    if (this.#o.plant === 'no-round-floor') return; // the planted bug: machines not told
     const event = { type: 'roundFloor', round } as const;
     if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
     for (const { actor } of this.#proposals.values()) tell(actor, event);

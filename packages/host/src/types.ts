@@ -46,6 +46,11 @@ export interface HostObserver {
   failed?(node: string, error: unknown): void;
   /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
   acceptorAnswered?(node: string, message: PeerMessage): void;
+  /**
+   * A machine of `node` (`machine` names it, unique across the node's lives) started phase 1
+   * with `ballot`: no two machines may ever use one ballot.
+   */
+  sentPrepare?(node: string, machine: string, ballot: Ballot): void;
   /** A proposer or leader of `node` asked acceptors to accept (phase 2a). */
   sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
   /** `node` installed a peer's snapshot: delivery jumps to `throughSlot + 1`. */

@@ -85,6 +85,20 @@ export class SafetyChecker implements HostObserver {
     }
   }
 
+  /** Which machine of a node used each of its rounds (node@round -> machine). */
+  readonly #roundUsers = new Map<string, string>();
+
+  /** No two machines of a node, in any of its lives, may start phase 1 with one ballot. */
+  sentPrepare(node: string, machine: string, ballot: Ballot): void {
+    const key = `${node}@${ballot.round}`;
+    const first = this.#roundUsers.get(key);
+    if (first === undefined) this.#roundUsers.set(key, machine);
+    else if (first !== machine)
+      this.#violate(
+        `ballot reuse: ${formatBallot(ballot)} was used by two machines of ${node} (${first}, ${machine})`,
+      );
+  }
+
   /** One ballot carries one value: two proposers (or machines) must never share a ballot. */
   sentAccept(_node: string, instance: Instance, ballot: Ballot, value: Value): void {
     const key = `${String(instance)}@${formatBallot(ballot)}`;

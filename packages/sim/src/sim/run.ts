@@ -146,6 +146,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
         failed: (n, e) => checker.failed(n, e),
         acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
         sentAccept: (n, i, b, v) => checker.sentAccept(n, i, b, v),
+        sentPrepare: (n, machine, b) => checker.sentPrepare(n, machine, b),
       },
     });
   };
