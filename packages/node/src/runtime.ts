@@ -17,6 +17,8 @@ import {
 } from '@synod/protocol';
 import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
+import { ApplyQueue } from './apply-queue.js';
+import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
 import { KV } from './kv-machine.js';
@@ -48,6 +50,12 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
   readonly leaderTiming?: LeaderTiming;
   /** The state machine the log is applied to (default KV); every node of a group runs the same. */
   readonly machine?: StateMachineKind;
+  /**
+   * Instead of `machine`: one that lives in a database (the SQL machine of @synod/pg-applier).
+   * It keeps its own applied slot, so the node takes no snapshots and never compacts; the
+   * runtime closes it on stop.
+   */
+  readonly asyncMachine?: AsyncStateMachine;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -82,7 +90,9 @@ export class NodeRuntime {
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
   #state: ReplicatedState;
-  readonly #snapshots: SnapshotKeeper;
+  readonly #snapshots: SnapshotKeeper | undefined;
+  /** With an asynchronous machine: slots on their way to it. */
+  readonly #queue: ApplyQueue | undefined;
   readonly #batcher: Batcher;
   readonly #codec = createClientCodec();
   readonly #subjects;
@@ -114,11 +124,13 @@ export class NodeRuntime {
     await mkdir(options.dataDir, { recursive: true });
     const snapshotPath = join(options.dataDir, `${options.group}.snapshot`);
     // The snapshot first: if it is damaged, refuse before the acceptor's log is touched.
-    const saved = await readSnapshotFile(snapshotPath);
+    const saved =
+      options.asyncMachine === undefined ? await readSnapshotFile(snapshotPath) : undefined;
+    const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
     const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
     const snapshot =
       saved === undefined ? undefined : { throughSlot: saved.throughSlot, bytes: saved.state };
-    return new NodeRuntime(options, store, snapshotPath, snapshot);
+    return new NodeRuntime(options, store, snapshotPath, snapshot, applied);
   }
 
   private constructor(
@@ -126,6 +138,7 @@ export class NodeRuntime {
     store: AcceptorStore,
     snapshotPath: string,
     snapshot: Snapshot | undefined,
+    asyncApplied: number,
   ) {
     this.#o = options;
     this.group = options.group;
@@ -137,18 +150,34 @@ export class NodeRuntime {
         ? new ReplicatedState(kind)
         : ReplicatedState.restore(kind, snapshot.bytes);
     this.#subjects = groupSubjects(options.group);
-    this.#snapshots = new SnapshotKeeper({
-      ...options,
-      path: snapshotPath,
-      initial: snapshot,
-      logger: options.logger,
-      capture: () => this.#state.snapshot(),
-      compact: (through) => this.#host.compact(through),
-      failed: (error) => {
-        options.logger?.fatal({ err: error }, 'writing a snapshot failed; stopping this node');
-        void this.stop();
-      },
-    });
+    const machine = options.asyncMachine;
+    this.#queue =
+      machine === undefined
+        ? undefined
+        : new ApplyQueue(
+            machine,
+            asyncApplied,
+            (slot, writes, results) => this.#appliedAsync(slot, writes, results),
+            options.logger,
+          );
+    this.#snapshots =
+      machine !== undefined
+        ? undefined
+        : new SnapshotKeeper({
+            ...options,
+            path: snapshotPath,
+            initial: snapshot,
+            logger: options.logger,
+            capture: () => this.#state.snapshot(),
+            compact: (through) => this.#host.compact(through),
+            failed: (error) => {
+              options.logger?.fatal(
+                { err: error },
+                'writing a snapshot failed; stopping this node',
+              );
+              void this.stop();
+            },
+          });
     const disk: Disk = {
       durable: store.recovered,
       write: (records, done) => {
@@ -176,14 +205,18 @@ export class NodeRuntime {
       mode: 'leader',
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
-      snapshots: {
-        initial: snapshot,
-        latest: () => this.#snapshots.latest,
-        install: (installed) => {
-          this.#state = ReplicatedState.restore(kind, installed.bytes);
-          this.#snapshots.install(installed);
-        },
-      },
+      ...(this.#snapshots === undefined
+        ? {}
+        : {
+            snapshots: {
+              initial: snapshot,
+              latest: () => this.#snapshots?.latest,
+              install: (installed) => {
+                this.#state = ReplicatedState.restore(kind, installed.bytes);
+                this.#snapshots?.install(installed);
+              },
+            },
+          }),
       observer: {
         delivered: (_node, slot, value) => this.#apply(slot, value),
         acceptorAnswered: (_node, message) => {
@@ -200,7 +233,7 @@ export class NodeRuntime {
       maxBatch: options.maxBatch ?? 256,
       timeoutMs: options.requestTimeoutMs ?? 5_000,
       submit: (value, done) => this.#host.submit(value, done),
-      appliedThrough: () => this.#host.deliveredThrough,
+      appliedThrough: () => this.appliedThrough,
     });
     const queue = `synod-${options.group}`;
     const t = options.transport;
@@ -216,7 +249,16 @@ export class NodeRuntime {
       // when asked (`{"gc":true}`); otherwise the field is ignored.
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc !== undefined && new TextDecoder().decode(m.data).includes('"gc":true')) gc();
-      t.publish(m.reply, new TextEncoder().encode(JSON.stringify(this.status())));
+      const reply = m.reply;
+      const status = this.status();
+      const digest = machine === undefined ? Promise.resolve(status.stateDigest) : machine.digest();
+      digest.then(
+        (stateDigest) => {
+          if (!t.closed)
+            t.publish(reply, new TextEncoder().encode(JSON.stringify({ ...status, stateDigest })));
+        },
+        (error: unknown) => options.logger?.warn({ err: error }, 'status: no state digest'),
+      );
     });
   }
 
@@ -255,14 +297,15 @@ export class NodeRuntime {
       leader,
       ...this.#host.leaderView(),
       appliedThrough: this.appliedThrough,
-      machine: this.#state.kind.name,
-      stateDigest: this.#state.digest(),
+      machine: this.#o.asyncMachine?.name ?? this.#state.kind.name,
+      // An asynchronous machine's digest is asked for by the status handler.
+      stateDigest: this.#o.asyncMachine === undefined ? this.#state.digest() : '',
       pid: process.pid,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
-      snapshotThrough: this.#snapshots.latest?.throughSlot ?? -1,
+      snapshotThrough: this.#snapshots?.latest?.throughSlot ?? -1,
       compactedThrough: this.#host.acceptorState.compactedThrough,
-      snapshotsInstalled: this.#snapshots.installed,
+      snapshotsInstalled: this.#snapshots?.installed ?? 0,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
@@ -274,15 +317,17 @@ export class NodeRuntime {
   }
 
   get appliedThrough(): number {
-    return this.#host.deliveredThrough;
+    return this.#queue?.appliedThrough ?? this.#host.deliveredThrough;
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#host.stop();
-    await this.#snapshots.stop();
+    this.#queue?.stop();
+    await this.#snapshots?.stop();
     await this.#store.close();
+    await this.#o.asyncMachine?.close();
   }
 
   #respond(m: TransportMessage, format: WireFormat, response: ClientResponse): void {
@@ -328,6 +373,11 @@ export class NodeRuntime {
           `the write is ${m.data.length} bytes; the limit is ${maxWriteBytes} bytes`,
         ),
       );
+      return;
+    }
+    const refused = this.#o.asyncMachine?.admit(write.command);
+    if (refused !== undefined) {
+      this.#respond(m, format, this.#fail('BAD_REQUEST', refused.refused));
       return;
     }
     if (write.command.op === 'paxos') {
@@ -425,7 +475,26 @@ export class NodeRuntime {
     });
   }
 
+  /** An asynchronous machine applied `slot`: answer its writes and the reads waiting for it. */
+  #appliedAsync(slot: number, writes: readonly ClientWrite[], results: WriteResult[]): void {
+    writes.forEach((write, i) => {
+      const result = results[i];
+      if (result === undefined) return;
+      this.#batcher.answer(
+        write,
+        result.ok
+          ? { ok: true, slot, result: result.result }
+          : this.#fail('BAD_REQUEST', result.message),
+      );
+    });
+    this.#batcher.applied(slot);
+  }
+
   #apply(slot: number, value: Uint8Array): void {
+    if (this.#queue !== undefined) {
+      this.#queue.push(slot, value.length === 0 ? [] : decodeBatch(value));
+      return;
+    }
     // value.length 0 is a no-op: nothing to apply, but the slot still counts.
     for (const write of value.length === 0 ? [] : decodeBatch(value)) {
       const result = this.#state.applyWrite(write);
@@ -438,7 +507,7 @@ export class NodeRuntime {
     }
     this.#batcher.applied(slot);
     // After the slot is applied: a snapshot now is the state through `slot`.
-    this.#snapshots.applied(slot, value.length);
+    this.#snapshots?.applied(slot, value.length);
   }
 
   #onRead(m: TransportMessage, hops: number): void {
@@ -447,19 +516,35 @@ export class NodeRuntime {
       this.#codec.decodeRead(data, type),
     );
     if (read === undefined) return;
+    const refuse = (error: unknown): void =>
+      this.#respond(
+        m,
+        format,
+        this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
+      );
+    const machine = this.#o.asyncMachine;
+    const queue = this.#queue;
+    /** Reads at `slot`, once this node has applied through it. */
     const answer = (slot: number): void => {
-      try {
-        this.#respond(m, format, { ok: true, slot, result: this.#state.read(read.command) });
-      } catch (error) {
-        this.#respond(
-          m,
-          format,
-          this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
-        );
+      if (machine === undefined || queue === undefined) {
+        try {
+          this.#respond(m, format, { ok: true, slot, result: this.#state.read(read.command) });
+        } catch (error) {
+          refuse(error);
+        }
+        return;
       }
+      queue.whenApplied(slot, () =>
+        machine
+          .read(read.command)
+          .then(
+            (result) => this.#respond(m, format, { ok: true, slot: queue.appliedThrough, result }),
+            refuse,
+          ),
+      );
     };
     if (read.consistency === 'optimistic') {
-      answer(this.#host.deliveredThrough);
+      answer(this.appliedThrough);
       return;
     }
     if (read.consistency === 'linearizable') {

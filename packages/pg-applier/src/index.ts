@@ -14,3 +14,4 @@ export {
 } from './classify.js';
 export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
 export { type GuardOptions, type Route, route } from './guard.js';
+export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';

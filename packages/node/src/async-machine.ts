@@ -1,0 +1,34 @@
+import type { ClientWrite, Command, PlainData } from '@synod/protocol';
+
+/** What one write did on an asynchronous machine. */
+export type WriteResult =
+  | { readonly ok: true; readonly result: PlainData }
+  | { readonly ok: false; readonly message: string };
+
+/**
+ * A state machine that lives outside the node's memory, in a database: applying is
+ * asynchronous, and the machine keeps its own record of the last slot it applied (so after a
+ * crash the node replays the log from the start and the machine skips what it has). It must
+ * apply each slot exactly once and in order, and give every replica the same results.
+ * `@synod/pg-applier`'s SQL machine is one.
+ */
+export interface AsyncStateMachine {
+  readonly name: string;
+  /** The last slot applied, durably (-1: none). */
+  appliedThrough(): Promise<number>;
+  /** Checks a write before it enters the log: a message says why it is refused. */
+  admit(command: Command): { readonly refused: string } | undefined;
+  /**
+   * Applies consecutive slots (those at or below appliedThrough() are skipped); returns each
+   * applied slot's write results. Rejects when the machine cannot apply at all (a lost
+   * database connection): nothing of the call is applied, and the node tries again.
+   */
+  apply(
+    entries: readonly { readonly slot: number; readonly writes: readonly ClientWrite[] }[],
+  ): Promise<Map<number, WriteResult[]>>;
+  /** Answers a read from the machine's current state. Rejects with a message for a bad one. */
+  read(command: Command): Promise<PlainData>;
+  /** Equal on replicas that applied the same slots. May be slow (status asks for it). */
+  digest(): Promise<string>;
+  close(): Promise<void>;
+}

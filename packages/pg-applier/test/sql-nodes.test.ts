@@ -1,0 +1,173 @@
+// Seed 000's demo on real parts, without psql yet: three node runtimes over a real
+// nats-server, each applying the group's log to its own PostgreSQL database with the SQL
+// machine. Writes enter through any node; replicas end identical, failures included.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeRuntime } from '@synod/node';
+import {
+  type NatsServer,
+  type Postgres,
+  startNatsServer,
+  startPostgres,
+  waitFor,
+} from '@synod/testkit';
+import { connectNats, type Transport } from '@synod/transport';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqlMachine } from '../src/index.js';
+
+const peers = ['a', 'b', 'c'];
+const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
+
+describe('SQL replicated through a group (seed 000)', () => {
+  let nats: NatsServer;
+  let postgres: Postgres;
+  let dir: string;
+  let client: Transport;
+  const nodes = new Map<string, { runtime: NodeRuntime; transport: Transport }>();
+  let seq = 0;
+
+  const url = (id: string) =>
+    `postgres://${postgres.user}@${postgres.host}:${postgres.port}/node_${id}`;
+
+  const startNode = async (id: string): Promise<void> => {
+    const transport = await connectNats({ servers: nats.url, name: id });
+    const machine = await SqlMachine.open({
+      connectionString: url(id),
+      group: 'mokka',
+      replicated: ['coordinates'],
+    });
+    const runtime = await NodeRuntime.start({
+      group: 'mokka',
+      nodeId: id,
+      peers,
+      transport,
+      dataDir: join(dir, id),
+      leaderTiming: fast,
+      asyncMachine: machine,
+    });
+    nodes.set(id, { runtime, transport });
+  };
+  const stopNode = async (id: string): Promise<void> => {
+    const node = nodes.get(id)!;
+    nodes.delete(id);
+    await node.runtime.stop();
+    await node.transport.close();
+  };
+  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
+    const reply = await client.request(subject, new TextEncoder().encode(JSON.stringify(body)), {
+      timeoutMs: 10_000,
+    });
+    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+  };
+  /** A write through node `id` (which forwards it to the leader if it does not lead). */
+  const sql = (id: string, text: string, params: unknown[] = []) =>
+    ask(`synod.mokka.node.${id}.write`, {
+      clientId: 'psql-stand-in',
+      seq: ++seq,
+      command: { op: 'sql', sql: text, params },
+    });
+  const query = (id: string, text: string, consistency = 'strong') =>
+    ask(`synod.mokka.node.${id}.read`, { command: { op: 'query', sql: text }, consistency });
+  const digests = async (): Promise<Set<string>> => {
+    const answer = await client.gather('synod.mokka.status', new Uint8Array(0), {
+      timeoutMs: 1_000,
+      maxReplies: nodes.size,
+      map: (m) =>
+        (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
+      until: (replies) => replies.length === nodes.size,
+    });
+    return new Set(answer.replies);
+  };
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    postgres = await startPostgres();
+    dir = await mkdtemp(join(tmpdir(), 'synod-sql-'));
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    for (const id of peers) {
+      await admin.query(`CREATE DATABASE node_${id}`);
+      // As in pg_paxos, each node creates the table; its writes are then replicated.
+      const db = new pg.Client({ connectionString: url(id) });
+      await db.connect();
+      await db.query('CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
+      await db.end();
+    }
+    await admin.end();
+    for (const id of peers) await startNode(id);
+    client = await connectNats({ servers: nats.url, name: 'client' });
+    await waitFor(
+      'a leader',
+      async () => [...nodes.values()].every((n) => n.runtime.leader !== undefined),
+      15_000,
+      20,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    for (const id of [...nodes.keys()]) await stopNode(id);
+    await nats?.stop();
+    await postgres?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs seed 000: insert on a, update on b, read on a; b down, insert, b back with both rows', async () => {
+    expect(await sql('a', 'INSERT INTO coordinates VALUES ($1, $2)', [3, 3])).toMatchObject({
+      ok: true,
+      result: { command: 'INSERT', rowCount: 1 },
+    });
+    expect(await sql('b', 'UPDATE coordinates SET x = x * 10')).toMatchObject({
+      ok: true,
+      result: { command: 'UPDATE', rowCount: 1 },
+    });
+    expect(await query('a', 'SELECT x, y FROM coordinates')).toMatchObject({
+      ok: true,
+      result: { rows: [{ x: 30, y: 3 }] },
+    });
+    await stopNode('b');
+    expect(await sql('a', 'INSERT INTO coordinates VALUES (4, 4)')).toMatchObject({ ok: true });
+    await startNode('b');
+    expect(await query('b', 'SELECT x, y FROM coordinates ORDER BY x')).toMatchObject({
+      ok: true,
+      result: {
+        rows: [
+          { x: 4, y: 4 },
+          { x: 30, y: 3 },
+        ],
+      },
+    });
+    await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
+  }, 60_000);
+
+  it('reports a constraint violation with its SQLSTATE and keeps the replicas identical', async () => {
+    const answer = await sql('c', 'INSERT INTO coordinates VALUES (4, 40)');
+    expect(answer).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect((answer.error as { message: string }).message).toMatch(/^ERROR 23505: duplicate key/);
+    expect(await query('a', 'SELECT y FROM coordinates WHERE x = 4', 'linearizable')).toMatchObject(
+      {
+        result: { rows: [{ y: 4 }] },
+      },
+    );
+    await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
+  }, 30_000);
+
+  it('refuses what replicas could not replay alike, before it enters the log', async () => {
+    const volatile = await sql(
+      'a',
+      'INSERT INTO coordinates VALUES (5, extract(epoch FROM now())::int)',
+    );
+    expect(volatile).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect((volatile.error as { message: string }).message).toMatch(/now\(\)/);
+    const invalid = await sql('a', 'INSERT INTO coordinates VALUES (6,');
+    expect((invalid.error as { message: string }).message).toMatch(/^ERROR 42601: syntax error/);
+    const local = await sql('a', 'CREATE TABLE scratch (a int)');
+    expect((local.error as { message: string }).message).toMatch(
+      /not a write of a replicated table/,
+    );
+    expect(await query('b', 'SELECT count(*)::int AS n FROM coordinates')).toMatchObject({
+      result: { rows: [{ n: 2 }] },
+    });
+  }, 30_000);
+});
