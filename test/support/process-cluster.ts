@@ -1,7 +1,8 @@
 // A group of real `synod node start` processes for cross-package tests: start, kill, pause,
 // restart them, and read their status over NATS.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { openSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,9 @@ export class ProcessCluster {
     extraArgs: readonly string[] = [],
   ): Promise<ProcessCluster> {
     const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
+    // An embedded PostgreSQL runs as the OS user postgres when we are root: it must be able
+    // to reach its data directory inside this one.
+    await chmod(dir, 0o755);
     const transport = await connectNats({ servers: [...natsUrls], name: `test-${group}` });
     const cluster = new ProcessCluster(group, peers, natsUrls, dir, transport, extraArgs);
     for (const id of peers) cluster.startNode(id);
@@ -65,8 +69,19 @@ export class ProcessCluster {
     this.processes.set(
       id,
       spawn(process.execPath, [SYNOD, ...args], {
-        stdio: 'ignore',
-        env: { ...process.env, LOG_LEVEL: 'error' },
+        // SYNOD_TEST_LOGS=DIR keeps each node's log in DIR/<group>-<id>.log, for debugging.
+        stdio:
+          process.env.SYNOD_TEST_LOGS === undefined
+            ? 'ignore'
+            : [
+                'ignore',
+                openSync(join(process.env.SYNOD_TEST_LOGS, `${this.group}-${id}.log`), 'a'),
+                'inherit',
+              ],
+        env: {
+          ...process.env,
+          LOG_LEVEL: process.env.SYNOD_TEST_LOGS === undefined ? 'error' : 'info',
+        },
       }),
     );
   }
@@ -101,10 +116,16 @@ export class ProcessCluster {
   }
 
   async stop(): Promise<void> {
+    // SIGTERM first: a node stops what it started (an embedded PostgreSQL) before it exits.
+    const exits = [...this.processes.values()]
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map((child) => new Promise((resolve) => child.once('exit', resolve)));
     for (const child of this.processes.values()) {
       child.kill('SIGCONT');
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
     }
+    await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    for (const child of this.processes.values()) child.kill('SIGKILL');
     await this.transport.close();
     await rm(this.dir, { recursive: true, force: true });
   }

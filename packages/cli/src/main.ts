@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SynodClient, SynodError } from '@synod/client';
-import { createLogger } from '@synod/log';
+import { createLogger, type Logger } from '@synod/log';
 import { MACHINES, NodeRuntime } from '@synod/node';
+import { type EmbeddedDatabase, SqlMachine, startEmbeddedPostgres } from '@synod/pg-applier';
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
@@ -63,6 +65,8 @@ async function nodeStart(args: string[]): Promise<void> {
     machine: { type: 'string' },
     'max-batch': { type: 'string' },
     'max-in-flight': { type: 'string' },
+    pg: { type: 'string' },
+    replicate: { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -93,9 +97,17 @@ async function nodeStart(args: string[]): Promise<void> {
   };
   const machineName = pick('machine', values.machine) ?? 'kv';
   const machine = MACHINES[machineName];
-  if (machine === undefined)
+  if (machine === undefined && machineName !== 'sql')
     throw new UsageError(
-      `--machine must be one of ${Object.keys(MACHINES).join(', ')}, got ${machineName}`,
+      `--machine must be one of ${[...Object.keys(MACHINES), 'sql'].join(', ')}, got ${machineName}`,
+    );
+  const replicate = (pick('replicate', values.replicate) ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (machineName === 'sql' && replicate.length === 0)
+    throw new UsageError(
+      '--machine sql needs --replicate TABLE[,TABLE...]: the tables whose writes are replicated',
     );
   const snapshotEvery = count('snapshot-every', 'snapshotEvery', 1);
   const retainSlots = count('retain-slots', 'retainSlots', 0);
@@ -111,6 +123,10 @@ async function nodeStart(args: string[]): Promise<void> {
     name: `synod-${group}-${id}`,
     logger,
   });
+  const sql =
+    machineName === 'sql'
+      ? await openSqlMachine(group, data, pick('pg', values.pg), replicate, logger)
+      : undefined;
   const node = await NodeRuntime.start({
     group,
     nodeId: id,
@@ -118,17 +134,46 @@ async function nodeStart(args: string[]): Promise<void> {
     transport,
     dataDir: data,
     logger,
-    machine,
+    ...(sql === undefined ? { machine: machine! } : { asyncMachine: sql.machine }),
     ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
     ...(retainSlots === undefined ? {} : { retainSlots }),
     ...(maxBatch === undefined ? {} : { maxBatch }),
     ...(maxInFlight === undefined ? {} : { maxInFlight }),
   });
-  logger.info({ peers, machine: machine.name }, 'node started');
+  logger.info({ peers, machine: machineName }, 'node started');
   await stopRequested;
   logger.info('stopping');
   await node.stop();
+  await sql?.database?.stop();
   await transport.drain().catch(() => undefined);
+}
+
+/**
+ * The SQL machine on the database given with --pg, or on an embedded PostgreSQL kept in
+ * DATA/postgres when none is given.
+ */
+async function openSqlMachine(
+  group: string,
+  data: string,
+  url: string | undefined,
+  replicated: readonly string[],
+  logger: Logger,
+): Promise<{ machine: SqlMachine; database: EmbeddedDatabase | undefined }> {
+  const database =
+    url === undefined
+      ? await startEmbeddedPostgres(join(data, 'postgres'), {
+          onLog: (line) => logger.debug({ postgres: line }),
+        })
+      : undefined;
+  const connectionString = url ?? database!.url;
+  logger.info(
+    { postgres: database === undefined ? 'given' : 'embedded', replicated },
+    'sql machine',
+  );
+  return {
+    machine: await SqlMachine.open({ connectionString, group, replicated }),
+    database,
+  };
 }
 
 async function kv(args: string[]): Promise<void> {

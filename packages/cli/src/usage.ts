@@ -20,6 +20,7 @@ Every command takes --help; --nats takes a URL or a comma-separated list of a cl
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS]
+                 [--machine sql --replicate TABLE[,TABLE...] [--pg postgres://...]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
 included. --machine picks the state machine the log is applied to: kv (the default; put,
@@ -29,6 +30,11 @@ The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's
 snapshot to DIR/GROUP.snapshot. After every --snapshot-every applied slots (default 10000),
 or 4 MiB of applied log, the node snapshots its state and compacts its log, keeping at most
 the last --retain-slots slots (default 256, and at most 2 MiB) for peers a little behind.
+
+--machine sql replicates SQL writes of the --replicate tables (issue 5, in progress): each
+node applies the group's log to its own PostgreSQL, the one --pg names or, without --pg, an
+embedded server kept in DIR/postgres (nothing to install). Writes are {"op":"sql","sql":...,
+"params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)
 and keeps up to --max-in-flight slots in phase 2 at once (default 64).

@@ -55,7 +55,8 @@ describe('synod command line', () => {
     for (const [flag, value, message] of [
       ['--max-batch', '0', /--max-batch must be a whole number of at least 1/],
       ['--max-in-flight', '2.5', /--max-in-flight must be a whole number/],
-      ['--machine', 'sql', /--machine must be one of kv, log/],
+      ['--machine', 'bogus', /--machine must be one of kv, log, sql/],
+      ['--machine', 'sql', /--machine sql needs --replicate/],
     ] as const) {
       const result = await synod(...base, flag, value);
       expect(result.code, flag).toBe(2);

@@ -77,6 +77,9 @@ function routeOne(s: StatementInfo, replicated: ReadonlySet<string>): Route {
     case 'read':
       return { kind: 'read', replicated: mine.length > 0, tables };
     case 'ddl': {
+      // Creating a replicated table is how a node is set up (pg_paxos: create the table on
+      // every node, then replicate it): only changing or dropping one is refused.
+      if (s.node === 'CreateStmt') return { kind: 'local' };
       const changed = s.defines.map(normalize).filter((t) => replicated.has(t));
       if (changed.length > 0)
         throw new DeterminismError(

@@ -12,6 +12,7 @@ export {
   type StatementKind,
   VOLATILE_FUNCTIONS,
 } from './classify.js';
+export { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.js';
 export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
 export { type GuardOptions, type Route, route } from './guard.js';
 export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';

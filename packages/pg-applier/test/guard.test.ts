@@ -107,6 +107,8 @@ describe('route (the determinism guard)', () => {
     expect(go('SELECT now()')).toEqual({ kind: 'read', replicated: false, tables: [] });
     expect(go('INSERT INTO scratch VALUES (random())')).toEqual({ kind: 'local' });
     expect(go('CREATE TABLE scratch (a int)')).toEqual({ kind: 'local' });
+    // Each node creates a replicated table itself (pg_paxos's setup); changing it is refused.
+    expect(go('CREATE TABLE coordinates (x int PRIMARY KEY, y int)')).toEqual({ kind: 'local' });
     expect(go("SET synod.consistency_model TO 'optimistic'")).toEqual({ kind: 'session' });
     expect(go('BEGIN')).toEqual({ kind: 'transaction' });
     expect(go('  ')).toEqual({ kind: 'empty' });
