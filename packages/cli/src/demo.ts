@@ -7,6 +7,7 @@ import { delimiter, join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { NodeRuntime } from '@synod/node';
 import { connectNats, MemoryNetwork, type Transport } from '@synod/transport';
+import { type SqlDemo, sqlDemo } from './sql-demo.js';
 import { statusTable } from './status-table.js';
 
 const peers = ['a', 'b', 'c'];
@@ -53,7 +54,7 @@ async function startNats(binary: string): Promise<{ url: string; process: ChildP
  * `synod demo`: a group of three nodes on this machine, a few writes and reads, its status;
  * then it keeps running until Ctrl-C (or, with --once, stops at once).
  */
-export async function demo(once: boolean): Promise<void> {
+export async function demo(once: boolean, withSql = true): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'synod-demo-'));
   const binary = onPath('nats-server');
   const nats = binary === undefined ? undefined : await startNats(binary);
@@ -69,7 +70,9 @@ export async function demo(once: boolean): Promise<void> {
   );
   const nodes: NodeRuntime[] = [];
   const transports: Transport[] = [];
+  let sql: SqlDemo | undefined;
   const cleanup = async (): Promise<void> => {
+    await sql?.stop();
     for (const node of nodes) await node.stop();
     for (const t of transports) await t.close();
     nats?.process.kill('SIGTERM');
@@ -112,6 +115,15 @@ export async function demo(once: boolean): Promise<void> {
       `${await client.paxos('leader', 'primary = node-b')}  (the chosen value stays)\n`,
     );
     console.log(statusTable(nodes.map((n) => n.status())));
+    if (withSql) {
+      try {
+        sql = await sqlDemo(dir, connect, show);
+      } catch (error) {
+        console.log(
+          `\nSQL part skipped: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
     if (!once) {
       // Listen for Ctrl-C before saying so: a signal sent on reading the line must find us ready.
       const stopped = new Promise<void>((resolve) => {

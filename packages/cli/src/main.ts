@@ -307,10 +307,14 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         strict: true,
-        options: { help: { type: 'boolean' }, once: { type: 'boolean' } },
+        options: {
+          help: { type: 'boolean' },
+          once: { type: 'boolean' },
+          'no-sql': { type: 'boolean' },
+        },
       });
       if (values.help) console.log(USAGE.demo);
-      else await demo(values.once === true);
+      else await demo(values.once === true, values['no-sql'] !== true);
     } else throw new UsageError(`unknown command ${command}`);
     return 0;
   } catch (error) {

@@ -58,11 +58,13 @@ Prints the values of the group's log state machine, one per line, from index --f
   paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [--json]
 
 Prints the value chosen for KEY: VALUE if this call won, or the value chosen before.`,
-  demo: `synod demo [--once]
+  demo: `synod demo [--once] [--no-sql]
 
 Starts a nats-server on a free port when one is on PATH (the in-memory transport otherwise,
-saying so), three nodes of group mokka, writes and reads, and shows the status; then keeps
-running until Ctrl-C, which stops everything (--once stops at once).`,
+saying so), three nodes of group mokka, writes and reads, and shows the status. Then seed
+000 with SQL: three nodes of group coordinates, each with its own embedded PostgreSQL
+(nothing to install; --no-sql skips it), writes through different nodes, and every node's
+table. Keeps running until Ctrl-C, which stops everything (--once stops at once).`,
   status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
 
 Asks every node of GROUP for its role, the leader it knows and that leader's ballot, the

