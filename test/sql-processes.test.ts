@@ -2,17 +2,49 @@
 // `synod node start --machine sql` processes, each with the PostgreSQL server it starts in its
 // own data directory (no --pg). The table is created on each node, as in pg_paxos; its writes
 // go through the group's log; a node stopped and started again catches up.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { SynodClient } from '@synod/client';
-import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { freePort, type NatsServer, startNatsServer } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, until } from './support/process-cluster.js';
 
 const peers = ['a', 'b', 'c'];
+const run = promisify(execFile);
 
 describe('SQL groups of real processes on embedded PostgreSQL', () => {
   let server: NatsServer;
   let group: ProcessCluster;
   let seq = 0;
+  const sqlPorts = new Map<string, number>();
+  /** The real psql, against a node's PostgreSQL wire front end (simple query protocol). */
+  const psql = async (
+    id: string,
+    ...commands: string[]
+  ): Promise<{ code: number; out: string; err: string }> => {
+    const args = [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(sqlPorts.get(id)),
+      '-U',
+      'postgres',
+      '-d',
+      'synod',
+      '-At',
+      '-v',
+      'ON_ERROR_STOP=1',
+    ];
+    for (const command of commands) args.push('-c', command);
+    return run('psql', args, { env: { ...process.env, PGCONNECT_TIMEOUT: '10' } }).then(
+      ({ stdout, stderr }) => ({ code: 0, out: stdout, err: stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        out: error.stdout,
+        err: error.stderr,
+      }),
+    );
+  };
 
   const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
     const reply = await group.transport.request(
@@ -43,12 +75,15 @@ describe('SQL groups of real processes on embedded PostgreSQL', () => {
 
   beforeAll(async () => {
     server = await startNatsServer();
-    group = await ProcessCluster.start(
-      'sqlgroup',
-      peers,
-      [server.url],
-      ['--machine', 'sql', '--replicate', 'coordinates'],
-    );
+    for (const id of peers) sqlPorts.set(id, await freePort());
+    group = await ProcessCluster.start('sqlgroup', peers, [server.url], (id) => [
+      '--machine',
+      'sql',
+      '--replicate',
+      'coordinates',
+      '--sql-port',
+      String(sqlPorts.get(id)),
+    ]);
     for (const id of peers) await ready(id);
     for (const id of peers)
       expect(await query(id, 'CREATE TABLE coordinates (x int PRIMARY KEY, y int)')).toMatchObject({
@@ -81,6 +116,55 @@ describe('SQL groups of real processes on embedded PostgreSQL', () => {
     });
     const client = new SynodClient({ transport: group.transport, group: 'sqlgroup' });
     await client.read({ op: 'query', sql: 'SELECT 1' }, 'linearizable');
+    await until(
+      'identical replicas',
+      async () => new Set((await group.status()).map((n) => n.stateDigest)).size === 1,
+      20_000,
+    );
+  }, 120_000);
+
+  it('runs seed 000 with the real psql: the wire front end routes writes through the log', async () => {
+    expect(await psql('a', 'TRUNCATE coordinates')).toMatchObject({ code: 0 });
+    expect(await psql('a', 'INSERT INTO coordinates VALUES (3, 3)')).toMatchObject({
+      code: 0,
+      out: 'INSERT 0 1\n',
+    });
+    expect(await psql('b', 'UPDATE coordinates SET x = x * 10')).toMatchObject({
+      code: 0,
+      out: 'UPDATE 1\n',
+    });
+    expect((await psql('a', 'SELECT * FROM coordinates')).out).toBe('30|3\n');
+    await group.kill('b');
+    expect((await psql('a', 'INSERT INTO coordinates VALUES (4, 4)')).code).toBe(0);
+    group.startNode('b');
+    await ready('b');
+    expect((await psql('b', 'SELECT * FROM coordinates ORDER BY x')).out).toBe('4|4\n30|3\n');
+    // Per session: SET synod.consistency_model, then an optimistic read.
+    expect(
+      (
+        await psql(
+          'c',
+          "SET synod.consistency_model TO 'optimistic'",
+          'SHOW synod.consistency_model',
+          'SELECT count(*) FROM coordinates',
+        )
+      ).out,
+    ).toBe('SET\noptimistic\n2\n');
+    // Postgres-style errors on the client's connection: a constraint, a volatile function, bad SQL.
+    const duplicate = await psql('c', 'INSERT INTO coordinates VALUES (4, 40)');
+    expect(duplicate.code).not.toBe(0);
+    expect(duplicate.err).toMatch(
+      /ERROR:\s+duplicate key value violates unique constraint "coordinates_pkey"/,
+    );
+    const volatile = await psql(
+      'a',
+      'INSERT INTO coordinates VALUES (5, extract(epoch FROM now()))',
+    );
+    expect(volatile.err).toMatch(/ERROR:\s+now\(\) in a write of a replicated table/);
+    const invalid = await psql('a', 'INSERT INTO coordinates VALUES (');
+    expect(invalid.err).toMatch(/ERROR:\s+syntax error at end of input/);
+    // Nothing half applied, and the replicas still agree.
+    expect((await psql('c', 'SELECT * FROM coordinates ORDER BY x')).out).toBe('4|4\n30|3\n');
     await until(
       'identical replicas',
       async () => new Set((await group.status()).map((n) => n.stateDigest)).size === 1,

@@ -30,15 +30,15 @@ export class ProcessCluster {
     readonly natsUrls: readonly string[],
     readonly dir: string,
     readonly transport: Transport,
-    readonly extraArgs: readonly string[],
+    readonly extraArgs: readonly string[] | ((id: string) => readonly string[]),
   ) {}
 
   static async start(
     group: string,
     peers: readonly string[],
     natsUrls: readonly string[],
-    /** More `synod node start` flags (e.g. --snapshot-every). */
-    extraArgs: readonly string[] = [],
+    /** More `synod node start` flags (e.g. --snapshot-every), the same or per node. */
+    extraArgs: readonly string[] | ((id: string) => readonly string[]) = [],
   ): Promise<ProcessCluster> {
     const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
     // An embedded PostgreSQL runs as the OS user postgres when we are root: it must be able
@@ -64,7 +64,7 @@ export class ProcessCluster {
       this.natsUrls.join(','),
       '--data',
       join(this.dir, id),
-      ...this.extraArgs,
+      ...(typeof this.extraArgs === 'function' ? this.extraArgs(id) : this.extraArgs),
     ];
     this.processes.set(
       id,

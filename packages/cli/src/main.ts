@@ -5,7 +5,12 @@ import { parseArgs } from 'node:util';
 import { SynodClient, SynodError } from '@synod/client';
 import { createLogger, type Logger } from '@synod/log';
 import { MACHINES, NodeRuntime } from '@synod/node';
-import { type EmbeddedDatabase, SqlMachine, startEmbeddedPostgres } from '@synod/pg-applier';
+import {
+  type EmbeddedDatabase,
+  SqlFrontEnd,
+  SqlMachine,
+  startEmbeddedPostgres,
+} from '@synod/pg-applier';
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
@@ -67,6 +72,7 @@ async function nodeStart(args: string[]): Promise<void> {
     'max-in-flight': { type: 'string' },
     pg: { type: 'string' },
     replicate: { type: 'string' },
+    'sql-port': { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -85,8 +91,9 @@ async function nodeStart(args: string[]): Promise<void> {
   }
   const count = (flag: string, name: string, min: number): number | undefined => {
     const text =
-      values[flag as 'snapshot-every' | 'retain-slots' | 'max-batch' | 'max-in-flight'] ??
-      file[name];
+      values[
+        flag as 'snapshot-every' | 'retain-slots' | 'max-batch' | 'max-in-flight' | 'sql-port'
+      ] ?? file[name];
     if (text === undefined) return undefined;
     const n = Number(text);
     if (!Number.isSafeInteger(n) || n < min)
@@ -109,6 +116,9 @@ async function nodeStart(args: string[]): Promise<void> {
     throw new UsageError(
       '--machine sql needs --replicate TABLE[,TABLE...]: the tables whose writes are replicated',
     );
+  const sqlPort = count('sql-port', 'sqlPort', 1);
+  if (sqlPort !== undefined && machineName !== 'sql')
+    throw new UsageError('--sql-port needs --machine sql');
   const snapshotEvery = count('snapshot-every', 'snapshotEvery', 1);
   const retainSlots = count('retain-slots', 'retainSlots', 0);
   const maxBatch = count('max-batch', 'maxBatch', 1);
@@ -140,9 +150,24 @@ async function nodeStart(args: string[]): Promise<void> {
     ...(maxBatch === undefined ? {} : { maxBatch }),
     ...(maxInFlight === undefined ? {} : { maxInFlight }),
   });
-  logger.info({ peers, machine: machineName }, 'node started');
+  const frontEnd =
+    sql === undefined || sqlPort === undefined
+      ? undefined
+      : await SqlFrontEnd.start({
+          port: sqlPort,
+          group,
+          nodeId: id,
+          transport,
+          connectionString: sql.connectionString,
+          replicated: replicate,
+        });
+  logger.info(
+    { peers, machine: machineName, ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }) },
+    'node started',
+  );
   await stopRequested;
   logger.info('stopping');
+  await frontEnd?.stop();
   await node.stop();
   await sql?.database?.stop();
   await transport.drain().catch(() => undefined);
@@ -158,7 +183,11 @@ async function openSqlMachine(
   url: string | undefined,
   replicated: readonly string[],
   logger: Logger,
-): Promise<{ machine: SqlMachine; database: EmbeddedDatabase | undefined }> {
+): Promise<{
+  machine: SqlMachine;
+  database: EmbeddedDatabase | undefined;
+  connectionString: string;
+}> {
   const database =
     url === undefined
       ? await startEmbeddedPostgres(join(data, 'postgres'), {
@@ -173,6 +202,7 @@ async function openSqlMachine(
   return {
     machine: await SqlMachine.open({ connectionString, group, replicated }),
     database,
+    connectionString,
   };
 }
 

@@ -20,7 +20,7 @@ Every command takes --help; --nats takes a URL or a comma-separated list of a cl
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS]
-                 [--machine sql --replicate TABLE[,TABLE...] [--pg postgres://...]]
+                 [--machine sql --replicate TABLE[,TABLE...] [--pg postgres://...] [--sql-port PORT]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
 included. --machine picks the state machine the log is applied to: kv (the default; put,
@@ -35,6 +35,9 @@ the last --retain-slots slots (default 256, and at most 2 MiB) for peers a littl
 node applies the group's log to its own PostgreSQL, the one --pg names or, without --pg, an
 embedded server kept in DIR/postgres (nothing to install). Writes are {"op":"sql","sql":...,
 "params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
+--sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql connects as to a
+PostgreSQL server (simple queries; SET synod.consistency_model TO 'optimistic' | 'strong' |
+'linearizable' per session, strong by default).
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)
 and keeps up to --max-in-flight slots in phase 2 at once (default 64).

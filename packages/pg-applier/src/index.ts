@@ -16,3 +16,4 @@ export { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.js';
 export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
 export { type GuardOptions, type Route, route } from './guard.js';
 export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';
+export { type Consistency, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';
