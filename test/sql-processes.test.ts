@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SynodClient } from '@synod/client';
 import { freePort, type NatsServer, startNatsServer } from '@synod/testkit';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, until } from './support/process-cluster.js';
 
@@ -171,4 +172,27 @@ describe('SQL groups of real processes on embedded PostgreSQL', () => {
       20_000,
     );
   }, 120_000);
+
+  it('refuses the extended query protocol with a clear error, and the session goes on', async () => {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: sqlPorts.get('a'),
+      user: 'postgres',
+      database: 'synod',
+    });
+    await client.connect();
+    try {
+      // node-postgres sends a query with parameters as Parse/Bind/Execute/Sync.
+      await expect(
+        client.query('SELECT * FROM coordinates WHERE x = $1', [4]),
+      ).rejects.toMatchObject({
+        code: '0A000',
+        message: expect.stringMatching(/extended query protocol/),
+      });
+      const plain = await client.query('SELECT count(*)::int AS n FROM coordinates');
+      expect(plain.rows).toEqual([{ n: 2 }]);
+    } finally {
+      await client.end();
+    }
+  }, 30_000);
 });
