@@ -1,4 +1,4 @@
-import { type ClientBase, DatabaseError } from 'pg';
+import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
 export interface SqlWrite {
@@ -93,6 +93,19 @@ export class PgApplier {
    * whole).
    */
   async apply(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
+    // Most batches fail nothing: run them without a savepoint per write (one round trip per
+    // write). If a write fails, that transaction is void: run the batch again, this time with
+    // a savepoint around each write, so the failure is that write's outcome alone. Both runs
+    // give the same outcomes; the first is only faster.
+    const fast = await this.#run(entries, false);
+    return fast ?? (await this.#run(entries, true))!;
+  }
+
+  /** One transaction; undefined when `guarded` is false and a write failed (nothing committed). */
+  async #run(
+    entries: readonly SqlEntry[],
+    guarded: boolean,
+  ): Promise<Map<number, WriteOutcome[]> | undefined> {
     const outcomes = new Map<number, WriteOutcome[]>();
     const c = this.#client;
     await c.query('BEGIN');
@@ -102,17 +115,43 @@ export class PgApplier {
         [this.#group],
       );
       let applied = Number(locked.rows[0]?.slot ?? -1);
-      for (const entry of [...entries].sort((a, b) => a.slot - b.slot)) {
-        if (entry.slot <= applied) continue;
-        if (entry.slot !== applied + 1)
+      const todo = [...entries].sort((a, b) => a.slot - b.slot).filter((e) => e.slot > applied);
+      const sessions = await this.#loadSessions(todo);
+      const changed = new Set<string>();
+      for (const [i, entry] of todo.entries()) {
+        const expected = applied + 1 + i;
+        if (entry.slot !== expected)
           throw new SlotGapError(
-            `slot ${entry.slot} comes after ${applied}: slots are applied in order`,
+            `slot ${entry.slot} comes after ${expected - 1}: slots are applied in order`,
           );
-        const results: WriteOutcome[] = [];
-        for (const write of entry.writes) results.push(await this.#applyWrite(write));
-        outcomes.set(entry.slot, results);
-        applied = entry.slot;
       }
+      // The fastest path: every write runs in one round trip, as one multi-statement query.
+      const together = guarded ? undefined : await this.#runTogether(todo, sessions);
+      if (together === null) {
+        await c.query('ROLLBACK');
+        return undefined;
+      }
+      for (const entry of together === undefined ? todo : []) {
+        const results: WriteOutcome[] = [];
+        for (const write of entry.writes) {
+          const outcome = await this.#applyWrite(write, sessions, guarded);
+          if (outcome === undefined) {
+            await c.query('ROLLBACK');
+            return undefined;
+          }
+          if (write.clientId !== undefined && write.seq !== undefined) changed.add(write.clientId);
+          results.push(outcome);
+        }
+        outcomes.set(entry.slot, results);
+      }
+      if (together !== undefined) {
+        for (const [slot, results] of together) outcomes.set(slot, results);
+        for (const entry of todo)
+          for (const write of entry.writes)
+            if (write.clientId !== undefined) changed.add(write.clientId);
+      }
+      applied = todo.at(-1)?.slot ?? applied;
+      await this.#saveSessions(sessions, changed);
       await c.query('UPDATE synod.applied SET slot = $2 WHERE group_name = $1', [
         this.#group,
         applied,
@@ -125,30 +164,133 @@ export class PgApplier {
     }
   }
 
-  async #applyWrite(write: SqlWrite): Promise<WriteOutcome> {
+  /**
+   * Runs every write of the entries as one multi-statement query (one round trip) when that
+   * gives the same outcomes as running them one by one: no parameters (the simple protocol
+   * takes none), at most one write per client (no retry of a write in the same batch), and
+   * no write already applied. Returns undefined when it does not apply, null when a write
+   * failed (the transaction is void: the caller retries with savepoints).
+   */
+  async #runTogether(
+    entries: readonly SqlEntry[],
+    sessions: Map<string, Session>,
+  ): Promise<Map<number, WriteOutcome[]> | undefined | null> {
+    const writes = entries.flatMap((e) => e.writes);
+    const clients = writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId]));
+    if (
+      writes.length < 2 ||
+      writes.some((w) => w.params !== undefined && w.params.length > 0) ||
+      new Set(clients).size !== clients.length ||
+      writes.some((w) => {
+        const last = w.clientId === undefined ? undefined : sessions.get(w.clientId);
+        return last !== undefined && w.seq !== undefined && w.seq <= last.seq;
+      })
+    )
+      return undefined;
+    let results: QueryResult[];
+    try {
+      const result = await this.#client.query(writes.map((w) => w.sql).join(';\n'));
+      results = (Array.isArray(result) ? result : [result]) as QueryResult[];
+    } catch (error) {
+      if (!(error instanceof DatabaseError)) throw error;
+      return null;
+    }
+    // A write that was itself several statements: the results do not line up; run them singly.
+    if (results.length !== writes.length) return null;
+    const outcomes = new Map<number, WriteOutcome[]>();
+    let at = 0;
+    for (const entry of entries) {
+      const list: WriteOutcome[] = [];
+      for (const write of entry.writes) {
+        const result = results[at++]!;
+        const outcome: WriteOutcome = {
+          ok: true,
+          command: result.command,
+          rowCount: result.rowCount ?? 0,
+          rows: result.rows as Record<string, unknown>[],
+        };
+        if (write.clientId !== undefined && write.seq !== undefined)
+          sessions.set(write.clientId, { seq: write.seq, outcome });
+        list.push(outcome);
+      }
+      outcomes.set(entry.slot, list);
+    }
+    return outcomes;
+  }
+
+  /** The last (seq, outcome) of every client that has a write in these entries, in one query. */
+  async #loadSessions(entries: readonly SqlEntry[]): Promise<Map<string, Session>> {
+    const clients = [
+      ...new Set(
+        entries.flatMap((e) =>
+          e.writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId])),
+        ),
+      ),
+    ];
+    const sessions = new Map<string, Session>();
+    if (clients.length === 0) return sessions;
+    const rows = await this.#client.query<{
+      client_id: string;
+      seq: string;
+      outcome: WriteOutcome;
+    }>(
+      'SELECT client_id, seq, outcome FROM synod.sessions WHERE group_name = $1 AND client_id = ANY($2)',
+      [this.#group, clients],
+    );
+    for (const row of rows.rows)
+      sessions.set(row.client_id, { seq: Number(row.seq), outcome: row.outcome });
+    return sessions;
+  }
+
+  /** Writes back the sessions of the clients that wrote in this transaction, in one statement. */
+  async #saveSessions(
+    sessions: ReadonlyMap<string, Session>,
+    changed: ReadonlySet<string>,
+  ): Promise<void> {
+    if (changed.size === 0) return;
+    const ids = [...changed];
+    await this.#client.query(
+      `INSERT INTO synod.sessions (group_name, client_id, seq, outcome)
+       SELECT $1, id, seq, outcome FROM unnest($2::text[], $3::bigint[], $4::jsonb[]) AS t(id, seq, outcome)
+       ON CONFLICT (group_name, client_id) DO UPDATE SET seq = EXCLUDED.seq, outcome = EXCLUDED.outcome`,
+      [
+        this.#group,
+        ids,
+        ids.map((id) => sessions.get(id)!.seq),
+        ids.map((id) => JSON.stringify(sessions.get(id)!.outcome)),
+      ],
+    );
+  }
+
+  /**
+   * One write, or its remembered outcome if its (clientId, seq) was applied before. Without
+   * `guarded`, a failure returns undefined (the caller abandons the transaction).
+   */
+  async #applyWrite(
+    write: SqlWrite,
+    sessions: Map<string, Session>,
+    guarded: boolean,
+  ): Promise<WriteOutcome | undefined> {
     const c = this.#client;
-    const session = write.clientId !== undefined && write.seq !== undefined;
-    if (session) {
-      const last = await c.query<{ seq: string; outcome: WriteOutcome }>(
-        'SELECT seq, outcome FROM synod.sessions WHERE group_name = $1 AND client_id = $2',
-        [this.#group, write.clientId],
-      );
-      const row = last.rows[0];
-      if (row !== undefined && write.seq! <= Number(row.seq)) {
-        return write.seq === Number(row.seq)
-          ? row.outcome
+    const clientId = write.clientId;
+    const seq = write.seq;
+    if (clientId !== undefined && seq !== undefined) {
+      const last = sessions.get(clientId);
+      if (last !== undefined && seq <= last.seq) {
+        return seq === last.seq
+          ? last.outcome
           : {
               ok: false,
               sqlState: '22023',
-              message: `seq ${write.seq} of ${write.clientId} is older than its last write (${row.seq})`,
+              message: `seq ${seq} of ${clientId} is older than its last write (${last.seq})`,
             };
       }
     }
-    await c.query('SAVEPOINT synod_write');
+    if (guarded) await c.query('SAVEPOINT synod_write');
     let outcome: WriteOutcome;
     try {
       const result = await c.query(write.sql, write.params === undefined ? [] : [...write.params]);
-      await c.query('RELEASE SAVEPOINT synod_write');
+      if (guarded) await c.query('RELEASE SAVEPOINT synod_write');
       outcome = {
         ok: true,
         command: result.command,
@@ -158,15 +300,16 @@ export class PgApplier {
     } catch (error) {
       // Only what PostgreSQL refused is the write's outcome; a lost connection is not.
       if (!(error instanceof DatabaseError)) throw error;
+      if (!guarded) return undefined;
       await c.query('ROLLBACK TO SAVEPOINT synod_write');
       outcome = { ok: false, sqlState: error.code ?? 'XX000', message: error.message };
     }
-    if (session)
-      await c.query(
-        `INSERT INTO synod.sessions (group_name, client_id, seq, outcome) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (group_name, client_id) DO UPDATE SET seq = EXCLUDED.seq, outcome = EXCLUDED.outcome`,
-        [this.#group, write.clientId, write.seq, JSON.stringify(outcome)],
-      );
+    if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
     return outcome;
   }
+}
+
+interface Session {
+  readonly seq: number;
+  readonly outcome: WriteOutcome;
 }

@@ -62,12 +62,20 @@ describe('SQL replicated through a group (seed 000)', () => {
     return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
   };
   /** A write through node `id` (which forwards it to the leader if it does not lead). */
-  const sql = (id: string, text: string, params: unknown[] = []) =>
-    ask(`synod.mokka.node.${id}.write`, {
+  /** A write through node `id`, retried as a client would while leadership settles. */
+  const sql = async (id: string, text: string, params: unknown[] = []) => {
+    const body = {
       clientId: 'psql-stand-in',
       seq: ++seq,
       command: { op: 'sql', sql: text, params },
-    });
+    };
+    for (let attempt = 0; ; attempt++) {
+      const answer = await ask(`synod.mokka.node.${id}.write`, body);
+      const code = (answer.error as { code?: string } | undefined)?.code;
+      if (attempt >= 50 || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   const query = (id: string, text: string, consistency = 'strong') =>
     ask(`synod.mokka.node.${id}.read`, { command: { op: 'query', sql: text }, consistency });
   const digests = async (): Promise<Set<string>> => {

