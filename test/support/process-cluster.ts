@@ -99,10 +99,14 @@ export class ProcessCluster {
   }
 
   async status(): Promise<NodeStatus[]> {
-    const result = await this.transport.gather(`synod.${this.group}.status`, new Uint8Array(0), {
-      timeoutMs: 300,
-      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeStatus,
-    });
+    const result = await this.transport.gather(
+      `synod.${this.group}.status`,
+      new TextEncoder().encode('{"digest":true}'),
+      {
+        timeoutMs: 300,
+        map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeStatus,
+      },
+    );
     return [...result.replies].sort((x, y) => (x.node < y.node ? -1 : 1));
   }
 

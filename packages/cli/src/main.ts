@@ -307,10 +307,14 @@ async function status(args: string[]): Promise<void> {
   const { values } = options(args, { 'wait-ms': { type: 'string' } } as const);
   if (values.help) return void console.log(USAGE.status);
   await withClient(values.nats, values.group, async (_client, transport) => {
-    const result = await transport.gather(`synod.${values.group}.status`, new Uint8Array(0), {
-      timeoutMs: Number(values['wait-ms'] ?? 500),
-      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeRow,
-    });
+    const result = await transport.gather(
+      `synod.${values.group}.status`,
+      new TextEncoder().encode('{"digest":true}'),
+      {
+        timeoutMs: Number(values['wait-ms'] ?? 500),
+        map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as NodeRow,
+      },
+    );
     const nodes = [...result.replies].sort((a, b) => (a.node < b.node ? -1 : 1));
     const table = statusTable(nodes);
     print(

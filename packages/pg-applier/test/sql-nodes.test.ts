@@ -79,13 +79,17 @@ describe('SQL replicated through a group (seed 000)', () => {
   const query = (id: string, text: string, consistency = 'strong') =>
     ask(`synod.mokka.node.${id}.read`, { command: { op: 'query', sql: text }, consistency });
   const digests = async (): Promise<Set<string>> => {
-    const answer = await client.gather('synod.mokka.status', new Uint8Array(0), {
-      timeoutMs: 1_000,
-      maxReplies: nodes.size,
-      map: (m) =>
-        (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
-      until: (replies) => replies.length === nodes.size,
-    });
+    const answer = await client.gather(
+      'synod.mokka.status',
+      new TextEncoder().encode('{"digest":true}'),
+      {
+        timeoutMs: 1_000,
+        maxReplies: nodes.size,
+        map: (m) =>
+          (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
+        until: (replies) => replies.length === nodes.size,
+      },
+    );
     return new Set(answer.replies);
   };
 
