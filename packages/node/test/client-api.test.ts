@@ -17,11 +17,21 @@ describe('client API over NATS (JSON contract)', () => {
   let client: Transport;
   const runtimes: NodeRuntime[] = [];
 
+  /**
+   * One request, retried as a client would (same body: a write keeps its clientId and seq)
+   * while a leader change answers NOT_LEADER or NO_QUORUM: the short election timeout used
+   * here can pass on a busy machine.
+   */
   const ask = async (subject: string, body: string): Promise<Record<string, unknown>> => {
-    const reply = await client.request(`synod.mokka.${subject}`, new TextEncoder().encode(body), {
-      timeoutMs: 10_000,
-    });
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+    for (let attempt = 0; ; attempt++) {
+      const reply = await client.request(`synod.mokka.${subject}`, new TextEncoder().encode(body), {
+        timeoutMs: 10_000,
+      });
+      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+      const code = (answer.error as { code?: string } | undefined)?.code;
+      if (attempt >= 50 || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   };
 
   beforeAll(async () => {
@@ -176,14 +186,10 @@ describe('client API over NATS (JSON contract)', () => {
     expect(put).toMatchObject({ ok: true });
     for (const nodeId of peers) {
       // Each node's own read subject: a follower must forward to the leader.
-      const reply = await client.request(
-        `synod.mokka.node.${nodeId}.read`,
-        new TextEncoder().encode(
-          '{"command":{"op":"get","key":"lin"},"consistency":"linearizable"}',
-        ),
-        { timeoutMs: 10_000 },
+      const answer = await ask(
+        `node.${nodeId}.read`,
+        '{"command":{"op":"get","key":"lin"},"consistency":"linearizable"}',
       );
-      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
       expect(answer, nodeId).toMatchObject({ ok: true, result: { found: true, value: 'one' } });
       // With no write in flight, the read took a slot of its own, after the put's.
       expect(answer.slot as number, nodeId).toBeGreaterThan(put.slot as number);
