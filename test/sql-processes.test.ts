@@ -173,7 +173,7 @@ describe('SQL groups of real processes on embedded PostgreSQL', () => {
     );
   }, 120_000);
 
-  it('refuses the extended query protocol with a clear error, and the session goes on', async () => {
+  it('takes node-postgres unchanged: parameters over the extended protocol, writes replicated', async () => {
     const client = new pg.Client({
       host: '127.0.0.1',
       port: sqlPorts.get('a'),
@@ -182,17 +182,23 @@ describe('SQL groups of real processes on embedded PostgreSQL', () => {
     });
     await client.connect();
     try {
-      // node-postgres sends a query with parameters as Parse/Bind/Execute/Sync.
+      // node-postgres sends a query with parameters as Parse/Bind/Describe/Execute/Sync.
+      const insert = await client.query('INSERT INTO coordinates VALUES ($1, $2)', [7, 70]);
+      expect(insert.rowCount).toBe(1);
+      const read = await client.query('SELECT x, y FROM coordinates WHERE x = $1', [7]);
+      expect(read.rows).toEqual([{ x: 7, y: 70 }]);
       await expect(
-        client.query('SELECT * FROM coordinates WHERE x = $1', [4]),
+        client.query('INSERT INTO coordinates VALUES ($1, $2)', [7, 71]),
       ).rejects.toMatchObject({
-        code: '0A000',
-        message: expect.stringMatching(/extended query protocol/),
+        code: '23505',
       });
-      const plain = await client.query('SELECT count(*)::int AS n FROM coordinates');
-      expect(plain.rows).toEqual([{ n: 2 }]);
+      // The session goes on after an error, and the write reached every replica.
+      expect((await client.query('SELECT count(*)::int AS n FROM coordinates')).rows).toEqual([
+        { n: 3 },
+      ]);
     } finally {
       await client.end();
     }
+    expect((await psql('c', 'SELECT y FROM coordinates WHERE x = 7')).out).toBe('70\n');
   }, 30_000);
 });

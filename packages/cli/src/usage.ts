@@ -35,8 +35,8 @@ the last --retain-slots slots (default 256, and at most 2 MiB) for peers a littl
 node applies the group's log to its own PostgreSQL, the one --pg names or, without --pg, an
 embedded server kept in DIR/postgres (nothing to install). Writes are {"op":"sql","sql":...,
 "params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
---sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql connects as to a
-PostgreSQL server (simple queries; SET synod.consistency_model TO 'optimistic' | 'strong' |
+--sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql and drivers connect
+as to a PostgreSQL server (SET synod.consistency_model TO 'optimistic' | 'strong' |
 'linearizable' per session, strong by default).
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)

@@ -21,6 +21,71 @@ export interface SqlFrontEndOptions {
 }
 
 export type Consistency = 'strong' | 'optimistic' | 'linearizable';
+
+/** One statement's result, as the wire sends it. */
+interface Result {
+  readonly fields: readonly pg.FieldDef[];
+  readonly rows: readonly (string | null)[][];
+  readonly tag: string;
+  /** An empty query string (EmptyQueryResponse). */
+  readonly empty?: boolean;
+}
+
+/** A client connection's state. */
+interface Session {
+  consistency: Consistency;
+  readonly client: SynodClient;
+  inTransaction: boolean;
+  /** After an error in the extended protocol: ignore messages until Sync. */
+  skipUntilSync: boolean;
+  readonly prepared: Map<string, string>;
+  readonly portals: Map<
+    string,
+    { sql: string; params: (string | null)[]; results: Result[] | undefined }
+  >;
+}
+
+/** Reads a frontend message's fields. */
+class Reader {
+  readonly #view: DataView;
+  readonly #data: Uint8Array;
+  #at: number;
+
+  constructor(data: Uint8Array, at: number) {
+    this.#data = data;
+    this.#view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.#at = at;
+  }
+
+  byte(): number {
+    return this.#view.getUint8(this.#at++);
+  }
+
+  int16(): number {
+    const value = this.#view.getInt16(this.#at);
+    this.#at += 2;
+    return value;
+  }
+
+  int32(): number {
+    const value = this.#view.getInt32(this.#at);
+    this.#at += 4;
+    return value;
+  }
+
+  cstring(): string {
+    const end = this.#data.indexOf(0, this.#at);
+    const text = new TextDecoder().decode(this.#data.subarray(this.#at, end));
+    this.#at = end + 1;
+    return text;
+  }
+
+  text(length: number): string {
+    const text = new TextDecoder().decode(this.#data.subarray(this.#at, this.#at + length));
+    this.#at += length;
+    return text;
+  }
+}
 const CONSISTENCIES: readonly Consistency[] = ['strong', 'optimistic', 'linearizable'];
 
 const encoder = new TextEncoder();
@@ -125,8 +190,8 @@ const rawTypes = { getTypeParser: () => (value: string) => value };
  * - anything else runs on this node's database as it would on a plain PostgreSQL.
  * Each client session has its own connection to the database.
  *
- * Not yet: the extended query protocol (Parse/Bind/Execute, what drivers use for
- * parameters), RETURNING rows from replicated writes, COPY.
+ * Both query protocols: simple (psql) and extended (drivers' parameterized queries, text
+ * parameters). Not yet: RETURNING rows from replicated writes, COPY.
  */
 export class SqlFrontEnd {
   readonly #o: SqlFrontEndOptions;
@@ -168,12 +233,13 @@ export class SqlFrontEnd {
       void db.end().catch(() => undefined);
     });
     socket.on('error', () => undefined);
-    const session = {
-      consistency: 'strong' as Consistency,
+    const session: Session = {
+      consistency: 'strong',
       client: new SynodClient({ transport: this.#o.transport, group: this.#o.group }),
       inTransaction: false,
-      /** After a refused extended-protocol message: ignore the rest until Sync. */
       skipUntilSync: false,
+      prepared: new Map(),
+      portals: new Map(),
     };
     try {
       await db.connect();
@@ -195,56 +261,70 @@ export class SqlFrontEnd {
         }
         if (session.skipUntilSync) return consumed();
         // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
-        session.skipUntilSync = true;
-        return errorResponse(
-          '0A000',
-          'synod: the extended query protocol (prepared statements, parameters) is not supported yet; use simple queries (psql does)',
+        return this.#extended(type, data, db, session).then(
+          (bytes) => (bytes.length === 0 ? consumed() : bytes),
+          (error: unknown) => {
+            session.skipUntilSync = true;
+            return this.#error(error);
+          },
         );
       },
     });
   }
 
-  async #query(
-    sql: string,
-    db: pg.Client,
-    session: { consistency: Consistency; client: SynodClient; inTransaction: boolean },
-  ): Promise<Uint8Array> {
-    const status = (): 'I' | 'T' => (session.inTransaction ? 'T' : 'I');
-    let where: ReturnType<typeof route>;
+  /** The simple query protocol: one Query message, every result, then ReadyForQuery. */
+  async #query(sql: string, db: pg.Client, session: Session): Promise<Uint8Array> {
     try {
-      where = route(sql, { replicated: this.#o.replicated });
-    } catch (error) {
-      if (!(error instanceof SqlError)) throw error;
-      const position = (error as { position?: number }).position;
-      return concat([
-        errorResponse(error.sqlState, error.message, position),
-        readyForQuery(status()),
-      ]);
-    }
-    try {
-      if (where.kind === 'empty')
-        return concat([message('I', new Uint8Array()), readyForQuery(status())]);
-      if (where.kind === 'session') {
-        const set =
-          /^\s*set\s+(session\s+)?synod\.consistency_model\s*(to|=)\s*'?(\w+)'?\s*;?\s*$/i.exec(
-            sql,
-          );
-        if (set !== null) {
-          const wanted = set[3]!.toLowerCase() as Consistency;
-          if (!CONSISTENCIES.includes(wanted))
-            return concat([
-              errorResponse(
-                '22023',
-                `synod.consistency_model must be one of ${CONSISTENCIES.join(', ')}`,
-              ),
-              readyForQuery(status()),
-            ]);
-          session.consistency = wanted;
-          return concat([commandComplete('SET'), readyForQuery(status())]);
+      const results = await this.#execute(sql, [], db, session);
+      const out: Uint8Array[] = [];
+      for (const result of results) {
+        if (result.empty) {
+          out.push(message('I', new Uint8Array()));
+          continue;
         }
-        if (/^\s*show\s+synod\.consistency_model\s*;?\s*$/i.test(sql))
-          return concat([
-            rowDescription([
+        if (result.fields.length > 0) {
+          out.push(rowDescription(result.fields));
+          for (const row of result.rows) out.push(dataRow(row));
+        }
+        out.push(commandComplete(result.tag));
+      }
+      out.push(readyForQuery(session.inTransaction ? 'T' : 'I'));
+      return concat(out);
+    } catch (error) {
+      return concat([this.#error(error), readyForQuery(session.inTransaction ? 'E' : 'I')]);
+    }
+  }
+
+  /**
+   * Runs one query string (several statements in the simple protocol, one with parameters in
+   * the extended one) where the determinism guard routes it. Throws what the client is to be
+   * told as an error (SqlError, pg's DatabaseError, SynodError).
+   */
+  async #execute(
+    sql: string,
+    params: readonly (string | null)[],
+    db: pg.Client,
+    session: Session,
+  ): Promise<Result[]> {
+    const where = route(sql, { replicated: this.#o.replicated });
+    if (where.kind === 'empty') return [{ empty: true, fields: [], rows: [], tag: '' }];
+    if (where.kind === 'session') {
+      const set =
+        /^\s*set\s+(session\s+)?synod\.consistency_model\s*(to|=)\s*'?(\w+)'?\s*;?\s*$/i.exec(sql);
+      if (set !== null) {
+        const wanted = set[3]!.toLowerCase() as Consistency;
+        if (!CONSISTENCIES.includes(wanted))
+          throw new SqlError(
+            '22023',
+            `synod.consistency_model must be one of ${CONSISTENCIES.join(', ')}`,
+          );
+        session.consistency = wanted;
+        return [{ fields: [], rows: [], tag: 'SET' }];
+      }
+      if (/^\s*show\s+synod\.consistency_model\s*;?\s*$/i.test(sql))
+        return [
+          {
+            fields: [
               {
                 name: 'synod.consistency_model',
                 tableID: 0,
@@ -254,46 +334,120 @@ export class SqlFrontEnd {
                 dataTypeModifier: -1,
                 format: 'text',
               },
-            ]),
-            dataRow([session.consistency]),
-            commandComplete('SHOW'),
-            readyForQuery(status()),
-          ]);
+            ],
+            rows: [[session.consistency]],
+            tag: 'SHOW',
+          },
+        ];
+    }
+    if (where.kind === 'replicate') {
+      if (session.inTransaction)
+        throw new SqlError(
+          '0A000',
+          'a write of a replicated table cannot run inside a transaction block: each one is its own log entry',
+        );
+      const answer = await session.client.write({ op: 'sql', sql, params: [...params] });
+      const result = answer.result as { command: string; rowCount: number };
+      return [{ fields: [], rows: [], tag: tag(result.command, result.rowCount) }];
+    }
+    if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
+      await this.#barrier(session.consistency);
+    const results = await db.query({
+      text: sql,
+      values: [...params],
+      rowMode: 'array',
+    } as pg.QueryArrayConfig);
+    if (where.kind === 'transaction') session.inTransaction = /^\s*(begin|start)/i.test(sql);
+    return ((Array.isArray(results) ? results : [results]) as pg.QueryArrayResult[]).map(
+      (result) => ({
+        fields: result.fields,
+        rows: result.rows as (string | null)[][],
+        tag: tag(result.command, result.rowCount),
+      }),
+    );
+  }
+
+  /**
+   * The extended query protocol (what drivers use for parameters): Parse, Bind, Describe,
+   * Execute, Close, Flush; Sync is answered by the caller. A portal runs at Describe (its row
+   * description needs the result) or at Execute, once. Text-format parameters only.
+   */
+  async #extended(
+    type: string,
+    data: Uint8Array,
+    db: pg.Client,
+    session: Session,
+  ): Promise<Uint8Array> {
+    const reader = new Reader(data, 5);
+    switch (type) {
+      case 'P': {
+        const name = reader.cstring();
+        session.prepared.set(name, reader.cstring());
+        return message('1', new Uint8Array());
       }
-      if (where.kind === 'replicate') {
-        if (session.inTransaction)
-          return concat([
-            errorResponse(
+      case 'B': {
+        const portal = reader.cstring();
+        const statement = reader.cstring();
+        const sql = session.prepared.get(statement);
+        if (sql === undefined)
+          throw new SqlError('26000', `prepared statement "${statement}" does not exist`);
+        const formats = Array.from({ length: reader.int16() }, () => reader.int16());
+        const params = Array.from({ length: reader.int16() }, (_, i) => {
+          const length = reader.int32();
+          if (length < 0) return null;
+          if ((formats.length === 1 ? formats[0] : formats[i]) === 1)
+            throw new SqlError(
               '0A000',
-              'a write of a replicated table cannot run inside a transaction block: each one is its own log entry',
-            ),
-            readyForQuery('E'),
-          ]);
-        const answer = await session.client.write({ op: 'sql', sql, params: [] });
-        const result = answer.result as { command: string; rowCount: number };
-        return concat([
-          commandComplete(tag(result.command, result.rowCount)),
-          readyForQuery(status()),
-        ]);
+              'binary parameters are not supported; send parameters as text',
+            );
+          return reader.text(length);
+        });
+        session.portals.set(portal, { sql, params, results: undefined });
+        return message('2', new Uint8Array());
       }
-      if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
-        await this.#barrier(session.consistency);
-      const results = await db.query({ text: sql, rowMode: 'array' } as pg.QueryArrayConfig);
-      if (where.kind === 'transaction') session.inTransaction = /^\s*(begin|start)/i.test(sql);
-      const out: Uint8Array[] = [];
-      for (const result of (Array.isArray(results)
-        ? results
-        : [results]) as pg.QueryArrayResult[]) {
-        if (result.fields.length > 0) {
-          out.push(rowDescription(result.fields));
-          for (const row of result.rows) out.push(dataRow(row as (string | null)[]));
+      case 'D': {
+        const kind = String.fromCharCode(reader.byte());
+        const name = reader.cstring();
+        if (kind === 'S') {
+          // Parameter types are not known before execution: PostgreSQL infers them; we send none.
+          return concat([message('t', new Uint8Array([0, 0])), message('n', new Uint8Array())]);
         }
-        out.push(commandComplete(tag(result.command, result.rowCount)));
+        const portal = session.portals.get(name);
+        if (portal === undefined) throw new SqlError('34000', `portal "${name}" does not exist`);
+        portal.results ??= await this.#execute(portal.sql, portal.params, db, session);
+        const first = portal.results[0];
+        return first === undefined || first.fields.length === 0
+          ? message('n', new Uint8Array())
+          : rowDescription(first.fields);
       }
-      out.push(readyForQuery(status()));
-      return concat(out);
-    } catch (error) {
-      return concat([this.#error(error), readyForQuery(session.inTransaction ? 'E' : 'I')]);
+      case 'E': {
+        const name = reader.cstring();
+        const portal = session.portals.get(name);
+        if (portal === undefined) throw new SqlError('34000', `portal "${name}" does not exist`);
+        const results =
+          portal.results ?? (await this.#execute(portal.sql, portal.params, db, session));
+        portal.results = [];
+        const out: Uint8Array[] = [];
+        for (const result of results) {
+          if (result.empty) out.push(message('I', new Uint8Array()));
+          else {
+            for (const row of result.rows) out.push(dataRow(row));
+            out.push(commandComplete(result.tag));
+          }
+        }
+        return concat(out);
+      }
+      case 'C': {
+        const kind = String.fromCharCode(reader.byte());
+        const name = reader.cstring();
+        if (kind === 'S') session.prepared.delete(name);
+        else session.portals.delete(name);
+        return message('3', new Uint8Array());
+      }
+      case 'H':
+        return new Uint8Array();
+      default:
+        throw new SqlError('08P01', `unexpected message ${JSON.stringify(type)}`);
     }
   }
 
@@ -312,6 +466,12 @@ export class SqlFrontEnd {
   }
 
   #error(error: unknown): Uint8Array {
+    if (error instanceof SqlError)
+      return errorResponse(
+        error.sqlState,
+        error.message,
+        (error as { position?: number }).position,
+      );
     if (error instanceof pg.DatabaseError)
       return errorResponse(
         error.code ?? 'XX000',
