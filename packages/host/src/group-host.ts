@@ -277,7 +277,6 @@ export class GroupHost {
     for (const slot of this.#log.keys()) if (slot <= snapshot.throughSlot) this.#log.delete(slot);
     this.#nextSlot = snapshot.throughSlot + 1;
     this.#logStart = Math.max(this.#logStart, this.#nextSlot);
-    this.#o.observer?.installed?.(this.nodeId, snapshot.throughSlot);
     // Proposals for slots the snapshot covers are moot: those slots are chosen.
     for (const [instance, { actor }] of this.#proposals) {
       if (typeof instance === 'number' && instance <= snapshot.throughSlot) {

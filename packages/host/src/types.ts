@@ -53,8 +53,6 @@ export interface HostObserver {
   sentPrepare?(node: string, machine: string, ballot: Ballot): void;
   /** A proposer or leader of `node` asked acceptors to accept (phase 2a). */
   sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
-  /** `node` installed a peer's snapshot: delivery jumps to `throughSlot + 1`. */
-  installed?(node: string, throughSlot: number): void;
 }
 
 export interface GroupHostOptions {

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { type NatsServer, startNatsServer, whileLeaderMoves } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeRuntime } from '../src/index.js';
@@ -22,17 +22,13 @@ describe('client API over NATS (JSON contract)', () => {
    * while a leader change answers NOT_LEADER or NO_QUORUM: the short election timeout used
    * here can pass on a busy machine.
    */
-  const ask = async (subject: string, body: string): Promise<Record<string, unknown>> => {
-    for (let attempt = 0; ; attempt++) {
+  const ask = (subject: string, body: string): Promise<Record<string, unknown>> =>
+    whileLeaderMoves(async () => {
       const reply = await client.request(`synod.mokka.${subject}`, new TextEncoder().encode(body), {
         timeoutMs: 10_000,
       });
-      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-      const code = (answer.error as { code?: string } | undefined)?.code;
-      if (attempt >= 50 || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
+      return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+    });
 
   beforeAll(async () => {
     server = await startNatsServer();

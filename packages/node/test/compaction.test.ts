@@ -4,7 +4,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NatsServer, startNatsServer, waitFor } from '@synod/testkit';
+import { type NatsServer, startNatsServer, waitFor, whileLeaderMoves } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeRuntime } from '../src/index.js';
@@ -12,9 +12,6 @@ import { NodeRuntime } from '../src/index.js';
 const peers = ['a', 'b', 'c'];
 const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
 const SNAPSHOT_EVERY = 25;
-const isRetryable = (answer: Record<string, unknown>): boolean =>
-  answer.ok === false &&
-  ['NOT_LEADER', 'NO_QUORUM'].includes((answer.error as { code: string }).code);
 const RETAIN = 5;
 
 describe('snapshots and compaction over NATS', () => {
@@ -60,13 +57,8 @@ describe('snapshots and compaction over NATS', () => {
       const value = `v${seq}`;
       seq++;
       const write = { clientId: 'writer', seq, command: { op: 'put', key, value } };
-      let answer = await ask('write', write);
-      // Right after a restart the leader may change under a write: retry it as a client
-      // would, with the same (clientId, seq), which is applied once.
-      for (let retry = 0; retry < 100 && isRetryable(answer); retry++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        answer = await ask('write', write);
-      }
+      // Right after a restart the leader may change under a write.
+      const answer = await whileLeaderMoves(() => ask('write', write));
       expect(answer, `put ${seq}`).toMatchObject({ ok: true });
       expected.set(key, value);
     }

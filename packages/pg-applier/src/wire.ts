@@ -113,12 +113,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 
 const commandComplete = (tag: string): Uint8Array => message('C', cstring(tag));
 
-/** The NUL-terminated string at `offset` of a frontend message. */
-function cstringAt(data: Uint8Array, offset: number): string {
-  const end = data.indexOf(0, offset);
-  return new TextDecoder().decode(data.subarray(offset, end < 0 ? data.length : end));
-}
-
 /** A message handled with nothing to send: pg-gateway takes a non-empty iterable as "handled". */
 const consumed = (): Uint8Array[] => [new Uint8Array(0)];
 const readyForQuery = (status: 'I' | 'T' | 'E'): Uint8Array => message('Z', encoder.encode(status));
@@ -253,7 +247,7 @@ export class SqlFrontEnd {
       onMessage: (data, state) => {
         if (!state.isAuthenticated) return undefined;
         const type = String.fromCharCode(data[0]!);
-        if (type === 'Q') return this.#query(cstringAt(data, 5), db, session);
+        if (type === 'Q') return this.#query(new Reader(data, 5).cstring(), db, session);
         if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
         if (type === 'S') {
           session.skipUntilSync = false;

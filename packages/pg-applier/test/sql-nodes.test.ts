@@ -11,6 +11,7 @@ import {
   startNatsServer,
   startPostgres,
   waitFor,
+  whileLeaderMoves,
 } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
@@ -69,12 +70,7 @@ describe('SQL replicated through a group (seed 000)', () => {
       seq: ++seq,
       command: { op: 'sql', sql: text, params },
     };
-    for (let attempt = 0; ; attempt++) {
-      const answer = await ask(`synod.mokka.node.${id}.write`, body);
-      const code = (answer.error as { code?: string } | undefined)?.code;
-      if (attempt >= 50 || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    return whileLeaderMoves(() => ask(`synod.mokka.node.${id}.write`, body));
   };
   const query = (id: string, text: string, consistency = 'strong') =>
     ask(`synod.mokka.node.${id}.read`, { command: { op: 'query', sql: text }, consistency });

@@ -56,3 +56,22 @@ export async function waitFor(
     await sleep(everyMs);
   }
 }
+
+/**
+ * Sends a request to a synod group again, as a client would, while the answer says a leader
+ * change is under way (NOT_LEADER or NO_QUORUM): tests with short election timeouts can see
+ * one on a busy machine. `send` must repeat the same request (a write keeps its clientId and
+ * seq, so it is applied once). Returns the first other answer, or the last after `attempts`.
+ */
+export async function whileLeaderMoves(
+  send: () => Promise<Record<string, unknown>>,
+  attempts = 100,
+  everyMs = 50,
+): Promise<Record<string, unknown>> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await send();
+    const code = (answer.error as { code?: string } | undefined)?.code;
+    if (attempt >= attempts || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
+    await sleep(everyMs);
+  }
+}
