@@ -15,6 +15,7 @@ import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
 import { type NodeRow, statusTable } from './status-table.js';
+import { replicateTable, tablesOfEveryNode, tablesText } from './table.js';
 import { USAGE, UsageError } from './usage.js';
 
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
@@ -112,10 +113,6 @@ async function nodeStart(args: string[]): Promise<void> {
     .split(',')
     .map((t) => t.trim())
     .filter((t) => t !== '');
-  if (machineName === 'sql' && replicate.length === 0)
-    throw new UsageError(
-      '--machine sql needs --replicate TABLE[,TABLE...]: the tables whose writes are replicated',
-    );
   const sqlPort = count('sql-port', 'sqlPort', 1);
   if (sqlPort !== undefined && machineName !== 'sql')
     throw new UsageError('--sql-port needs --machine sql');
@@ -159,7 +156,7 @@ async function nodeStart(args: string[]): Promise<void> {
           nodeId: id,
           transport,
           connectionString: sql.connectionString,
-          replicated: replicate,
+          replicated: sql.machine.replicatedTables,
         });
   logger.info(
     { peers, machine: machineName, ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }) },
@@ -325,6 +322,32 @@ async function status(args: string[]): Promise<void> {
   });
 }
 
+/** `synod table replicate|list --group G [TABLE]`: the SQL machine's replicated tables. */
+async function table(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  const { values, positionals } = options(rest, { 'wait-ms': { type: 'string' } } as const);
+  if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.table);
+  const waitMs = Number(values['wait-ms'] ?? 500);
+  await withClient(values.nats, values.group, async (client, transport) => {
+    const group = values.group!;
+    if (verb === 'replicate') {
+      if (positionals.length !== 1) throw new UsageError('table replicate takes one TABLE');
+      const done = await replicateTable(client, transport, group, positionals[0]!, waitMs);
+      return print(
+        values.json,
+        { table: done.table, slot: done.slot, nodes: done.nodes },
+        done.text,
+      );
+    }
+    if (verb === 'list') {
+      if (positionals.length !== 0) throw new UsageError('table list takes no argument');
+      const nodes = await tablesOfEveryNode(transport, group, waitMs);
+      return print(values.json, nodes, tablesText(group, nodes));
+    }
+    throw new UsageError(`unknown table operation ${verb}; use replicate or list`);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -337,6 +360,7 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'write') await write(rest);
     else if (command === 'read') await read(rest);
     else if (command === 'status') await status(rest);
+    else if (command === 'table') await table(rest);
     else if (command === 'demo') {
       const { values } = parseArgs({
         args: rest,

@@ -13,6 +13,7 @@ Commands:
   synod read         the values of a group running the log state machine
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
+  synod table        replicate a SQL table in a group, list the replicated tables
   synod demo         a local group of three nodes: writes, reads, paxos, status
 
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
@@ -20,7 +21,7 @@ Every command takes --help; --nats takes a URL or a comma-separated list of a cl
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS]
-                 [--machine sql --replicate TABLE[,TABLE...] [--pg postgres://...] [--sql-port PORT]]
+                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
 included. --machine picks the state machine the log is applied to: kv (the default; put,
@@ -31,9 +32,10 @@ snapshot to DIR/GROUP.snapshot. After every --snapshot-every applied slots (defa
 or 4 MiB of applied log, the node snapshots its state and compacts its log, keeping at most
 the last --retain-slots slots (default 256, and at most 2 MiB) for peers a little behind.
 
---machine sql replicates SQL writes of the --replicate tables (issue 5, in progress): each
-node applies the group's log to its own PostgreSQL, the one --pg names or, without --pg, an
-embedded server kept in DIR/postgres (nothing to install). Writes are {"op":"sql","sql":...,
+--machine sql replicates SQL writes of the replicated tables: each node applies the group's
+log to its own PostgreSQL, the one --pg names or, without --pg, an embedded server kept in
+DIR/postgres (nothing to install). Tables are replicated from the start with --replicate
+(the same list on every node), or at run time with synod table replicate. Writes are {"op":"sql","sql":...,
 "params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
 --sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql and drivers connect
 as to a PostgreSQL server (SET synod.consistency_model TO 'optimistic' | 'strong' |
@@ -68,6 +70,18 @@ saying so), three nodes of group mokka, writes and reads, and shows the status. 
 000 with SQL: three nodes of group coordinates, each with its own embedded PostgreSQL
 (nothing to install; --no-sql skips it), writes through different nodes, and every node's
 table. Keeps running until Ctrl-C, which stops everything (--once stops at once).`,
+  table: `synod table replicate --group GROUP TABLE [--nats URL] [--json] [--wait-ms 500]
+synod table list --group GROUP [--nats URL] [--json] [--wait-ms 500]
+
+replicate makes TABLE (name or schema.name) a replicated table of a group running --machine
+sql, as pg_paxos's paxos_replicate_table: TABLE must exist on the node that takes the write;
+its definition (columns, defaults, primary key, unique and check constraints) goes through the
+log, every node without the table creates it, and from that slot on every node sends the
+table's INSERT, UPDATE, DELETE and TRUNCATE through the log. Tables whose defaults call
+volatile functions (serial, identity, now()) are refused. It then asks every node that
+answers within --wait-ms for its replicated tables (a strong read) and prints which have it.
+
+list prints every node's replicated tables.`,
   status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
 
 Asks every node of GROUP for its role, the leader it knows and that leader's ballot, the

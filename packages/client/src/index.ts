@@ -95,6 +95,21 @@ export class SynodClient {
     return this.read({ op: 'entries', ...options }, consistency);
   }
 
+  /**
+   * The SQL machine: `table` (which must exist on the node that takes the write) becomes
+   * replicated: its definition enters the log, nodes without the table create it, and each
+   * node routes the table's writes through the log once it has applied this entry. The
+   * result is `{ replicated: table }`.
+   */
+  replicateTable(table: string): Promise<Answer> {
+    return this.write({ op: 'replicate', table });
+  }
+
+  /** The SQL machine: the replicated tables, `{ tables: [...] }`. */
+  tables(consistency: ReadConsistency = 'strong'): Promise<Answer> {
+    return this.read({ op: 'tables' }, consistency);
+  }
+
   /** Seed 001's paxos(key, value): the value chosen for the key (the same for every caller). */
   async paxos(key: string, value: string): Promise<string> {
     const answer = await this.write({ op: 'paxos', key, value });

@@ -1,5 +1,8 @@
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
+/** A write's admission: refused with a reason, or let in as another command. */
+export type Admission = { readonly refused: string } | { readonly command: Command };
+
 /** What one write did on an asynchronous machine. */
 export type WriteResult =
   | { readonly ok: true; readonly result: PlainData }
@@ -16,8 +19,12 @@ export interface AsyncStateMachine {
   readonly name: string;
   /** The last slot applied, durably (-1: none). */
   appliedThrough(): Promise<number>;
-  /** Checks a write before it enters the log: a message says why it is refused. */
-  admit(command: Command): { readonly refused: string } | undefined;
+  /**
+   * Checks a write before it enters the log, on the node that takes it: undefined lets it
+   * in as it is, `refused` says why not, `command` lets in this command instead (what the
+   * replicas need to apply it alike, computed here once: e.g. a table's definition).
+   */
+  admit(command: Command): Admission | undefined | Promise<Admission | undefined>;
   /**
    * Applies consecutive slots (those at or below appliedThrough() are skipped); returns each
    * applied slot's write results. Rejects when the machine cannot apply at all (a lost

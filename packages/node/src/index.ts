@@ -1,4 +1,4 @@
-export type { AsyncStateMachine, WriteResult } from './async-machine.js';
+export type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 export { decodeBatch, encodeBatch } from './batch.js';
 export { KV } from './kv-machine.js';
 export { LOG, MAX_LOG_READ } from './log-machine.js';

@@ -18,7 +18,7 @@ import {
 import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { ApplyQueue } from './apply-queue.js';
-import type { AsyncStateMachine, WriteResult } from './async-machine.js';
+import type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
 import { KV } from './kv-machine.js';
@@ -381,16 +381,40 @@ export class NodeRuntime {
       );
       return;
     }
-    const refused = this.#o.asyncMachine?.admit(write.command);
-    if (refused !== undefined) {
-      this.#respond(m, format, this.#fail('BAD_REQUEST', refused.refused));
+    const admission = this.#o.asyncMachine?.admit(write.command);
+    if (admission instanceof Promise)
+      admission.then(
+        (answer) => this.#admitted(m, format, hops, write, answer),
+        (error: unknown) =>
+          this.#respond(
+            m,
+            format,
+            this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
+          ),
+      );
+    else this.#admitted(m, format, hops, write, admission);
+  }
+
+  /** A write the machine admitted (perhaps rewritten), or refused. */
+  #admitted(
+    m: TransportMessage,
+    format: WireFormat,
+    hops: number,
+    original: ClientWrite,
+    admission: Admission | undefined,
+  ): void {
+    if (admission !== undefined && 'refused' in admission) {
+      this.#respond(m, format, this.#fail('BAD_REQUEST', admission.refused));
       return;
     }
+    const write = admission === undefined ? original : { ...original, command: admission.command };
     if (write.command.op === 'paxos') {
       this.#paxos(m, format, write);
       return;
     }
-    this.#viaLeader(m, format, 'write', hops, () =>
+    // The leader gets the write as admitted here: a rewritten one carries what it needs.
+    const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
+    this.#viaLeader(m, format, 'write', hops, forward, () =>
       this.#batcher.write(write, m.data.length, (response) => this.#respond(m, format, response)),
     );
   }
@@ -405,6 +429,7 @@ export class NodeRuntime {
     format: WireFormat,
     kind: 'write' | 'read',
     hops: number,
+    forward: Uint8Array,
     atLeader: () => void,
   ): void {
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
@@ -416,7 +441,7 @@ export class NodeRuntime {
       } else if (leader !== undefined && hops < MAX_HOPS) {
         const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
         this.#o.transport
-          .request(`${this.#subjects.node(leader)}.${kind}`, m.data, {
+          .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
             timeoutMs: forwardMs,
             headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
           })
@@ -556,7 +581,7 @@ export class NodeRuntime {
     if (read.consistency === 'linearizable') {
       // The leader confirms it still leads with a majority (the read rides in a slot at its
       // ballot), then answers at that slot, applied.
-      this.#viaLeader(m, format, 'read', hops, () =>
+      this.#viaLeader(m, format, 'read', hops, m.data, () =>
         this.#batcher.read((outcome: ReadOutcome) => {
           if ('slot' in outcome) answer(outcome.slot);
           else this.#respond(m, format, outcome.response);

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS synod.applied (
   group_name text PRIMARY KEY,
   slot bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS synod.replicated (
+  group_name text NOT NULL,
+  table_name text NOT NULL,
+  PRIMARY KEY (group_name, table_name)
+);
 CREATE TABLE IF NOT EXISTS synod.sessions (
   group_name text NOT NULL,
   client_id text NOT NULL,

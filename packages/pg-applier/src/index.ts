@@ -15,5 +15,13 @@ export {
 export { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.js';
 export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
 export { type GuardOptions, type Route, route } from './guard.js';
+export {
+  assertDefinition,
+  assertTableName,
+  loadReplicated,
+  replicateStatement,
+  tableDefinition,
+  tableKey,
+} from './replicated-tables.js';
 export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';
 export { type Consistency, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';

@@ -1,9 +1,21 @@
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
+
+/** The node runtime's admission shape (structural: pg-applier does not depend on @synod/node). */
+type Admission = { readonly refused: string } | { readonly command: Command };
+
 import pg from 'pg';
 import { PgApplier, type SqlWrite, type WriteOutcome } from './applier.js';
 import { loadParser } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
+import {
+  assertDefinition,
+  assertTableName,
+  loadReplicated,
+  replicateStatement,
+  tableDefinition,
+  tableKey,
+} from './replicated-tables.js';
 
 /** What a write or read command of the SQL machine carries. */
 interface SqlCommand {
@@ -18,6 +30,25 @@ function sqlCommand(command: Command): SqlCommand | string {
   if (!Array.isArray(params)) return '"params" must be an array';
   return { sql, params };
 }
+
+/** The apply connection (named in pg_stat_activity) and its applier. */
+async function connectApplier(
+  connectionString: string,
+  group: string,
+): Promise<{ client: pg.Client; applier: PgApplier }> {
+  const client = new pg.Client({ connectionString, application_name: 'synod-apply' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return { client, applier: await PgApplier.open(client, group) };
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+const refusal = (error: unknown): string =>
+  error instanceof SqlError ? `ERROR ${error.sqlState}: ${error.message}` : String(error);
 
 /** Row values as plain data: dates as ISO text, big numbers as text, bytes as bytes. */
 function plain(value: unknown): PlainData {
@@ -48,7 +79,10 @@ export interface SqlMachineOptions {
   /** `postgres://user@host:port/db` of this node's own database. */
   readonly connectionString: string;
   readonly group: string;
-  /** The tables whose writes go through the group's log (the same on every node). */
+  /**
+   * Tables replicated from the start (the same on every node). More are replicated at run
+   * time with a `replicate` write, which every replica records in `synod.replicated`.
+   */
   readonly replicated: readonly string[];
 }
 
@@ -64,44 +98,90 @@ export interface SqlMachineOptions {
  */
 export class SqlMachine {
   readonly name = 'sql';
-  readonly #applyClient: pg.Client;
+  readonly #connectionString: string;
+  #applyClient: pg.Client;
+  #applier: PgApplier;
+  /** The apply connection failed: the next apply() opens another. */
+  #broken = false;
   readonly #reads: pg.Pool;
-  readonly #applier: PgApplier;
-  readonly #replicated: readonly string[];
+  readonly #replicated: Set<string>;
+  readonly #group: string;
 
   private constructor(
+    connectionString: string,
     applyClient: pg.Client,
     reads: pg.Pool,
     applier: PgApplier,
-    replicated: readonly string[],
+    group: string,
+    replicated: Iterable<string>,
   ) {
+    this.#connectionString = connectionString;
     this.#applyClient = applyClient;
+    this.#watch(applyClient);
     this.#reads = reads;
     this.#applier = applier;
-    this.#replicated = replicated;
+    this.#group = group;
+    this.#replicated = new Set([...replicated].map(tableKey));
   }
 
   static async open(options: SqlMachineOptions): Promise<SqlMachine> {
     await loadParser();
-    const applyClient = new pg.Client({ connectionString: options.connectionString });
-    // A dropped connection fails the apply call, which the node retries; it must not crash.
-    applyClient.on('error', () => undefined);
-    await applyClient.connect();
-    const reads = new pg.Pool({ connectionString: options.connectionString, max: 4 });
+    const { client, applier } = await connectApplier(options.connectionString, options.group);
+    const reads = new pg.Pool({
+      connectionString: options.connectionString,
+      max: 4,
+      application_name: 'synod-read',
+    });
     reads.on('error', () => undefined);
-    const applier = await PgApplier.open(applyClient, options.group);
-    return new SqlMachine(applyClient, reads, applier, [...options.replicated]);
+    const replicated = [...options.replicated, ...(await loadReplicated(client, options.group))];
+    return new SqlMachine(
+      options.connectionString,
+      client,
+      reads,
+      applier,
+      options.group,
+      replicated,
+    );
+  }
+
+  #watch(client: pg.Client): void {
+    // A dropped connection fails the apply call, which the node retries; it must not crash.
+    const broken = (): void => {
+      if (client === this.#applyClient) this.#broken = true;
+    };
+    client.on('error', broken);
+    client.on('end', broken);
   }
 
   appliedThrough(): Promise<number> {
     return this.#applier.appliedThrough();
   }
 
-  admit(command: Command): { readonly refused: string } | undefined {
+  /**
+   * A new apply connection when the last one broke (the database restarted, the backend was
+   * terminated): a pg client does not reconnect, and the node retries apply() until it can.
+   */
+  async #reconnectIfBroken(): Promise<void> {
+    if (!this.#broken) return;
+    await this.#applyClient.end().catch(() => undefined);
+    const { client, applier } = await connectApplier(this.#connectionString, this.#group);
+    this.#applyClient = client;
+    this.#watch(client);
+    this.#applier = applier;
+    this.#broken = false;
+  }
+
+  /** The replicated tables, as this node has applied them (live: the front end routes by it). */
+  get replicatedTables(): ReadonlySet<string> {
+    return this.#replicated;
+  }
+
+  admit(command: Command): Admission | undefined | Promise<Admission> {
     if (command.op === 'paxos') return undefined; // seed 001's registers need no table
+    if (command.op === 'replicate') return this.#admitReplicate(command);
     if (command.op !== 'sql')
       return {
-        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql"`,
+        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql" and "replicate"`,
       };
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') return { refused: parsed };
@@ -109,15 +189,32 @@ export class SqlMachine {
       const where = route(parsed.sql, { replicated: this.#replicated });
       if (where.kind !== 'replicate')
         return {
-          refused: `not a write of a replicated table (${this.#replicated.join(', ')}); send it as a read ({"op":"query"}) to run it on one node`,
+          refused: `not a write of a replicated table (${[...this.#replicated].join(', ') || 'none yet'}); send it as a read ({"op":"query"}) to run it on one node`,
         };
     } catch (error) {
-      return {
-        refused:
-          error instanceof SqlError ? `ERROR ${error.sqlState}: ${error.message}` : String(error),
-      };
+      return { refused: refusal(error) };
     }
     return undefined;
+  }
+
+  /**
+   * `{"op":"replicate","table":T}` enters the log with T's definition, read once from the
+   * database of the node that takes the write, so a replica without T creates it alike. The
+   * leader that node forwards it to checks the definition instead (it may lack T itself).
+   */
+  async #admitReplicate(command: Command): Promise<Admission> {
+    const { table, definition } = command;
+    try {
+      assertTableName(table);
+      if (definition !== undefined) {
+        assertDefinition(table, definition);
+        return { command: { op: 'replicate', table: tableKey(table), definition } };
+      }
+      const read = await tableDefinition(this.#reads, table);
+      return { command: { op: 'replicate', table: tableKey(table), definition: read } };
+    } catch (error) {
+      return { refused: refusal(error) };
+    }
   }
 
   async apply(
@@ -126,21 +223,56 @@ export class SqlMachine {
     const sqlEntries = entries.map(({ slot, writes }) => ({
       slot,
       writes: writes.map((write): SqlWrite => {
-        const parsed = sqlCommand(write.command);
+        const parsed = this.#statement(write.command);
         // Admitted at the proposing node, so always well-formed; a malformed one fails alike everywhere.
         return typeof parsed === 'string'
           ? { sql: 'SELECT 1/0 AS malformed_write', clientId: write.clientId, seq: write.seq }
           : { sql: parsed.sql, params: parsed.params, clientId: write.clientId, seq: write.seq };
       }),
     }));
+    await this.#reconnectIfBroken();
     const outcomes = await this.#applier.apply(sqlEntries);
-    return new Map([...outcomes].map(([slot, list]) => [slot, list.map(outcomeResult)]));
+    const results = new Map<number, ReturnType<typeof outcomeResult>[]>();
+    for (const { slot, writes } of entries) {
+      const list = outcomes.get(slot);
+      if (list === undefined) continue;
+      results.set(
+        slot,
+        list.map((outcome, i) => {
+          const command = writes[i]?.command;
+          if (command?.op !== 'replicate' || !outcome.ok) return outcomeResult(outcome);
+          // Committed: from now on this node routes the table's writes through the log.
+          const table = tableKey(String(command.table));
+          this.#replicated.add(table);
+          return { ok: true, result: { replicated: table } };
+        }),
+      );
+    }
+    return results;
+  }
+
+  /** The statement a write runs on every replica. */
+  #statement(command: Command): SqlCommand | string {
+    if (command.op !== 'replicate') return sqlCommand(command);
+    const { table, definition } = command;
+    if (
+      typeof table !== 'string' ||
+      !Array.isArray(definition) ||
+      !definition.every((d) => typeof d === 'string')
+    )
+      return 'malformed replicate entry';
+    try {
+      return { sql: replicateStatement(this.#group, table, definition as string[]), params: [] };
+    } catch (error) {
+      return refusal(error);
+    }
   }
 
   async read(command: Command): Promise<PlainData> {
+    if (command.op === 'tables') return { tables: [...this.#replicated].sort() };
     if (command.op !== 'query')
       throw new Error(
-        `unknown read operation ${JSON.stringify(command.op)}; the sql machine reads with "query"`,
+        `unknown read operation ${JSON.stringify(command.op)}; the sql machine reads with "query" and "tables"`,
       );
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') throw new Error(parsed);

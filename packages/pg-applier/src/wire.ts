@@ -17,7 +17,8 @@ export interface SqlFrontEndOptions {
   readonly transport: Transport;
   /** This node's database: reads and local statements run there. */
   readonly connectionString: string;
-  readonly replicated: readonly string[];
+  /** The replicated tables; a live set (the SQL machine's) follows tables replicated later. */
+  readonly replicated: Iterable<string>;
 }
 
 export type Consistency = 'strong' | 'optimistic' | 'linearizable';

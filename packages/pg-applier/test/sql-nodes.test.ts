@@ -161,6 +161,75 @@ describe('SQL replicated through a group (seed 000)', () => {
     await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
   }, 30_000);
 
+  it('replicates a table at run time: created on one node, made on the others, kept on restart', async () => {
+    // Made on a node that does not lead: the leader lacks the table and checks the definition.
+    const leader = nodes.get('a')!.runtime.leader;
+    const maker = peers.find((id) => id !== leader)!;
+    const db = new pg.Client({ connectionString: url(maker) });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE points (id int PRIMARY KEY, label text NOT NULL DEFAULT 'none',
+                            CONSTRAINT positive CHECK (id > 0))`,
+    );
+    await db.query('CREATE TABLE counters (id serial PRIMARY KEY)');
+    await db.end();
+    const write = (id: string, command: Record<string, unknown>) =>
+      whileLeaderMoves(() =>
+        ask(`synod.mokka.node.${id}.write`, { clientId: 'admin', seq: ++seq, command }),
+      );
+    expect(await write(maker, { op: 'replicate', table: 'points' })).toMatchObject({
+      ok: true,
+      result: { replicated: 'points' },
+    });
+    // A strong read on c applies through the replicate entry: c now routes points via the log.
+    expect(
+      await ask('synod.mokka.node.c.read', { command: { op: 'tables' }, consistency: 'strong' }),
+    ).toMatchObject({ result: { tables: ['coordinates', 'points'] } });
+    expect(await sql('c', 'INSERT INTO points (id) VALUES (1)')).toMatchObject({ ok: true });
+    const negative = await sql('b', 'INSERT INTO points VALUES (-1, $1)', ['x']);
+    expect((negative.error as { message: string }).message).toMatch(/^ERROR 23514: .*"positive"/);
+    for (const id of peers)
+      expect(await query(id, 'SELECT id, label FROM points')).toMatchObject({
+        result: { rows: [{ id: 1, label: 'none' }] },
+      });
+    // b was started with only coordinates; it remembers points from its database.
+    await stopNode('b');
+    await startNode('b');
+    expect(
+      await ask('synod.mokka.node.b.read', {
+        command: { op: 'tables' },
+        consistency: 'optimistic',
+      }),
+    ).toMatchObject({ result: { tables: ['coordinates', 'points'] } });
+    await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
+    // Refused before the log: a serial column, a missing table, a definition made up by hand.
+    const serial = await write(maker, { op: 'replicate', table: 'counters' });
+    expect((serial.error as { message: string }).message).toMatch(/nextval\(\)/);
+    const missing = await write('c', { op: 'replicate', table: 'points2' });
+    expect((missing.error as { message: string }).message).toMatch(/^ERROR 42P01: /);
+    const forged = await write('c', {
+      op: 'replicate',
+      table: 'points2',
+      definition: ['DROP TABLE coordinates'],
+    });
+    expect((forged.error as { message: string }).message).toMatch(/bad definition/);
+    expect(await query('a', 'SELECT count(*)::int AS n FROM coordinates')).toMatchObject({
+      result: { rows: [{ n: 2 }] },
+    });
+  }, 60_000);
+
+  it('keeps applying after its database restarts: the apply connection is opened again', async () => {
+    await postgres.restart();
+    expect(await sql('a', 'INSERT INTO coordinates VALUES (9, 9)')).toMatchObject({ ok: true });
+    for (const id of peers)
+      expect(await query(id, 'SELECT y FROM coordinates WHERE x = 9')).toMatchObject({
+        ok: true,
+        result: { rows: [{ y: 9 }] },
+      });
+    await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
+    await sql('a', 'DELETE FROM coordinates WHERE x = 9');
+  }, 60_000);
+
   it('refuses what replicas could not replay alike, before it enters the log', async () => {
     const volatile = await sql(
       'a',

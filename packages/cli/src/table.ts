@@ -1,0 +1,85 @@
+import type { SynodClient } from '@synod/client';
+import type { Transport } from '@synod/transport';
+
+/** What each node of the group says it replicates (a strong read on every node that answers). */
+export interface NodeTables {
+  readonly node: string;
+  readonly tables?: readonly string[];
+  readonly error?: string;
+}
+
+const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+const decode = (data: Uint8Array): Record<string, unknown> =>
+  JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+
+/**
+ * Every node that answers status within `waitMs`, and the replicated tables it has applied.
+ * The read is strong: a node first applies what a majority accepted, so a table replicated
+ * just before shows on every node that can reach a majority.
+ */
+export async function tablesOfEveryNode(
+  transport: Transport,
+  group: string,
+  waitMs: number,
+): Promise<NodeTables[]> {
+  const answered = await transport.gather(`synod.${group}.status`, encode({}), {
+    timeoutMs: waitMs,
+    map: (m) => String(decode(m.data).node),
+  });
+  const nodes = [...new Set(answered.replies)].sort();
+  return Promise.all(
+    nodes.map(async (node): Promise<NodeTables> => {
+      try {
+        const reply = await transport.request(
+          `synod.${group}.node.${node}.read`,
+          encode({ command: { op: 'tables' }, consistency: 'strong' }),
+          { timeoutMs: 10_000 },
+        );
+        const answer = decode(reply.data) as {
+          ok: boolean;
+          result?: { tables: string[] };
+          error?: { message: string };
+        };
+        return answer.ok
+          ? { node, tables: answer.result?.tables ?? [] }
+          : { node, error: answer.error?.message ?? 'refused' };
+      } catch (error) {
+        return { node, error: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
+}
+
+/** `synod table replicate`: through the log, then confirmed on every node that answers. */
+export async function replicateTable(
+  client: SynodClient,
+  transport: Transport,
+  group: string,
+  table: string,
+  waitMs: number,
+): Promise<{ table: string; slot: number | undefined; nodes: NodeTables[]; text: string }> {
+  const answer = await client.replicateTable(table);
+  const nodes = await tablesOfEveryNode(transport, group, waitMs);
+  const lines = [
+    `replicated ${table} in group ${group}${answer.slot === undefined ? '' : ` (slot ${answer.slot})`}`,
+  ];
+  for (const n of nodes)
+    lines.push(
+      n.error !== undefined
+        ? `  ${n.node}: did not confirm (${n.error})`
+        : `  ${n.node}: ${n.tables?.includes(table) === true ? 'replicating' : 'not yet applied'}`,
+    );
+  return { table, slot: answer.slot, nodes, text: lines.join('\n') };
+}
+
+/** `synod table list`: every node's replicated tables, one line per node. */
+export function tablesText(group: string, nodes: readonly NodeTables[]): string {
+  if (nodes.length === 0) return `no node of group ${group} answered`;
+  return nodes
+    .map((n) =>
+      n.error !== undefined
+        ? `${n.node}: (${n.error})`
+        : `${n.node}: ${n.tables?.length === 0 ? '(none)' : n.tables?.join(', ')}`,
+    )
+    .join('\n');
+}

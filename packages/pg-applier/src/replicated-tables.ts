@@ -1,0 +1,170 @@
+import pg from 'pg';
+import { classify } from './classify.js';
+import { DeterminismError, SqlError } from './errors.js';
+
+/** `public.t` and `t` name one table (the default search path). */
+export function tableKey(table: string): string {
+  return table.startsWith('public.') ? table.slice('public.'.length) : table;
+}
+
+/** `t` or `schema.t`, each part a plain lower-case identifier (as PostgreSQL folds them). */
+const TABLE_NAME = /^[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?$/;
+
+/** Refuses a name the replicated-table catalog cannot hold unambiguously (SQLSTATE 42602). */
+export function assertTableName(table: unknown): asserts table is string {
+  if (typeof table !== 'string' || !TABLE_NAME.test(table) || table.length > 127)
+    throw new SqlError(
+      '42602',
+      `invalid table name ${JSON.stringify(table)}: write it as name or schema.name, in lower case, as PostgreSQL folds unquoted names`,
+    );
+}
+
+const quoted = (table: string): string =>
+  tableKey(table)
+    .split('.')
+    .map((part) => pg.escapeIdentifier(part))
+    .join('.');
+
+interface ColumnRow {
+  readonly name: string;
+  readonly type: string;
+  readonly not_null: boolean;
+  readonly identity: string;
+  readonly generated: string;
+  readonly expr: string | null;
+}
+
+/**
+ * The statements that create `table` as it is in this database, for the replicas where it
+ * does not exist yet: columns with their types, NOT NULL, defaults and stored generated
+ * columns, and the primary key, unique and check constraints (not foreign keys, indexes,
+ * triggers or grants). Refuses, naming the column, what replicas could not replay alike: an
+ * identity column or a default that calls a volatile function (serial's nextval(), now()),
+ * because each replica would compute its own value, and a sequence is not rolled back with
+ * a transaction that a crash undoes.
+ */
+export async function tableDefinition(
+  client: pg.ClientBase | pg.Pool,
+  table: string,
+): Promise<string[]> {
+  assertTableName(table);
+  const key = tableKey(table);
+  const relation = await client.query<{ oid: number; kind: string }>(
+    'SELECT c.oid, c.relkind AS kind FROM pg_class c WHERE c.oid = to_regclass($1)',
+    [quoted(key)],
+  );
+  const found = relation.rows[0];
+  if (found === undefined)
+    throw new SqlError(
+      '42P01',
+      `table "${key}" does not exist on this node: create it here first (replicating it creates it on the other nodes)`,
+    );
+  if (found.kind !== 'r')
+    throw new DeterminismError(
+      'DDL_ON_REPLICATED_TABLE',
+      `"${key}" is not a plain table (relkind ${found.kind}); only plain tables are replicated`,
+    );
+  const columns = await client.query<ColumnRow>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+            a.attnotnull AS not_null, a.attidentity AS identity, a.attgenerated AS generated,
+            pg_get_expr(d.adbin, d.adrelid) AS expr
+       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum`,
+    [found.oid],
+  );
+  const parts: string[] = [];
+  for (const column of columns.rows) {
+    if (column.identity !== '')
+      throw new DeterminismError(
+        'VOLATILE_FUNCTION',
+        `column "${column.name}" of "${key}" is an identity column: its sequence would give each replica its own numbers; give the values in the writes`,
+      );
+    let part = `${pg.escapeIdentifier(column.name)} ${column.type}`;
+    if (column.expr !== null) {
+      const volatile = classify(`SELECT ${column.expr}`)[0]?.volatile ?? [];
+      if (volatile.length > 0)
+        throw new DeterminismError(
+          'VOLATILE_FUNCTION',
+          `column "${column.name}" of "${key}" defaults to ${column.expr}, which calls ${volatile.map((f) => `${f}()`).join(', ')}: each replica would compute its own value; drop the default and give the values in the writes`,
+        );
+      part +=
+        column.generated === 's'
+          ? ` GENERATED ALWAYS AS (${column.expr}) STORED`
+          : ` DEFAULT ${column.expr}`;
+    }
+    if (column.not_null) part += ' NOT NULL';
+    parts.push(part);
+  }
+  const constraints = await client.query<{ name: string; definition: string }>(
+    `SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+      WHERE conrelid = $1 AND contype IN ('p', 'u', 'c') ORDER BY conname`,
+    [found.oid],
+  );
+  for (const c of constraints.rows)
+    parts.push(`CONSTRAINT ${pg.escapeIdentifier(c.name)} ${c.definition}`);
+  const statements: string[] = [];
+  if (key.includes('.'))
+    statements.push(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(key.split('.')[0]!)}`);
+  statements.push(`CREATE TABLE IF NOT EXISTS ${quoted(key)} (${parts.join(', ')})`);
+  return statements;
+}
+
+/**
+ * Checks a definition that came with a `replicate` write (computed by the node that took it,
+ * which forwarded it to the leader): only CREATE TABLE of that very table, preceded by
+ * CREATE SCHEMA of its schema when it has one, with no volatile function anywhere.
+ */
+export function assertDefinition(
+  table: string,
+  definition: unknown,
+): asserts definition is string[] {
+  const key = tableKey(table);
+  const bad = (why: string): never => {
+    throw new DeterminismError('DDL_ON_REPLICATED_TABLE', `bad definition for "${key}": ${why}`);
+  };
+  if (!Array.isArray(definition) || !definition.every((d) => typeof d === 'string'))
+    bad('not a list of statements');
+  const statements = definition as string[];
+  const schema = key.includes('.')
+    ? [`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(key.split('.')[0]!)}`]
+    : [];
+  if (statements.length !== schema.length + 1) bad(`${statements.length} statements`);
+  if (schema.length > 0 && statements[0] !== schema[0]) bad('not its schema first');
+  const parsed = classify(statements.at(-1)!);
+  const create = parsed[0];
+  if (parsed.length !== 1 || create?.node !== 'CreateStmt') bad('not one CREATE TABLE');
+  if (create!.defines.length !== 1 || tableKey(create!.defines[0]!) !== key)
+    bad(`it creates ${create!.defines.join(', ')}`);
+  if (create!.volatile.length > 0)
+    bad(`it calls ${create!.volatile.map((f) => `${f}()`).join(', ')}`);
+}
+
+/**
+ * The one statement a replica runs to apply a `replicate` entry: create the table if it is
+ * not there, and record it in `synod.replicated`, in the entry's transaction. It has the
+ * same outcome on every replica that has the table or can create it.
+ */
+export function replicateStatement(
+  group: string,
+  table: string,
+  definition: readonly string[],
+): string {
+  const body = [
+    ...definition.map((statement) => `EXECUTE ${pg.escapeLiteral(statement)};`),
+    `INSERT INTO synod.replicated (group_name, table_name) VALUES (${pg.escapeLiteral(group)}, ${pg.escapeLiteral(tableKey(table))}) ON CONFLICT DO NOTHING;`,
+  ].join(' ');
+  // Dollar quoting cannot be escaped: a body holding the tag would end the block early.
+  if (body.includes('$synod$'))
+    throw new SqlError('42601', 'a table definition holding "$synod$" cannot be replicated');
+  return `DO $synod$ BEGIN ${body} END $synod$`;
+}
+
+/** The tables a group replicated at run time, as this database has applied them. */
+export async function loadReplicated(client: pg.ClientBase, group: string): Promise<string[]> {
+  const result = await client.query<{ table_name: string }>(
+    'SELECT table_name FROM synod.replicated WHERE group_name = $1 ORDER BY table_name',
+    [group],
+  );
+  return result.rows.map((row) => row.table_name);
+}
