@@ -328,11 +328,11 @@ async function table(args: string[]): Promise<void> {
   const { values, positionals } = options(rest, { 'wait-ms': { type: 'string' } } as const);
   if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.table);
   const waitMs = Number(values['wait-ms'] ?? 500);
-  await withClient(values.nats, values.group, async (client, transport) => {
+  await withClient(values.nats, values.group, async (_client, transport) => {
     const group = values.group!;
     if (verb === 'replicate') {
       if (positionals.length !== 1) throw new UsageError('table replicate takes one TABLE');
-      const done = await replicateTable(client, transport, group, positionals[0]!, waitMs);
+      const done = await replicateTable(transport, group, positionals[0]!, waitMs);
       return print(
         values.json,
         { table: done.table, slot: done.slot, nodes: done.nodes },

@@ -1,4 +1,4 @@
-import type { SynodClient } from '@synod/client';
+import { SynodClient } from '@synod/client';
 import type { Transport } from '@synod/transport';
 
 /** What each node of the group says it replicates (a strong read on every node that answers). */
@@ -22,11 +22,7 @@ export async function tablesOfEveryNode(
   group: string,
   waitMs: number,
 ): Promise<NodeTables[]> {
-  const answered = await transport.gather(`synod.${group}.status`, encode({}), {
-    timeoutMs: waitMs,
-    map: (m) => String(decode(m.data).node),
-  });
-  const nodes = [...new Set(answered.replies)].sort();
+  const nodes = await nodesOf(transport, group, waitMs);
   return Promise.all(
     nodes.map(async (node): Promise<NodeTables> => {
       try {
@@ -50,14 +46,71 @@ export async function tablesOfEveryNode(
   );
 }
 
-/** `synod table replicate`: through the log, then confirmed on every node that answers. */
+/** The nodes that answer status within `waitMs`, sorted. */
+async function nodesOf(transport: Transport, group: string, waitMs: number): Promise<string[]> {
+  const answered = await transport.gather(`synod.${group}.status`, encode({}), {
+    timeoutMs: waitMs,
+    map: (m) => String(decode(m.data).node),
+  });
+  return [...new Set(answered.replies)].sort();
+}
+
+/** A node whose own database has `table` (its definition is read there), if one answers. */
+async function nodeWithTable(
+  transport: Transport,
+  group: string,
+  nodes: readonly string[],
+  table: string,
+): Promise<string | undefined> {
+  for (const node of nodes) {
+    try {
+      const reply = await transport.request(
+        `synod.${group}.node.${node}.read`,
+        encode({
+          command: {
+            op: 'query',
+            sql: 'SELECT to_regclass($1) IS NOT NULL AS found',
+            params: [table],
+          },
+          consistency: 'optimistic',
+        }),
+        { timeoutMs: 2_000 },
+      );
+      const answer = decode(reply.data) as {
+        ok: boolean;
+        result?: { rows?: { found?: boolean }[] };
+      };
+      if (answer.ok && answer.result?.rows?.[0]?.found === true) return node;
+    } catch {
+      // A node that does not answer cannot take the write either.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `synod table replicate`: the write goes to a node that has the table (the definition is
+ * read from its database; it forwards the write to the leader), then every node that
+ * answers is asked whether it has applied it.
+ */
 export async function replicateTable(
-  client: SynodClient,
   transport: Transport,
   group: string,
   table: string,
   waitMs: number,
 ): Promise<{ table: string; slot: number | undefined; nodes: NodeTables[]; text: string }> {
+  const maker = await nodeWithTable(
+    transport,
+    group,
+    await nodesOf(transport, group, waitMs),
+    table,
+  );
+  // No node has it: any node answers why (the table does not exist, or the name is bad).
+  const client = new SynodClient({
+    transport,
+    group,
+    ...(maker === undefined ? {} : { via: maker }),
+  });
   const answer = await client.replicateTable(table);
   const nodes = await tablesOfEveryNode(transport, group, waitMs);
   const lines = [

@@ -27,6 +27,12 @@ export interface SynodClientOptions {
   readonly group: string;
   /** Identifies this client's writes; a random id by default. One write in flight per id. */
   readonly clientId?: string;
+  /**
+   * Send writes to this node, which forwards them to the leader, instead of to the leader
+   * itself: for a write the node that takes it admits with its own state (the SQL machine's
+   * replicate reads the table's definition there).
+   */
+  readonly via?: string;
   /** Per attempt. Default 2,000 ms. */
   readonly timeoutMs?: number;
   /** Attempts per request before giving up. Default 8. */
@@ -121,14 +127,12 @@ export class SynodClient {
     const run = this.#writing.then(async () => {
       this.#seq += 1;
       const body = this.#codec.encodeWrite({ clientId: this.clientId, seq: this.#seq, command });
-      if (this.#leader === undefined) await this.#findLeader();
-      return this.#request(
-        () =>
-          this.#leader === undefined
-            ? this.#subjects.write
-            : `${this.#subjects.node(this.#leader)}.write`,
-        body,
-      );
+      const via = this.#o.via;
+      if (via === undefined && this.#leader === undefined) await this.#findLeader();
+      return this.#request(() => {
+        const target = via ?? this.#leader;
+        return target === undefined ? this.#subjects.write : `${this.#subjects.node(target)}.write`;
+      }, body);
     });
     this.#writing = run.catch(() => undefined);
     return run;

@@ -244,7 +244,8 @@ export class NodeRuntime {
     t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) => this.#onRead(m, hops(m)));
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
-      if (m.reply === undefined) return;
+      // A stopped node is gone, even while its connection drains: it must not look alive.
+      if (m.reply === undefined || this.#stopped) return;
       // Benchmarks measure live memory: a process started with --expose-gc collects first
       // when asked (`{"gc":true}`); otherwise the field is ignored.
       const body = new TextDecoder().decode(m.data);

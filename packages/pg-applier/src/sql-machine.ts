@@ -291,7 +291,7 @@ export class SqlMachine {
     }
   }
 
-  /** md5 of every replicated table's rows, in a fixed order: equal tables, equal digests. */
+  /** Every replicated table's row count and checksum: equal tables, equal digests. */
   async digest(): Promise<string> {
     const parts: string[] = [];
     for (const table of [...this.#replicated].sort()) {
@@ -299,12 +299,16 @@ export class SqlMachine {
         .split('.')
         .map((part) => pg.escapeIdentifier(part))
         .join('.');
-      const result = await this.#reads.query<{ sum: string | null }>(
-        `SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) AS sum FROM ${name} t`,
+      // Order-free (no sort of the whole table): the row count and the sum of every row's
+      // 64-bit hash, a multiset checksum; a row twice or missing changes it.
+      const result = await this.#reads.query<{ rows: string; sum: string | null }>(
+        `SELECT count(*) AS rows,
+                sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric) AS sum
+           FROM ${name} t`,
       );
-      parts.push(result.rows[0]?.sum ?? '');
+      parts.push(`${table}:${result.rows[0]?.rows ?? 0}:${result.rows[0]?.sum ?? 0}`);
     }
-    return parts.join('');
+    return parts.join(' ');
   }
 
   async close(): Promise<void> {
