@@ -1,4 +1,5 @@
 import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
+import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
 export interface SqlWrite {
@@ -64,6 +65,13 @@ CREATE TABLE IF NOT EXISTS synod.sessions (
 export class PgApplier {
   readonly #client: ClientBase;
   readonly #group: string;
+  /**
+   * What this applier last committed: the applied slot and its clients' sessions, so the
+   * two-trip path needs no query to read them. Dropped after anything unusual (a failure,
+   * the slower paths); the slot check in the transaction catches an outdated copy.
+   */
+  #applied: number | undefined;
+  readonly #sessions = new Map<string, Session>();
 
   private constructor(client: ClientBase, group: string) {
     this.#client = client;
@@ -73,6 +81,7 @@ export class PgApplier {
   /** Creates the synod schema if needed. The client is this applier's alone. */
   static async open(client: ClientBase, group: string): Promise<PgApplier> {
     await client.query(SCHEMA);
+    await client.query(EXPECT_APPLIED_FUNCTION);
     await client.query(
       'INSERT INTO synod.applied (group_name, slot) VALUES ($1, -1) ON CONFLICT DO NOTHING',
       [group],
@@ -98,12 +107,106 @@ export class PgApplier {
    * whole).
    */
   async apply(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
-    // Most batches fail nothing: run them without a savepoint per write (one round trip per
-    // write). If a write fails, that transaction is void: run the batch again, this time with
-    // a savepoint around each write, so the failure is that write's outcome alone. Both runs
-    // give the same outcomes; the first is only faster.
-    const fast = await this.#run(entries, false);
-    return fast ?? (await this.#run(entries, true))!;
+    // Most batches fail nothing: run them without a savepoint per write, in two round trips
+    // when they have no parameters, else one per write. If a write fails, that transaction
+    // is void: run the batch again, this time with a savepoint around each write, so the
+    // failure is that write's outcome alone. Every path gives the same outcomes.
+    try {
+      const quick = await this.#twoTrips(entries);
+      if (quick === 'failed') return (await this.#run(entries, true))!;
+      if (quick !== 'unsuited') return quick;
+      this.#forget();
+      const fast = await this.#run(entries, false);
+      return fast ?? (await this.#run(entries, true))!;
+    } catch (error) {
+      this.#forget();
+      throw error;
+    }
+  }
+
+  #forget(): void {
+    this.#applied = undefined;
+    this.#sessions.clear();
+  }
+
+  /**
+   * The batch in two round trips (two-trips.ts), when it suits: no parameters, at most one
+   * write per client, no write applied before, no hole after the applied slot as last
+   * committed here. 'failed' when a write failed (nothing committed).
+   */
+  async #twoTrips(
+    entries: readonly SqlEntry[],
+  ): Promise<Map<number, WriteOutcome[]> | 'unsuited' | 'failed'> {
+    const c = this.#client;
+    this.#applied ??= await this.appliedThrough();
+    const applied = this.#applied;
+    const todo = [...entries].sort((a, b) => a.slot - b.slot).filter((e) => e.slot > applied);
+    if (todo.length === 0 || todo.some((e, i) => e.slot !== applied + 1 + i)) return 'unsuited';
+    const writes = todo.flatMap((e) => e.writes);
+    const clients = writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId]));
+    if (
+      writes.length === 0 ||
+      writes.some((w) => w.params !== undefined && w.params.length > 0) ||
+      new Set(clients).size !== clients.length
+    )
+      return 'unsuited';
+    const unknown = clients.filter((id) => !this.#sessions.has(id));
+    if (unknown.length > 0)
+      for (const [id, session] of await this.#readSessions(unknown))
+        this.#sessions.set(id, session);
+    if (
+      writes.some((w) => {
+        const last = w.clientId === undefined ? undefined : this.#sessions.get(w.clientId);
+        return last !== undefined && w.seq !== undefined && w.seq <= last.seq;
+      })
+    )
+      return 'unsuited';
+    let results: QueryResult[];
+    try {
+      const result = await c.query(
+        firstTrip(
+          this.#group,
+          applied,
+          writes.map((w) => w.sql),
+        ),
+      );
+      results = (Array.isArray(result) ? result : [result]) as QueryResult[];
+    } catch (error) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if (!(error instanceof DatabaseError)) throw error;
+      // 40001: another applier moved the slot; the slower path reads it under its lock.
+      return error.code === '40001' ? 'unsuited' : 'failed';
+    }
+    // A write that was itself several statements: the results do not line up.
+    if (results.length !== FIRST_TRIP_PREFIX + writes.length) {
+      await c.query('ROLLBACK');
+      return 'failed';
+    }
+    const outcomes = new Map<number, WriteOutcome[]>();
+    const sessions: { clientId: string; seq: number; outcome: WriteOutcome }[] = [];
+    let at = FIRST_TRIP_PREFIX;
+    for (const entry of todo) {
+      const list: WriteOutcome[] = [];
+      for (const write of entry.writes) {
+        const result = results[at++]!;
+        const outcome: WriteOutcome = {
+          ok: true,
+          command: result.command,
+          rowCount: result.rowCount ?? 0,
+          rows: result.rows as Record<string, unknown>[],
+        };
+        if (write.clientId !== undefined && write.seq !== undefined)
+          sessions.push({ clientId: write.clientId, seq: write.seq, outcome });
+        list.push(outcome);
+      }
+      outcomes.set(entry.slot, list);
+    }
+    const last = todo.at(-1)!.slot;
+    await c.query(secondTrip(this.#group, last, sessions));
+    this.#applied = last;
+    for (const { clientId, seq, outcome } of sessions)
+      this.#sessions.set(clientId, { seq, outcome });
+    return outcomes;
   }
 
   /** One transaction; undefined when `guarded` is false and a write failed (nothing committed). */
@@ -130,13 +233,7 @@ export class PgApplier {
             `slot ${entry.slot} comes after ${expected - 1}: slots are applied in order`,
           );
       }
-      // The fastest path: every write runs in one round trip, as one multi-statement query.
-      const together = guarded ? undefined : await this.#runTogether(todo, sessions);
-      if (together === null) {
-        await c.query('ROLLBACK');
-        return undefined;
-      }
-      for (const entry of together === undefined ? todo : []) {
+      for (const entry of todo) {
         const results: WriteOutcome[] = [];
         for (const write of entry.writes) {
           const outcome = await this.#applyWrite(write, sessions, guarded);
@@ -148,12 +245,6 @@ export class PgApplier {
           results.push(outcome);
         }
         outcomes.set(entry.slot, results);
-      }
-      if (together !== undefined) {
-        for (const [slot, results] of together) outcomes.set(slot, results);
-        for (const entry of todo)
-          for (const write of entry.writes)
-            if (write.clientId !== undefined) changed.add(write.clientId);
       }
       applied = todo.at(-1)?.slot ?? applied;
       await this.#saveSessions(sessions, changed);
@@ -169,69 +260,18 @@ export class PgApplier {
     }
   }
 
-  /**
-   * Runs every write of the entries as one multi-statement query (one round trip) when that
-   * gives the same outcomes as running them one by one: no parameters (the simple protocol
-   * takes none), at most one write per client (no retry of a write in the same batch), and
-   * no write already applied. Returns undefined when it does not apply, null when a write
-   * failed (the transaction is void: the caller retries with savepoints).
-   */
-  async #runTogether(
-    entries: readonly SqlEntry[],
-    sessions: Map<string, Session>,
-  ): Promise<Map<number, WriteOutcome[]> | undefined | null> {
-    const writes = entries.flatMap((e) => e.writes);
-    const clients = writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId]));
-    if (
-      writes.length < 2 ||
-      writes.some((w) => w.params !== undefined && w.params.length > 0) ||
-      new Set(clients).size !== clients.length ||
-      writes.some((w) => {
-        const last = w.clientId === undefined ? undefined : sessions.get(w.clientId);
-        return last !== undefined && w.seq !== undefined && w.seq <= last.seq;
-      })
-    )
-      return undefined;
-    let results: QueryResult[];
-    try {
-      const result = await this.#client.query(writes.map((w) => w.sql).join(';\n'));
-      results = (Array.isArray(result) ? result : [result]) as QueryResult[];
-    } catch (error) {
-      if (!(error instanceof DatabaseError)) throw error;
-      return null;
-    }
-    // A write that was itself several statements: the results do not line up; run them singly.
-    if (results.length !== writes.length) return null;
-    const outcomes = new Map<number, WriteOutcome[]>();
-    let at = 0;
-    for (const entry of entries) {
-      const list: WriteOutcome[] = [];
-      for (const write of entry.writes) {
-        const result = results[at++]!;
-        const outcome: WriteOutcome = {
-          ok: true,
-          command: result.command,
-          rowCount: result.rowCount ?? 0,
-          rows: result.rows as Record<string, unknown>[],
-        };
-        if (write.clientId !== undefined && write.seq !== undefined)
-          sessions.set(write.clientId, { seq: write.seq, outcome });
-        list.push(outcome);
-      }
-      outcomes.set(entry.slot, list);
-    }
-    return outcomes;
-  }
-
   /** The last (seq, outcome) of every client that has a write in these entries, in one query. */
-  async #loadSessions(entries: readonly SqlEntry[]): Promise<Map<string, Session>> {
-    const clients = [
+  #loadSessions(entries: readonly SqlEntry[]): Promise<Map<string, Session>> {
+    return this.#readSessions([
       ...new Set(
         entries.flatMap((e) =>
           e.writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId])),
         ),
       ),
-    ];
+    ]);
+  }
+
+  async #readSessions(clients: readonly string[]): Promise<Map<string, Session>> {
     const sessions = new Map<string, Session>();
     if (clients.length === 0) return sessions;
     const rows = await this.#client.query<{

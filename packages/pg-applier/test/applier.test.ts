@@ -30,11 +30,25 @@ async function checksum(client: pg.Client, table: string): Promise<string> {
   return result.rows[0]?.sum ?? 'empty';
 }
 
-const insert = (x: number, y: number, session?: { clientId: string; seq: number }): SqlWrite => ({
-  sql: 'INSERT INTO coordinates (x, y) VALUES ($1, $2)',
-  params: [x, y],
-  ...session,
-});
+/**
+ * How the suite's writes carry their values: as parameters (applied one statement at a
+ * time), or written into the SQL (a batch then goes in two round trips: two-trips.ts).
+ */
+type Values = 'parameters' | 'literals';
+let values: Values = 'parameters';
+
+/** A write of `sql` with numeric `params`, in the current suite's style. */
+const write = (
+  sql: string,
+  params: readonly number[],
+  session?: { clientId: string; seq: number },
+): SqlWrite =>
+  values === 'parameters'
+    ? { sql, params, ...session }
+    : { sql: sql.replace(/\$(\d+)/g, (_, n: string) => String(params[Number(n) - 1])), ...session };
+
+const insert = (x: number, y: number, session?: { clientId: string; seq: number }): SqlWrite =>
+  write('INSERT INTO coordinates (x, y) VALUES ($1, $2)', [x, y], session);
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -46,16 +60,17 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('PgApplier', () => {
+describe.each<Values>(['parameters', 'literals'])('PgApplier, values as %s', (style) => {
   let db: pg.Client;
   let applier: PgApplier;
   let group = 0;
 
   beforeEach(async () => {
+    values = style;
     db = await connect();
     await db.query('DROP TABLE IF EXISTS coordinates');
     await db.query('CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
-    applier = await PgApplier.open(db, `g${++group}`);
+    applier = await PgApplier.open(db, `${style}-g${++group}`);
   });
 
   it('applies entries in slot order and records the applied slot with them', async () => {
@@ -65,9 +80,7 @@ describe('PgApplier', () => {
       { slot: 0, writes: [insert(1, 1)] },
       {
         slot: 2,
-        writes: [
-          { sql: 'UPDATE coordinates SET y = y * 10 WHERE x = $1 RETURNING y', params: [1] },
-        ],
+        writes: [write('UPDATE coordinates SET y = y * 10 WHERE x = $1 RETURNING y', [1])],
       },
     ]);
     expect(await applier.appliedThrough()).toBe(2);
@@ -156,7 +169,7 @@ describe('PgApplier', () => {
     await killer.query('SELECT pg_terminate_backend($1)', [pid]);
     expect(await batch).toBeInstanceOf(Error);
     db = await connect();
-    const reopened = await PgApplier.open(db, `g${group}`);
+    const reopened = await PgApplier.open(db, `${style}-g${group}`);
     expect(await reopened.appliedThrough()).toBe(0);
     expect((await db.query('SELECT x FROM coordinates ORDER BY x')).rows).toEqual([{ x: 1 }]);
     // The batch applies in full when it is given again.
@@ -168,16 +181,36 @@ describe('PgApplier', () => {
     expect(await reopened.appliedThrough()).toBe(3);
   }, 30_000);
 
+  it('applies only what is left when another applier moved the slot since its last commit', async () => {
+    await applier.apply([{ slot: 0, writes: [insert(1, 1, { clientId: 'c1', seq: 1 })] }]);
+    // A second applier of the same group and database (a node restarted while the first's
+    // backend still ran) applies slot 1; the first one's remembered slot is now behind.
+    const other = await PgApplier.open(await connect(), `${style}-g${group}`);
+    await other.apply([{ slot: 1, writes: [insert(2, 2, { clientId: 'c1', seq: 2 })] }]);
+    const outcomes = await applier.apply([
+      { slot: 1, writes: [insert(2, 2, { clientId: 'c1', seq: 2 })] },
+      { slot: 2, writes: [insert(3, 3, { clientId: 'c1', seq: 3 })] },
+    ]);
+    expect([...outcomes.keys()]).toEqual([2]);
+    expect(await applier.appliedThrough()).toBe(2);
+    // And with a hole as it sees it: slot 4 after its slot 2, while the other applied 3.
+    await other.apply([{ slot: 3, writes: [insert(4, 4)] }]);
+    expect([...(await applier.apply([{ slot: 4, writes: [insert(5, 5)] }])).keys()]).toEqual([4]);
+    expect((await db.query('SELECT x FROM coordinates ORDER BY x')).rows.map((r) => r.x)).toEqual([
+      1, 2, 3, 4, 5,
+    ]);
+  });
+
   it('leaves two replicas identical when they apply the same log, failures included', async () => {
     const b = await connect('replica_b');
     await b.query('DROP TABLE IF EXISTS coordinates');
     await b.query('CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
-    const replicaB = await PgApplier.open(b, `g${group}`);
+    const replicaB = await PgApplier.open(b, `${style}-g${group}`);
     const log: SqlEntry[] = Array.from({ length: 40 }, (_, slot) => ({
       slot,
       writes: [
         insert(slot % 7, slot), // collides every 7 slots: a 23505 on both replicas
-        { sql: 'UPDATE coordinates SET y = y + $1 WHERE x % 3 = 0', params: [slot] },
+        write('UPDATE coordinates SET y = y + $1 WHERE x % 3 = 0', [slot]),
       ],
     }));
     // Replica A applies in one go, replica B in uneven batches: same state either way.
