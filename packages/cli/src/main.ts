@@ -327,24 +327,26 @@ async function table(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   const { values, positionals } = options(rest, { 'wait-ms': { type: 'string' } } as const);
   if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.table);
+  // Usage first: a mistake is reported without connecting anywhere.
+  if (verb !== 'replicate' && verb !== 'list')
+    throw new UsageError(`unknown table operation ${verb}; use replicate or list`);
+  if (verb === 'replicate' && positionals.length !== 1)
+    throw new UsageError('table replicate takes one TABLE');
+  if (verb === 'list' && positionals.length !== 0)
+    throw new UsageError('table list takes no argument');
   const waitMs = Number(values['wait-ms'] ?? 500);
+  if (!Number.isSafeInteger(waitMs) || waitMs < 1)
+    throw new UsageError(
+      `--wait-ms must be a whole number of milliseconds, got ${values['wait-ms']}`,
+    );
   await withClient(values.nats, values.group, async (_client, transport) => {
     const group = values.group!;
-    if (verb === 'replicate') {
-      if (positionals.length !== 1) throw new UsageError('table replicate takes one TABLE');
-      const done = await replicateTable(transport, group, positionals[0]!, waitMs);
-      return print(
-        values.json,
-        { table: done.table, slot: done.slot, nodes: done.nodes },
-        done.text,
-      );
-    }
     if (verb === 'list') {
-      if (positionals.length !== 0) throw new UsageError('table list takes no argument');
       const nodes = await tablesOfEveryNode(transport, group, waitMs);
       return print(values.json, nodes, tablesText(group, nodes));
     }
-    throw new UsageError(`unknown table operation ${verb}; use replicate or list`);
+    const done = await replicateTable(transport, group, positionals[0]!, waitMs);
+    print(values.json, { table: done.table, slot: done.slot, nodes: done.nodes }, done.text);
   });
 }
 

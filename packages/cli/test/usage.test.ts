@@ -56,12 +56,21 @@ describe('synod command line', () => {
       ['--max-batch', '0', /--max-batch must be a whole number of at least 1/],
       ['--max-in-flight', '2.5', /--max-in-flight must be a whole number/],
       ['--machine', 'bogus', /--machine must be one of kv, log, sql/],
-      ['--machine', 'sql', /--machine sql needs --replicate/],
+      ['--sql-port', '5433', /--sql-port needs --machine sql/],
     ] as const) {
       const result = await synod(...base, flag, value);
       expect(result.code, flag).toBe(2);
       expect(result.stderr, flag).toMatch(message);
     }
+  });
+
+  it('refuses table commands without what they need, with exit code 2', async () => {
+    const missing = await synod('table', 'replicate', '--group', 'g');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/table replicate takes one TABLE/);
+    const unknown = await synod('table', 'drop', '--group', 'g', 't');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown table operation drop/);
   });
 
   it('refuses a bad group name with a clear error before connecting', async () => {
