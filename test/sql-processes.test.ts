@@ -332,7 +332,7 @@ describe.each<Databases>(['embedded', 'given'])(
       await Promise.all(writers);
       await victimDb?.end();
       if (databases === 'given') expect(killedMidBatch).toBe(2);
-      let last: {
+      let last: readonly {
         node: string;
         appliedThrough: number;
         commitIndex: number;
