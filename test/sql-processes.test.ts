@@ -164,6 +164,10 @@ describe.each<Databases>(['embedded', 'given'])(
       group.startNode('b');
       await ready('b');
       expect((await psql('b', 'SELECT * FROM coordinates ORDER BY x')).out).toBe('4|4\n30|3\n');
+      // RETURNING rows of a replicated write reach psql.
+      expect(
+        (await psql('a', 'UPDATE coordinates SET y = y * 1 WHERE x = 4 RETURNING x, y')).out,
+      ).toBe('4|4\nUPDATE 1\n'); // as psql shows it from PostgreSQL itself
       // Per session: SET synod.consistency_model, then an optimistic read.
       expect(
         (
@@ -209,6 +213,12 @@ describe.each<Databases>(['embedded', 'given'])(
         // node-postgres sends a query with parameters as Parse/Bind/Describe/Execute/Sync.
         const insert = await client.query('INSERT INTO coordinates VALUES ($1, $2)', [7, 70]);
         expect(insert.rowCount).toBe(1);
+        // RETURNING rows come back from the log with their types: node-postgres parses them.
+        const returned = await client.query(
+          'UPDATE coordinates SET y = y + $1 WHERE x = $2 RETURNING x, y, y::text AS label',
+          [0, 7],
+        );
+        expect(returned.rows).toEqual([{ x: 7, y: 70, label: '70' }]);
         const read = await client.query('SELECT x, y FROM coordinates WHERE x = $1', [7]);
         expect(read.rows).toEqual([{ x: 7, y: 70 }]);
         await expect(

@@ -25,9 +25,46 @@ export type WriteOutcome =
       readonly ok: true;
       readonly command: string;
       readonly rowCount: number;
-      readonly rows: readonly Record<string, unknown>[];
+      /** Rows a write returned (RETURNING), every value in PostgreSQL's text format. */
+      readonly rows: readonly Record<string, string | null>[];
+      /** The returned columns, with their types, when there are any. */
+      readonly fields?: readonly ResultField[];
     }
   | { readonly ok: false; readonly sqlState: string; readonly message: string };
+
+/** A returned column as PostgreSQL describes it (what a RowDescription carries). */
+export interface ResultField {
+  readonly name: string;
+  readonly tableID: number;
+  readonly columnID: number;
+  readonly dataTypeID: number;
+  readonly dataTypeSize: number;
+  readonly dataTypeModifier: number;
+}
+
+/**
+ * Writes' returned values stay text: that is how the wire front end hands them on, and text
+ * keeps every type exact (numeric, timestamps, arrays) in the outcome kept for retries.
+ */
+const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
+
+function succeeded(result: QueryResult): WriteOutcome {
+  const fields = result.fields.map((f) => ({
+    name: f.name,
+    tableID: f.tableID,
+    columnID: f.columnID,
+    dataTypeID: f.dataTypeID,
+    dataTypeSize: f.dataTypeSize,
+    dataTypeModifier: f.dataTypeModifier,
+  }));
+  return {
+    ok: true,
+    command: result.command,
+    rowCount: result.rowCount ?? 0,
+    rows: result.rows as Record<string, string | null>[],
+    ...(fields.length === 0 ? {} : { fields }),
+  };
+}
 
 /** Entries must come in slot order with no hole: the log is applied as a prefix. */
 export class SlotGapError extends Error {
@@ -163,13 +200,14 @@ export class PgApplier {
       return 'unsuited';
     let results: QueryResult[];
     try {
-      const result = await c.query(
-        firstTrip(
+      const result = await c.query({
+        text: firstTrip(
           this.#group,
           applied,
           writes.map((w) => w.sql),
         ),
-      );
+        types: TEXT_VALUES,
+      });
       results = (Array.isArray(result) ? result : [result]) as QueryResult[];
     } catch (error) {
       await c.query('ROLLBACK').catch(() => undefined);
@@ -189,12 +227,7 @@ export class PgApplier {
       const list: WriteOutcome[] = [];
       for (const write of entry.writes) {
         const result = results[at++]!;
-        const outcome: WriteOutcome = {
-          ok: true,
-          command: result.command,
-          rowCount: result.rowCount ?? 0,
-          rows: result.rows as Record<string, unknown>[],
-        };
+        const outcome = succeeded(result);
         if (write.clientId !== undefined && write.seq !== undefined)
           sessions.push({ clientId: write.clientId, seq: write.seq, outcome });
         list.push(outcome);
@@ -334,14 +367,13 @@ export class PgApplier {
     if (guarded) await c.query('SAVEPOINT synod_write');
     let outcome: WriteOutcome;
     try {
-      const result = await c.query(write.sql, write.params === undefined ? [] : [...write.params]);
+      const result = await c.query({
+        text: write.sql,
+        values: write.params === undefined ? [] : [...write.params],
+        types: TEXT_VALUES,
+      });
       if (guarded) await c.query('RELEASE SAVEPOINT synod_write');
-      outcome = {
-        ok: true,
-        command: result.command,
-        rowCount: result.rowCount ?? 0,
-        rows: result.rows as Record<string, unknown>[],
-      };
+      outcome = succeeded(result);
     } catch (error) {
       // Only what PostgreSQL refused is the write's outcome; a lost connection is not.
       if (!(error instanceof DatabaseError)) throw error;

@@ -1,5 +1,6 @@
 export {
   PgApplier,
+  type ResultField,
   SlotGapError,
   type SqlEntry,
   type SqlWrite,

@@ -70,7 +70,12 @@ function outcomeResult(
   return outcome.ok
     ? {
         ok: true,
-        result: { command: outcome.command, rowCount: outcome.rowCount, rows: plain(outcome.rows) },
+        result: {
+          command: outcome.command,
+          rowCount: outcome.rowCount,
+          rows: plain(outcome.rows),
+          ...(outcome.fields === undefined ? {} : { fields: plain(outcome.fields) }),
+        },
       }
     : { ok: false, message: `ERROR ${outcome.sqlState}: ${outcome.message}` };
 }

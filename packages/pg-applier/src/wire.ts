@@ -186,7 +186,7 @@ const rawTypes = { getTypeParser: () => (value: string) => value };
  * Each client session has its own connection to the database.
  *
  * Both query protocols: simple (psql) and extended (drivers' parameterized queries, text
- * parameters). Not yet: RETURNING rows from replicated writes, COPY.
+ * parameters). A replicated write returns its RETURNING rows. Not yet: COPY, binary parameters.
  */
 export class SqlFrontEnd {
   readonly #o: SqlFrontEndOptions;
@@ -342,8 +342,16 @@ export class SqlFrontEnd {
           'a write of a replicated table cannot run inside a transaction block: each one is its own log entry',
         );
       const answer = await session.client.write({ op: 'sql', sql, params: [...params] });
-      const result = answer.result as { command: string; rowCount: number };
-      return [{ fields: [], rows: [], tag: tag(result.command, result.rowCount) }];
+      const result = answer.result as {
+        command: string;
+        rowCount: number;
+        rows?: Record<string, string | null>[];
+        fields?: Omit<pg.FieldDef, 'format'>[];
+      };
+      // RETURNING: the applier keeps returned values as text, ready for DataRow.
+      const fields = (result.fields ?? []).map((f): pg.FieldDef => ({ ...f, format: 'text' }));
+      const rows = (result.rows ?? []).map((row) => fields.map((f) => row[f.name] ?? null));
+      return [{ fields, rows, tag: tag(result.command, result.rowCount) }];
     }
     if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
       await this.#barrier(session.consistency);

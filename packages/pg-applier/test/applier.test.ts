@@ -85,7 +85,13 @@ describe.each<Values>(['parameters', 'literals'])('PgApplier, values as %s', (st
     ]);
     expect(await applier.appliedThrough()).toBe(2);
     expect(outcomes.get(2)).toEqual([
-      { ok: true, command: 'UPDATE', rowCount: 1, rows: [{ y: 10 }] },
+      {
+        ok: true,
+        command: 'UPDATE',
+        rowCount: 1,
+        rows: [{ y: '10' }],
+        fields: [expect.objectContaining({ name: 'y', dataTypeID: 23 })],
+      },
     ]);
     expect((await db.query('SELECT x, y FROM coordinates ORDER BY x')).rows).toEqual([
       { x: 1, y: 10 },
