@@ -262,6 +262,13 @@ describe.each<Databases>(['embedded', 'given'])(
       // Its writes now go through the log from any node, psql included.
       expect((await psql('c', 'INSERT INTO bulk VALUES (0, -1)')).out).toBe('INSERT 0 1\n');
       expect((await psql('b', 'SELECT k, batch FROM bulk')).out).toBe('0|-1\n');
+      // From psql, as pg_paxos's paxos_replicate_table: made on b, replicated through b.
+      expect((await psql('b', 'CREATE TABLE tags (tag text PRIMARY KEY)')).code).toBe(0);
+      expect((await psql('b', "SELECT synod.replicate_table('tags')")).out).toBe('tags\n');
+      expect((await psql('c', "INSERT INTO tags VALUES ('red')")).out).toBe('INSERT 0 1\n');
+      expect((await psql('a', 'SELECT tag FROM tags')).out).toBe('red\n');
+      const nowhere = await psql('a', "SELECT synod.replicate_table('nowhere')");
+      expect(nowhere.err).toMatch(/ERROR:\s+table "nowhere" does not exist on this node/);
       const refused = await synod('replicate', 'no_such_table').catch(
         (error: { code: number; stderr: string }) => error,
       );

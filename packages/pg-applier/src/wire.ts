@@ -60,6 +60,25 @@ interface Session {
 
 const CONSISTENCIES: readonly Consistency[] = ['strong', 'optimistic', 'linearizable'];
 
+/**
+ * pg_paxos's `paxos_replicate_table(group, table)` in this node's group:
+ * `SELECT synod.replicate_table('points')` gives the table's name once it is replicated.
+ * The guard has already parsed the statement as a read; this takes only that exact form.
+ */
+function replicateTableCall(sql: string): string | undefined {
+  return /^\s*select\s+synod\.replicate_table\s*\(\s*'([^']*)'\s*\)\s*;?\s*$/i.exec(sql)?.[1];
+}
+
+const textField = (name: string): pg.FieldDef => ({
+  name,
+  tableID: 0,
+  columnID: 0,
+  dataTypeID: 25,
+  dataTypeSize: -1,
+  dataTypeModifier: -1,
+  format: 'text',
+});
+
 /** Results as PostgreSQL sends them in text format; pg's own parsing of values is switched off. */
 const rawTypes = { getTypeParser: () => (value: string) => value };
 
@@ -210,21 +229,28 @@ export class SqlFrontEnd {
       if (/^\s*show\s+synod\.consistency_model\s*;?\s*$/i.test(sql))
         return [
           {
-            fields: [
-              {
-                name: 'synod.consistency_model',
-                tableID: 0,
-                columnID: 0,
-                dataTypeID: 25,
-                dataTypeSize: -1,
-                dataTypeModifier: -1,
-                format: 'text',
-              },
-            ],
+            fields: [textField('synod.consistency_model')],
             rows: [[session.consistency]],
             tag: 'SHOW',
           },
         ];
+    }
+    const table = where.kind === 'read' ? replicateTableCall(sql) : undefined;
+    if (table !== undefined) {
+      if (session.inTransaction)
+        throw new SqlError(
+          '0A000',
+          'synod.replicate_table() cannot run inside a transaction block',
+        );
+      // Through this node, whose database has the table: it reads the definition here.
+      const via = new SynodClient({
+        transport: this.#o.transport,
+        group: this.#o.group,
+        via: this.#o.nodeId,
+      });
+      const answer = await via.replicateTable(table);
+      const replicated = String((answer.result as { replicated: string }).replicated);
+      return [{ fields: [textField('replicate_table')], rows: [[replicated]], tag: 'SELECT 1' }];
     }
     if (where.kind === 'replicate') {
       if (session.inTransaction)
