@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { NodeRuntime } from '@synod/node';
-import { connectNats, MemoryNetwork, type Transport } from '@synod/transport';
+import { connectNats, freeLoopbackPort, MemoryNetwork, type Transport } from '@synod/transport';
 import { type SqlDemo, sqlDemo } from './sql-demo.js';
 import { statusTable } from './status-table.js';
 
@@ -19,23 +18,8 @@ function onPath(binary: string): string | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 async function startNats(binary: string): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   const url = `nats://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {

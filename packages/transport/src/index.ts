@@ -7,6 +7,7 @@ export {
   TransportError,
   TransportTimeoutError,
 } from './errors.js';
+export { freeLoopbackPort } from './free-port.js';
 export { type Fate, FaultModel, type FaultOptions } from './memory/fault-model.js';
 export {
   MemoryNetwork,
