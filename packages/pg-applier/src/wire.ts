@@ -211,7 +211,14 @@ export class SqlFrontEnd {
     db: pg.Client,
     session: Session,
   ): Promise<Result[]> {
-    const where = route(sql, { replicated: this.#o.replicated });
+    let where = route(sql, { replicated: this.#o.replicated });
+    // This node may be behind the log and not know yet that a table is replicated: a write
+    // it would run alone here first catches up (strong or linearizable), then is routed again,
+    // so it cannot go around the log of a table replicated a moment ago.
+    if (where.kind === 'local' && session.consistency !== 'optimistic') {
+      await this.#barrier(session.consistency);
+      where = route(sql, { replicated: this.#o.replicated });
+    }
     if (where.kind === 'empty') return [{ empty: true, fields: [], rows: [], tag: '' }];
     if (where.kind === 'session') {
       const set =

@@ -16,7 +16,7 @@ import {
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlMachine } from '../src/index.js';
+import { SqlFrontEnd, SqlMachine } from '../src/index.js';
 
 const peers = ['a', 'b', 'c'];
 const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
@@ -26,7 +26,10 @@ describe('SQL replicated through a group (seed 000)', () => {
   let postgres: Postgres;
   let dir: string;
   let client: Transport;
-  const nodes = new Map<string, { runtime: NodeRuntime; transport: Transport }>();
+  const nodes = new Map<
+    string,
+    { runtime: NodeRuntime; transport: Transport; machine: SqlMachine }
+  >();
   let seq = 0;
 
   const url = (id: string) =>
@@ -48,7 +51,7 @@ describe('SQL replicated through a group (seed 000)', () => {
       leaderTiming: fast,
       asyncMachine: machine,
     });
-    nodes.set(id, { runtime, transport });
+    nodes.set(id, { runtime, transport, machine });
   };
   const stopNode = async (id: string): Promise<void> => {
     const node = nodes.get(id)!;
@@ -228,6 +231,58 @@ describe('SQL replicated through a group (seed 000)', () => {
       });
     await waitFor('identical replicas', async () => (await digests()).size === 1, 10_000, 50);
     await sql('a', 'DELETE FROM coordinates WHERE x = 9');
+  }, 60_000);
+
+  it('makes a lagging node catch up before it runs a write alone: a just-replicated table goes through the log', async () => {
+    // c's wire front end, and c held back: a lock on its applied slot stalls its applier.
+    const c = nodes.get('c')!;
+    const frontEnd = await SqlFrontEnd.start({
+      port: 0,
+      group: 'mokka',
+      nodeId: 'c',
+      transport: c.transport,
+      connectionString: url('c'),
+      replicated: c.machine.replicatedTables,
+    });
+    const holder = new pg.Client({ connectionString: url('c') });
+    const psqlOnC = new pg.Client({
+      host: '127.0.0.1',
+      port: frontEnd.port,
+      user: 'postgres',
+      database: 'synod',
+    });
+    try {
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query("SELECT slot FROM synod.applied WHERE group_name = 'mokka' FOR UPDATE");
+      const db = new pg.Client({ connectionString: url('a') });
+      await db.connect();
+      await db.query('CREATE TABLE late (id int PRIMARY KEY)');
+      await db.end();
+      expect(
+        await whileLeaderMoves(() =>
+          ask('synod.mokka.node.a.write', {
+            clientId: 'admin',
+            seq: ++seq,
+            command: { op: 'replicate', table: 'late' },
+          }),
+        ),
+      ).toMatchObject({ ok: true });
+      expect(c.machine.replicatedTables.has('late')).toBe(false);
+      // Run alone on c, this insert would fail there (no table yet) and reach no other node.
+      await psqlOnC.connect();
+      const insert = psqlOnC.query('INSERT INTO late VALUES (1)');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await holder.query('ROLLBACK');
+      expect((await insert).rowCount).toBe(1);
+      expect(await query('a', 'SELECT id FROM late')).toMatchObject({
+        result: { rows: [{ id: 1 }] },
+      });
+    } finally {
+      await holder.end().catch(() => undefined);
+      await psqlOnC.end().catch(() => undefined);
+      await frontEnd.stop();
+    }
   }, 60_000);
 
   it('refuses what replicas could not replay alike, before it enters the log', async () => {
