@@ -234,17 +234,20 @@ describe('SQL replicated through a group (seed 000)', () => {
   }, 60_000);
 
   it('makes a lagging node catch up before it runs a write alone: a just-replicated table goes through the log', async () => {
-    // c's wire front end, and c held back: a lock on its applied slot stalls its applier.
-    const c = nodes.get('c')!;
+    // A follower's wire front end, and that follower held back: a lock on its applied slot
+    // stalls its applier. (Not the leader: it answers writes once it has applied them.)
+    const leader = nodes.get('a')!.runtime.leader!;
+    const lagger = peers.find((id) => id !== leader)!;
+    const c = nodes.get(lagger)!;
     const frontEnd = await SqlFrontEnd.start({
       port: 0,
       group: 'mokka',
-      nodeId: 'c',
+      nodeId: lagger,
       transport: c.transport,
-      connectionString: url('c'),
+      connectionString: url(lagger),
       replicated: c.machine.replicatedTables,
     });
-    const holder = new pg.Client({ connectionString: url('c') });
+    const holder = new pg.Client({ connectionString: url(lagger) });
     const psqlOnC = new pg.Client({
       host: '127.0.0.1',
       port: frontEnd.port,
@@ -255,13 +258,13 @@ describe('SQL replicated through a group (seed 000)', () => {
       await holder.connect();
       await holder.query('BEGIN');
       await holder.query("SELECT slot FROM synod.applied WHERE group_name = 'mokka' FOR UPDATE");
-      const db = new pg.Client({ connectionString: url('a') });
+      const db = new pg.Client({ connectionString: url(leader) });
       await db.connect();
       await db.query('CREATE TABLE late (id int PRIMARY KEY)');
       await db.end();
       expect(
         await whileLeaderMoves(() =>
-          ask('synod.mokka.node.a.write', {
+          ask(`synod.mokka.node.${leader}.write`, {
             clientId: 'admin',
             seq: ++seq,
             command: { op: 'replicate', table: 'late' },
@@ -269,13 +272,13 @@ describe('SQL replicated through a group (seed 000)', () => {
         ),
       ).toMatchObject({ ok: true });
       expect(c.machine.replicatedTables.has('late')).toBe(false);
-      // Run alone on c, this insert would fail there (no table yet) and reach no other node.
+      // Run alone on the lagging node, this insert would fail there (no table yet) and reach no other node.
       await psqlOnC.connect();
       const insert = psqlOnC.query('INSERT INTO late VALUES (1)');
       await new Promise((resolve) => setTimeout(resolve, 300));
       await holder.query('ROLLBACK');
       expect((await insert).rowCount).toBe(1);
-      expect(await query('a', 'SELECT id FROM late')).toMatchObject({
+      expect(await query(leader, 'SELECT id FROM late')).toMatchObject({
         result: { rows: [{ id: 1 }] },
       });
     } finally {
