@@ -138,6 +138,22 @@ export class SqlMachine {
       application_name: 'synod-read',
     });
     reads.on('error', () => undefined);
+    // Tables named at start get the check `synod table replicate` makes (serial, identity,
+    // volatile defaults), when they exist already: replicas would diverge on them.
+    for (const table of options.replicated) {
+      const exists = await client.query<{ found: boolean }>(
+        'SELECT to_regclass($1) IS NOT NULL AS found',
+        [table],
+      );
+      if (exists.rows[0]?.found !== true) continue;
+      try {
+        await tableDefinition(client, table);
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        await reads.end().catch(() => undefined);
+        throw error;
+      }
+    }
     const replicated = [...options.replicated, ...(await loadReplicated(client, options.group))];
     return new SqlMachine(
       options.connectionString,

@@ -8,6 +8,7 @@ import {
   DeterminismError,
   loadParser,
   SqlError,
+  SqlMachine,
   tableDefinition,
 } from '../src/index.js';
 
@@ -98,6 +99,25 @@ describe('tableDefinition', () => {
     for (const name of ['Points', 'a.b.c', 'x; DROP TABLE y', ''])
       await expect(tableDefinition(source, name)).rejects.toMatchObject({ sqlState: '42602' });
     await expect(tableDefinition(source, 'Points')).rejects.toBeInstanceOf(SqlError);
+  });
+});
+
+describe('SqlMachine.open', () => {
+  it('refuses a table named to replicate from the start whose default is volatile', async () => {
+    await source.query('CREATE TABLE tickets (id serial PRIMARY KEY, label text)');
+    const url = `postgres://${server.user}@${server.host}:${server.port}/source`;
+    await expect(
+      SqlMachine.open({ connectionString: url, group: 'start', replicated: ['tickets'] }),
+    ).rejects.toThrow(/column "id" of "tickets" defaults to nextval/);
+    // A table that does not exist yet, or one without volatile defaults, is fine.
+    await source.query('CREATE TABLE plain_start (id int PRIMARY KEY)');
+    const machine = await SqlMachine.open({
+      connectionString: url,
+      group: 'start',
+      replicated: ['plain_start', 'not_yet_created'],
+    });
+    expect([...machine.replicatedTables].sort()).toEqual(['not_yet_created', 'plain_start']);
+    await machine.close();
   });
 });
 
