@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const SYNOD = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** A command that should fail fast; killed if it does not (e.g. it started a node after all). */
 const synod = (...args: string[]) =>
-  run(process.execPath, [SYNOD, ...args]).then(
+  run(process.execPath, [SYNOD, ...args], { timeout: 15_000, killSignal: 'SIGKILL' }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({
       code: error.code,
