@@ -43,10 +43,11 @@ export interface ResultField {
 }
 
 /**
- * Writes' returned values stay text: that is how the wire front end hands them on, and text
- * keeps every type exact (numeric, timestamps, arrays) in the outcome kept for retries.
+ * pg's parsing of values switched off: values stay in PostgreSQL's text format. Writes'
+ * returned values are kept so (text keeps every type exact in the outcome kept for retries),
+ * and the wire front end hands results on so.
  */
-const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
+export const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
 
 function succeeded(result: QueryResult): WriteOutcome {
   const fields = result.fields.map((f) => ({
@@ -280,12 +281,14 @@ export class PgApplier {
         outcomes.set(entry.slot, results);
       }
       applied = todo.at(-1)?.slot ?? applied;
-      await this.#saveSessions(sessions, changed);
-      await c.query('UPDATE synod.applied SET slot = $2 WHERE group_name = $1', [
-        this.#group,
-        applied,
-      ]);
-      await c.query('COMMIT');
+      // The same closing trip as the two-trip path: sessions, applied slot, COMMIT.
+      await c.query(
+        secondTrip(
+          this.#group,
+          applied,
+          [...changed].map((clientId) => ({ clientId, ...sessions.get(clientId)! })),
+        ),
+      );
       return outcomes;
     } catch (error) {
       await c.query('ROLLBACK').catch(() => undefined);
@@ -318,26 +321,6 @@ export class PgApplier {
     for (const row of rows.rows)
       sessions.set(row.client_id, { seq: Number(row.seq), outcome: row.outcome });
     return sessions;
-  }
-
-  /** Writes back the sessions of the clients that wrote in this transaction, in one statement. */
-  async #saveSessions(
-    sessions: ReadonlyMap<string, Session>,
-    changed: ReadonlySet<string>,
-  ): Promise<void> {
-    if (changed.size === 0) return;
-    const ids = [...changed];
-    await this.#client.query(
-      `INSERT INTO synod.sessions (group_name, client_id, seq, outcome)
-       SELECT $1, id, seq, outcome FROM unnest($2::text[], $3::bigint[], $4::jsonb[]) AS t(id, seq, outcome)
-       ON CONFLICT (group_name, client_id) DO UPDATE SET seq = EXCLUDED.seq, outcome = EXCLUDED.outcome`,
-      [
-        this.#group,
-        ids,
-        ids.map((id) => sessions.get(id)!.seq),
-        ids.map((id) => JSON.stringify(sessions.get(id)!.outcome)),
-      ],
-    );
   }
 
   /**

@@ -1,5 +1,6 @@
 import { classify, type StatementInfo } from './classify.js';
 import { DeterminismError } from './errors.js';
+import { tableKey } from './replicated-tables.js';
 
 export interface GuardOptions {
   /** The replicated tables, as `name` (schema public) or `schema.name`. */
@@ -26,11 +27,6 @@ export type Route =
   | { readonly kind: 'transaction' }
   | { readonly kind: 'empty' };
 
-/** `public.t` and `t` name one table (the default search path). */
-function normalize(table: string): string {
-  return table.startsWith('public.') ? table.slice('public.'.length) : table;
-}
-
 const list = (names: readonly string[]): string => names.map((n) => `"${n}"`).join(', ');
 
 /**
@@ -39,11 +35,11 @@ const list = (names: readonly string[]): string => names.map((n) => `"${n}"`).jo
  * rule it breaks. Nothing runs here; call loadParser() once first.
  */
 export function route(sql: string, options: GuardOptions): Route {
-  const replicated = new Set([...options.replicated].map(normalize));
+  const replicated = new Set([...options.replicated].map(tableKey));
   const statements = classify(sql);
   if (statements.length === 0) return { kind: 'empty' };
   const touches = (s: StatementInfo): string[] =>
-    s.tables.map(normalize).filter((t) => replicated.has(t));
+    s.tables.map(tableKey).filter((t) => replicated.has(t));
   if (statements.length > 1) {
     const involved = statements.filter((s) => touches(s).length > 0 || s.kind === 'transaction');
     if (involved.length === 0) return { kind: 'local' };
@@ -67,7 +63,7 @@ export function route(sql: string, options: GuardOptions): Route {
 }
 
 function routeOne(s: StatementInfo, replicated: ReadonlySet<string>): Route {
-  const tables = s.tables.map(normalize);
+  const tables = s.tables.map(tableKey);
   const mine = tables.filter((t) => replicated.has(t));
   switch (s.kind) {
     case 'session':
@@ -80,7 +76,7 @@ function routeOne(s: StatementInfo, replicated: ReadonlySet<string>): Route {
       // Creating a replicated table is how a node is set up (pg_paxos: create the table on
       // every node, then replicate it): only changing or dropping one is refused.
       if (s.node === 'CreateStmt') return { kind: 'local' };
-      const changed = s.defines.map(normalize).filter((t) => replicated.has(t));
+      const changed = s.defines.map(tableKey).filter((t) => replicated.has(t));
       if (changed.length > 0)
         throw new DeterminismError(
           'DDL_ON_REPLICATED_TABLE',

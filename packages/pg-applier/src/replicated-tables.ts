@@ -19,11 +19,18 @@ export function assertTableName(table: unknown): asserts table is string {
     );
 }
 
-const quoted = (table: string): string =>
+/** The table's name as SQL: each part quoted, `public.` dropped. */
+export const quoteTable = (table: string): string =>
   tableKey(table)
     .split('.')
     .map((part) => pg.escapeIdentifier(part))
     .join('.');
+
+/** CREATE SCHEMA of a schema-qualified table's schema; none for a table in public. */
+const schemaStatements = (key: string): string[] =>
+  key.includes('.')
+    ? [`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(key.split('.')[0]!)}`]
+    : [];
 
 interface ColumnRow {
   readonly name: string;
@@ -51,7 +58,7 @@ export async function tableDefinition(
   const key = tableKey(table);
   const relation = await client.query<{ oid: number; kind: string }>(
     'SELECT c.oid, c.relkind AS kind FROM pg_class c WHERE c.oid = to_regclass($1)',
-    [quoted(key)],
+    [quoteTable(key)],
   );
   const found = relation.rows[0];
   if (found === undefined)
@@ -103,11 +110,10 @@ export async function tableDefinition(
   );
   for (const c of constraints.rows)
     parts.push(`CONSTRAINT ${pg.escapeIdentifier(c.name)} ${c.definition}`);
-  const statements: string[] = [];
-  if (key.includes('.'))
-    statements.push(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(key.split('.')[0]!)}`);
-  statements.push(`CREATE TABLE IF NOT EXISTS ${quoted(key)} (${parts.join(', ')})`);
-  return statements;
+  return [
+    ...schemaStatements(key),
+    `CREATE TABLE IF NOT EXISTS ${quoteTable(key)} (${parts.join(', ')})`,
+  ];
 }
 
 /**
@@ -126,9 +132,7 @@ export function assertDefinition(
   if (!Array.isArray(definition) || !definition.every((d) => typeof d === 'string'))
     bad('not a list of statements');
   const statements = definition as string[];
-  const schema = key.includes('.')
-    ? [`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(key.split('.')[0]!)}`]
-    : [];
+  const schema = schemaStatements(key);
   if (statements.length !== schema.length + 1) bad(`${statements.length} statements`);
   if (schema.length > 0 && statements[0] !== schema[0]) bad('not its schema first');
   const parsed = classify(statements.at(-1)!);

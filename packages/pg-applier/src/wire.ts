@@ -3,6 +3,7 @@ import { SynodClient, SynodError } from '@synod/client';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 import { fromNodeSocket } from 'pg-gateway/node';
+import { TEXT_VALUES } from './applier.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
 import {
@@ -79,9 +80,6 @@ const textField = (name: string): pg.FieldDef => ({
   format: 'text',
 });
 
-/** Results as PostgreSQL sends them in text format; pg's own parsing of values is switched off. */
-const rawTypes = { getTypeParser: () => (value: string) => value };
-
 /**
  * The PostgreSQL wire protocol in front of a node (issue 5): psql and drivers connect to
  * 127.0.0.1:port unchanged. Each statement of a simple query goes where the determinism
@@ -130,7 +128,7 @@ export class SqlFrontEnd {
   }
 
   async #serve(socket: import('node:net').Socket): Promise<void> {
-    const db = new pg.Client({ connectionString: this.#o.connectionString, types: rawTypes });
+    const db = new pg.Client({ connectionString: this.#o.connectionString, types: TEXT_VALUES });
     db.on('error', () => undefined);
     this.#sessions.add(db);
     socket.on('close', () => {
