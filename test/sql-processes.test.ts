@@ -81,6 +81,45 @@ describe.each<Databases>(['embedded', 'given'])(
         command: { op: 'query', sql: text },
         consistency: 'strong',
       });
+    /**
+     * Until every node answers status with one digest (a digest reads every row: on a big table
+     * it takes a while); a timeout says what each node last reported, and `context`.
+     */
+    const identicalReplicas = async (timeoutMs: number, context = ''): Promise<void> => {
+      let last: readonly {
+        node: string;
+        appliedThrough: number;
+        commitIndex: number;
+        stateDigest: string;
+      }[] = [];
+      await until(
+        'identical replicas',
+        async () => {
+          const answer = await group.transport.gather(
+            'synod.sqlgroup.status',
+            new TextEncoder().encode('{"digest":true}'),
+            {
+              timeoutMs: 10_000,
+              maxReplies: peers.length,
+              map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as (typeof last)[number],
+              until: (replies) => replies.length === peers.length,
+            },
+          );
+          last = answer.replies;
+          return (
+            answer.replies.length === peers.length &&
+            new Set(answer.replies.map((n) => n.stateDigest)).size === 1
+          );
+        },
+        timeoutMs,
+      ).catch((error: Error) => {
+        const seen = last.map(
+          (n) =>
+            `${n.node}: applied ${n.appliedThrough}, commit ${n.commitIndex}, ${n.stateDigest}`,
+        );
+        throw new Error(`${error.message}; ${context}; ${seen.join('; ')}`);
+      });
+    };
     /** Until the node answers (its embedded server may still be starting). */
     const ready = (id: string) =>
       until(
@@ -141,11 +180,7 @@ describe.each<Databases>(['embedded', 'given'])(
       });
       const client = new SynodClient({ transport: group.transport, group: 'sqlgroup' });
       await client.read({ op: 'query', sql: 'SELECT 1' }, 'linearizable');
-      await until(
-        'identical replicas',
-        async () => new Set((await group.status()).map((n) => n.stateDigest)).size === 1,
-        20_000,
-      );
+      await identicalReplicas(20_000);
     }, 120_000);
 
     it('runs seed 000 with the real psql: the wire front end routes writes through the log', async () => {
@@ -194,11 +229,7 @@ describe.each<Databases>(['embedded', 'given'])(
       expect(invalid.err).toMatch(/ERROR:\s+syntax error at end of input/);
       // Nothing half applied, and the replicas still agree.
       expect((await psql('c', 'SELECT * FROM coordinates ORDER BY x')).out).toBe('4|4\n30|3\n');
-      await until(
-        'identical replicas',
-        async () => new Set((await group.status()).map((n) => n.stateDigest)).size === 1,
-        20_000,
-      );
+      await identicalReplicas(20_000);
     }, 120_000);
 
     it('takes node-postgres unchanged: parameters over the extended protocol, writes replicated', async () => {
@@ -349,39 +380,7 @@ describe.each<Databases>(['embedded', 'given'])(
       await Promise.all(writers);
       await victimDb?.end();
       if (databases === 'given') expect(killedMidBatch).toBe(2);
-      let last: readonly {
-        node: string;
-        appliedThrough: number;
-        commitIndex: number;
-        stateDigest: string;
-      }[] = [];
-      await until(
-        'identical replicas (a digest reads every row: it may take a while)',
-        async () => {
-          const answer = await group.transport.gather(
-            'synod.sqlgroup.status',
-            new TextEncoder().encode('{"digest":true}'),
-            {
-              timeoutMs: 10_000,
-              maxReplies: peers.length,
-              map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as (typeof last)[number],
-              until: (replies) => replies.length === peers.length,
-            },
-          );
-          last = answer.replies;
-          return (
-            answer.replies.length === peers.length &&
-            new Set(answer.replies.map((n) => n.stateDigest)).size === 1
-          );
-        },
-        60_000,
-      ).catch((error: Error) => {
-        const seen = last.map(
-          (n) =>
-            `${n.node}: applied ${n.appliedThrough}, commit ${n.commitIndex}, ${n.stateDigest}`,
-        );
-        throw new Error(`${error.message}; acked ${acked.size} of ${next}; ${seen.join('; ')}`);
-      });
+      await identicalReplicas(60_000, `acked ${acked.size} of ${next}`);
       // Every acknowledged write is there, whole, once; any other write whole or not at all.
       const counts = new Map<string, string>();
       for (const id of peers) {
