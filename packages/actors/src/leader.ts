@@ -3,7 +3,12 @@ import {
   type Ballot,
   ballot,
   compareBallots,
+  isMajorityOf,
+  MEMBERSHIP_WINDOW,
+  type Membership,
+  majorityImpossible,
   maxBallot,
+  membershipIn,
   type Value,
   ZERO_BALLOT,
 } from '@synod/protocol';
@@ -20,7 +25,6 @@ import {
 } from './effects.js';
 import { NOOP } from './log-ops.js';
 import type { PlantedBug } from './plants.js';
-import { majority, quorumImpossible } from './quorum.js';
 
 export interface LeaderTiming {
   readonly heartbeatMs: number;
@@ -41,7 +45,11 @@ export const DEFAULT_LEADER_TIMING: LeaderTiming = {
 export interface LeaderInput {
   readonly group: string;
   readonly nodeId: string;
-  readonly acceptorCount: number;
+  /**
+   * The group's members over the log, as far as this node has delivered it (the host sends
+   * updates with `progress`). A majority of membersAt(s) must accept slot s.
+   */
+  readonly membership: Membership;
   /** Above every round this node ever used (the host's persisted floor + 1). */
   readonly minRound: number;
   /** The first slot this node does not know chosen. */
@@ -63,8 +71,15 @@ export type LeaderEvent =
   | RoundFloorEvent
   /** Put this value (a batch of commands) in the log. */
   | { readonly type: 'propose'; readonly value: Value }
-  /** The host learned the log is chosen up to firstUnchosen - 1. */
-  | { readonly type: 'progress'; readonly firstUnchosen: number };
+  /**
+   * The host learned the log is chosen up to firstUnchosen - 1, and with it the membership
+   * changes chosen there.
+   */
+  | {
+      readonly type: 'progress';
+      readonly firstUnchosen: number;
+      readonly membership?: Membership;
+    };
 
 /** What the leader role adds to the common effects. */
 export type LeaderEffect =
@@ -81,6 +96,8 @@ export type LeaderEffect =
 
 interface InFlight {
   readonly value: Value;
+  /** The members whose majority must accept this slot. */
+  readonly members: readonly string[];
   readonly acks: Set<string>;
   readonly refusals: Set<string>;
 }
@@ -89,7 +106,7 @@ interface InFlight {
 export interface LeaderContext {
   readonly input: LeaderInput;
   readonly timing: LeaderTiming;
-  readonly quorum: number;
+  membership: Membership;
   ballot: Ballot;
   highestSeen: Ballot;
   leader: string | undefined;
@@ -103,6 +120,12 @@ export interface LeaderContext {
   /** Leader: where phase 1 started, the next free slot, and the slots in phase 2. */
   fromSlot: number;
   nextSlot: number;
+  /**
+   * Leader: what phase 1 found in each slot through recoveredThrough, re-proposed as the
+   * membership window lets slots start (a hole becomes a no-op).
+   */
+  recovered: Map<number, Value>;
+  recoveredThrough: number;
   inFlight: Map<number, InFlight>;
   queue: Value[];
   random: number;
@@ -117,7 +140,11 @@ function randomElectionDelay(context: LeaderContext): number {
   const { value, state } = nextRandom(context.random);
   context.random = state;
   const { electionMinMs, electionMaxMs } = context.timing;
-  return electionMinMs + value * (electionMaxMs - electionMinMs);
+  const delay = electionMinMs + value * (electionMaxMs - electionMinMs);
+  // A node that is not a member as far as it knows (joining, removed, or behind on the log)
+  // waits longer, so the members elect one of their own; it still campaigns in the end, since
+  // only it may know that nobody else will (every member may think itself removed).
+  return context.membership.latest.includes(context.input.nodeId) ? delay : delay * 3;
 }
 
 /**
@@ -161,6 +188,7 @@ export const leaderMachine = setup({
     noteProgress: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'progress') return;
       context.firstUnchosen = Math.max(context.firstUnchosen, event.firstUnchosen);
+      if (event.membership !== undefined) context.membership = event.membership;
       // A slot in flight that this node learned chosen by other means (the acceptors' copies
       // to learners, catch-up, a snapshot) needs no more acks, and an acceptor that compacted
       // it will never send one. Its value is normally what was chosen there (the host answers
@@ -180,10 +208,7 @@ export const leaderMachine = setup({
           reason: 'not-leader',
           leader: context.leader,
         });
-      const maxInFlight = context.input.maxInFlight ?? 64;
-      while (context.queue.length > 0 && context.inFlight.size < maxInFlight) {
-        startSlot(context, context.nextSlot++, context.queue.shift()!, (e) => enqueue.emit(e));
-      }
+      if (context.leader === context.input.nodeId) startSlots(context, (e) => enqueue.emit(e));
     }),
     forgetLeader: enqueueActions(({ context, enqueue }) => {
       // The leader went silent for a whole election timeout: stop sending clients its way.
@@ -239,37 +264,27 @@ export const leaderMachine = setup({
     }),
     takeOver: enqueueActions(({ context, enqueue }) => {
       enqueue.emit({ type: 'cancelTimer', timer: 'phase' });
-      const reported = new Map<number, AcceptedEntry>();
-      if (context.input.plant !== 'skip-repropose') {
-        for (const entries of context.promises.values()) {
-          for (const entry of entries) {
-            if (typeof entry.instance !== 'number' || entry.instance < context.fromSlot) continue;
-            const best = reported.get(entry.instance);
-            if (best === undefined || compareBallots(entry.ballot, best.ballot) > 0)
-              reported.set(entry.instance, entry);
-          }
-        }
-      }
-      const last = Math.max(context.fromSlot - 1, ...reported.keys());
+      const reported =
+        context.input.plant === 'skip-repropose'
+          ? new Map<number, AcceptedEntry>()
+          : bestReported(context);
+      context.recovered = new Map([...reported].map(([slot, entry]) => [slot, entry.value]));
+      context.recoveredThrough = Math.max(context.fromSlot - 1, ...reported.keys());
       context.inFlight = new Map();
       context.queue = [];
       context.leader = context.input.nodeId;
       context.leaderBallot = context.ballot;
-      for (let slot = context.fromSlot; slot <= last; slot++) {
-        startSlot(context, slot, reported.get(slot)?.value ?? NOOP, (e) => enqueue.emit(e));
-      }
-      context.nextSlot = last + 1;
+      context.nextSlot = context.fromSlot;
+      startSlots(context, (e) => enqueue.emit(e));
       enqueue.emit({ type: 'leadership', leader: context.input.nodeId, ballot: context.ballot });
       sendHeartbeat(context, (e) => enqueue.emit(e));
     }),
     acceptProposal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'propose') return;
-      const maxInFlight = context.input.maxInFlight ?? 64;
-      if (context.inFlight.size < maxInFlight)
-        startSlot(context, context.nextSlot++, event.value, (e) => enqueue.emit(e));
-      else if (context.queue.length < (context.input.maxQueued ?? 10_000))
+      if (context.queue.length < (context.input.maxQueued ?? 10_000)) {
         context.queue.push(event.value);
-      else
+        startSlots(context, (e) => enqueue.emit(e));
+      } else
         enqueue.emit({
           type: 'refused',
           values: [event.value],
@@ -289,7 +304,7 @@ export const leaderMachine = setup({
         slot.refusals.add(m.from);
         context.highestSeen = maxBallot(context.highestSeen, m.promised);
       }
-      if (slot.acks.size < context.quorum) return;
+      if (!hasQuorum(context, slot.acks, slot.members)) return;
       context.inFlight.delete(m.instance);
       const { group, nodeId } = context.input;
       enqueue.emit({
@@ -310,10 +325,7 @@ export const leaderMachine = setup({
           value: slot.value,
         },
       });
-      const maxInFlight = context.input.maxInFlight ?? 64;
-      while (context.queue.length > 0 && context.inFlight.size < maxInFlight) {
-        startSlot(context, context.nextSlot++, context.queue.shift()!, (e) => enqueue.emit(e));
-      }
+      startSlots(context, (e) => enqueue.emit(e));
     }),
     tick: enqueueActions(({ context, enqueue }) => {
       sendHeartbeat(context, (e) => enqueue.emit(e));
@@ -343,6 +355,7 @@ export const leaderMachine = setup({
       ].filter((v) => v.length > 0);
       context.inFlight = new Map();
       context.queue = [];
+      context.recovered = new Map();
       if (context.leader === context.input.nodeId) {
         context.leader = undefined;
         enqueue.emit({ type: 'leadership', leader: undefined, ballot: context.highestSeen });
@@ -379,9 +392,12 @@ export const leaderMachine = setup({
       event.message.type === 'heartbeat' &&
       event.message.from !== context.input.nodeId &&
       compareBallots(event.message.ballot, context.leaderBallot) >= 0,
-    promisedByMajority: ({ context }) => context.promises.size >= context.quorum,
+    promisedByMajority: ({ context }) => {
+      const promisers = new Set(context.promises.keys());
+      return phase1Configs(context).every((members) => hasQuorum(context, promisers, members));
+    },
     majorityLost: ({ context }) =>
-      quorumImpossible(context.refusals.size, context.input.acceptorCount),
+      phase1Configs(context).some((members) => majorityImpossible(context.refusals, members)),
     deposed: ({ context }) =>
       context.input.plant !== 'deposed-keeps-committing' &&
       compareBallots(context.highestSeen, context.ballot) > 0,
@@ -393,7 +409,7 @@ export const leaderMachine = setup({
   context: ({ input }) => ({
     input,
     timing: input.timing ?? DEFAULT_LEADER_TIMING,
-    quorum: majority(input.acceptorCount),
+    membership: input.membership,
     ballot: ZERO_BALLOT,
     highestSeen: ZERO_BALLOT,
     leader: undefined,
@@ -404,6 +420,8 @@ export const leaderMachine = setup({
     refusals: new Set(),
     fromSlot: input.firstUnchosen,
     nextSlot: input.firstUnchosen,
+    recovered: new Map(),
+    recoveredThrough: input.firstUnchosen - 1,
     inFlight: new Map(),
     queue: [],
     random: input.seed | 0,
@@ -492,13 +510,92 @@ function prepareLogFrom(context: LeaderContext, fromSlot: number): LeaderEffect 
   };
 }
 
+/**
+ * Starts slots while the pipeline and the membership window allow: recovered values first (a
+ * hole is a no-op), then queued client values. Slot s starts only once every slot up to
+ * s - window is known chosen, so the members that must accept it are known.
+ */
+function startSlots(context: LeaderContext, emit: (effect: LeaderEffect) => void): void {
+  const maxInFlight = context.input.maxInFlight ?? MEMBERSHIP_WINDOW;
+  while (
+    context.inFlight.size < maxInFlight &&
+    (context.nextSlot < context.firstUnchosen + context.membership.window ||
+      context.input.plant === 'no-membership-window')
+  ) {
+    const slot = context.nextSlot;
+    const value =
+      slot <= context.recoveredThrough
+        ? (context.recovered.get(slot) ?? NOOP)
+        : context.queue.shift();
+    if (value === undefined) return;
+    context.recovered.delete(slot);
+    context.nextSlot++;
+    startSlot(context, slot, value, emit);
+  }
+}
+
+/** The highest-ballot value each complete promise reported, by slot from fromSlot on. */
+function bestReported(context: LeaderContext): Map<number, AcceptedEntry> {
+  const reported = new Map<number, AcceptedEntry>();
+  for (const entries of context.promises.values()) {
+    for (const entry of entries) {
+      if (typeof entry.instance !== 'number' || entry.instance < context.fromSlot) continue;
+      const best = reported.get(entry.instance);
+      if (best === undefined || compareBallots(entry.ballot, best.ballot) > 0)
+        reported.set(entry.instance, entry);
+    }
+  }
+  return reported;
+}
+
+/**
+ * Every member set whose majority phase 1 needs. Slots this node has not delivered may hold
+ * membership changes: where the promises so far report one (the value this leader will
+ * re-propose there), the slots it governs need a majority of its members too. Any slot where
+ * a value may be chosen has a chosen prefix up to the window before it, which the
+ * majorities gathered so far report truly, so the set computed for it is the one that chose.
+ */
+function phase1Configs(context: LeaderContext): (readonly string[])[] {
+  let membership = context.membership;
+  if (context.input.plant !== 'ignore-membership') {
+    const reported = [...bestReported(context)].sort(([a], [b]) => a - b);
+    for (const [slot, entry] of reported) {
+      if (slot < context.firstUnchosen) continue;
+      const members = membershipIn(entry.value);
+      if (members !== undefined) membership = membership.withChange(slot, members);
+    }
+  }
+  if (context.input.plant === 'phase1-first-members')
+    return [context.membership.membersAt(context.fromSlot)];
+  return membership.configsFrom(context.fromSlot);
+}
+
+/**
+ * A majority of `members` among `voters`. The planted bug counts any acceptor: a majority
+ * of the right size, whoever is in it.
+ */
+function hasQuorum(
+  context: LeaderContext,
+  voters: ReadonlySet<string>,
+  members: readonly string[],
+): boolean {
+  if (context.input.plant === 'ignore-membership')
+    return voters.size >= Math.floor(members.length / 2) + 1;
+  return isMajorityOf(voters, members);
+}
+
 function startSlot(
   context: LeaderContext,
   slot: number,
   value: Value,
   emit: (effect: LeaderEffect) => void,
 ): void {
-  context.inFlight.set(slot, { value, acks: new Set(), refusals: new Set() });
+  context.inFlight.set(slot, {
+    value,
+    members: context.membership.membersAt(slot),
+    acks: new Set(),
+    refusals: new Set(),
+  });
   const { group, nodeId } = context.input;
   emit({
     type: 'send',

@@ -1,4 +1,4 @@
-import type { Value } from '@synod/protocol';
+import { isMajorityOf, type Value } from '@synod/protocol';
 import { assign, enqueueActions, setup } from 'xstate';
 import { sameBytes } from './acceptor-state.js';
 import { ACCEPTORS, type Effect, type MessageEvent, type TimerEvent } from './effects.js';
@@ -72,6 +72,11 @@ export interface CatchUpInput {
   readonly group: string;
   readonly nodeId: string;
   readonly acceptorCount: number;
+  /**
+   * Leader mode: every member set that governs a slot this node has not delivered. A majority
+   * of each must answer (others' answers are ignored); replaces `acceptorCount`.
+   */
+  readonly quorums?: readonly (readonly string[])[];
   /** Slots at or below this are already delivered on this node. */
   readonly deliveredThrough: number;
   /** Unique among this node's reads: answers to other reads' queries must not count. */
@@ -142,8 +147,12 @@ export const catchUpMachine = setup({
     },
   },
   guards: {
-    majorityAnswered: ({ context }) =>
-      context.answers.size >= majority(context.input.acceptorCount),
+    majorityAnswered: ({ context }) => {
+      const { quorums, acceptorCount } = context.input;
+      if (quorums === undefined) return context.answers.size >= majority(acceptorCount);
+      const answered = new Set(context.answers.keys());
+      return quorums.every((members) => isMajorityOf(answered, members));
+    },
     allKnown: ({ context }) => context.outstanding.size === 0,
     isQueryTimer: ({ event }) => event.type === 'timer' && event.timer === 'query',
   },

@@ -15,7 +15,16 @@ export type PlantedBug =
   | 'compaction-forgets-slots'
   // The host does not tell the node's machines each round one of them reserves, so the
   // leader and a no-op or register proposer of one node can pick the same ballot.
-  | 'no-round-floor';
+  | 'no-round-floor'
+  // Quorums of the right size from any acceptors, members or not: a group whose membership
+  // changed can choose two values in one slot.
+  | 'ignore-membership'
+  // A new leader asks only the members of its first unknown slot, not those of the changes
+  // phase 1 reports: values chosen by the new members after a change go unseen.
+  | 'phase1-first-members'
+  // A leader pipelines past the membership window: it starts slots whose members it cannot
+  // know yet, and a quorum of the old members can choose what the new ones never see.
+  | 'no-membership-window';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -29,6 +38,9 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'deposed-keeps-committing',
   'compaction-forgets-slots',
   'no-round-floor',
+  'ignore-membership',
+  'phase1-first-members',
+  'no-membership-window',
 ];
 
 export interface Plants {

@@ -40,6 +40,11 @@ export interface ProposerInput {
   readonly value: Value;
   readonly acceptorCount: number;
   /**
+   * The acceptors whose majority decides (leader mode: the members that govern the slot).
+   * Answers from others are ignored. Without it, any `acceptorCount` acceptors count.
+   */
+  readonly members?: readonly string[];
+  /**
    * The lowest round this proposer may use. The host keeps rounds increasing across every
    * proposal of the node and, through the persisted `round` record, across restarts, so
    * this node never uses one ballot for two values.
@@ -167,6 +172,7 @@ export const proposerMachine = setup({
     countPromise: ({ context, event }) => {
       if (event.type !== 'message' || event.message.type !== 'promise') return;
       const m = event.message;
+      if (!counts(context, m.from)) return;
       if (m.ok)
         context.promises.set(
           m.from,
@@ -177,6 +183,7 @@ export const proposerMachine = setup({
     countAccepted: ({ context, event }) => {
       if (event.type !== 'message' || event.message.type !== 'accepted') return;
       const m = event.message;
+      if (!counts(context, m.from)) return;
       if (m.ok) context.acks.add(m.from);
       else refuse(context, m.from, m.promised);
     },
@@ -233,7 +240,7 @@ export const proposerMachine = setup({
     promisedByMajority: ({ context }) => context.promises.size >= context.quorum,
     acceptedByMajority: ({ context }) => context.acks.size >= context.quorum,
     majorityLost: ({ context }) =>
-      quorumImpossible(context.refusals.size, context.input.acceptorCount),
+      quorumImpossible(context.refusals.size, acceptors(context.input)),
     isPhaseTimer: ({ event }) => event.type === 'timer' && event.timer === 'phase',
     isBackoffTimer: ({ event }) => event.type === 'timer' && event.timer === 'backoff',
   },
@@ -242,7 +249,7 @@ export const proposerMachine = setup({
   context: ({ input }) => ({
     input,
     timing: input.timing ?? DEFAULT_PROPOSER_TIMING,
-    quorum: majority(input.acceptorCount),
+    quorum: majority(acceptors(input)),
     ballot: ZERO_BALLOT,
     highestSeen: ZERO_BALLOT,
     promises: new Map(),
@@ -303,6 +310,14 @@ export const proposerMachine = setup({
     byThisProposer: context.outcome !== undefined && context.acks.size >= context.quorum,
   }),
 });
+
+function acceptors(input: ProposerInput): number {
+  return input.members?.length ?? input.acceptorCount;
+}
+
+function counts(context: ProposerContext, from: string): boolean {
+  return context.input.members === undefined || context.input.members.includes(from);
+}
 
 function refuse(context: ProposerContext, from: string, promised: Ballot): void {
   context.refusals.add(from);

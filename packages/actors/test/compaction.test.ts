@@ -1,7 +1,7 @@
 // Compaction: an acceptor forgets slots that are chosen and in a durable snapshot, and from
 // then on refuses anything that reaches them, so no quorum can form without the values it
 // held. Plus the guards the review of issue 4 asked for: one ballot, one value.
-import { ballot, type StoreRecord } from '@synod/protocol';
+import { ballot, Membership, type StoreRecord } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { AcceptorState, type Effect, leaderMachine, learnerMachine } from '../src/index.js';
@@ -139,7 +139,14 @@ describe('one ballot carries one value', () => {
 
   it('a leader reserves above any round another machine of its node reserved meanwhile', () => {
     const actor = createActor(leaderMachine, {
-      input: { group: 'g', nodeId: 'l', acceptorCount: 3, minRound: 1, firstUnchosen: 0, seed: 1 },
+      input: {
+        group: 'g',
+        nodeId: 'l',
+        membership: new Membership(['a', 'b', 'c']),
+        minRound: 1,
+        firstUnchosen: 0,
+        seed: 1,
+      },
     });
     const effects = record(actor);
     actor.start();

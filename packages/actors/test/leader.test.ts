@@ -1,6 +1,6 @@
 // Seed 003's distinguished proposer: one phase 1 for all slots from the first unchosen one,
 // re-propose what acceptors report, fill holes with no-ops, then phase 2 only.
-import { ballot, type PeerMessage } from '@synod/protocol';
+import { ballot, encodeMembership, Membership, type PeerMessage } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { AcceptorState, type LeaderEffect, leaderMachine, type PlantedBug } from '../src/index.js';
@@ -12,6 +12,9 @@ function setup(
     firstUnchosen?: number;
     minRound?: number;
     maxInFlight?: number;
+    window?: number;
+    /** Acceptors besides a, b and c, answering too: nodes that are not founding members. */
+    others?: string[];
     plant?: PlantedBug;
     answer?: Set<string>;
     /** Acceptors answer prepareLog in pages of this many entries. */
@@ -22,13 +25,14 @@ function setup(
     ['a', new AcceptorState()],
     ['b', new AcceptorState()],
     ['c', new AcceptorState()],
+    ...(options.others ?? []).map((id) => [id, new AcceptorState()] as const),
   ]);
-  const answering = options.answer ?? new Set(['a', 'b', 'c']);
+  const answering = options.answer ?? new Set(acceptors.keys());
   const actor = createActor(leaderMachine, {
     input: {
       group: 'g',
       nodeId: 'l',
-      acceptorCount: 3,
+      membership: new Membership(['a', 'b', 'c'], [], options.window),
       minRound: options.minRound ?? 1,
       firstUnchosen: options.firstUnchosen ?? 0,
       seed: 7,
@@ -133,6 +137,82 @@ describe('distinguished leader', () => {
     const pages = t.sent.filter((m) => m.type === 'prepareLog').map((m) => m.fromSlot);
     expect(pages).toEqual([0, 3, 6, 9]);
     expect(t.chosen()).toEqual(Array.from({ length: 10 }, (_, slot) => `${slot}=s${slot}`));
+  });
+
+  it('counts acknowledgements only from the members that govern the slot', () => {
+    const t = setup({ others: ['d', 'e'] });
+    t.elect();
+    for (const id of ['b', 'c']) t.answering.delete(id);
+    t.actor.send({ type: 'propose', value: bytes('v') });
+    t.pump();
+    expect(t.chosen()).toEqual([]); // a, d and e answered: three acceptors, one member
+    t.answering.add('b');
+    t.actor.send({ type: 'timer', timer: 'heartbeat' });
+    t.pump();
+    expect(t.chosen()).toEqual(['0=v']);
+  });
+
+  it('starts a slot only once the slots a window before it are known chosen', () => {
+    const t = setup({ window: 2 });
+    t.elect();
+    for (const v of ['one', 'two', 'three', 'four'])
+      t.actor.send({ type: 'propose', value: bytes(v) });
+    t.pump();
+    expect(t.chosen()).toEqual(['0=one', '1=two']);
+    t.actor.send({ type: 'progress', firstUnchosen: 1 });
+    t.pump();
+    expect(t.chosen()).toEqual(['0=one', '1=two', '2=three']);
+  });
+
+  it('needs a majority of the members of a change that phase 1 reports, for the slots it governs', () => {
+    const change = encodeMembership(['c', 'd', 'e']);
+    const prepare = (t: ReturnType<typeof setup>): void => {
+      for (const id of ['a', 'b']) t.acceptors.get(id)!.accept(ballot(1, 'x'), 0, change);
+      t.elect();
+    };
+    const old = setup({ window: 2, others: ['d', 'e'], answer: new Set(['a', 'b']), minRound: 5 });
+    prepare(old);
+    expect(old.actor.getSnapshot().value).toEqual({ candidate: 'preparing' });
+    const both = setup({
+      window: 2,
+      others: ['d', 'e'],
+      answer: new Set(['a', 'b', 'd', 'e']),
+      minRound: 5,
+    });
+    prepare(both);
+    expect(both.actor.getSnapshot().value).toBe('leading');
+    // The planted bug takes the old members' majority as enough.
+    const planted = setup({
+      window: 2,
+      others: ['d', 'e'],
+      answer: new Set(['a', 'b']),
+      minRound: 5,
+      plant: 'phase1-first-members',
+    });
+    prepare(planted);
+    expect(planted.actor.getSnapshot().value).toBe('leading');
+  });
+
+  it('once a change governs a slot, only its members acknowledge it', () => {
+    const t = setup({ window: 1, others: ['d', 'e'] });
+    t.elect();
+    t.actor.send({ type: 'propose', value: encodeMembership(['c', 'd', 'e']) });
+    t.pump();
+    expect(t.chosen()).toHaveLength(1);
+    t.actor.send({
+      type: 'progress',
+      firstUnchosen: 1,
+      membership: new Membership(['a', 'b', 'c'], [], 1).withChange(0, ['c', 'd', 'e']),
+    });
+    for (const id of ['c', 'd', 'e']) t.answering.delete(id);
+    t.actor.send({ type: 'propose', value: bytes('after') });
+    t.pump();
+    expect(t.chosen()).toHaveLength(1); // a and b are no longer members
+    t.answering.add('d');
+    t.answering.add('e');
+    t.actor.send({ type: 'timer', timer: 'heartbeat' });
+    t.pump();
+    expect(t.chosen().at(-1)).toBe('1=after');
   });
 
   it('retries the election above a higher ballot it was refused with', () => {

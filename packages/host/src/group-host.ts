@@ -13,12 +13,16 @@ import {
   DecodeError,
   groupSubjects,
   type Instance,
+  InvalidNameError,
+  Membership,
+  membershipIn,
   type PeerMessage,
   type Value,
 } from '@synod/protocol';
 import type { TimerHandle, TransportMessage } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 import { LeaderMode, type SubmitResult } from './leader-mode.js';
+import { unwrapSnapshot, wrapSnapshot } from './snapshot-envelope.js';
 import type { GroupHostOptions, Snapshot } from './types.js';
 
 export type { Disk, GroupHostOptions, HostObserver, Snapshot, SnapshotHooks } from './types.js';
@@ -60,6 +64,10 @@ export class GroupHost {
   readonly #learner: AnyActorRef;
   readonly #leaderMode: LeaderMode | undefined;
   #roundFloor = 0;
+  /** Leader mode: the founding members and every change delivered so far. */
+  #membership: Membership;
+  /** The last snapshot served to peers, wrapped with its membership (see #servedSnapshot). */
+  #served: { readonly source: Snapshot; readonly wrapped: Snapshot } | undefined;
   /**
    * Read request ids start at a seed-derived base, so answers still in flight from this
    * node's previous life (the same node subject) are not mistaken for answers to new reads.
@@ -78,11 +86,13 @@ export class GroupHost {
     this.#subjects = groupSubjects(options.group);
     this.#nextRequestId = (Math.abs(options.seed) % 2 ** 21) * 2 ** 20;
     this.#nodeSubject = this.#subjects.node(options.nodeId);
+    this.#membership = new Membership(options.peers, [], options.membershipWindow);
     const initial = options.snapshots?.initial;
     if (initial !== undefined) {
       if (options.mode !== 'leader') throw new Error('snapshots need leader mode');
       this.#nextSlot = initial.throughSlot + 1;
       this.#logStart = this.#nextSlot;
+      if (initial.membership !== undefined) this.#membership = Membership.from(initial.membership);
     }
     const recovered = options.disk.durable;
     for (const record of recovered)
@@ -126,7 +136,7 @@ export class GroupHost {
     const mode = new LeaderMode({
       nodeId: this.nodeId,
       group: o.group,
-      acceptorCount: o.peers.length,
+      membership: () => this.#membership,
       scheduler: o.scheduler,
       subjects: this.#subjects,
       seed: o.seed,
@@ -145,7 +155,7 @@ export class GroupHost {
       proposeNoop: (slot, done) => !this.#stopped && this.#propose(slot, new Uint8Array(0), done),
       logStart: () => this.#logStart,
       snapshotChunkBytes: o.snapshotChunkBytes,
-      latestSnapshot: () => o.snapshots?.latest(),
+      latestSnapshot: () => this.#servedSnapshot(),
       installSnapshot: (snapshot) => this.#install(snapshot),
     });
     o.transport.subscribe(this.#subjects.catchup, (m) =>
@@ -175,6 +185,16 @@ export class GroupHost {
         lastHeartbeatMsAgo: null,
       }
     );
+  }
+
+  /** Leader mode: the group's members over the log, as far as this node has delivered it. */
+  get membership(): Membership {
+    return this.#membership;
+  }
+
+  /** The membership a snapshot through `slot` must carry (Snapshot.membership). */
+  membershipThrough(slot: number): Membership {
+    return this.#membership.through(slot);
   }
 
   /** Slots delivered on this node and not compacted away, in order. */
@@ -226,11 +246,34 @@ export class GroupHost {
    * before the call. Returns a cancel function: a read given up on (a timeout) stops asking.
    */
   read(done: (through: number) => void): () => void {
+    let cancelled = false;
+    let cancelRound = (): void => undefined;
+    // A write acknowledged under members this node has not yet learned of was accepted by a
+    // majority of those members: the first change it did not know of was chosen under members
+    // it did know, so catching up brings it here, and the read asks again.
+    const round = (): void => {
+      const membership = this.#membership;
+      cancelRound = this.#readRound((through) => {
+        if (cancelled) return;
+        if (this.#membership !== membership) round();
+        else done(through);
+      });
+    };
+    round();
+    return () => {
+      cancelled = true;
+      cancelRound();
+    };
+  }
+
+  #readRound(done: (through: number) => void): () => void {
+    const leaderMode = this.#leaderMode !== undefined;
     const actor = createActor(catchUpMachine, {
       input: {
         group: this.#o.group,
         nodeId: this.nodeId,
         acceptorCount: this.#o.peers.length,
+        ...(leaderMode ? { quorums: this.#membership.configsFrom(this.#nextSlot) } : {}),
         deliveredThrough: this.deliveredThrough,
         requestId: this.#nextRequestId++,
       },
@@ -271,8 +314,25 @@ export class GroupHost {
   }
 
   /** A peer's snapshot: the state machine jumps to its slot, and delivery goes on after it. */
-  #install(snapshot: Snapshot): void {
-    if (this.#stopped || snapshot.throughSlot < this.#nextSlot) return;
+  #install(wrapped: Snapshot): void {
+    if (this.#stopped || wrapped.throughSlot < this.#nextSlot) return;
+    let snapshot: Snapshot;
+    let membership: Membership | undefined;
+    try {
+      snapshot = unwrapSnapshot(wrapped);
+      if (snapshot.membership !== undefined) membership = Membership.from(snapshot.membership);
+    } catch (error) {
+      // A damaged snapshot is dropped like any malformed message: the transfer starts over.
+      const damaged =
+        error instanceof DecodeError ||
+        error instanceof InvalidNameError ||
+        error instanceof SyntaxError ||
+        error instanceof RangeError;
+      if (!damaged) throw error;
+      this.decodeErrors++;
+      return;
+    }
+    if (membership !== undefined) this.#membership = membership;
     this.#o.snapshots?.install(snapshot);
     for (const slot of this.#log.keys()) if (slot <= snapshot.throughSlot) this.#log.delete(slot);
     this.#nextSlot = snapshot.throughSlot + 1;
@@ -287,6 +347,20 @@ export class GroupHost {
     this.#learner.send({ type: 'skip', nextSlot: this.#nextSlot });
     this.#leaderMode?.skipped(snapshot.throughSlot);
     this.#releaseReads();
+  }
+
+  /**
+   * The owner's latest snapshot as peers receive it: with the membership through its slot
+   * inside the bytes, so the transfer messages need not change. Wrapped once per snapshot.
+   */
+  #servedSnapshot(): Snapshot | undefined {
+    const source = this.#o.snapshots?.latest();
+    if (source === undefined) return undefined;
+    if (this.#served?.source !== source) {
+      const membership = source.membership ?? this.membershipThrough(source.throughSlot).toRecord();
+      this.#served = { source, wrapped: wrapSnapshot({ ...source, membership }) };
+    }
+    return this.#served.wrapped;
   }
 
   #start(name: string, actor: AnyActorRef): AnyActorRef {
@@ -403,6 +477,7 @@ export class GroupHost {
         instance,
         value,
         acceptorCount: this.#o.peers.length,
+        ...(this.#leaderMode === undefined ? {} : { members: this.#membersFor(instance) }),
         minRound: this.#roundFloor + 1,
         seed: this.#o.seed * 7919 + this.#actorSeq,
         ...(this.#o.timing === undefined ? {} : { timing: this.#o.timing }),
@@ -422,6 +497,19 @@ export class GroupHost {
       },
     });
     this.#start(`proposer:${String(instance)}`, actor);
+  }
+
+  /**
+   * Who decides `instance` in leader mode: the members governing a log slot (a no-op
+   * proposal is only started for slots within the membership window of delivery, whose members
+   * are known), and the founding members for paxos(key, value) registers, which no change
+   * of membership moves.
+   */
+  #membersFor(instance: Instance): readonly string[] {
+    if (typeof instance !== 'number') return this.#membership.genesis;
+    if (instance >= this.#nextSlot + this.#membership.window)
+      throw new RangeError(`slot ${instance} is too far ahead to know its members`);
+    return this.#membership.membersAt(instance);
   }
 
   #execute(key: string, actor: AnyActorRef, effect: LeaderEffect): void {
@@ -489,13 +577,17 @@ export class GroupHost {
         if (typeof effect.instance === 'string') this.#registers.set(effect.instance, effect.value);
         this.#proposals.get(effect.instance)?.actor.send({ type: 'known', value: effect.value });
         break;
-      case 'deliver':
+      case 'deliver': {
         this.#log.set(effect.slot, effect.value);
         this.#nextSlot = effect.slot + 1;
+        const members = this.#leaderMode === undefined ? undefined : membershipIn(effect.value);
+        if (members !== undefined)
+          this.#membership = this.#membership.withChange(effect.slot, members);
         o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);
         this.#leaderMode?.delivered(effect.slot, effect.value);
         this.#releaseReads();
         break;
+      }
       case 'leadership':
         this.#leaderMode?.leadership(effect.leader);
         break;

@@ -7,6 +7,7 @@ import {
 import {
   formatBallot,
   type GroupSubjects,
+  type Membership,
   type PeerMessage,
   type SnapshotChunk,
   type Value,
@@ -23,7 +24,8 @@ export type SubmitResult =
 export interface LeaderModeHost {
   readonly nodeId: string;
   readonly group: string;
-  readonly acceptorCount: number;
+  /** The founding members and the changes delivered so far. */
+  membership(): Membership;
   readonly scheduler: Scheduler;
   readonly subjects: GroupSubjects;
   readonly seed: number;
@@ -103,7 +105,7 @@ export class LeaderMode {
         input: {
           group: host.group,
           nodeId: host.nodeId,
-          acceptorCount: host.acceptorCount,
+          membership: host.membership(),
           minRound: host.minRound(),
           firstUnchosen: host.firstUnknownSlot(),
           seed: host.seed * 104_729 + 1,
@@ -181,7 +183,11 @@ export class LeaderMode {
   delivered(slot: number, value: Value): void {
     // A submitted value is in the log once delivered, whoever's acks made it so.
     this.chosen(slot, value);
-    this.actor.send({ type: 'progress', firstUnchosen: slot + 1 });
+    this.actor.send({
+      type: 'progress',
+      firstUnchosen: slot + 1,
+      membership: this.#host.membership(),
+    });
     const waiters = this.#slotWaiters.get(slot);
     if (waiters !== undefined) {
       this.#slotWaiters.delete(slot);
@@ -191,7 +197,11 @@ export class LeaderMode {
 
   /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
   skipped(throughSlot: number): void {
-    this.actor.send({ type: 'progress', firstUnchosen: throughSlot + 1 });
+    this.actor.send({
+      type: 'progress',
+      firstUnchosen: throughSlot + 1,
+      membership: this.#host.membership(),
+    });
     for (const [slot, waiters] of this.#slotWaiters) {
       if (slot > throughSlot) continue;
       this.#slotWaiters.delete(slot);
@@ -235,7 +245,12 @@ export class LeaderMode {
       this.#fallbackTimer = undefined;
       if (this.#slotWaiters.size === 0) return;
       const slots = [...this.#slotWaiters.keys()]
-        .filter((slot) => slot > this.#knownCommitIndex)
+        // Beyond the membership window the members who decide a slot are not known yet.
+        .filter(
+          (slot) =>
+            slot > this.#knownCommitIndex &&
+            slot < this.#host.firstUnknownSlot() + this.#host.membership().window,
+        )
         .sort((a, b) => a - b)
         .slice(0, NOOP_FALLBACK_BATCH);
       // A chosen no-op reaches the learner like any chosen value; delivery releases the read.

@@ -1,5 +1,12 @@
 import type { LeaderTiming, PlantedBug, ProposerTiming } from '@synod/actors';
-import type { Ballot, Instance, PeerMessage, StoreRecord, Value } from '@synod/protocol';
+import type {
+  Ballot,
+  Instance,
+  MembershipRecord,
+  PeerMessage,
+  StoreRecord,
+  Value,
+} from '@synod/protocol';
 import type { Scheduler, Transport } from '@synod/transport';
 
 /** What a host needs to make its records durable. */
@@ -18,6 +25,12 @@ export interface Disk {
 export interface Snapshot {
   readonly throughSlot: number;
   readonly bytes: Uint8Array;
+  /**
+   * The group's membership through `throughSlot` (GroupHost.membershipThrough): a node that
+   * starts from the snapshot cannot read the changes from the log it replaces. Without it,
+   * the members are the founding `peers`.
+   */
+  readonly membership?: MembershipRecord;
 }
 
 /**
@@ -58,7 +71,14 @@ export interface HostObserver {
 export interface GroupHostOptions {
   readonly group: string;
   readonly nodeId: string;
+  /**
+   * The group's founding members. In leader mode, membership changes chosen in the log
+   * (encodeMembership values) change who must accept each slot; a node that joins later
+   * passes the founding members too, and learns the changes from the log or a snapshot.
+   */
   readonly peers: readonly string[];
+  /** How many slots after its own a membership change takes effect (default MEMBERSHIP_WINDOW). */
+  readonly membershipWindow?: number;
   readonly transport: Transport;
   readonly scheduler: Scheduler;
   readonly disk: Disk;

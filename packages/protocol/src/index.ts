@@ -19,6 +19,20 @@ export {
 export { createPeerCodec, type PeerCodec } from './codec.js';
 export { DecodeError, type DecodeErrorCode, EncodeError, InvalidNameError } from './errors.js';
 export { type CodecOptions, LIMITS } from './limits.js';
+export {
+  decodeMembership,
+  encodeMembership,
+  isMajorityOf,
+  isMembershipValue,
+  MAX_MEMBERS,
+  MEMBERSHIP_WINDOW,
+  Membership,
+  type MembershipChange,
+  type MembershipRecord,
+  majorityImpossible,
+  membershipIn,
+  normalizeMembers,
+} from './membership.js';
 export * from './messages.js';
 export { assertGroupName, assertNodeId, isValidName, MAX_NAME_LENGTH } from './names.js';
 export type { StoreRecord, StoreRecordKind } from './records.js';

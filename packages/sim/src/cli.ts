@@ -62,7 +62,7 @@ const summary = runSeeds({
     if (result.violations.length > 0 || values.verbose || single !== undefined) {
       const s = result.scenario;
       console.log(
-        `seed ${result.seed}: ${result.violations.length} violation(s); ${s.nodes} nodes, ${s.clients} clients, ${result.history.length} ops, ${result.acknowledged} acknowledged writes, history ${result.linearizability}, ${result.steps} steps, ${result.simTimeMs.toFixed(0)} ms simulated`,
+        `seed ${result.seed}: ${result.violations.length} violation(s); ${s.nodes} nodes, ${s.clients} clients, ${result.history.length} ops, ${result.acknowledged} acknowledged writes, history ${result.linearizability}, ${result.steps} steps, ${result.simTimeMs.toFixed(0)} ms simulated${s.membership === undefined ? '' : `, ${s.membership.founders} founders, ${result.membershipChanges} membership changes (window ${s.membership.window})`}`,
       );
       for (const violation of result.violations) console.log(`  ${violation}`);
       if (result.violations.length > 0) console.log(`  replay: ${replay}`);
@@ -76,6 +76,8 @@ if (summary.compactions > 0)
   console.log(
     `compactions: ${summary.compactions}, snapshots installed from peers: ${summary.snapshotsInstalled}`,
   );
+if (summary.membershipChanges > 0)
+  console.log(`membership changes chosen: ${summary.membershipChanges}`);
 if (summary.undecided > 0)
   console.log(`linearizability undecided (time limit) in ${summary.undecided} seeds`);
 console.log(`seeds: ${summary.seeds}, violations: ${summary.violatingSeeds}`);

@@ -25,6 +25,7 @@ export interface BatchSummary {
   readonly undecided: number;
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  readonly membershipChanges: number;
 }
 
 /** The one-line command that replays a seed exactly. */
@@ -54,6 +55,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
   let undecided = 0;
   let compactions = 0;
   let snapshotsInstalled = 0;
+  let membershipChanges = 0;
   for (let seed = options.start; seed < options.start + options.count; seed++) {
     const t0 = performance.now();
     const result = runSeed(seed, {
@@ -71,6 +73,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     if (result.linearizability === 'unknown') undecided++;
     compactions += result.compactions;
     snapshotsInstalled += result.snapshotsInstalled;
+    membershipChanges += result.membershipChanges;
     if (result.violations.length > 0) {
       violatingSeeds++;
       firstViolatingSeed ??= seed;
@@ -89,5 +92,6 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     undecided,
     compactions,
     snapshotsInstalled,
+    membershipChanges,
   };
 }

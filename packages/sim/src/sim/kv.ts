@@ -1,5 +1,5 @@
 import { isNoop } from '@synod/actors';
-import type { Value } from '@synod/protocol';
+import { isMembershipValue, type Value } from '@synod/protocol';
 
 /** A client command of the simulated key-value store. (client, seq) makes every value unique. */
 export interface KvWrite {
@@ -44,7 +44,7 @@ export class KvStore {
    */
   apply(value: Value, slot: number): boolean {
     this.ghostLog.set(slot, hex(value));
-    if (isNoop(value)) return false;
+    if (isNoop(value) || isMembershipValue(value)) return false;
     const write = decodeWrite(value);
     if (write.seq <= (this.#lastSeq.get(write.client) ?? -1)) return false;
     this.#lastSeq.set(write.client, write.seq);

@@ -1,6 +1,6 @@
 import { AcceptorState } from '@synod/actors';
 import { GroupHost } from '@synod/host';
-import type { Value } from '@synod/protocol';
+import { encodeMembership, type Value } from '@synod/protocol';
 import {
   createRng,
   MemoryNetwork,
@@ -43,6 +43,8 @@ export interface SeedResult {
   /** Compactions done and peer snapshots installed (leader mode with compaction). */
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  /** Membership changes in the log, as the node that delivered most of them knows them. */
+  readonly membershipChanges: number;
 }
 
 interface PendingOp {
@@ -80,6 +82,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   });
   const checker = new SafetyChecker(() => scheduler.now());
   const peers = Array.from({ length: scenario.nodes }, (_, i) => `n${i + 1}`);
+  const founders = peers.slice(0, scenario.membership?.founders ?? peers.length);
   const nodes = new Map<string, SimNode>();
   const faultRng = rng.fork();
   const clientRng = rng.fork();
@@ -102,7 +105,9 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     const maybeSnapshot = (slot: number): void => {
       if (compaction === undefined || slot - snapshotThrough < compaction.every) return;
       snapshotThrough = slot;
-      node.disk.saveSnapshot({ throughSlot: slot, bytes: node.kv.snapshot() }, () => {
+      const membership = node.host?.membershipThrough(slot).toRecord();
+      const snapshot = { throughSlot: slot, bytes: node.kv.snapshot() };
+      node.disk.saveSnapshot({ ...snapshot, ...(membership && { membership }) }, () => {
         const through = slot - compaction.retain;
         if (node.incarnation !== incarnation || through < 0 || node.host === undefined) return;
         node.host.compact(through);
@@ -112,7 +117,10 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     node.host = new GroupHost({
       group: GROUP,
       nodeId: node.id,
-      peers,
+      peers: founders,
+      ...(scenario.membership === undefined
+        ? {}
+        : { membershipWindow: scenario.membership.window }),
       transport: network.connect(node.id),
       scheduler,
       disk: node.disk,
@@ -392,6 +400,78 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     attempt(first);
   };
 
+  // An operator changes the members now and then during the faults, to any set of the nodes,
+  // and retries until the change is in the log.
+  const membershipRng = rng.fork();
+  for (let i = 0; i < (scenario.membership?.changes ?? 0); i++) {
+    scheduler.setTimer(membershipRng.next() * scenario.faultPhaseMs, () => {
+      // Half the changes replace most of the current members: quorums of the old and the new
+      // members then rarely meet, which is where a leader that asks the wrong ones goes wrong.
+      const current = up()[0]?.host?.membership.latest ?? founders;
+      const replace = membershipRng.chance(0.5);
+      const members = peers.filter((id) =>
+        membershipRng.chance(replace ? (current.includes(id) ? 0.3 : 0.9) : 0.6),
+      );
+      if (members.length === 0) members.push(pick(membershipRng, peers));
+      const value = encodeMembership(members);
+      checker.submitted(value);
+      const live = up();
+      const first = live.length > 0 ? pick(membershipRng, live) : nodes.get(peers[0]!)!;
+      submitWithRetries(
+        first,
+        value,
+        () => true,
+        () => undefined,
+      );
+      burst(first, membershipRng.int(2, 8));
+    });
+  }
+
+  // With the change, a burst of writes from clients of their own: the leader then has slots in
+  // flight past the change, where a leader that ignores the membership window goes wrong.
+  let bursts = 0;
+  let burstsOpen = 0;
+  const burst = (node: SimNode, writes: number): void => {
+    for (let i = 0; i < writes; i++) {
+      const clientId = `burst${bursts++}`;
+      const key = `b${i}`;
+      const op: KvOperation = {
+        clientId,
+        input: { op: 'put', key, value: clientId },
+        call: scheduler.now(),
+        output: undefined,
+        return: Number.POSITIVE_INFINITY,
+      };
+      history.push(op);
+      const bytes = encodeWrite({ client: clientId, seq: 0, op: 'put', key, value: clientId });
+      checker.submitted(bytes);
+      let open = true;
+      burstsOpen++;
+      const timer = armDeadline(
+        op.call,
+        () => open,
+        () => `burst put ${key} by ${clientId}`,
+        () => {
+          open = false;
+          burstsOpen--;
+        },
+      );
+      submitWithRetries(
+        node,
+        bytes,
+        () => open,
+        (slot) => {
+          if (!open) return;
+          open = false;
+          burstsOpen--;
+          timer.cancel();
+          checker.acknowledged(slot, bytes);
+          op.return = scheduler.now();
+        },
+      );
+    }
+  };
+
   // Seed 001's paxos(k, v) on a few shared keys: everyone who asks must get the same value.
   const registerAnswers = new Map<string, Set<string>>();
   const runPaxos = (
@@ -436,6 +516,11 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
 
   const whenClientsDone = (): void => {
     const finalize = (): void => {
+      // The final reads must cover every acknowledged write: the bursts' too.
+      if (burstsOpen > 0) {
+        scheduler.setTimer(10, finalize);
+        return;
+      }
       const live = up();
       finalReadsLeft = live.length;
       for (const node of live) {
@@ -467,6 +552,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     checker.violate(`liveness: the run did not settle within ${STEP_BUDGET} steps`);
   else if (finalReadsLeft !== 0)
     checker.violate('liveness: the final reads did not complete after the heal');
+  const membershipChanges = Math.max(0, ...up().map((n) => n.host!.membership.changes.length));
   for (const node of up()) node.host!.stop();
 
   // The clients' history must be linearizable (split by key, Porcupine-style).
@@ -490,6 +576,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
     linearizability: linearizability.verdict,
     compactions,
     snapshotsInstalled,
+    membershipChanges,
   };
 }
 

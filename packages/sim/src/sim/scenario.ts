@@ -34,6 +34,17 @@ export interface Scenario {
     readonly retain: number;
     readonly chunkBytes: number;
   };
+  /**
+   * Leader mode: the group starts with the first `founders` nodes as members (the others run,
+   * as acceptors nobody counts yet), and an operator changes the members `changes` times
+   * during the fault phase, each time to a random set of the nodes.
+   */
+  readonly membership?: {
+    readonly founders: number;
+    readonly changes: number;
+    /** Slots between a change and the slots it governs: small, so changes take effect in a run. */
+    readonly window: number;
+  };
 }
 
 export type SimMode = 'leaderless' | 'leader';
@@ -79,6 +90,15 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
             every: rng.int(1, 12),
             retain: rng.int(0, 4),
             chunkBytes: rng.chance(0.5) ? rng.int(16, 512) : 256 * 1024,
+          },
+        }
+      : {}),
+    ...(mode === 'leader' && rng.chance(0.5)
+      ? {
+          membership: {
+            founders: rng.int(1, nodes),
+            changes: rng.int(2, 8),
+            window: rng.int(1, 3),
           },
         }
       : {}),

@@ -8,11 +8,20 @@ import { GroupHost, runSeeds, SimDisk, type SubmitResult } from '../../src/index
 
 const CLEAN_SEEDS = Number(process.env.SIM_TEST_SEEDS ?? 60);
 const PLANT_SEED_BOUND = 300;
+/**
+ * The membership bugs need a change, a leader change and unlucky quorums in one seed: the
+ * simulator finds them, but later (first at seeds 368 and 497 when this was written).
+ */
+const SEED_BOUND_OF: Partial<Record<string, number>> = {
+  'phase1-first-members': 1_000,
+  'no-membership-window': 1_000,
+};
 
 describe('simulator, leader mode', () => {
-  it(`finds no violation in ${CLEAN_SEEDS} seeds, 3 and 5 nodes, with compaction and snapshot installs among them`, () => {
+  it(`finds no violation in ${CLEAN_SEEDS} seeds, 3 and 5 nodes, with compaction, snapshot installs and membership changes among them`, () => {
     let compactions = 0;
     let installs = 0;
+    let membershipChanges = 0;
     for (const nodes of [3, 5]) {
       const summary = runSeeds({
         start: 1,
@@ -27,10 +36,12 @@ describe('simulator, leader mode', () => {
       expect(summary.violatingSeeds).toBe(0);
       compactions += summary.compactions;
       installs += summary.snapshotsInstalled;
+      membershipChanges += summary.membershipChanges;
     }
     // The seeds must exercise what they claim to check.
     expect(compactions).toBeGreaterThan(0);
     expect(installs).toBeGreaterThan(0);
+    expect(membershipChanges).toBeGreaterThan(0);
   }, 300_000);
 
   it('the planted compaction-forgets-slots bug breaks agreement, not only durability', () => {
@@ -48,10 +59,11 @@ describe('simulator, leader mode', () => {
   }, 300_000);
 
   for (const plant of LEADER_PLANTED_BUGS) {
-    it(`catches the planted ${plant} bug within ${PLANT_SEED_BOUND} seeds`, () => {
+    const bound = SEED_BOUND_OF[plant] ?? PLANT_SEED_BOUND;
+    it(`catches the planted ${plant} bug within ${bound} seeds`, () => {
       const summary = runSeeds({
         start: 1,
-        count: PLANT_SEED_BOUND,
+        count: bound,
         plant,
         mode: 'leader',
         stopAtFirstViolation: true,
