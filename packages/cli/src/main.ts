@@ -74,6 +74,7 @@ async function nodeStart(args: string[]): Promise<void> {
     pg: { type: 'string' },
     replicate: { type: 'string' },
     'sql-port': { type: 'string' },
+    join: { type: 'boolean' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -134,10 +135,12 @@ async function nodeStart(args: string[]): Promise<void> {
     machineName === 'sql'
       ? await openSqlMachine(group, data, pick('pg', values.pg), replicate, logger)
       : undefined;
+  const join = values.join === true || file.join === true;
   const node = await NodeRuntime.start({
     group,
     nodeId: id,
     peers,
+    ...(join ? { join } : {}),
     transport,
     dataDir: data,
     logger,
@@ -322,6 +325,26 @@ async function status(args: string[]): Promise<void> {
   });
 }
 
+/** `synod group join|leave --group G NODE`: pg_paxos's paxos_join_group, and its opposite. */
+async function group(args: string[]): Promise<void> {
+  const [verb, ...rest] = args;
+  const { values, positionals } = options(rest, {});
+  if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.group);
+  if (verb !== 'join' && verb !== 'leave')
+    throw new UsageError(`unknown group operation ${verb}; use join or leave`);
+  if (positionals.length !== 1) throw new UsageError(`group ${verb} takes one NODE`);
+  const node = positionals[0]!;
+  await withClient(values.nats, values.group, async (client) => {
+    const answer = await (verb === 'join' ? client.join(node) : client.leave(node));
+    const result = answer.result as { members: string[]; effectiveFromSlot: number };
+    print(
+      values.json,
+      { members: result.members, slot: answer.slot, effectiveFromSlot: result.effectiveFromSlot },
+      `members of ${values.group}: ${result.members.join(', ')} (from slot ${result.effectiveFromSlot})`,
+    );
+  });
+}
+
 /** `synod table replicate|list --group G [TABLE]`: the SQL machine's replicated tables. */
 async function table(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
@@ -363,6 +386,7 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'read') await read(rest);
     else if (command === 'status') await status(rest);
     else if (command === 'table') await table(rest);
+    else if (command === 'group') await group(rest);
     else if (command === 'demo') {
       const { values } = parseArgs({
         args: rest,

@@ -7,6 +7,8 @@ export interface NodeRow {
   readonly commitIndex?: number;
   readonly appliedThrough: number;
   readonly lastHeartbeatMsAgo?: number | null;
+  /** The members as far as the node has delivered the log (older nodes do not say). */
+  readonly members?: readonly string[];
 }
 
 /** One line per node, sorted by name, under a header. */
@@ -19,7 +21,7 @@ export function statusTable(nodes: readonly NodeRow[]): string {
       .join(' ')
       .trimEnd();
   return [
-    row(['node', 'role', 'ballot', 'leader', 'commit', 'applied', 'heartbeat']),
+    row(['node', 'role', 'ballot', 'leader', 'commit', 'applied', 'heartbeat', 'members']),
     ...sorted.map((n) =>
       row([
         n.node,
@@ -31,6 +33,7 @@ export function statusTable(nodes: readonly NodeRow[]): string {
         n.lastHeartbeatMsAgo === null || n.lastHeartbeatMsAgo === undefined
           ? '-'
           : `${n.lastHeartbeatMsAgo} ms ago`,
+        n.members?.join(',') ?? '-',
       ]),
     ),
   ].join('\n');

@@ -14,17 +14,20 @@ Commands:
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
   synod table        replicate a SQL table in a group, list the replicated tables
+  synod group        add a node to a group's members (join) or remove one (leave)
   synod demo         a local group of three nodes: writes, reads, paxos, status
 
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
-                 [--max-batch WRITES] [--max-in-flight SLOTS]
+                 [--max-batch WRITES] [--max-in-flight SLOTS] [--join]
                  [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT]]
 
-Runs one node of GROUP until SIGINT or SIGTERM. --peers lists every member, this one
-included. --machine picks the state machine the log is applied to: kv (the default; put,
+Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
+this one included; every node names the same founders, also one added later. A node started
+with --join need not be a founder: it runs, learns the log, and asks the group to add it
+(pg_paxos's paxos_join_group); synod group leave removes a member. --machine picks the state machine the log is applied to: kv (the default; put,
 get, delete, cas) or log (append opaque values); every node of a group runs the same one.
 
 The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's latest
@@ -45,7 +48,17 @@ The leader packs up to --max-batch writes that arrive together into one slot (de
 and keeps up to --max-in-flight slots in phase 2 at once (default 64).
 
 --config reads the same options from a JSON file ({"id","group","peers":[...],"nats","data",
-"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight"}); flags override it.`,
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join"}); flags override it.`,
+  group: `synod group join --group GROUP NODE [--nats URL] [--json]
+synod group leave --group GROUP NODE [--nats URL] [--json]
+
+join makes NODE a member of GROUP (start it first with synod node start --join, which also
+asks by itself); leave removes it. The leader puts the new member list in the log; it
+governs the slots from a window of 64 slots after the change, which the leader fills at
+once, so the command returns when the new members decide. After leave, NODE can be shut
+down. One change at a time: a second one waits until the first is in the log (UNAVAILABLE
+meanwhile; ask again). Prints the members and the slot they decide from; --json prints
+{"members":[...],"slot":N,"effectiveFromSlot":N}.`,
   write: `synod write --group GROUP VALUE [--nats URL] [--json]
 
 Appends VALUE to the group's log state machine (nodes started with --machine log) and prints

@@ -116,6 +116,20 @@ export class SynodClient {
     return this.read({ op: 'tables' }, consistency);
   }
 
+  /**
+   * pg_paxos's paxos_join_group: makes `node` a member of the group (it must run, started
+   * with --join). The answer comes once the new members decide: `{ members, effectiveFromSlot }`.
+   * Asking for a member that is already one answers at once.
+   */
+  join(node: string): Promise<Answer> {
+    return this.write({ op: 'join', node });
+  }
+
+  /** Removes `node` from the members; once answered, the node can be shut down. */
+  leave(node: string): Promise<Answer> {
+    return this.write({ op: 'leave', node });
+  }
+
   /** Seed 001's paxos(key, value): the value chosen for the key (the same for every caller). */
   async paxos(key: string, value: string): Promise<string> {
     const answer = await this.write({ op: 'paxos', key, value });

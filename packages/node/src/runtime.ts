@@ -13,6 +13,8 @@ import {
   detectFormat,
   type ErrorCode,
   groupSubjects,
+  isMembershipValue,
+  type MembershipRecord,
   type WireFormat,
 } from '@synod/protocol';
 import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
@@ -22,6 +24,7 @@ import type { Admission, AsyncStateMachine, WriteResult } from './async-machine.
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
 import { KV } from './kv-machine.js';
+import { isMemberOp, MemberChanges } from './member-changes.js';
 import { SnapshotKeeper, type SnapshotPolicy } from './snapshot-keeper.js';
 import { CommandError, ReplicatedState, type StateMachineKind } from './state-machine.js';
 
@@ -29,8 +32,16 @@ import { CommandError, ReplicatedState, type StateMachineKind } from './state-ma
 export interface NodeRuntimeOptions extends SnapshotPolicy {
   readonly group: string;
   readonly nodeId: string;
-  /** Every member of the group, this node included (static membership). */
+  /**
+   * The group's founding members. Membership changes in the log (`join`, `leave`) add and
+   * remove members later; every node, a later one too, names the same founders here.
+   */
   readonly peers: readonly string[];
+  /**
+   * This node is not a founding member: it may be missing from `peers`, and once running it
+   * asks the group to add it (pg_paxos's paxos_join_group), until it is a member.
+   */
+  readonly join?: boolean;
   readonly transport: Transport;
   /** The acceptor's log lives here, as <group>.acceptor.log. */
   readonly dataDir: string;
@@ -70,6 +81,8 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
   phaseTimeoutMs: 300,
 };
 const MAX_HOPS = 3;
+/** How often a joining node asks to be added until a leader answers. */
+const JOIN_RETRY_MS = 1_000;
 const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
 /** How long a follower waits for the leader to answer a forwarded request before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
@@ -94,6 +107,7 @@ export class NodeRuntime {
   /** With an asynchronous machine: slots on their way to it. */
   readonly #queue: ApplyQueue | undefined;
   readonly #batcher: Batcher;
+  readonly #memberChanges: MemberChanges;
   readonly #codec = createClientCodec();
   readonly #subjects;
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
@@ -104,8 +118,10 @@ export class NodeRuntime {
     assertGroupName(options.group);
     assertNodeId(options.nodeId);
     for (const peer of options.peers) assertNodeId(peer);
-    if (!options.peers.includes(options.nodeId))
-      throw new RangeError(`peers must include this node (${options.nodeId})`);
+    if (!options.peers.includes(options.nodeId) && options.join !== true)
+      throw new RangeError(
+        `peers must include this node (${options.nodeId}), unless it joins the group (join)`,
+      );
     for (const [name, value] of [
       ['snapshotEvery', options.snapshotEvery],
       ['maxBatch', options.maxBatch],
@@ -129,7 +145,17 @@ export class NodeRuntime {
     const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
     const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
     const snapshot =
-      saved === undefined ? undefined : { throughSlot: saved.throughSlot, bytes: saved.state };
+      saved === undefined
+        ? undefined
+        : {
+            throughSlot: saved.throughSlot,
+            bytes: saved.state,
+            ...(saved.meta === undefined
+              ? {}
+              : {
+                  membership: JSON.parse(new TextDecoder().decode(saved.meta)) as MembershipRecord,
+                }),
+          };
     return new NodeRuntime(options, store, snapshotPath, snapshot, applied);
   }
 
@@ -169,6 +195,7 @@ export class NodeRuntime {
             initial: snapshot,
             logger: options.logger,
             capture: () => this.#state.snapshot(),
+            membership: (slot) => this.#host.membershipThrough(slot).toRecord(),
             compact: (through) => this.#host.compact(through),
             failed: (error) => {
               options.logger?.fatal(
@@ -228,6 +255,7 @@ export class NodeRuntime {
           options.logger?.fatal({ err: error }, 'a protocol invariant broke; this node must stop'),
       },
     });
+    this.#memberChanges = new MemberChanges(this.#host);
     this.#batcher = new Batcher({
       nodeId: options.nodeId,
       maxBatch: options.maxBatch ?? 256,
@@ -267,6 +295,36 @@ export class NodeRuntime {
         (error: unknown) => options.logger?.warn({ err: error }, 'status: no state digest'),
       );
     });
+    if (options.join === true) this.#askToJoin();
+  }
+
+  /**
+   * A node started to join asks the group (through any node, which routes to the leader) to
+   * add it, and asks again until a leader has put it in the log. Asking when already a member
+   * is answered at once, so a restarted joiner does no harm.
+   */
+  #askToJoin(delayMs = JOIN_RETRY_MS): void {
+    if (this.#stopped) return;
+    const body = this.#codec.encodeWrite(
+      { clientId: `join-${this.nodeId}`, seq: 1, command: { op: 'join', node: this.nodeId } },
+      'json',
+    );
+    const again = (reason: string): void => {
+      this.#o.logger?.info({ reason, retryMs: delayMs }, 'not a member yet: asking again');
+      if (!this.#stopped) setTimeout(() => this.#askToJoin(Math.min(delayMs * 2, 10_000)), delayMs);
+    };
+    this.#o.transport.request(this.#subjects.write, body, { timeoutMs: JOIN_RETRY_MS * 3 }).then(
+      (answer) => {
+        const response = this.#codec.decodeResponse(answer.data);
+        if (!response.ok) again(response.error.message);
+        else
+          this.#o.logger?.info(
+            { slot: response.slot, result: response.result },
+            'joined the group: the log now lists this node as a member',
+          );
+      },
+      (error: unknown) => again(error instanceof Error ? error.message : String(error)),
+    );
   }
 
   /** What `synod status` shows for this node. */
@@ -294,6 +352,8 @@ export class NodeRuntime {
     heapUsedBytes: number;
     /** Buffers outside the JS heap (log values live there). */
     arrayBuffersBytes: number;
+    /** The group's members once every change this node has delivered is in effect. */
+    members: readonly string[];
   } {
     const memory = process.memoryUsage();
     const leader = this.#host.leader ?? null;
@@ -316,6 +376,7 @@ export class NodeRuntime {
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
+      members: this.#host.membership.latest,
     };
   }
 
@@ -382,7 +443,10 @@ export class NodeRuntime {
       );
       return;
     }
-    const admission = this.#o.asyncMachine?.admit(write.command);
+    // A membership change is the node's own business, not the state machine's.
+    const admission = isMemberOp(write.command.op)
+      ? undefined
+      : this.#o.asyncMachine?.admit(write.command);
     if (admission instanceof Promise)
       admission.then(
         (answer) => this.#admitted(m, format, hops, write, answer),
@@ -411,6 +475,15 @@ export class NodeRuntime {
     const write = admission === undefined ? original : { ...original, command: admission.command };
     if (write.command.op === 'paxos') {
       this.#paxos(m, format, write);
+      return;
+    }
+    const op = write.command.op;
+    if (isMemberOp(op)) {
+      this.#viaLeader(m, format, 'write', hops, m.data, () =>
+        this.#memberChanges.change(op, write.command.node, (response) =>
+          this.#respond(m, format, response),
+        ),
+      );
       return;
     }
     // The leader gets the write as admitted here: a rewritten one carries what it needs.
@@ -523,12 +596,15 @@ export class NodeRuntime {
   }
 
   #apply(slot: number, value: Uint8Array): void {
+    this.#memberChanges.delivered(slot);
+    // A no-op (empty) or a membership change (the host's business) has nothing to apply, but
+    // the slot still counts.
+    const writes = value.length === 0 || isMembershipValue(value) ? [] : decodeBatch(value);
     if (this.#queue !== undefined) {
-      this.#queue.push(slot, value.length === 0 ? [] : decodeBatch(value));
+      this.#queue.push(slot, writes);
       return;
     }
-    // value.length 0 is a no-op: nothing to apply, but the slot still counts.
-    for (const write of value.length === 0 ? [] : decodeBatch(value)) {
+    for (const write of writes) {
       const result = this.#state.applyWrite(write);
       this.#batcher.answer(
         write,

@@ -1,5 +1,6 @@
 import type { Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
+import type { MembershipRecord } from '@synod/protocol';
 import { writeSnapshotFile } from '@synod/storage';
 
 export interface SnapshotPolicy {
@@ -27,6 +28,8 @@ export interface SnapshotKeeperOptions extends SnapshotPolicy {
   readonly logger?: Logger | undefined;
   /** The state machine's state through the slot just applied. */
   capture(): Uint8Array;
+  /** The group's membership through `slot`, kept with the snapshot (GroupHost.membershipThrough). */
+  membership(slot: number): MembershipRecord;
   /** Forget the log through this slot (GroupHost.compact): a snapshot covering it is durable. */
   compact(throughSlot: number): void;
   /** Writing a snapshot failed: the node must stop. */
@@ -85,7 +88,10 @@ export class SnapshotKeeper {
       if (keptBytes > retainBytes) break;
       kept += 1;
     }
-    this.#save({ throughSlot: slot, bytes: this.#o.capture() }, slot - kept);
+    this.#save(
+      { throughSlot: slot, bytes: this.#o.capture(), membership: this.#o.membership(slot) },
+      slot - kept,
+    );
   }
 
   /** A peer's snapshot was installed: keep it (it is now this node's latest). */
@@ -113,6 +119,9 @@ export class SnapshotKeeper {
         writeSnapshotFile(this.#o.path, {
           throughSlot: snapshot.throughSlot,
           state: snapshot.bytes,
+          ...(snapshot.membership === undefined
+            ? {}
+            : { meta: new TextEncoder().encode(JSON.stringify(snapshot.membership)) }),
         }),
       )
       .then(

@@ -7,11 +7,18 @@ import { CorruptStoreError } from './errors.js';
 export interface SnapshotFile {
   readonly throughSlot: number;
   readonly state: Uint8Array;
+  /** What the node keeps with the state (the group's membership through throughSlot). */
+  readonly meta?: Uint8Array;
 }
 
 const MAGIC = new TextEncoder().encode('SYNODSNP');
+/** Version 1 has no meta; version 2 is written only when there is some. */
 const VERSION = 1;
-/** magic | u32 version | f64 throughSlot | u32 state length | u32 crc32(throughSlot..state) */
+const VERSION_WITH_META = 2;
+/**
+ * magic | u32 version | f64 throughSlot | u32 state length | u32 crc32, then in version 2 a
+ * u32 meta length and the meta, then the state. The crc covers slot, length, meta and state.
+ */
 const HEADER_BYTES = MAGIC.length + 4 + 8 + 4 + 4;
 
 /**
@@ -27,14 +34,20 @@ export async function writeSnapshotFile(
   if (!Number.isSafeInteger(snapshot.throughSlot) || snapshot.throughSlot < 0)
     throw new RangeError(`throughSlot must be a slot number, got ${snapshot.throughSlot}`);
   const fsync = options.fsync ?? true;
-  const header = new Uint8Array(HEADER_BYTES);
+  const meta = snapshot.meta;
+  const header = new Uint8Array(HEADER_BYTES + (meta === undefined ? 0 : 4 + meta.length));
   const view = new DataView(header.buffer);
   header.set(MAGIC, 0);
-  view.setUint32(MAGIC.length, VERSION, true);
+  view.setUint32(MAGIC.length, meta === undefined ? VERSION : VERSION_WITH_META, true);
   view.setFloat64(MAGIC.length + 4, snapshot.throughSlot, true);
   view.setUint32(MAGIC.length + 12, snapshot.state.length, true);
-  const checked = header.subarray(MAGIC.length + 4, MAGIC.length + 16);
-  view.setUint32(MAGIC.length + 16, crc32(snapshot.state, crc32(checked)) >>> 0, true);
+  let crc = crc32(header.subarray(MAGIC.length + 4, MAGIC.length + 16));
+  if (meta !== undefined) {
+    view.setUint32(HEADER_BYTES, meta.length, true);
+    header.set(meta, HEADER_BYTES + 4);
+    crc = crc32(header.subarray(HEADER_BYTES), crc);
+  }
+  view.setUint32(MAGIC.length + 16, crc32(snapshot.state, crc) >>> 0, true);
   const temporary = `${path}.tmp`;
   await rm(temporary, { force: true });
   const handle = await open(temporary, 'wx');
@@ -74,19 +87,30 @@ export async function readSnapshotFile(path: string): Promise<SnapshotFile | und
     corrupt(0, 'not a synod snapshot (its first bytes are not SYNODSNP)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const version = view.getUint32(MAGIC.length, true);
-  if (version !== VERSION) corrupt(MAGIC.length, `unsupported snapshot format version ${version}`);
+  if (version !== VERSION && version !== VERSION_WITH_META)
+    corrupt(MAGIC.length, `unsupported snapshot format version ${version}`);
   const throughSlot = view.getFloat64(MAGIC.length + 4, true);
   const length = view.getUint32(MAGIC.length + 12, true);
-  if (bytes.length !== HEADER_BYTES + length)
+  let stateAt = HEADER_BYTES;
+  let meta: Uint8Array | undefined;
+  if (version === VERSION_WITH_META) {
+    if (bytes.length < HEADER_BYTES + 4) corrupt(HEADER_BYTES, 'the meta length is missing');
+    const metaLength = view.getUint32(HEADER_BYTES, true);
+    stateAt = HEADER_BYTES + 4 + metaLength;
+    if (stateAt > bytes.length) corrupt(HEADER_BYTES, 'the meta is longer than the file');
+    meta = new Uint8Array(bytes.subarray(HEADER_BYTES + 4, stateAt));
+  }
+  if (bytes.length !== stateAt + length)
     corrupt(
-      HEADER_BYTES,
-      `the state should be ${length} bytes, the file holds ${bytes.length - HEADER_BYTES}`,
+      stateAt,
+      `the state should be ${length} bytes, the file holds ${bytes.length - stateAt}`,
     );
-  const state = bytes.subarray(HEADER_BYTES);
-  const checked = bytes.subarray(MAGIC.length + 4, MAGIC.length + 16);
-  if (crc32(state, crc32(checked)) >>> 0 !== view.getUint32(MAGIC.length + 16, true))
+  const state = bytes.subarray(stateAt);
+  let crc = crc32(bytes.subarray(MAGIC.length + 4, MAGIC.length + 16));
+  if (version === VERSION_WITH_META) crc = crc32(bytes.subarray(HEADER_BYTES, stateAt), crc);
+  if (crc32(state, crc) >>> 0 !== view.getUint32(MAGIC.length + 16, true))
     corrupt(MAGIC.length + 4, 'checksum mismatch');
   if (!Number.isSafeInteger(throughSlot) || throughSlot < 0)
     corrupt(MAGIC.length + 4, `bad slot number ${throughSlot}`);
-  return { throughSlot, state: new Uint8Array(state) };
+  return { throughSlot, state: new Uint8Array(state), ...(meta === undefined ? {} : { meta }) };
 }

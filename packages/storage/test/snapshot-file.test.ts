@@ -26,23 +26,39 @@ describe('snapshot file', () => {
     expect(await readSnapshotFile(path)).toEqual({ throughSlot: 0, state: new Uint8Array() });
   });
 
-  it('a flipped byte anywhere, or a cut anywhere, is refused with CorruptStoreError', async () => {
+  it('keeps meta (the membership) with the state', async () => {
     const path = join(tempDir(), 'g.snapshot');
-    await writeSnapshotFile(path, { throughSlot: 12, state: bytes(64) });
-    const good = await readFile(path);
-    for (let i = 0; i < good.length; i++) {
-      const flipped = Buffer.from(good);
-      flipped[i] = flipped[i]! ^ 0x10;
-      await writeFile(path, flipped);
-      await expect(readSnapshotFile(path), `byte ${i}`).rejects.toBeInstanceOf(CorruptStoreError);
-    }
-    for (const cut of [0, 5, 24, good.length - 1]) {
-      await writeFile(path, good.subarray(0, cut));
-      await expect(readSnapshotFile(path), `cut at ${cut}`).rejects.toBeInstanceOf(
-        CorruptStoreError,
-      );
-    }
+    await writeSnapshotFile(path, { throughSlot: 5, state: bytes(10), meta: bytes(20, 3) });
+    expect(await readSnapshotFile(path)).toEqual({
+      throughSlot: 5,
+      state: bytes(10),
+      meta: bytes(20, 3),
+    });
   });
+
+  it.each([
+    ['without meta', undefined],
+    ['with meta', bytes(9, 5)],
+  ])(
+    'a flipped byte anywhere, or a cut anywhere, is refused with CorruptStoreError (%s)',
+    async (_, meta) => {
+      const path = join(tempDir(), 'g.snapshot');
+      await writeSnapshotFile(path, { throughSlot: 12, state: bytes(64), ...(meta && { meta }) });
+      const good = await readFile(path);
+      for (let i = 0; i < good.length; i++) {
+        const flipped = Buffer.from(good);
+        flipped[i] = flipped[i]! ^ 0x10;
+        await writeFile(path, flipped);
+        await expect(readSnapshotFile(path), `byte ${i}`).rejects.toBeInstanceOf(CorruptStoreError);
+      }
+      for (const cut of [0, 5, 24, good.length - 1]) {
+        await writeFile(path, good.subarray(0, cut));
+        await expect(readSnapshotFile(path), `cut at ${cut}`).rejects.toBeInstanceOf(
+          CorruptStoreError,
+        );
+      }
+    },
+  );
 
   it('refuses a slot that is not a slot number before touching the disk', async () => {
     const path = join(tempDir(), 'g.snapshot');
