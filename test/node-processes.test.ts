@@ -56,9 +56,10 @@ describe('synod node processes', () => {
       expect(n.lastHeartbeatMsAgo, n.node).not.toBeNull();
       expect(n.lastHeartbeatMsAgo!, n.node).toBeLessThan(1_000);
     }
-    expect((await synod('status')).stdout).toMatch(
-      /^node +role +ballot +leader +commit +applied +heartbeat\n/,
-    );
+    // The columns issue 4 asked for, then the members each node knows (from the log).
+    const text = (await synod('status')).stdout;
+    expect(text).toMatch(/^node +role +ballot +leader +commit +applied +heartbeat +members\n/);
+    for (const id of peers) expect(text).toMatch(new RegExp(`^${id} .* a,b,c$`, 'm'));
   });
 
   it('runs the log state machine with --machine log: synod write appends, synod read lists', async () => {

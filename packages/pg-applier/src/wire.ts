@@ -70,6 +70,11 @@ function replicateTableCall(sql: string): string | undefined {
   return /^\s*select\s+synod\.replicate_table\s*\(\s*'([^']*)'\s*\)\s*;?\s*$/i.exec(sql)?.[1];
 }
 
+/** PostgreSQL's own catalogs (psql's \d reads them): never replicated, never waited for. */
+function isCatalog(table: string): boolean {
+  return /^(pg_catalog\.|information_schema\.|pg_)/i.test(table);
+}
+
 const textField = (name: string): pg.FieldDef => ({
   name,
   tableID: 0,
@@ -213,7 +218,11 @@ export class SqlFrontEnd {
     // This node may be behind the log and not know yet that a table is replicated: a write
     // it would run alone here first catches up (strong or linearizable), then is routed again,
     // so it cannot go around the log of a table replicated a moment ago.
-    if (where.kind === 'local' && session.consistency !== 'optimistic') {
+    // So may a read of a table it does not know as replicated: under strong or linearizable
+    // it catches up first too (reads of the system catalogs, or of no table, need not).
+    const unknownRead =
+      where.kind === 'read' && !where.replicated && where.tables.some((t) => !isCatalog(t));
+    if ((where.kind === 'local' || unknownRead) && session.consistency !== 'optimistic') {
       await this.#barrier(session.consistency);
       where = route(sql, { replicated: this.#o.replicated });
     }

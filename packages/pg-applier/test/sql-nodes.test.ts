@@ -233,7 +233,7 @@ describe('SQL replicated through a group (seed 000)', () => {
     await sql('a', 'DELETE FROM coordinates WHERE x = 9');
   }, 60_000);
 
-  it('makes a lagging node catch up before it runs a write alone: a just-replicated table goes through the log', async () => {
+  it('makes a lagging node catch up before it reads or writes alone: a just-replicated table goes through the log', async () => {
     // A follower's wire front end, and that follower held back: a lock on its applied slot
     // stalls its applier. (Not the leader: it answers writes once it has applied them.)
     const leader = nodes.get('a')!.runtime.leader!;
@@ -272,11 +272,14 @@ describe('SQL replicated through a group (seed 000)', () => {
         ),
       ).toMatchObject({ ok: true });
       expect(c.machine.replicatedTables.has('late')).toBe(false);
-      // Run alone on the lagging node, this insert would fail there (no table yet) and reach no other node.
+      // Run alone on the lagging node, this read would fail there (no table yet: 42P01), and
+      // this insert would also reach no other node.
       await psqlOnC.connect();
+      const read = psqlOnC.query('SELECT count(*)::int AS n FROM late');
       const insert = psqlOnC.query('INSERT INTO late VALUES (1)');
       await new Promise((resolve) => setTimeout(resolve, 300));
       await holder.query('ROLLBACK');
+      expect((await read).rows).toEqual([{ n: 0 }]);
       expect((await insert).rowCount).toBe(1);
       expect(await query(leader, 'SELECT id FROM late')).toMatchObject({
         result: { rows: [{ id: 1 }] },
