@@ -45,7 +45,8 @@ as to a PostgreSQL server (SET synod.consistency_model TO 'optimistic' | 'strong
 'linearizable' per session, strong by default).
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)
-and keeps up to --max-in-flight slots in phase 2 at once (default 64).
+and keeps up to --max-in-flight slots in phase 2 at once (default 64, and never more than the
+membership window of 64 slots past the last slot it knows chosen).
 
 --config reads the same options from a JSON file ({"id","group","peers":[...],"nats","data",
 "machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join"}); flags override it.`,
