@@ -37,7 +37,9 @@ the last --retain-slots slots (default 256, and at most 2 MiB) for peers a littl
 
 --machine sql replicates SQL writes of the replicated tables: each node applies the group's
 log to its own PostgreSQL, the one --pg names or, without --pg, an embedded server kept in
-DIR/postgres (nothing to install). Tables are replicated from the start with --replicate
+DIR/postgres (nothing to install). The database is its snapshot: the log is compacted below
+what it applied (DIR/GROUP.snapshot keeps the restart point), and a peer behind gets the
+replicated tables' rows. Tables are replicated from the start with --replicate
 (the same list on every node), or at run time with synod table replicate. Writes are {"op":"sql","sql":...,
 "params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
 --sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql and drivers connect

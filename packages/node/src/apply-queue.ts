@@ -1,3 +1,4 @@
+import type { Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
 import type { ClientWrite } from '@synod/protocol';
 import type { AsyncStateMachine, WriteResult } from './async-machine.js';
@@ -15,7 +16,9 @@ export class ApplyQueue {
   readonly #machine: AsyncStateMachine;
   readonly #applied: (slot: number, writes: readonly ClientWrite[], results: WriteResult[]) => void;
   readonly #logger: Logger | undefined;
-  #pending: { slot: number; writes: ClientWrite[] }[] = [];
+  #pending: ({ slot: number; writes: ClientWrite[] } | { install: Snapshot })[] = [];
+  /** After each call that moved the applied slot: the compaction policy listens. */
+  onApplied: ((appliedThrough: number) => void) | undefined;
   #running = false;
   #stopped = false;
   #appliedThrough: number;
@@ -44,6 +47,15 @@ export class ApplyQueue {
     if (!this.#running) void this.#drain();
   }
 
+  /**
+   * A peer's snapshot, installed after the slots already queued: the host delivers the slots
+   * after it next, and they wait for it.
+   */
+  install(snapshot: Snapshot): void {
+    this.#pending.push({ install: snapshot });
+    if (!this.#running) void this.#drain();
+  }
+
   /** Calls `done` once every slot through `slot` is applied. */
   whenApplied(slot: number, done: () => void): void {
     if (slot <= this.#appliedThrough) done();
@@ -57,7 +69,26 @@ export class ApplyQueue {
   async #drain(): Promise<void> {
     this.#running = true;
     while (this.#pending.length > 0 && !this.#stopped) {
-      const batch = this.#pending.splice(0, this.#pending.length);
+      const first = this.#pending[0]!;
+      if ('install' in first) {
+        try {
+          await this.#machine.install!(first.install);
+          this.#appliedThrough = await this.#machine.appliedThrough();
+          this.#pending.shift();
+        } catch (error) {
+          this.#logger?.error({ err: error }, "installing a peer's snapshot failed; retrying");
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          continue;
+        }
+        this.#release();
+        this.onApplied?.(this.#appliedThrough);
+        continue;
+      }
+      const until = this.#pending.findIndex((item) => 'install' in item);
+      const batch = this.#pending.splice(0, until < 0 ? this.#pending.length : until) as {
+        slot: number;
+        writes: ClientWrite[];
+      }[];
       let results: Map<number, WriteResult[]>;
       try {
         results = await this.#machine.apply(batch);
@@ -72,14 +103,19 @@ export class ApplyQueue {
         const slotResults = results.get(slot);
         if (slotResults !== undefined) this.#applied(slot, writes, slotResults);
       }
-      for (let i = this.#waiters.length - 1; i >= 0; i--) {
-        const waiter = this.#waiters[i]!;
-        if (waiter.slot <= this.#appliedThrough) {
-          this.#waiters.splice(i, 1);
-          waiter.done();
-        }
-      }
+      this.#release();
+      this.onApplied?.(this.#appliedThrough);
     }
     this.#running = false;
+  }
+
+  #release(): void {
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (waiter.slot <= this.#appliedThrough) {
+        this.#waiters.splice(i, 1);
+        waiter.done();
+      }
+    }
   }
 }

@@ -11,7 +11,8 @@ export type WriteResult =
 /**
  * A state machine that lives outside the node's memory, in a database: applying is
  * asynchronous, and the machine keeps its own record of the last slot it applied (so after a
- * crash the node replays the log from the start and the machine skips what it has). It must
+ * crash the node replays the log from its compaction point and the machine skips what it
+ * has). It must
  * apply each slot exactly once and in order, and give every replica the same results.
  * `@synod/pg-applier`'s SQL machine is one.
  */
@@ -35,6 +36,13 @@ export interface AsyncStateMachine {
   ): Promise<Map<number, WriteResult[]>>;
   /** Answers a read from the machine's current state. Rejects with a message for a bad one. */
   read(command: Command): Promise<PlainData>;
+  /**
+   * The machine's state through its applied slot, for a peer behind this node's compacted
+   * log. A machine without it never lets the node compact (every peer replays the log).
+   */
+  snapshot?(): Promise<{ throughSlot: number; bytes: Uint8Array }>;
+  /** Makes the machine a peer's snapshot; changes nothing if it has applied past it. */
+  install?(snapshot: { readonly throughSlot: number; readonly bytes: Uint8Array }): Promise<void>;
   /** Equal on replicas that applied the same slots. May be slow (status asks for it). */
   digest(): Promise<string>;
   close(): Promise<void>;

@@ -20,6 +20,7 @@ import {
 import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { ApplyQueue } from './apply-queue.js';
+import { AsyncCompaction, readRestartPoint } from './async-compaction.js';
 import type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
@@ -106,6 +107,7 @@ export class NodeRuntime {
   readonly #snapshots: SnapshotKeeper | undefined;
   /** With an asynchronous machine: slots on their way to it. */
   readonly #queue: ApplyQueue | undefined;
+  readonly #asyncCompaction: AsyncCompaction | undefined;
   readonly #batcher: Batcher;
   readonly #memberChanges: MemberChanges;
   readonly #codec = createClientCodec();
@@ -143,6 +145,8 @@ export class NodeRuntime {
     const saved =
       options.asyncMachine === undefined ? await readSnapshotFile(snapshotPath) : undefined;
     const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
+    const restartPoint =
+      options.asyncMachine === undefined ? undefined : await readRestartPoint(snapshotPath);
     const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
     const snapshot =
       saved === undefined
@@ -156,7 +160,7 @@ export class NodeRuntime {
                   membership: JSON.parse(new TextDecoder().decode(saved.meta)) as MembershipRecord,
                 }),
           };
-    return new NodeRuntime(options, store, snapshotPath, snapshot, applied);
+    return new NodeRuntime(options, store, snapshotPath, snapshot ?? restartPoint, applied);
   }
 
   private constructor(
@@ -171,8 +175,9 @@ export class NodeRuntime {
     this.nodeId = options.nodeId;
     this.#store = store;
     const kind = options.machine ?? KV;
+    // With an asynchronous machine, `snapshot` is only where its log starts again.
     this.#state =
-      snapshot === undefined
+      snapshot === undefined || options.asyncMachine !== undefined
         ? new ReplicatedState(kind)
         : ReplicatedState.restore(kind, snapshot.bytes);
     this.#subjects = groupSubjects(options.group);
@@ -186,6 +191,25 @@ export class NodeRuntime {
             (slot, writes, results) => this.#appliedAsync(slot, writes, results),
             options.logger,
           );
+    this.#asyncCompaction =
+      this.#queue === undefined || machine?.snapshot === undefined || machine.install === undefined
+        ? undefined
+        : new AsyncCompaction({
+            ...options,
+            path: snapshotPath,
+            machine,
+            queue: this.#queue,
+            host: () => this.#host,
+            initial: snapshot,
+            failed: (error) => {
+              options.logger?.fatal({ err: error }, 'writing the restart point failed; stopping');
+              void this.stop();
+            },
+          });
+    if (this.#asyncCompaction !== undefined && this.#queue !== undefined) {
+      const compaction = this.#asyncCompaction;
+      this.#queue.onApplied = (through) => compaction.applied(through);
+    }
     this.#snapshots =
       machine !== undefined
         ? undefined
@@ -232,18 +256,26 @@ export class NodeRuntime {
       mode: 'leader',
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
-      ...(this.#snapshots === undefined
-        ? {}
-        : {
+      ...(this.#asyncCompaction !== undefined
+        ? {
             snapshots: {
               initial: snapshot,
-              latest: () => this.#snapshots?.latest,
-              install: (installed) => {
-                this.#state = ReplicatedState.restore(kind, installed.bytes);
-                this.#snapshots?.install(installed);
-              },
+              latest: () => this.#asyncCompaction?.latest(),
+              install: (installed: Snapshot) => this.#asyncCompaction?.install(installed),
             },
-          }),
+          }
+        : this.#snapshots === undefined
+          ? {}
+          : {
+              snapshots: {
+                initial: snapshot,
+                latest: () => this.#snapshots?.latest,
+                install: (installed) => {
+                  this.#state = ReplicatedState.restore(kind, installed.bytes);
+                  this.#snapshots?.install(installed);
+                },
+              },
+            }),
       observer: {
         delivered: (_node, slot, value) => this.#apply(slot, value),
         acceptorAnswered: (_node, message) => {
@@ -372,7 +404,7 @@ export class NodeRuntime {
       phase2Answers: this.#counts.phase2,
       snapshotThrough: this.#snapshots?.latest?.throughSlot ?? -1,
       compactedThrough: this.#host.acceptorState.compactedThrough,
-      snapshotsInstalled: this.#snapshots?.installed ?? 0,
+      snapshotsInstalled: this.#snapshots?.installed ?? this.#asyncCompaction?.installed ?? 0,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
@@ -394,6 +426,7 @@ export class NodeRuntime {
     this.#host.stop();
     this.#queue?.stop();
     await this.#snapshots?.stop();
+    await this.#asyncCompaction?.stop();
     await this.#store.close();
     await this.#o.asyncMachine?.close();
   }

@@ -25,4 +25,5 @@ export {
   tableKey,
 } from './replicated-tables.js';
 export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';
+export { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 export { type Consistency, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';

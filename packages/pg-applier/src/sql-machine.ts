@@ -17,6 +17,7 @@ import {
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
+import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 
 /** What a write or read command of the SQL machine carries. */
 interface SqlCommand {
@@ -325,6 +326,35 @@ export class SqlMachine {
       parts.push(`${table}:${result.rows[0]?.rows ?? 0}:${result.rows[0]?.sum ?? 0}`);
     }
     return parts.join(' ');
+  }
+
+  /**
+   * The replicated tables and sessions through the applied slot, for a peer behind this
+   * node's compacted log (sql-snapshot.ts). Read on a connection of its own, at one moment.
+   */
+  async snapshot(): Promise<{ throughSlot: number; bytes: Uint8Array }> {
+    const client = await this.#reads.connect();
+    try {
+      return await takeSqlSnapshot(client, this.#group, this.#replicated);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Makes this database a peer's snapshot (unless it has applied past it already). */
+  async install(snapshot: {
+    readonly throughSlot: number;
+    readonly bytes: Uint8Array;
+  }): Promise<void> {
+    await this.#reconnectIfBroken();
+    const { installed, tables } = await installSqlSnapshot(
+      this.#applyClient,
+      this.#group,
+      snapshot.bytes,
+    );
+    // The applier remembers the slot and sessions it last committed: those are gone now.
+    this.#applier = await PgApplier.open(this.#applyClient, this.#group);
+    if (installed) for (const table of tables) this.#replicated.add(tableKey(table));
   }
 
   async close(): Promise<void> {

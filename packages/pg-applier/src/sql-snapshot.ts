@@ -1,0 +1,151 @@
+import pg from 'pg';
+import { SqlError } from './errors.js';
+import { quoteTable, replicateStatement, tableDefinition, tableKey } from './replicated-tables.js';
+
+/**
+ * A SQL node's state through one slot, for a peer that is behind the log this node has
+ * compacted: every replicated table's definition and rows, the group's client sessions
+ * (so a retried write is still applied once), and the slot. Rows travel as PostgreSQL's own
+ * JSON (json_agg), and come back through json_populate_recordset with each column's type.
+ * A table travels whole in one JSON text: tables of hundreds of megabytes need a streaming
+ * transfer this does not have.
+ */
+interface SqlSnapshotDoc {
+  readonly v: 1;
+  readonly group: string;
+  readonly throughSlot: number;
+  readonly tables: readonly {
+    readonly table: string;
+    readonly definition: readonly string[];
+    /** The columns to insert (stored generated columns are computed again). */
+    readonly columns: readonly string[];
+    /** The rows as a JSON array of objects. */
+    readonly rows: string;
+  }[];
+  /** synod.sessions of the group: [clientId, seq, outcome as JSON text]. */
+  readonly sessions: readonly [string, string, string][];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Reads the state in one REPEATABLE READ transaction: the applied slot and every row belong
+ * to one moment. A replicated table missing here is left out (its digest differs already).
+ */
+export async function takeSqlSnapshot(
+  client: pg.ClientBase,
+  group: string,
+  tables: Iterable<string>,
+): Promise<{ throughSlot: number; bytes: Uint8Array }> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const applied = await client.query<{ slot: string }>(
+      'SELECT slot FROM synod.applied WHERE group_name = $1',
+      [group],
+    );
+    const throughSlot = Number(applied.rows[0]?.slot ?? -1);
+    const doc: {
+      v: 1;
+      group: string;
+      throughSlot: number;
+      tables: SqlSnapshotDoc['tables'][number][];
+      sessions: [string, string, string][];
+    } = { v: 1, group, throughSlot, tables: [], sessions: [] };
+    for (const table of [...tables].map(tableKey).sort()) {
+      let definition: string[];
+      try {
+        definition = await tableDefinition(client, table);
+      } catch (error) {
+        if (error instanceof SqlError && error.sqlState === '42P01') continue;
+        throw error;
+      }
+      const columns = await client.query<{ name: string }>(
+        `SELECT attname AS name FROM pg_attribute
+          WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+          ORDER BY attnum`,
+        [quoteTable(table)],
+      );
+      const rows = await client.query<{ rows: string }>(
+        `SELECT coalesce(json_agg(t), '[]')::text AS rows FROM ${quoteTable(table)} t`,
+      );
+      doc.tables.push({
+        table,
+        definition,
+        columns: columns.rows.map((c) => c.name),
+        rows: rows.rows[0]?.rows ?? '[]',
+      });
+    }
+    const sessions = await client.query<{ client_id: string; seq: string; outcome: string }>(
+      'SELECT client_id, seq::text AS seq, outcome::text AS outcome FROM synod.sessions WHERE group_name = $1',
+      [group],
+    );
+    doc.sessions = sessions.rows.map((s) => [s.client_id, s.seq, s.outcome]);
+    await client.query('COMMIT');
+    return { throughSlot, bytes: encoder.encode(JSON.stringify(doc)) };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Makes this database the snapshot's state, in one transaction: each table created if
+ * missing (and recorded as replicated), its rows replaced, the group's sessions replaced, and
+ * the applied slot set. A snapshot at or below the applied slot changes nothing (the node is
+ * ahead of it already). Returns the tables it holds.
+ */
+export async function installSqlSnapshot(
+  client: pg.ClientBase,
+  group: string,
+  bytes: Uint8Array,
+): Promise<{ installed: boolean; tables: string[] }> {
+  const doc = JSON.parse(decoder.decode(bytes)) as SqlSnapshotDoc;
+  if (doc.v !== 1 || doc.group !== group || !Number.isSafeInteger(doc.throughSlot))
+    throw new SqlError('XX001', `not a SQL snapshot of group ${group}`);
+  await client.query('BEGIN');
+  try {
+    const locked = await client.query<{ slot: string }>(
+      'SELECT slot FROM synod.applied WHERE group_name = $1 FOR UPDATE',
+      [group],
+    );
+    if (Number(locked.rows[0]?.slot ?? -1) >= doc.throughSlot) {
+      await client.query('ROLLBACK');
+      return { installed: false, tables: [] };
+    }
+    for (const { table, definition, columns, rows } of doc.tables) {
+      await client.query(replicateStatement(group, table, definition));
+      const name = quoteTable(table);
+      // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
+      await client.query(`DELETE FROM ${name}`);
+      if (columns.length === 0) continue;
+      const list = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+      await client.query(
+        `INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`,
+        [rows],
+      );
+    }
+    await client.query('DELETE FROM synod.sessions WHERE group_name = $1', [group]);
+    if (doc.sessions.length > 0)
+      await client.query(
+        `INSERT INTO synod.sessions (group_name, client_id, seq, outcome)
+         SELECT $1, s.client_id, s.seq::bigint, s.outcome::jsonb
+           FROM json_to_recordset($2::json) AS s(client_id text, seq text, outcome text)`,
+        [
+          group,
+          JSON.stringify(
+            doc.sessions.map(([client_id, seq, outcome]) => ({ client_id, seq, outcome })),
+          ),
+        ],
+      );
+    await client.query('UPDATE synod.applied SET slot = $2 WHERE group_name = $1', [
+      group,
+      doc.throughSlot,
+    ]);
+    await client.query('COMMIT');
+    return { installed: true, tables: doc.tables.map((t) => t.table) };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
