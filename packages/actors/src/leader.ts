@@ -8,7 +8,6 @@ import {
   type Membership,
   majorityImpossible,
   maxBallot,
-  membershipIn,
   type Value,
   ZERO_BALLOT,
 } from '@synod/protocol';
@@ -561,8 +560,7 @@ function phase1Configs(context: LeaderContext): (readonly string[])[] {
     const reported = [...bestReported(context)].sort(([a], [b]) => a - b);
     for (const [slot, entry] of reported) {
       if (slot < context.firstUnchosen) continue;
-      const members = membershipIn(entry.value);
-      if (members !== undefined) membership = membership.withChange(slot, members);
+      membership = membership.after(slot, entry.value);
     }
   }
   if (context.input.plant === 'phase1-first-members')

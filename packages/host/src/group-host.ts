@@ -15,7 +15,6 @@ import {
   type Instance,
   InvalidNameError,
   Membership,
-  membershipIn,
   type PeerMessage,
   type Value,
 } from '@synod/protocol';
@@ -580,9 +579,8 @@ export class GroupHost {
       case 'deliver': {
         this.#log.set(effect.slot, effect.value);
         this.#nextSlot = effect.slot + 1;
-        const members = this.#leaderMode === undefined ? undefined : membershipIn(effect.value);
-        if (members !== undefined)
-          this.#membership = this.#membership.withChange(effect.slot, members);
+        if (this.#leaderMode !== undefined)
+          this.#membership = this.#membership.after(effect.slot, effect.value);
         o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);
         this.#leaderMode?.delivered(effect.slot, effect.value);
         this.#releaseReads();

@@ -11,16 +11,17 @@ export function isMemberOp(op: string): op is MemberOp {
 
 /**
  * pg_paxos's paxos_join_group, and its opposite: the leader turns a request to add or remove
- * one node into a membership change in the log (the whole new member list). One change at a
- * time: a second request waits until the first is delivered here, so each starts from the
- * members the log really has. The change governs slots a membership window after its own:
+ * one node into a membership change in the log (the whole new member list, and the list it
+ * replaces: it holds only if that is still the list at its slot). One change at a time here:
+ * a second request is UNAVAILABLE until the first is delivered; a change that another leader's
+ * change overtook is answered UNAVAILABLE too, never acknowledged and lost. The change governs slots a membership window after its own:
  * the leader fills those slots with empty entries at once, so the answer comes when the new
  * members decide (a removed node can be shut down then), not after a window of client writes.
  */
 export class MemberChanges {
   readonly #host: GroupHost;
-  /** The slot of a change this leader put in the log and has not delivered yet. */
-  #pendingSlot: number | undefined;
+  /** A change this leader put in the log and has not delivered yet, and what to do then. */
+  #pending: { readonly slot: number; readonly then: () => void } | undefined;
   #submitting = false;
 
   constructor(host: GroupHost) {
@@ -35,7 +36,7 @@ export class MemberChanges {
       fail('BAD_REQUEST', `${op} needs "node": a node id of letters, digits, '-' and '_'`);
       return;
     }
-    if (this.#submitting || this.#pendingSlot !== undefined) {
+    if (this.#submitting || this.#pending !== undefined) {
       fail('UNAVAILABLE', 'another membership change is in progress; try again');
       return;
     }
@@ -60,20 +61,33 @@ export class MemberChanges {
       return;
     }
     this.#submitting = true;
-    this.#host.submit(encodeMembership(members), (outcome) => {
+    // Compare and set: the change holds only if the members are still `current` at its slot.
+    this.#host.submit(encodeMembership(members, current), (outcome) => {
       this.#submitting = false;
       if (!outcome.ok) {
         fail('NOT_LEADER', 'leadership moved while the change was proposed; try again');
         return;
       }
-      if (outcome.slot >= this.#host.deliveredThrough + 1) this.#pendingSlot = outcome.slot;
-      result.effectiveFromSlot = outcome.slot + membership.window;
-      this.#fillWindow(outcome.slot, membership.window, (ok) =>
-        ok
-          ? answer({ ok: true, slot: outcome.slot, result })
-          : fail('NOT_LEADER', 'leadership moved before the change took effect; ask again'),
-      );
+      const slot = outcome.slot;
+      this.#onceDelivered(slot, () => {
+        const now = this.#host.membership;
+        if (!now.changes.some((change) => change.slot === slot)) {
+          fail('UNAVAILABLE', 'another membership change came first; ask again');
+          return;
+        }
+        result.effectiveFromSlot = slot + now.window;
+        this.#fillWindow(slot, now.window, (ok) =>
+          ok
+            ? answer({ ok: true, slot, result })
+            : fail('NOT_LEADER', 'leadership moved before the change took effect; ask again'),
+        );
+      });
     });
+  }
+
+  #onceDelivered(slot: number, then: () => void): void {
+    if (this.#host.deliveredThrough >= slot) then();
+    else this.#pending = { slot, then };
   }
 
   /** Puts `window` empty entries after the change's slot, and says once all are chosen. */
@@ -91,8 +105,11 @@ export class MemberChanges {
     }
   }
 
-  /** `slot` was delivered here: a change in flight through it is now in the membership. */
+  /** `slot` was delivered here (the host's membership has it): a change waiting for it goes on. */
   delivered(slot: number): void {
-    if (this.#pendingSlot !== undefined && slot >= this.#pendingSlot) this.#pendingSlot = undefined;
+    const pending = this.#pending;
+    if (pending === undefined || slot < pending.slot) return;
+    this.#pending = undefined;
+    pending.then();
   }
 }

@@ -21,6 +21,7 @@ export { DecodeError, type DecodeErrorCode, EncodeError, InvalidNameError } from
 export { type CodecOptions, LIMITS } from './limits.js';
 export {
   decodeMembership,
+  decodeMembershipChange,
   encodeMembership,
   isMajorityOf,
   isMembershipValue,

@@ -39,9 +39,19 @@ export function normalizeMembers(members: readonly unknown[]): readonly string[]
   return unique;
 }
 
-/** The log value that makes `members` the group's members (MEMBERSHIP_WINDOW slots later). */
-export function encodeMembership(members: readonly string[]): Value {
-  const body = encoder.encode(JSON.stringify({ members: normalizeMembers(members) }));
+/**
+ * The log value that makes `members` the group's members (a window of slots later). With
+ * `from`, the change holds only if the members are `from` when it is applied (compare and
+ * set): two changes computed from the same members, by two leaders one after the other,
+ * cannot both hold, so neither is lost unnoticed.
+ */
+export function encodeMembership(members: readonly string[], from?: readonly string[]): Value {
+  const body = encoder.encode(
+    JSON.stringify({
+      members: normalizeMembers(members),
+      ...(from === undefined ? {} : { from: normalizeMembers(from) }),
+    }),
+  );
   const value = new Uint8Array(body.length + 1);
   value[0] = MARK;
   value.set(body, 1);
@@ -57,6 +67,13 @@ export function isMembershipValue(value: Value): boolean {
  * membership change that does not decode is a DecodeError: it must never be applied as data.
  */
 export function decodeMembership(value: Value): readonly string[] | undefined {
+  return decodeMembershipChange(value)?.members;
+}
+
+/** The members a membership value names, and the members it expects to replace (if any). */
+export function decodeMembershipChange(
+  value: Value,
+): { readonly members: readonly string[]; readonly from?: readonly string[] } | undefined {
   if (!isMembershipValue(value)) return undefined;
   let doc: unknown;
   try {
@@ -65,10 +82,16 @@ export function decodeMembership(value: Value): readonly string[] | undefined {
     throw new DecodeError('MALFORMED', 'a membership entry is not valid JSON', '', { cause });
   }
   const members = (doc as { members?: unknown } | null)?.members;
+  const from = (doc as { from?: unknown } | null)?.from;
   if (!Array.isArray(members))
     throw new DecodeError('MALFORMED', 'a membership entry has no member list');
+  if (from !== undefined && !Array.isArray(from))
+    throw new DecodeError('MALFORMED', 'a membership entry has a "from" that is not a list');
   try {
-    return normalizeMembers(members);
+    return {
+      members: normalizeMembers(members),
+      ...(from === undefined ? {} : { from: normalizeMembers(from) }),
+    };
   } catch (cause) {
     throw new DecodeError('MALFORMED', `a membership entry is invalid: ${String(cause)}`, '', {
       cause,
@@ -86,6 +109,10 @@ export function membershipIn(value: Value): readonly string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((m, i) => m === b[i]);
 }
 
 /** The plain form of a Membership, for snapshots and status. */
@@ -148,6 +175,23 @@ export class Membership {
     const last = this.changes.at(-1);
     if (last !== undefined && slot <= last.slot) return this;
     return new Membership(this.genesis, [...this.changes, { slot, members }], this.window);
+  }
+
+  /**
+   * This membership after the value chosen at `slot`: changed if the value is a membership
+   * change whose `from` (if it has one) is the latest members; otherwise unchanged (a damaged
+   * change, or one computed from members another change replaced, holds nowhere).
+   */
+  after(slot: number, value: Value): Membership {
+    let change: ReturnType<typeof decodeMembershipChange>;
+    try {
+      change = decodeMembershipChange(value);
+    } catch {
+      return this;
+    }
+    if (change === undefined) return this;
+    if (change.from !== undefined && !sameMembers(change.from, this.latest)) return this;
+    return this.withChange(slot, change.members);
   }
 
   /** Only the changes chosen at or before `slot`: what a snapshot through `slot` carries. */

@@ -54,6 +54,20 @@ describe('Membership over the log', () => {
     expect(copy.window).toBe(4);
   });
 
+  it('a change with "from" holds only over those members (compare and set)', () => {
+    const start = new Membership(['a', 'b', 'c'], [], 4);
+    const addD = encodeMembership(['a', 'b', 'c', 'd'], ['c', 'b', 'a']);
+    const addE = encodeMembership(['a', 'b', 'c', 'e'], ['a', 'b', 'c']);
+    const afterD = start.after(5, addD);
+    expect(afterD.latest).toEqual(['a', 'b', 'c', 'd']);
+    // Computed from the same members as the change before it: it holds nowhere.
+    expect(afterD.after(6, addE)).toBe(afterD);
+    // Without "from", a change always holds; a value that is not a change changes nothing.
+    expect(afterD.after(7, encodeMembership(['a'])).latest).toEqual(['a']);
+    expect(afterD.after(8, new TextEncoder().encode('{}'))).toBe(afterD);
+    expect(afterD.after(9, new Uint8Array([0xc1, 0x7b]))).toBe(afterD);
+  });
+
   it('a majority counts members only', () => {
     expect(isMajorityOf(new Set(['a', 'x', 'y']), ['a', 'b', 'c'])).toBe(false);
     expect(isMajorityOf(new Set(['a', 'c']), ['a', 'b', 'c'])).toBe(true);

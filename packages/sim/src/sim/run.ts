@@ -413,7 +413,8 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
         membershipRng.chance(replace ? (current.includes(id) ? 0.3 : 0.9) : 0.6),
       );
       if (members.length === 0) members.push(pick(membershipRng, peers));
-      const value = encodeMembership(members);
+      // A quarter of them compare and set, from members that may be stale by the time it is chosen.
+      const value = encodeMembership(members, membershipRng.chance(0.25) ? current : undefined);
       checker.submitted(value);
       const live = up();
       const first = live.length > 0 ? pick(membershipRng, live) : nodes.get(peers[0]!)!;
@@ -424,6 +425,17 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
         () => undefined,
       );
       burst(first, membershipRng.int(2, 8));
+      // Like a nemesis that knows where it hurts: often the leader dies right after, so the
+      // next one runs phase 1 across the change, with slots in flight on both sides of it.
+      scheduler.setTimer(membershipRng.next() * 20, () => {
+        const leader = up().find((n) => n.host?.leader === n.id);
+        if (healed || leader === undefined || !membershipRng.chance(0.5)) return;
+        crash(leader);
+        scheduler.setTimer(
+          membershipRng.next() * 50,
+          () => !healed && leader.host === undefined && start(leader),
+        );
+      });
     });
   }
 

@@ -9,12 +9,12 @@ import { GroupHost, runSeeds, SimDisk, type SubmitResult } from '../../src/index
 const CLEAN_SEEDS = Number(process.env.SIM_TEST_SEEDS ?? 60);
 const PLANT_SEED_BOUND = 300;
 /**
- * The membership bugs need a change, a leader change and unlucky quorums in one seed: the
- * simulator finds them, but later (first at seeds 368 and 497 when this was written).
+ * A new leader that asks only its first members needs a change, a leader change and unlucky
+ * quorums in one seed: the simulator finds it, but later (first at seed 1393 when this was
+ * written; deterministic until the simulator changes).
  */
 const SEED_BOUND_OF: Partial<Record<string, number>> = {
-  'phase1-first-members': 1_000,
-  'no-membership-window': 1_000,
+  'phase1-first-members': 1_500,
 };
 
 describe('simulator, leader mode', () => {
