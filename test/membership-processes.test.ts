@@ -17,14 +17,7 @@ describe('a SQL group of real processes changes its members', () => {
   let group: ProcessCluster;
   let seq = 0;
 
-  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-    const reply = await group.transport.request(
-      subject,
-      new TextEncoder().encode(JSON.stringify(body)),
-      { timeoutMs: 15_000 },
-    );
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-  };
+  const ask = (subject: string, body: unknown) => group.ask(subject, body);
   const sql = (id: string, text: string) =>
     ask(`synod.joins.node.${id}.write`, {
       clientId: 'membership',

@@ -86,6 +86,16 @@ export class ProcessCluster {
     );
   }
 
+  /** One JSON request to `subject` (a node's or the group's), answered as JSON. */
+  async ask(subject: string, body: unknown, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const reply = await this.transport.request(
+      subject,
+      new TextEncoder().encode(JSON.stringify(body)),
+      { timeoutMs },
+    );
+    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+  }
+
   async kill(id: string): Promise<void> {
     const child = this.processes.get(id)!;
     if (child.exitCode !== null || child.signalCode !== null) return;

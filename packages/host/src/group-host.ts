@@ -22,6 +22,7 @@ import type { TimerHandle, TransportMessage } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 import { LeaderMode, type SubmitResult } from './leader-mode.js';
 import { unwrapSnapshot, wrapSnapshot } from './snapshot-envelope.js';
+import { tell } from './tell.js';
 import type { GroupHostOptions, Snapshot } from './types.js';
 
 export type { Disk, GroupHostOptions, HostObserver, Snapshot, SnapshotHooks } from './types.js';
@@ -32,14 +33,6 @@ interface Proposal {
 }
 
 const peerCodec = createPeerCodec();
-
-/** Sends only to a running actor: an operation may finish before a late answer for it. */
-function tell(
-  actor: AnyActorRef,
-  event: { readonly type: string; readonly [field: string]: unknown },
-): void {
-  if (actor.getSnapshot().status === 'active') actor.send(event);
-}
 
 /**
  * Hosts one group's machines on one node and executes their effects: messages go out on the
@@ -150,7 +143,7 @@ export class GroupHost {
         if (!this.#stopped)
           o.transport.publish(subject, peerCodec.encode(message), { reply: this.#nodeSubject });
       },
-      learn: (slot, value) => this.#learner.send({ type: 'known', instance: slot, value }),
+      learn: (slot, value) => tell(this.#learner, { type: 'known', instance: slot, value }),
       proposeNoop: (slot, done) => !this.#stopped && this.#propose(slot, new Uint8Array(0), done),
       logStart: () => this.#logStart,
       snapshotChunkBytes: o.snapshotChunkBytes,
@@ -220,7 +213,7 @@ export class GroupHost {
       );
     for (let slot = this.#logStart; slot <= throughSlot; slot++) this.#log.delete(slot);
     this.#logStart = throughSlot + 1;
-    this.#acceptor.send({ type: 'compact', throughSlot });
+    tell(this.#acceptor, { type: 'compact', throughSlot });
     if (this.#o.disk.rewrite !== undefined) {
       const records = this.acceptorState.liveRecords();
       if (this.#roundFloor > 0) records.push({ kind: 'round', round: this.#roundFloor });
@@ -343,7 +336,7 @@ export class GroupHost {
         actor.stop();
       }
     }
-    this.#learner.send({ type: 'skip', nextSlot: this.#nextSlot });
+    tell(this.#learner, { type: 'skip', nextSlot: this.#nextSlot });
     this.#leaderMode?.skipped(snapshot.throughSlot);
     this.#releaseReads();
   }
@@ -401,7 +394,7 @@ export class GroupHost {
   }
 
   #toAcceptor(message: PeerMessage, replyTo: string | undefined): void {
-    this.#acceptor.send({
+    tell(this.#acceptor, {
       type: 'message',
       message,
       ...(replyTo === undefined ? {} : { replyTo }),
@@ -410,7 +403,7 @@ export class GroupHost {
 
   #toLearner(message: PeerMessage): void {
     if (message.type === 'heartbeat') this.#leaderMode?.heartbeat(message);
-    else this.#learner.send({ type: 'message', message });
+    else tell(this.#learner, { type: 'message', message });
   }
 
   /**
@@ -444,15 +437,19 @@ export class GroupHost {
       (message.type === 'accepted' && message.value === undefined)
     ) {
       // Leader-mode phase 1 answers carry no instance; phase 2 answers may be for either role.
-      if (message.type === 'accepted' || message.instance === undefined)
-        this.#leaderMode?.actor.send({ type: 'message', message });
+      if (
+        this.#leaderMode !== undefined &&
+        (message.type === 'accepted' || message.instance === undefined)
+      )
+        tell(this.#leaderMode.actor, { type: 'message', message });
       if (message.type === 'promise' && message.instance === undefined) return;
       const instance = message.type === 'promise' ? message.instance! : message.instance;
-      this.#proposals.get(instance)?.actor.send({ type: 'message', message });
+      const proposal = this.#proposals.get(instance);
+      if (proposal !== undefined) tell(proposal.actor, { type: 'message', message });
     } else if (message.type === 'catchupResponse') {
       this.#leaderMode?.caughtUp(message);
     } else if (message.type === 'highestAcceptedAnswer') {
-      for (const op of this.#ops) op.send({ type: 'message', message });
+      for (const op of this.#ops) tell(op, { type: 'message', message });
     }
   }
 
@@ -567,15 +564,17 @@ export class GroupHost {
       }
       case 'chosen':
         o.observer?.chosen?.(this.nodeId, effect.instance, effect.value, effect.ballot);
-        this.#learner.send({ type: 'known', instance: effect.instance, value: effect.value });
+        tell(this.#learner, { type: 'known', instance: effect.instance, value: effect.value });
         if (typeof effect.instance === 'number')
           this.#leaderMode?.chosen(effect.instance, effect.value);
         break;
-      case 'learned':
+      case 'learned': {
         o.observer?.learned?.(this.nodeId, effect.instance, effect.value);
         if (typeof effect.instance === 'string') this.#registers.set(effect.instance, effect.value);
-        this.#proposals.get(effect.instance)?.actor.send({ type: 'known', value: effect.value });
+        const proposal = this.#proposals.get(effect.instance);
+        if (proposal !== undefined) tell(proposal.actor, { type: 'known', value: effect.value });
         break;
+      }
       case 'deliver': {
         this.#log.set(effect.slot, effect.value);
         this.#nextSlot = effect.slot + 1;

@@ -14,6 +14,7 @@ import {
 } from '@synod/protocol';
 import type { Scheduler, TimerHandle } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
+import { tell } from './tell.js';
 
 /** The outcome of submit(): the slot the value was chosen in, or who to ask instead. */
 export type SubmitResult =
@@ -153,7 +154,7 @@ export class LeaderMode {
     if (waiting !== undefined) waiting.push(done);
     else {
       this.#submits.set(key, [done]);
-      this.actor.send({ type: 'propose', value });
+      tell(this.actor, { type: 'propose', value });
     }
   }
 
@@ -183,7 +184,7 @@ export class LeaderMode {
   delivered(slot: number, value: Value): void {
     // A submitted value is in the log once delivered, whoever's acks made it so.
     this.chosen(slot, value);
-    this.actor.send({
+    tell(this.actor, {
       type: 'progress',
       firstUnchosen: slot + 1,
       membership: this.#host.membership(),
@@ -197,7 +198,7 @@ export class LeaderMode {
 
   /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
   skipped(throughSlot: number): void {
-    this.actor.send({
+    tell(this.actor, {
       type: 'progress',
       firstUnchosen: throughSlot + 1,
       membership: this.#host.membership(),
@@ -263,7 +264,7 @@ export class LeaderMode {
     if (message.type !== 'heartbeat') return;
     if (message.from === this.#leaderId || this.#leaderId === undefined)
       this.#lastHeartbeatAt = this.#host.scheduler.now();
-    this.actor.send({ type: 'message', message });
+    tell(this.actor, { type: 'message', message });
     this.#knownCommitIndex = Math.max(this.#knownCommitIndex, message.commitIndex);
     if (this.#knownCommitIndex >= this.#host.firstUnknownSlot()) this.#requestCatchUp();
   }

@@ -1,56 +1,26 @@
 // Snapshots and compaction with real parts: three node runtimes over a real nats-server, each
 // with its fsynced store. The log is compacted as it grows; a node that was down while its
 // peers compacted catches up from a snapshot; a whole-group restart loses nothing.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type NatsServer, startNatsServer, waitFor, whileLeaderMoves } from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
+import { waitFor, whileLeaderMoves } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeRuntime } from '../src/index.js';
+import type { NodeRuntime } from '../src/index.js';
+import { NodeGroup } from './node-group.js';
 
 const peers = ['a', 'b', 'c'];
-const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
 const SNAPSHOT_EVERY = 25;
 const RETAIN = 5;
 
 describe('snapshots and compaction over NATS', () => {
-  let server: NatsServer;
+  let group: NodeGroup;
   let dir: string;
-  let client: Transport;
-  const runtimes = new Map<string, { runtime: NodeRuntime; transport: Transport }>();
   const expected = new Map<string, string>();
   let seq = 0;
 
-  const startNode = async (nodeId: string): Promise<NodeRuntime> => {
-    const transport = await connectNats({ servers: server.url, name: nodeId });
-    const runtime = await NodeRuntime.start({
-      group: 'mokka',
-      nodeId,
-      peers,
-      transport,
-      dataDir: join(dir, nodeId),
-      leaderTiming: fast,
-      snapshotEvery: SNAPSHOT_EVERY,
-      retainSlots: RETAIN,
-    });
-    runtimes.set(nodeId, { runtime, transport });
-    return runtime;
-  };
-  const stopNode = async (nodeId: string): Promise<void> => {
-    const entry = runtimes.get(nodeId)!;
-    runtimes.delete(nodeId);
-    await entry.runtime.stop();
-    await entry.transport.close();
-  };
-  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-    const reply = await client.request(
-      `synod.mokka.${subject}`,
-      new TextEncoder().encode(JSON.stringify(body)),
-      { timeoutMs: 10_000 },
-    );
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-  };
+  const startNode = (nodeId: string): Promise<NodeRuntime> => group.startNode(nodeId);
+  const stopNode = (nodeId: string): Promise<void> => group.stopNode(nodeId);
+  const ask = (subject: string, body: unknown) => group.ask(subject, body);
   const putMany = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
       const key = `k${seq}`;
@@ -63,7 +33,7 @@ describe('snapshots and compaction over NATS', () => {
       expected.set(key, value);
     }
   };
-  const nodes = (): NodeRuntime[] => [...runtimes.values()].map((e) => e.runtime);
+  const nodes = (): NodeRuntime[] => group.nodes();
   const converged = async (): Promise<void> => {
     await waitFor(
       'all nodes applied the same slots with the same state',
@@ -85,16 +55,16 @@ describe('snapshots and compaction over NATS', () => {
   };
 
   beforeAll(async () => {
-    server = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'synod-compaction-'));
+    group = await NodeGroup.start('mokka', {
+      peers,
+      snapshotEvery: SNAPSHOT_EVERY,
+      retainSlots: RETAIN,
+    });
+    dir = group.dir;
     for (const nodeId of peers) await startNode(nodeId);
-    client = await connectNats({ servers: server.url, name: 'client' });
   });
   afterAll(async () => {
-    await client?.close();
-    for (const nodeId of [...runtimes.keys()]) await stopNode(nodeId);
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group?.stop();
   });
 
   it('compacts the log as it grows: the acceptor file stays small', async () => {

@@ -2,56 +2,22 @@
 // nats-server. A fourth node joins a three-node group and catches up from a snapshot; then a
 // founder leaves, and the group keeps deciding with two of the three remaining members down
 // to one... which only works if quorums really moved to the new members.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type NatsServer, startNatsServer, waitFor, whileLeaderMoves } from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
+import { waitFor, whileLeaderMoves } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeRuntime } from '../src/index.js';
+import type { NodeRuntime } from '../src/index.js';
+import { NodeGroup } from './node-group.js';
 
 const founders = ['a', 'b', 'c'];
-const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
 
 describe('group membership over NATS', () => {
-  let server: NatsServer;
-  let dir: string;
-  let client: Transport;
-  const runtimes = new Map<string, { runtime: NodeRuntime; transport: Transport }>();
+  let group: NodeGroup;
   const expected = new Map<string, string>();
   let seq = 0;
 
-  const startNode = async (nodeId: string, joining = false): Promise<NodeRuntime> => {
-    const transport = await connectNats({ servers: server.url, name: nodeId });
-    const runtime = await NodeRuntime.start({
-      group: 'mokka',
-      nodeId,
-      peers: founders,
-      ...(joining ? { join: true } : {}),
-      transport,
-      dataDir: join(dir, nodeId),
-      leaderTiming: fast,
-      requestTimeoutMs: 3_000,
-      snapshotEvery: 20,
-      retainSlots: 5,
-    });
-    runtimes.set(nodeId, { runtime, transport });
-    return runtime;
-  };
-  const stopNode = async (nodeId: string): Promise<void> => {
-    const entry = runtimes.get(nodeId)!;
-    runtimes.delete(nodeId);
-    await entry.runtime.stop();
-    await entry.transport.close();
-  };
-  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-    const reply = await client.request(
-      `synod.mokka.${subject}`,
-      new TextEncoder().encode(JSON.stringify(body)),
-      { timeoutMs: 10_000 },
-    );
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-  };
+  const startNode = (nodeId: string, joining = false): Promise<NodeRuntime> =>
+    group.startNode(nodeId, joining ? { join: true } : {});
+  const stopNode = (nodeId: string): Promise<void> => group.stopNode(nodeId);
+  const ask = (subject: string, body: unknown) => group.ask(subject, body);
   const putMany = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
       seq++;
@@ -64,19 +30,19 @@ describe('group membership over NATS', () => {
     }
   };
   const members = (runtime: NodeRuntime): string => runtime.status().members.join(',');
-  const nodes = (): NodeRuntime[] => [...runtimes.values()].map((e) => e.runtime);
+  const nodes = (): NodeRuntime[] => group.nodes();
 
   beforeAll(async () => {
-    server = await startNatsServer();
-    dir = await mkdtemp(join(tmpdir(), 'synod-membership-'));
+    group = await NodeGroup.start('mokka', {
+      peers: founders,
+      requestTimeoutMs: 3_000,
+      snapshotEvery: 20,
+      retainSlots: 5,
+    });
     for (const nodeId of founders) await startNode(nodeId);
-    client = await connectNats({ servers: server.url, name: 'client' });
   });
   afterAll(async () => {
-    await client?.close();
-    for (const nodeId of [...runtimes.keys()]) await stopNode(nodeId);
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group?.stop();
   });
 
   it('a node started to join is added by the leader, and catches up on everything before it', async () => {
