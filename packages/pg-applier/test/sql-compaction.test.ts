@@ -2,73 +2,27 @@
 // over a real nats-server, each with its own PostgreSQL database, compact every 20 slots; a
 // node that was down while the others compacted catches up from a peer's SQL snapshot; a node
 // that joins later gets the tables that way too; a whole-group restart keeps everything.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeRuntime } from '@synod/node';
-import {
-  type NatsServer,
-  type Postgres,
-  startNatsServer,
-  startPostgres,
-  waitFor,
-  whileLeaderMoves,
-} from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
-import pg from 'pg';
+import type { NodeRuntime } from '@synod/node';
+import { waitFor, whileLeaderMoves } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlMachine } from '../src/index.js';
+import { SqlGroup } from './sql-group.js';
 
 const founders = ['a', 'b', 'c'];
-const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
 const EVERY = 20;
 const RETAIN = 5;
 
 describe('SQL nodes compact their log', () => {
-  let nats: NatsServer;
-  let postgres: Postgres;
+  let group: SqlGroup;
   let dir: string;
-  let client: Transport;
-  const nodes = new Map<string, { runtime: NodeRuntime; transport: Transport }>();
   let seq = 0;
   let rows = 0;
 
-  const url = (id: string) =>
-    `postgres://${postgres.user}@${postgres.host}:${postgres.port}/compact_${id}`;
-  const startNode = async (id: string, join_ = false): Promise<NodeRuntime> => {
-    const transport = await connectNats({ servers: nats.url, name: id });
-    const machine = await SqlMachine.open({
-      connectionString: url(id),
-      group: 'squash',
-      replicated: [],
-    });
-    const runtime = await NodeRuntime.start({
-      group: 'squash',
-      nodeId: id,
-      peers: founders,
-      ...(join_ ? { join: true } : {}),
-      transport,
-      dataDir: join(dir, id),
-      leaderTiming: fast,
-      asyncMachine: machine,
-      snapshotEvery: EVERY,
-      retainSlots: RETAIN,
-    });
-    nodes.set(id, { runtime, transport });
-    return runtime;
-  };
-  const stopNode = async (id: string): Promise<void> => {
-    const node = nodes.get(id)!;
-    nodes.delete(id);
-    await node.runtime.stop();
-    await node.transport.close();
-  };
-  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-    const reply = await client.request(subject, new TextEncoder().encode(JSON.stringify(body)), {
-      timeoutMs: 10_000,
-    });
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-  };
+  const startNode = async (id: string, join_ = false): Promise<NodeRuntime> =>
+    (await group.startNode(id, join_ ? { join: true } : {})).runtime;
+  const stopNode = (id: string): Promise<void> => group.stopNode(id);
+  const ask = (subject: string, body: unknown) => group.ask(subject, body);
   const write = (command: Record<string, unknown>) =>
     whileLeaderMoves(() => ask('synod.squash.write', { clientId: 'writer', seq: ++seq, command }));
   const insertMany = async (count: number): Promise<void> => {
@@ -82,25 +36,14 @@ describe('SQL nodes compact their log', () => {
       expect(answer, `insert ${rows}`).toMatchObject({ ok: true });
     }
   };
-  const statuses = () => [...nodes.values()].map((n) => n.runtime.status());
+  const statuses = () => [...group.nodes.values()].map((n) => n.runtime.status());
   const converged = async (what: string): Promise<void> => {
     let digests: string[] = [];
     await waitFor(
       what,
       async () => {
-        const answer = await client.gather(
-          'synod.squash.status',
-          new TextEncoder().encode('{"digest":true}'),
-          {
-            timeoutMs: 2_000,
-            maxReplies: nodes.size,
-            map: (m) =>
-              (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
-            until: (replies) => replies.length === nodes.size,
-          },
-        );
-        digests = [...answer.replies];
-        return digests.length === nodes.size && new Set(digests).size === 1;
+        digests = await group.digests();
+        return digests.length === group.nodes.size && new Set(digests).size === 1;
       },
       30_000,
       100,
@@ -110,19 +53,20 @@ describe('SQL nodes compact their log', () => {
   };
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    postgres = await startPostgres();
-    dir = await mkdtemp(join(tmpdir(), 'synod-sql-compaction-'));
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    for (const id of [...founders, 'd']) await admin.query(`CREATE DATABASE compact_${id}`);
-    await admin.end();
-    const db = new pg.Client({ connectionString: url('a') });
-    await db.connect();
-    await db.query('CREATE TABLE points (id int PRIMARY KEY, label text NOT NULL)');
-    await db.end();
+    group = await SqlGroup.start(
+      'squash',
+      [...founders, 'd'],
+      {
+        peers: founders,
+        replicated: [],
+        snapshotEvery: EVERY,
+        retainSlots: RETAIN,
+      },
+      'compact',
+    );
+    dir = group.dir;
+    await group.onDatabase('a', 'CREATE TABLE points (id int PRIMARY KEY, label text NOT NULL)');
     for (const id of founders) await startNode(id);
-    client = await connectNats({ servers: nats.url, name: 'client' });
     const replicated = await whileLeaderMoves(() =>
       ask('synod.squash.node.a.write', {
         clientId: 'admin',
@@ -147,11 +91,7 @@ describe('SQL nodes compact their log', () => {
       );
   }, 120_000);
   afterAll(async () => {
-    await client?.close();
-    for (const id of [...nodes.keys()]) await stopNode(id);
-    await nats?.stop();
-    await postgres?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group?.stop();
   });
 
   it('forgets the log below what the database applied: the acceptor file stays small', async () => {
@@ -188,7 +128,7 @@ describe('SQL nodes compact their log', () => {
   }, 90_000);
 
   it('a whole-group restart starts from each node own restart point and loses nothing', async () => {
-    for (const id of [...nodes.keys()]) await stopNode(id);
+    for (const id of [...group.nodes.keys()]) await stopNode(id);
     for (const id of [...founders, 'd']) await startNode(id, id === 'd');
     await insertMany(3);
     await converged('identical after the restart');

@@ -1,71 +1,24 @@
 // Seed 000's demo on real parts, without psql yet: three node runtimes over a real
 // nats-server, each applying the group's log to its own PostgreSQL database with the SQL
 // machine. Writes enter through any node; replicas end identical, failures included.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { NodeRuntime } from '@synod/node';
-import {
-  type NatsServer,
-  type Postgres,
-  startNatsServer,
-  startPostgres,
-  waitFor,
-  whileLeaderMoves,
-} from '@synod/testkit';
-import { connectNats, type Transport } from '@synod/transport';
+import { waitFor, whileLeaderMoves } from '@synod/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlFrontEnd, SqlMachine } from '../src/index.js';
+import { SqlFrontEnd } from '../src/index.js';
+import { SqlGroup } from './sql-group.js';
 
 const peers = ['a', 'b', 'c'];
-const fast = { heartbeatMs: 30, electionMinMs: 100, electionMaxMs: 200, phaseTimeoutMs: 150 };
 
 describe('SQL replicated through a group (seed 000)', () => {
-  let nats: NatsServer;
-  let postgres: Postgres;
-  let dir: string;
-  let client: Transport;
-  const nodes = new Map<
-    string,
-    { runtime: NodeRuntime; transport: Transport; machine: SqlMachine }
-  >();
+  let group: SqlGroup;
   let seq = 0;
 
-  const url = (id: string) =>
-    `postgres://${postgres.user}@${postgres.host}:${postgres.port}/node_${id}`;
-
+  const url = (id: string) => group.url(id);
   const startNode = async (id: string): Promise<void> => {
-    const transport = await connectNats({ servers: nats.url, name: id });
-    const machine = await SqlMachine.open({
-      connectionString: url(id),
-      group: 'mokka',
-      replicated: ['coordinates'],
-    });
-    const runtime = await NodeRuntime.start({
-      group: 'mokka',
-      nodeId: id,
-      peers,
-      transport,
-      dataDir: join(dir, id),
-      leaderTiming: fast,
-      asyncMachine: machine,
-    });
-    nodes.set(id, { runtime, transport, machine });
+    await group.startNode(id);
   };
-  const stopNode = async (id: string): Promise<void> => {
-    const node = nodes.get(id)!;
-    nodes.delete(id);
-    await node.runtime.stop();
-    await node.transport.close();
-  };
-  const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-    const reply = await client.request(subject, new TextEncoder().encode(JSON.stringify(body)), {
-      timeoutMs: 10_000,
-    });
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-  };
-  /** A write through node `id` (which forwards it to the leader if it does not lead). */
+  const stopNode = (id: string): Promise<void> => group.stopNode(id);
+  const ask = (subject: string, body: unknown) => group.ask(subject, body);
   /** A write through node `id`, retried as a client would while leadership settles. */
   const sql = async (id: string, text: string, params: unknown[] = []) => {
     const body = {
@@ -77,51 +30,23 @@ describe('SQL replicated through a group (seed 000)', () => {
   };
   const query = (id: string, text: string, consistency = 'strong') =>
     ask(`synod.mokka.node.${id}.read`, { command: { op: 'query', sql: text }, consistency });
-  const digests = async (): Promise<Set<string>> => {
-    const answer = await client.gather(
-      'synod.mokka.status',
-      new TextEncoder().encode('{"digest":true}'),
-      {
-        timeoutMs: 1_000,
-        maxReplies: nodes.size,
-        map: (m) =>
-          (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
-        until: (replies) => replies.length === nodes.size,
-      },
-    );
-    return new Set(answer.replies);
-  };
+  const digests = async (): Promise<Set<string>> => new Set(await group.digests());
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    postgres = await startPostgres();
-    dir = await mkdtemp(join(tmpdir(), 'synod-sql-'));
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    for (const id of peers) {
-      await admin.query(`CREATE DATABASE node_${id}`);
-      // As in pg_paxos, each node creates the table; its writes are then replicated.
-      const db = new pg.Client({ connectionString: url(id) });
-      await db.connect();
-      await db.query('CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
-      await db.end();
-    }
-    await admin.end();
+    group = await SqlGroup.start('mokka', peers, { peers, replicated: ['coordinates'] });
+    // As in pg_paxos, each node creates the table; its writes are then replicated.
+    for (const id of peers)
+      await group.onDatabase(id, 'CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
     for (const id of peers) await startNode(id);
-    client = await connectNats({ servers: nats.url, name: 'client' });
     await waitFor(
       'a leader',
-      async () => [...nodes.values()].every((n) => n.runtime.leader !== undefined),
+      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
       15_000,
       20,
     );
   }, 60_000);
   afterAll(async () => {
-    await client?.close();
-    for (const id of [...nodes.keys()]) await stopNode(id);
-    await nats?.stop();
-    await postgres?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await group?.stop();
   });
 
   it('runs seed 000: insert on a, update on b, read on a; b down, insert, b back with both rows', async () => {
@@ -166,7 +91,7 @@ describe('SQL replicated through a group (seed 000)', () => {
 
   it('replicates a table at run time: created on one node, made on the others, kept on restart', async () => {
     // Made on a node that does not lead: the leader lacks the table and checks the definition.
-    const leader = nodes.get('a')!.runtime.leader;
+    const leader = group.nodes.get('a')!.runtime.leader;
     const maker = peers.find((id) => id !== leader)!;
     const db = new pg.Client({ connectionString: url(maker) });
     await db.connect();
@@ -222,7 +147,7 @@ describe('SQL replicated through a group (seed 000)', () => {
   }, 60_000);
 
   it('keeps applying after its database restarts: the apply connection is opened again', async () => {
-    await postgres.restart();
+    await group.postgres.restart();
     expect(await sql('a', 'INSERT INTO coordinates VALUES (9, 9)')).toMatchObject({ ok: true });
     for (const id of peers)
       expect(await query(id, 'SELECT y FROM coordinates WHERE x = 9')).toMatchObject({
@@ -236,9 +161,9 @@ describe('SQL replicated through a group (seed 000)', () => {
   it('makes a lagging node catch up before it reads or writes alone: a just-replicated table goes through the log', async () => {
     // A follower's wire front end, and that follower held back: a lock on its applied slot
     // stalls its applier. (Not the leader: it answers writes once it has applied them.)
-    const leader = nodes.get('a')!.runtime.leader!;
+    const leader = group.nodes.get('a')!.runtime.leader!;
     const lagger = peers.find((id) => id !== leader)!;
-    const c = nodes.get(lagger)!;
+    const c = group.nodes.get(lagger)!;
     const frontEnd = await SqlFrontEnd.start({
       port: 0,
       group: 'mokka',

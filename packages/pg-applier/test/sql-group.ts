@@ -1,0 +1,139 @@
+// Node runtimes of one SQL group in this process, over a real nats-server, each applying the
+// group's log to its own database on one real PostgreSQL server (database `<prefix>_<id>`).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeRuntime, type NodeRuntimeOptions } from '@synod/node';
+import { type NatsServer, type Postgres, startNatsServer, startPostgres } from '@synod/testkit';
+import { connectNats, type Transport } from '@synod/transport';
+import pg from 'pg';
+import { SqlMachine } from '../src/index.js';
+
+const FAST_TIMING = {
+  heartbeatMs: 30,
+  electionMinMs: 100,
+  electionMaxMs: 200,
+  phaseTimeoutMs: 150,
+};
+
+type Extra = Partial<
+  Omit<NodeRuntimeOptions, 'group' | 'nodeId' | 'transport' | 'dataDir' | 'asyncMachine'>
+>;
+
+export interface SqlNode {
+  readonly runtime: NodeRuntime;
+  readonly transport: Transport;
+  readonly machine: SqlMachine;
+}
+
+export class SqlGroup {
+  readonly nodes = new Map<string, SqlNode>();
+
+  private constructor(
+    readonly group: string,
+    readonly nats: NatsServer,
+    readonly postgres: Postgres,
+    readonly dir: string,
+    readonly client: Transport,
+    readonly prefix: string,
+    readonly defaults: Extra & { peers: readonly string[]; replicated: readonly string[] },
+  ) {}
+
+  /** A nats-server, a PostgreSQL server, and an empty database for each of `ids`. */
+  static async start(
+    group: string,
+    ids: readonly string[],
+    defaults: Extra & { peers: readonly string[]; replicated: readonly string[] },
+    prefix = 'node',
+  ): Promise<SqlGroup> {
+    const nats = await startNatsServer();
+    const postgres = await startPostgres();
+    const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    for (const id of ids) await admin.query(`CREATE DATABASE ${prefix}_${id}`);
+    await admin.end();
+    const client = await connectNats({ servers: nats.url, name: 'client' });
+    return new SqlGroup(group, nats, postgres, dir, client, prefix, defaults);
+  }
+
+  url(id: string): string {
+    const { user, host, port } = this.postgres;
+    return `postgres://${user}@${host}:${port}/${this.prefix}_${id}`;
+  }
+
+  /** Runs `sql` on node `id`'s own database, outside the group. */
+  async onDatabase(id: string, sql: string): Promise<void> {
+    const db = new pg.Client({ connectionString: this.url(id) });
+    await db.connect();
+    try {
+      await db.query(sql);
+    } finally {
+      await db.end();
+    }
+  }
+
+  async startNode(id: string, extra: Extra = {}): Promise<SqlNode> {
+    const transport = await connectNats({ servers: this.nats.url, name: id });
+    const machine = await SqlMachine.open({
+      connectionString: this.url(id),
+      group: this.group,
+      replicated: this.defaults.replicated,
+    });
+    const { replicated: _, ...defaults } = this.defaults;
+    const runtime = await NodeRuntime.start({
+      leaderTiming: FAST_TIMING,
+      ...defaults,
+      ...extra,
+      group: this.group,
+      nodeId: id,
+      transport,
+      dataDir: join(this.dir, id),
+      asyncMachine: machine,
+    });
+    const node = { runtime, transport, machine };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  async stopNode(id: string): Promise<void> {
+    const node = this.nodes.get(id)!;
+    this.nodes.delete(id);
+    await node.runtime.stop();
+    await node.transport.close();
+  }
+
+  /** One JSON request to `subject`, answered as JSON. */
+  async ask(subject: string, body: unknown): Promise<Record<string, unknown>> {
+    const reply = await this.client.request(
+      subject,
+      new TextEncoder().encode(JSON.stringify(body)),
+      { timeoutMs: 10_000 },
+    );
+    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+  }
+
+  /** Every running node's state digest, as its status reports it. */
+  async digests(): Promise<string[]> {
+    const answer = await this.client.gather(
+      `synod.${this.group}.status`,
+      new TextEncoder().encode('{"digest":true}'),
+      {
+        timeoutMs: 2_000,
+        maxReplies: this.nodes.size,
+        map: (m) =>
+          (JSON.parse(new TextDecoder().decode(m.data)) as { stateDigest: string }).stateDigest,
+        until: (replies) => replies.length === this.nodes.size,
+      },
+    );
+    return [...answer.replies];
+  }
+
+  async stop(): Promise<void> {
+    await this.client.close();
+    for (const id of [...this.nodes.keys()]) await this.stopNode(id);
+    await this.nats.stop();
+    await this.postgres.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
