@@ -6,6 +6,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopLeftoverPostgres } from '@synod/pg-applier';
 import { connectNats, type Transport } from '@synod/transport';
 
 export const SYNOD = createRequire(import.meta.url)
@@ -140,6 +141,13 @@ export class ProcessCluster {
     }
     await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 5_000))]);
     for (const child of this.processes.values()) child.kill('SIGKILL');
+    // A node killed with SIGKILL and never started again leaves its embedded PostgreSQL
+    // running (a restarted node stops it itself): stop those before their directory goes.
+    await Promise.all(
+      [...this.processes.keys()].map((id) =>
+        stopLeftoverPostgres(join(this.dir, id, 'postgres', 'data')),
+      ),
+    );
     await this.transport.close();
     await rm(this.dir, { recursive: true, force: true });
   }

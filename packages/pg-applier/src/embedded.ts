@@ -28,7 +28,7 @@ const alive = (pid: number): boolean => {
  * parent), holding the data directory: shut it down (fast shutdown, then SIGKILL) before
  * starting our own. Its committed transactions are safe on disk either way.
  */
-async function stopLeftover(dataDir: string): Promise<void> {
+export async function stopLeftoverPostgres(dataDir: string): Promise<void> {
   let pid: number;
   try {
     pid = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
@@ -105,7 +105,7 @@ export async function startEmbeddedPostgres(
     onLog: (message) => options.onLog?.(String(message)),
     onError: (message) => options.onLog?.(String(message)),
   });
-  await stopLeftover(join(dir, 'data'));
+  await stopLeftoverPostgres(join(dir, 'data'));
   const created = !existsSync(join(dir, 'data', 'PG_VERSION'));
   if (created) await server.initialise();
   await server.start();

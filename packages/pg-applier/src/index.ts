@@ -13,7 +13,7 @@ export {
   type StatementKind,
   VOLATILE_FUNCTIONS,
 } from './classify.js';
-export { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.js';
+export { type EmbeddedDatabase, startEmbeddedPostgres, stopLeftoverPostgres } from './embedded.js';
 export { DeterminismError, type GuardRule, SqlError, SqlSyntaxError } from './errors.js';
 export { type GuardOptions, type Route, route } from './guard.js';
 export {
