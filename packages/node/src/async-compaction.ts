@@ -1,27 +1,8 @@
 import type { GroupHost, Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
-import type { MembershipRecord } from '@synod/protocol';
-import { readSnapshotFile, writeSnapshotFile } from '@synod/storage';
 import type { ApplyQueue } from './apply-queue.js';
 import type { AsyncStateMachine } from './async-machine.js';
-
-/**
- * Where a node whose state lives in a database (an AsyncStateMachine) starts its log again:
- * the slot it last compacted through, or of the last peer snapshot it installed, and the
- * group's membership through that slot. Kept in a snapshot file with no state: the state is
- * the database, durable through its own applied slot, which is at or past this one.
- */
-export async function readRestartPoint(path: string): Promise<Snapshot | undefined> {
-  const saved = await readSnapshotFile(path);
-  if (saved === undefined) return undefined;
-  return {
-    throughSlot: saved.throughSlot,
-    bytes: new Uint8Array(0),
-    ...(saved.meta === undefined
-      ? {}
-      : { membership: JSON.parse(new TextDecoder().decode(saved.meta)) as MembershipRecord }),
-  };
-}
+import { writeSnapshot } from './snapshot-io.js';
 
 export interface AsyncCompactionOptions {
   readonly path: string;
@@ -116,12 +97,10 @@ export class AsyncCompaction {
 
   #saveRestartPoint(through: number): Promise<void> {
     const membership = this.#o.host().membershipThrough(through).toRecord();
+    // No state: the database is the state, durable through its own applied slot, which is at
+    // or past this one. The file only says where the log starts again, and who the members are.
     this.#writes = this.#writes.then(() =>
-      writeSnapshotFile(this.#o.path, {
-        throughSlot: through,
-        state: new Uint8Array(0),
-        meta: new TextEncoder().encode(JSON.stringify(membership)),
-      }),
+      writeSnapshot(this.#o.path, { throughSlot: through, bytes: new Uint8Array(0), membership }),
     );
     return this.#writes;
   }

@@ -14,18 +14,18 @@ import {
   type ErrorCode,
   groupSubjects,
   isMembershipValue,
-  type MembershipRecord,
   type WireFormat,
 } from '@synod/protocol';
-import { type AcceptorStore, openFileStore, readSnapshotFile } from '@synod/storage';
+import { type AcceptorStore, openFileStore } from '@synod/storage';
 import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
 import { ApplyQueue } from './apply-queue.js';
-import { AsyncCompaction, readRestartPoint } from './async-compaction.js';
+import { AsyncCompaction } from './async-compaction.js';
 import type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher, type ReadOutcome } from './batcher.js';
 import { KV } from './kv-machine.js';
 import { isMemberOp, MemberChanges } from './member-changes.js';
+import { readSnapshot } from './snapshot-io.js';
 import { SnapshotKeeper, type SnapshotPolicy } from './snapshot-keeper.js';
 import { CommandError, ReplicatedState, type StateMachineKind } from './state-machine.js';
 
@@ -141,26 +141,12 @@ export class NodeRuntime {
     }
     await mkdir(options.dataDir, { recursive: true });
     const snapshotPath = join(options.dataDir, `${options.group}.snapshot`);
-    // The snapshot first: if it is damaged, refuse before the acceptor's log is touched.
-    const saved =
-      options.asyncMachine === undefined ? await readSnapshotFile(snapshotPath) : undefined;
+    // The snapshot first: if it is damaged, refuse before the acceptor's log is touched. For
+    // a machine whose state is a database, the file only says where the log starts again.
+    const snapshot = await readSnapshot(snapshotPath);
     const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
-    const restartPoint =
-      options.asyncMachine === undefined ? undefined : await readRestartPoint(snapshotPath);
     const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
-    const snapshot =
-      saved === undefined
-        ? undefined
-        : {
-            throughSlot: saved.throughSlot,
-            bytes: saved.state,
-            ...(saved.meta === undefined
-              ? {}
-              : {
-                  membership: JSON.parse(new TextDecoder().decode(saved.meta)) as MembershipRecord,
-                }),
-          };
-    return new NodeRuntime(options, store, snapshotPath, snapshot ?? restartPoint, applied);
+    return new NodeRuntime(options, store, snapshotPath, snapshot, applied);
   }
 
   private constructor(

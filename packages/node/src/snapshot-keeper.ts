@@ -1,7 +1,7 @@
 import type { Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
 import type { MembershipRecord } from '@synod/protocol';
-import { writeSnapshotFile } from '@synod/storage';
+import { writeSnapshot } from './snapshot-io.js';
 
 export interface SnapshotPolicy {
   /** Snapshot every this many applied slots. Default 10,000. */
@@ -115,15 +115,7 @@ export class SnapshotKeeper {
   #save(snapshot: Snapshot, compactThrough: number | undefined): void {
     this.#writing = true;
     this.#writes = this.#writes
-      .then(() =>
-        writeSnapshotFile(this.#o.path, {
-          throughSlot: snapshot.throughSlot,
-          state: snapshot.bytes,
-          ...(snapshot.membership === undefined
-            ? {}
-            : { meta: new TextEncoder().encode(JSON.stringify(snapshot.membership)) }),
-        }),
-      )
+      .then(() => writeSnapshot(this.#o.path, snapshot))
       .then(
         () => {
           this.#writing = false;
