@@ -31,7 +31,7 @@ export {
   type MembershipChange,
   type MembershipRecord,
   majorityImpossible,
-  membershipIn,
+  majorityOf,
   normalizeMembers,
 } from './membership.js';
 export * from './messages.js';

@@ -23,7 +23,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** A change of members, as it sits in the log. */
 export interface MembershipChange {
-  /** The slot the change was chosen in: it governs slots from slot + MEMBERSHIP_WINDOW on. */
+  /** The slot the change was chosen in: it governs slots from slot + the window on. */
   readonly slot: number;
   readonly members: readonly string[];
 }
@@ -99,18 +99,6 @@ export function decodeMembershipChange(
   }
 }
 
-/**
- * The members a log value makes the group's, or undefined. A damaged change counts as no
- * change, on every node alike: the log is the same everywhere, so this rule is too.
- */
-export function membershipIn(value: Value): readonly string[] | undefined {
-  try {
-    return decodeMembership(value);
-  } catch {
-    return undefined;
-  }
-}
-
 function sameMembers(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((m, i) => m === b[i]);
 }
@@ -180,7 +168,8 @@ export class Membership {
   /**
    * This membership after the value chosen at `slot`: changed if the value is a membership
    * change whose `from` (if it has one) is the latest members; otherwise unchanged (a damaged
-   * change, or one computed from members another change replaced, holds nowhere).
+   * change, or one computed from members another change replaced, holds nowhere). The log is
+   * the same on every node, so this rule gives every node the same members.
    */
   after(slot: number, value: Value): Membership {
     let change: ReturnType<typeof decodeMembershipChange>;
@@ -217,11 +206,15 @@ export class Membership {
   }
 }
 
+/** The smallest majority of `n` members. */
+export const majorityOf = (n: number): number => Math.floor(n / 2) + 1;
+
+const countIn = (set: ReadonlySet<string>, members: readonly string[]): number =>
+  members.reduce((count, member) => count + (set.has(member) ? 1 : 0), 0);
+
 /** True when `voters` hold a majority of `members`. */
 export function isMajorityOf(voters: ReadonlySet<string>, members: readonly string[]): boolean {
-  let count = 0;
-  for (const member of members) if (voters.has(member)) count++;
-  return count >= Math.floor(members.length / 2) + 1;
+  return countIn(voters, members) >= majorityOf(members.length);
 }
 
 /** True once so many of `members` refused that no majority of them can agree. */
@@ -229,7 +222,5 @@ export function majorityImpossible(
   refusals: ReadonlySet<string>,
   members: readonly string[],
 ): boolean {
-  let count = 0;
-  for (const member of members) if (refusals.has(member)) count++;
-  return count > members.length - (Math.floor(members.length / 2) + 1);
+  return countIn(refusals, members) > members.length - majorityOf(members.length);
 }
