@@ -4,9 +4,11 @@ import {
   ballot,
   compareBallots,
   isMajorityOf,
+  isMembershipValue,
   MEMBERSHIP_WINDOW,
   type Membership,
   majorityImpossible,
+  majorityOf,
   maxBallot,
   type Value,
   ZERO_BALLOT,
@@ -116,6 +118,17 @@ export interface LeaderContext {
   /** Candidate: promises still arriving in pages, by acceptor: what came, and where the next page starts. */
   pages: Map<string, { entries: AcceptedEntry[]; next: number }>;
   refusals: Set<string>;
+  /** Candidate: the last answer of phase1Configs and what it was computed from. */
+  phase1Memo:
+    | {
+        readonly promises: Map<string, readonly AcceptedEntry[]>;
+        readonly size: number;
+        readonly membership: Membership;
+        readonly firstUnchosen: number;
+        readonly fromSlot: number;
+        readonly configs: (readonly string[])[];
+      }
+    | undefined;
   /** Leader: where phase 1 started, the next free slot, and the slots in phase 2. */
   fromSlot: number;
   nextSlot: number;
@@ -417,6 +430,7 @@ export const leaderMachine = setup({
     promises: new Map(),
     pages: new Map(),
     refusals: new Set(),
+    phase1Memo: undefined,
     fromSlot: input.firstUnchosen,
     nextSlot: input.firstUnchosen,
     recovered: new Map(),
@@ -555,17 +569,39 @@ function bestReported(context: LeaderContext): Map<number, AcceptedEntry> {
  * majorities gathered so far report truly, so the set computed for it is the one that chose.
  */
 function phase1Configs(context: LeaderContext): (readonly string[])[] {
-  let membership = context.membership;
+  // The guards ask after every event while preparing; the answer changes only with these.
+  const { promises, membership, firstUnchosen, fromSlot } = context;
+  const memo = context.phase1Memo;
+  if (
+    memo !== undefined &&
+    memo.promises === promises &&
+    memo.size === promises.size &&
+    memo.membership === membership &&
+    memo.firstUnchosen === firstUnchosen &&
+    memo.fromSlot === fromSlot
+  )
+    return memo.configs;
+  let reportedMembership = membership;
   if (context.input.plant !== 'ignore-membership') {
-    const reported = [...bestReported(context)].sort(([a], [b]) => a - b);
-    for (const [slot, entry] of reported) {
-      if (slot < context.firstUnchosen) continue;
-      membership = membership.after(slot, entry.value);
-    }
+    const changes = [...bestReported(context)]
+      .filter(([slot, entry]) => slot >= firstUnchosen && isMembershipValue(entry.value))
+      .sort(([a], [b]) => a - b);
+    for (const [slot, entry] of changes)
+      reportedMembership = reportedMembership.after(slot, entry.value);
   }
-  if (context.input.plant === 'phase1-first-members')
-    return [context.membership.membersAt(context.fromSlot)];
-  return membership.configsFrom(context.fromSlot);
+  const configs =
+    context.input.plant === 'phase1-first-members'
+      ? [membership.membersAt(fromSlot)]
+      : reportedMembership.configsFrom(fromSlot);
+  context.phase1Memo = {
+    promises,
+    size: promises.size,
+    membership,
+    firstUnchosen,
+    fromSlot,
+    configs,
+  };
+  return configs;
 }
 
 /**
@@ -577,8 +613,7 @@ function hasQuorum(
   voters: ReadonlySet<string>,
   members: readonly string[],
 ): boolean {
-  if (context.input.plant === 'ignore-membership')
-    return voters.size >= Math.floor(members.length / 2) + 1;
+  if (context.input.plant === 'ignore-membership') return voters.size >= majorityOf(members.length);
   return isMajorityOf(voters, members);
 }
 
