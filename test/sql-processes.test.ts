@@ -62,14 +62,7 @@ describe.each<Databases>(['embedded', 'given'])(
       );
     };
 
-    const ask = async (subject: string, body: unknown): Promise<Record<string, unknown>> => {
-      const reply = await group.transport.request(
-        subject,
-        new TextEncoder().encode(JSON.stringify(body)),
-        { timeoutMs: 15_000 },
-      );
-      return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
-    };
+    const ask = (subject: string, body: unknown) => group.ask(subject, body);
     const sql = (id: string, text: string) =>
       ask(`synod.sqlgroup.node.${id}.write`, {
         clientId: 'seed-000',
