@@ -1,10 +1,15 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
 export interface SqlWrite {
   readonly sql: string;
   readonly params?: readonly unknown[];
+  /** For COPY ... FROM STDIN: the rows, in the statement's format (text or csv). */
+  readonly copy?: string;
   /** With clientId and seq, a retried write (same pair) is applied once: see PgApplier.apply. */
   readonly clientId?: string;
   readonly seq?: number;
@@ -184,7 +189,7 @@ export class PgApplier {
     const clients = writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId]));
     if (
       writes.length === 0 ||
-      writes.some((w) => w.params !== undefined && w.params.length > 0) ||
+      writes.some((w) => (w.params !== undefined && w.params.length > 0) || w.copy !== undefined) ||
       new Set(clients).size !== clients.length
     )
       return 'unsuited';
@@ -350,13 +355,22 @@ export class PgApplier {
     if (guarded) await c.query('SAVEPOINT synod_write');
     let outcome: WriteOutcome;
     try {
-      const result = await c.query({
-        text: write.sql,
-        values: write.params === undefined ? [] : [...write.params],
-        types: TEXT_VALUES,
-      });
+      if (write.copy !== undefined) {
+        outcome = {
+          ok: true,
+          command: 'COPY',
+          rowCount: await copyIn(c, write.sql, write.copy),
+          rows: [],
+        };
+      } else {
+        const result = await c.query({
+          text: write.sql,
+          values: write.params === undefined ? [] : [...write.params],
+          types: TEXT_VALUES,
+        });
+        outcome = succeeded(result);
+      }
       if (guarded) await c.query('RELEASE SAVEPOINT synod_write');
-      outcome = succeeded(result);
     } catch (error) {
       // Only what PostgreSQL refused is the write's outcome; a lost connection is not.
       if (!(error instanceof DatabaseError)) throw error;
@@ -367,6 +381,17 @@ export class PgApplier {
     if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
     return outcome;
   }
+}
+
+/** COPY ... FROM STDIN with these rows; how many it copied. */
+export async function copyIn(
+  client: ClientBase,
+  sql: string,
+  rows: string | Uint8Array,
+): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  await pipeline(Readable.from([Buffer.from(rows)]), stream);
+  return stream.rowCount;
 }
 
 interface Session {

@@ -9,7 +9,10 @@ import { SqlSyntaxError } from './errors.js';
  * - `ddl`: anything that defines or changes schema objects (CREATE, ALTER, DROP, ...);
  * - `transaction`: BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...;
  * - `session`: SET, RESET, SHOW;
- * - `utility`: everything else (VACUUM, COPY, LISTEN, ...).
+ * - `utility`: everything else (VACUUM, COPY to or from a server file, LISTEN, ...).
+ *
+ * COPY ... FROM STDIN is a write of its table, COPY ... TO STDOUT a read: their data travels
+ * on the client's connection (see `copy`).
  */
 export type StatementKind = 'read' | 'write' | 'ddl' | 'transaction' | 'session' | 'utility';
 
@@ -29,6 +32,19 @@ export interface StatementInfo {
   readonly volatile: readonly string[];
   /** Whether it takes row locks (SELECT ... FOR UPDATE/SHARE). */
   readonly locking: boolean;
+  /** A COPY whose data travels on the client's connection (FROM STDIN, TO STDOUT). */
+  readonly copy?: CopyInfo;
+}
+
+export interface CopyInfo {
+  /** FROM STDIN (the client sends rows) or TO STDOUT (the client gets them). */
+  readonly direction: 'in' | 'out';
+  /** FORMAT binary: the data is PostgreSQL's binary COPY format, not text. */
+  readonly binary: boolean;
+  /** The table copied, as written; undefined for COPY (query) TO STDOUT. */
+  readonly table?: string;
+  /** The column list, when the statement names one. */
+  readonly columns?: readonly string[];
 }
 
 /**
@@ -169,7 +185,10 @@ function classifyStatement(stmt: Json): StatementInfo {
   const tables = [...found.tables].filter((t) => !found.ctes.has(t));
   const functions = [...found.functions];
   const volatile = functions.filter((f) => VOLATILE_FUNCTIONS.has(f));
-  const kind = kindOf(node, body, found);
+  const copy = node === 'CopyStmt' ? copyInfo(body) : undefined;
+  if (copy?.direction === 'in' && copy.table !== undefined) found.writes.add(copy.table);
+  const kind =
+    copy === undefined ? kindOf(node, body, found) : copy.direction === 'in' ? 'write' : 'read';
   return {
     kind,
     node,
@@ -179,6 +198,26 @@ function classifyStatement(stmt: Json): StatementInfo {
     functions,
     volatile,
     locking: found.locking,
+    ...(copy === undefined ? {} : { copy }),
+  };
+}
+
+/** A COPY over the client's connection; undefined for one to or from a server file or program. */
+function copyInfo(body: Json): CopyInfo | undefined {
+  if (body.filename !== undefined || body.is_program === true) return undefined;
+  const format = ((body.options as Json[] | undefined) ?? [])
+    .map((o) => o.DefElem as Json | undefined)
+    .find((d) => d?.defname === 'format');
+  const binary = ((format?.arg as Json | undefined)?.String as Json | undefined)?.sval === 'binary';
+  const relation = body.relation as Json | undefined;
+  const columns = (body.attlist as Json[] | undefined)?.map((a) =>
+    String((a.String as Json | undefined)?.sval),
+  );
+  return {
+    direction: body.is_from === true ? 'in' : 'out',
+    binary,
+    ...(relation === undefined ? {} : { table: tableName(relation) }),
+    ...(columns === undefined ? {} : { columns }),
   };
 }
 

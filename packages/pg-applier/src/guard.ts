@@ -1,5 +1,5 @@
-import { classify, type StatementInfo } from './classify.js';
-import { DeterminismError } from './errors.js';
+import { type CopyInfo, classify, type StatementInfo } from './classify.js';
+import { DeterminismError, SqlError } from './errors.js';
 import { tableKey } from './replicated-tables.js';
 
 export interface GuardOptions {
@@ -18,11 +18,23 @@ export interface GuardOptions {
  * - `local`: on this node only, like a plain PostgreSQL (nothing replicated involved);
  * - `session` / `transaction`: SET and SHOW, BEGIN and COMMIT, for the front end;
  * - `empty`: no statement at all.
+ *
+ * `copy` marks a COPY FROM STDIN or TO STDOUT: its rows travel on the client's connection,
+ * and a replicated one carries them in its log entry.
  */
 export type Route =
-  | { readonly kind: 'replicate'; readonly tables: readonly string[] }
-  | { readonly kind: 'read'; readonly replicated: boolean; readonly tables: readonly string[] }
-  | { readonly kind: 'local' }
+  | {
+      readonly kind: 'replicate';
+      readonly tables: readonly string[];
+      readonly copy?: CopyInfo;
+    }
+  | {
+      readonly kind: 'read';
+      readonly replicated: boolean;
+      readonly tables: readonly string[];
+      readonly copy?: CopyInfo;
+    }
+  | { readonly kind: 'local'; readonly copy?: CopyInfo }
   | { readonly kind: 'session' }
   | { readonly kind: 'transaction' }
   | { readonly kind: 'empty' };
@@ -41,6 +53,11 @@ export function route(sql: string, options: GuardOptions): Route {
   const touches = (s: StatementInfo): string[] =>
     s.tables.map(tableKey).filter((t) => replicated.has(t));
   if (statements.length > 1) {
+    if (statements.some((s) => s.copy !== undefined))
+      throw new SqlError(
+        '0A000',
+        'COPY FROM STDIN or TO STDOUT must be the only statement of its query',
+      );
     const involved = statements.filter((s) => touches(s).length > 0 || s.kind === 'transaction');
     if (involved.length === 0) return { kind: 'local' };
     if (options.allowMultipleStatements !== true)
@@ -63,6 +80,18 @@ export function route(sql: string, options: GuardOptions): Route {
 }
 
 function routeOne(s: StatementInfo, replicated: ReadonlySet<string>): Route {
+  const route = routeStatement(s, replicated);
+  if (s.copy === undefined || route.kind === 'session' || route.kind === 'transaction')
+    return route;
+  if (s.copy.binary && route.kind === 'replicate')
+    throw new SqlError(
+      '0A000',
+      'COPY of a replicated table in the binary format is not supported; use FORMAT text or csv',
+    );
+  return { ...route, copy: s.copy } as Route;
+}
+
+function routeStatement(s: StatementInfo, replicated: ReadonlySet<string>): Route {
   const tables = s.tables.map(tableKey);
   const mine = tables.filter((t) => replicated.has(t));
   switch (s.kind) {

@@ -23,6 +23,8 @@ import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 interface SqlCommand {
   readonly sql: string;
   readonly params: readonly unknown[];
+  /** COPY ... FROM STDIN's rows (text or csv). */
+  readonly copy?: string;
 }
 
 function sqlCommand(command: Command): SqlCommand | string {
@@ -30,7 +32,9 @@ function sqlCommand(command: Command): SqlCommand | string {
   if (typeof sql !== 'string' || sql.trim() === '') return `${command.op} needs a string "sql"`;
   const params = command.params ?? [];
   if (!Array.isArray(params)) return '"params" must be an array';
-  return { sql, params };
+  const copy = command.copy;
+  if (copy !== undefined && typeof copy !== 'string') return '"copy" must be a string';
+  return copy === undefined ? { sql, params } : { sql, params, copy };
 }
 
 /** The apply connection (named in pg_stat_activity) and its applier. */
@@ -211,6 +215,13 @@ export class SqlMachine {
         return {
           refused: `not a write of a replicated table (${[...this.#replicated].join(', ') || 'none yet'}); send it as a read ({"op":"query"}) to run it on one node`,
         };
+      if ((where.copy !== undefined) !== (parsed.copy !== undefined))
+        return {
+          refused:
+            where.copy === undefined
+              ? '"copy" carries the rows of a COPY ... FROM STDIN, and this is not one'
+              : 'COPY ... FROM STDIN needs its rows, in "copy"',
+        };
     } catch (error) {
       return { refused: refusal(error) };
     }
@@ -247,7 +258,13 @@ export class SqlMachine {
         // Admitted at the proposing node, so always well-formed; a malformed one fails alike everywhere.
         return typeof parsed === 'string'
           ? { sql: 'SELECT 1/0 AS malformed_write', clientId: write.clientId, seq: write.seq }
-          : { sql: parsed.sql, params: parsed.params, clientId: write.clientId, seq: write.seq };
+          : {
+              sql: parsed.sql,
+              params: parsed.params,
+              ...(parsed.copy === undefined ? {} : { copy: parsed.copy }),
+              clientId: write.clientId,
+              seq: write.seq,
+            };
       }),
     }));
     await this.#reconnectIfBroken();
@@ -301,6 +318,8 @@ export class SqlMachine {
       throw new Error(
         'a write of a replicated table goes through the log: send it as {"op":"sql"}',
       );
+    if ('copy' in where && where.copy !== undefined)
+      throw new Error('COPY FROM STDIN or TO STDOUT runs through the SQL front end (--sql-port)');
     try {
       const result = await this.#reads.query(parsed.sql, [...parsed.params]);
       return { command: result.command, rowCount: result.rowCount ?? 0, rows: plain(result.rows) };

@@ -3,9 +3,11 @@ import { SynodClient, SynodError } from '@synod/client';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 import { fromNodeSocket } from 'pg-gateway/node';
-import { TEXT_VALUES } from './applier.js';
+import { copyIn, TEXT_VALUES } from './applier.js';
+import type { CopyInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
+import { CopyIn, copyColumns, copyOut } from './wire-copy.js';
 import {
   commandComplete,
   concat,
@@ -43,6 +45,8 @@ interface Result {
   readonly tag: string;
   /** An empty query string (EmptyQueryResponse). */
   readonly empty?: boolean;
+  /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
+  readonly copy?: { readonly info: CopyInfo; readonly replicate: boolean };
 }
 
 /** A client connection's state. */
@@ -52,6 +56,8 @@ interface Session {
   inTransaction: boolean;
   /** After an error in the extended protocol: ignore messages until Sync. */
   skipUntilSync: boolean;
+  /** A COPY FROM STDIN receiving the client's rows; `replicate`: through the log. */
+  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
   readonly prepared: Map<string, string>;
   readonly portals: Map<
     string,
@@ -99,7 +105,8 @@ const textField = (name: string): pg.FieldDef => ({
  * Each client session has its own connection to the database.
  *
  * Both query protocols: simple (psql) and extended (drivers' parameterized queries, text
- * parameters). A replicated write returns its RETURNING rows. Not yet: COPY, binary parameters.
+ * parameters). A replicated write returns its RETURNING rows. COPY FROM STDIN and TO STDOUT
+ * in the simple protocol (psql's \copy): a COPY into a replicated table is one log entry.
  */
 export class SqlFrontEnd {
   readonly #o: SqlFrontEndOptions;
@@ -146,6 +153,7 @@ export class SqlFrontEnd {
       client: new SynodClient({ transport: this.#o.transport, group: this.#o.group }),
       inTransaction: false,
       skipUntilSync: false,
+      copyIn: undefined,
       prepared: new Map(),
       portals: new Map(),
     };
@@ -161,6 +169,7 @@ export class SqlFrontEnd {
       onMessage: (data, state) => {
         if (!state.isAuthenticated) return undefined;
         const type = String.fromCharCode(data[0]!);
+        if (session.copyIn !== undefined) return this.#copying(type, data, db, session);
         if (type === 'Q') return this.#query(new Reader(data, 5).cstring(), db, session);
         if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
         if (type === 'S') {
@@ -181,9 +190,20 @@ export class SqlFrontEnd {
   }
 
   /** The simple query protocol: one Query message, every result, then ReadyForQuery. */
-  async #query(sql: string, db: pg.Client, session: Session): Promise<Uint8Array> {
+  async #query(
+    sql: string,
+    db: pg.Client,
+    session: Session,
+  ): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
     try {
-      const results = await this.#execute(sql, [], db, session);
+      const results = await this.#execute(sql, [], db, session, true);
+      const copy = results[0]?.copy;
+      if (copy?.info.direction === 'in') {
+        const response = CopyIn.response(copy.info, await copyColumns(db, copy.info));
+        session.copyIn = { rows: new CopyIn(sql, copy.info), replicate: copy.replicate };
+        return response;
+      }
+      if (copy?.info.direction === 'out') return this.#copyOut(sql, copy.info, db, session);
       const out: Uint8Array[] = [];
       for (const result of results) {
         if (result.empty) {
@@ -203,16 +223,66 @@ export class SqlFrontEnd {
     }
   }
 
+  /** COPY ... TO STDOUT: the rows stream to the client, then ReadyForQuery (or the error). */
+  async *#copyOut(
+    sql: string,
+    copy: CopyInfo,
+    db: pg.Client,
+    session: Session,
+  ): AsyncGenerator<Uint8Array> {
+    try {
+      yield* copyOut(db, sql, copy);
+    } catch (error) {
+      yield this.#error(error);
+    }
+    yield readyForQuery(session.inTransaction ? 'T' : 'I');
+  }
+
+  /**
+   * COPY ... FROM STDIN: CopyData until CopyDone, then the rows go through the log (a
+   * replicated table: one log entry, so the COPY is all or nothing on every replica) or into
+   * this node's database. CopyFail, or any other message, ends the COPY with an error.
+   */
+  async #copying(type: string, data: Uint8Array, db: pg.Client, session: Session) {
+    const { rows, replicate } = session.copyIn!;
+    if (type === 'd') {
+      rows.add(data);
+      return consumed();
+    }
+    // The backend ignores Flush and Sync while it receives COPY data.
+    if (type === 'H' || type === 'S') return consumed();
+    session.copyIn = undefined;
+    const done = readyForQuery(session.inTransaction ? 'T' : 'I');
+    try {
+      if (type === 'f') throw CopyIn.failure(data);
+      if (type !== 'c')
+        throw new SqlError(
+          '08P01',
+          `unexpected message ${JSON.stringify(type)} during COPY from stdin`,
+        );
+      let count: number;
+      if (replicate) {
+        const answer = await session.client.write({ op: 'sql', sql: rows.sql, copy: rows.text() });
+        count = (answer.result as { rowCount: number }).rowCount;
+      } else count = await copyIn(db, rows.sql, rows.rows());
+      return concat([commandComplete(`COPY ${count}`), done]);
+    } catch (error) {
+      return concat([this.#error(error), done]);
+    }
+  }
+
   /**
    * Runs one query string (several statements in the simple protocol, one with parameters in
    * the extended one) where the determinism guard routes it. Throws what the client is to be
-   * told as an error (SqlError, pg's DatabaseError, SynodError).
+   * told as an error (SqlError, pg's DatabaseError, SynodError). A COPY over the connection
+   * (simple protocol only) comes back as a `copy` result, run by the caller.
    */
   async #execute(
     sql: string,
     params: readonly (string | null)[],
     db: pg.Client,
     session: Session,
+    simple = false,
   ): Promise<Result[]> {
     let where = route(sql, { replicated: this.#o.replicated });
     // This node may be behind the log and not know yet that a table is replicated: a write
@@ -248,6 +318,28 @@ export class SqlFrontEnd {
             tag: 'SHOW',
           },
         ];
+    }
+    if ('copy' in where && where.copy !== undefined) {
+      if (!simple)
+        throw new SqlError(
+          '0A000',
+          'COPY FROM STDIN or TO STDOUT works in the simple query protocol only',
+        );
+      if (where.kind === 'replicate' && session.inTransaction)
+        throw new SqlError(
+          '0A000',
+          'a COPY into a replicated table cannot run inside a transaction block: it is its own log entry',
+        );
+      if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
+        await this.#barrier(session.consistency);
+      return [
+        {
+          fields: [],
+          rows: [],
+          tag: '',
+          copy: { info: where.copy, replicate: where.kind === 'replicate' },
+        },
+      ];
     }
     const table = where.kind === 'read' ? replicateTableCall(sql) : undefined;
     if (table !== undefined) {
@@ -416,6 +508,9 @@ export class SqlFrontEnd {
       // The node's message for a failed SQL write starts with "ERROR <SQLSTATE>: ".
       const sql = /ERROR ([0-9A-Z]{5}): (.*)$/s.exec(error.message);
       if (sql !== null) return errorResponse(sql[1]!, sql[2]!);
+      // A write larger than a log entry may carry (54000 program_limit_exceeded).
+      if (error.code === 'BAD_REQUEST' && / the limit is \d+ bytes/.test(error.message))
+        return errorResponse('54000', `${error.message}; split it (a large COPY into several)`);
       // No quorum, no leader: the group cannot take the write now (SQLSTATE 57P03 cannot_connect_now).
       return errorResponse('57P03', error.message);
     }

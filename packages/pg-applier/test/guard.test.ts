@@ -170,4 +170,26 @@ describe('route (the determinism guard)', () => {
     );
     expect(go('SELECT 1; SELECT 2')).toEqual({ kind: 'local' });
   });
+
+  it('routes COPY over the connection: FROM STDIN of a replicated table through the log, TO STDOUT as a read', () => {
+    expect(go('COPY coordinates (x, y) FROM STDIN WITH (FORMAT csv)')).toEqual({
+      kind: 'replicate',
+      tables: ['coordinates'],
+      copy: { direction: 'in', binary: false, table: 'coordinates', columns: ['x', 'y'] },
+    });
+    expect(go('COPY audit.events TO STDOUT')).toEqual({
+      kind: 'read',
+      replicated: true,
+      tables: ['audit.events'],
+      copy: { direction: 'out', binary: false, table: 'audit.events' },
+    });
+    expect(go('COPY scratch FROM STDIN BINARY')).toEqual({
+      kind: 'local',
+      copy: { direction: 'in', binary: true, table: 'scratch' },
+    });
+    refused('COPY coordinates FROM STDIN WHERE x > random()', 'VOLATILE_FUNCTION', /random\(\)/);
+    refused("COPY coordinates FROM PROGRAM 'cat'", 'DDL_ON_REPLICATED_TABLE', /bypass the log/);
+    expect(() => go('COPY coordinates FROM STDIN BINARY')).toThrow(/binary format/);
+    expect(() => go('COPY scratch FROM STDIN; SELECT 1')).toThrow(/only statement/);
+  });
 });

@@ -1,0 +1,114 @@
+// COPY over the SQL front end's connections (wire.ts): FROM STDIN collects the client's rows,
+// TO STDOUT streams this node's rows to the client. The front end decides where the rows go.
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { CopyInfo } from './classify.js';
+import { SqlError } from './errors.js';
+import { commandComplete, concat, message, Reader } from './wire-messages.js';
+
+/** CopyInResponse / CopyOutResponse: the overall format and one format code per column. */
+function copyResponse(type: 'G' | 'H', binary: boolean, columns: number): Uint8Array {
+  const body = new Uint8Array(3 + 2 * columns);
+  const view = new DataView(body.buffer);
+  view.setInt8(0, binary ? 1 : 0);
+  view.setInt16(1, columns);
+  for (let i = 0; i < columns; i++) view.setInt16(3 + 2 * i, binary ? 1 : 0);
+  return message(type, body);
+}
+
+/**
+ * How many columns a COPY moves: its column list, else its table's columns as this node's
+ * database has them; 0 for COPY (query) TO STDOUT, whose columns are known only once it runs
+ * (clients take the count from the rows; psql and libpq do not use it).
+ */
+export async function copyColumns(db: pg.Client, copy: CopyInfo): Promise<number> {
+  if (copy.columns !== undefined) return copy.columns.length;
+  if (copy.table === undefined) return 0;
+  const [schema, name] = copy.table.includes('.')
+    ? copy.table.split('.', 2)
+    : [undefined, copy.table];
+  const result = await db.query<{ columns: number }>(
+    `SELECT count(*)::int AS columns FROM pg_attribute
+      WHERE attrelid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2)
+                                        ELSE quote_ident($1) || '.' || quote_ident($2) END)
+        AND attnum > 0 AND NOT attisdropped`,
+    [schema ?? null, name],
+  );
+  return result.rows[0]?.columns ?? 0;
+}
+
+/**
+ * A COPY ... FROM STDIN in progress on one connection: the client's CopyData, kept until its
+ * CopyDone. `limit` bounds what it keeps (a replicated COPY travels in one log entry).
+ */
+export class CopyIn {
+  readonly sql: string;
+  readonly copy: CopyInfo;
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+
+  constructor(sql: string, copy: CopyInfo) {
+    this.sql = sql;
+    this.copy = copy;
+  }
+
+  /** What tells the client to send its rows. */
+  static response(copy: CopyInfo, columns: number): Uint8Array {
+    return copyResponse('G', copy.binary, columns);
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** A CopyData message's rows. */
+  add(data: Uint8Array): void {
+    // pg-gateway may reuse the buffer a message arrived in: keep a copy.
+    const rows = data.slice(5);
+    this.#chunks.push(rows);
+    this.#bytes += rows.length;
+  }
+
+  /** Every row received, as one buffer. */
+  rows(): Uint8Array {
+    return concat(this.#chunks);
+  }
+
+  /** The rows as text: replicated COPY is text or csv, and must be valid UTF-8. */
+  text(): string {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(this.rows());
+    } catch {
+      throw new SqlError('22021', 'COPY data is not valid UTF-8');
+    }
+  }
+
+  /** CopyFail: the client gave up; PostgreSQL reports it as query_canceled. */
+  static failure(data: Uint8Array): SqlError {
+    return new SqlError('57014', `COPY from stdin failed: ${new Reader(data, 5).cstring()}`);
+  }
+}
+
+/**
+ * Runs COPY ... TO STDOUT on this node's database and yields what the client gets:
+ * CopyOutResponse, the rows in CopyData messages as PostgreSQL sends them, CopyDone and
+ * the command tag. Rows stream through; they are not gathered first.
+ */
+export async function* copyOut(
+  db: pg.Client,
+  sql: string,
+  copy: CopyInfo,
+): AsyncGenerator<Uint8Array> {
+  const columns = await copyColumns(db, copy);
+  const stream = db.query(copyTo(sql));
+  let started = false;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (!started) {
+      started = true;
+      yield copyResponse('H', copy.binary, columns);
+    }
+    yield message('d', chunk);
+  }
+  if (!started) yield copyResponse('H', copy.binary, columns);
+  yield concat([message('c', new Uint8Array()), commandComplete(`COPY ${stream.rowCount}`)]);
+}

@@ -1,0 +1,222 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { waitFor } from '@synod/testkit';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqlFrontEnd } from '../src/index.js';
+import { SqlGroup } from './sql-group.js';
+
+const peers = ['a', 'b', 'c'];
+
+describe('COPY through the SQL front end', () => {
+  let group: SqlGroup;
+  const frontEnds = new Map<string, SqlFrontEnd>();
+
+  /** The real psql against node `id`'s front end; `\copy` runs COPY FROM STDIN / TO STDOUT. */
+  const psql = (id: string, command: string) =>
+    new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(
+        'psql',
+        [
+          ...['-h', '127.0.0.1', '-p', String(frontEnds.get(id)!.port), '-U', 'postgres'],
+          ...['-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', command],
+        ],
+        { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),
+      );
+    });
+  const connect = async (id: string): Promise<pg.Client> => {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: frontEnds.get(id)!.port,
+      user: 'postgres',
+      database: 'postgres',
+    });
+    await client.connect();
+    return client;
+  };
+  /** Node `id`'s own database, read directly (what it has applied). */
+  const rowsOn = async (id: string, sql: string): Promise<unknown[]> => {
+    const db = new pg.Client({ connectionString: group.url(id) });
+    await db.connect();
+    try {
+      return (await db.query(sql)).rows;
+    } finally {
+      await db.end();
+    }
+  };
+  const sameEverywhere = async (): Promise<void> => {
+    await waitFor(
+      'every replica applied the same rows',
+      async () => new Set(await group.digests()).size === 1,
+      10_000,
+      20,
+    );
+  };
+
+  beforeAll(async () => {
+    group = await SqlGroup.start('copies', peers, { peers, replicated: ['points'] });
+    for (const id of peers)
+      await group.onDatabase(
+        id,
+        'CREATE TABLE points (id int PRIMARY KEY, name text, note text NOT NULL DEFAULT $$-$$)',
+      );
+    await group.onDatabase('a', 'CREATE TABLE scratch (a int, b text)');
+    for (const id of peers) {
+      const node = await group.startNode(id);
+      frontEnds.set(
+        id,
+        await SqlFrontEnd.start({
+          port: 0,
+          group: 'copies',
+          nodeId: id,
+          transport: node.transport,
+          connectionString: group.url(id),
+          replicated: node.machine.replicatedTables,
+        }),
+      );
+    }
+    await waitFor(
+      'a leader',
+      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
+      15_000,
+      20,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    for (const frontEnd of frontEnds.values()) await frontEnd.stop();
+    await group?.stop();
+  });
+
+  it("replicates psql's \\copy from a file: every replica gets the rows, NULLs and escapes included", async () => {
+    const file = join(group.dir, 'points.txt');
+    await writeFile(file, '1\tone\ta\\tb\n2\t\\N\tline\\nbreak\n3\tthree\t-\n');
+    const copied = await psql('a', `\\copy points from '${file}'`);
+    expect(copied.output).toBe('COPY 3\n');
+    expect(copied.code).toBe(0);
+    for (const id of peers)
+      await waitFor(
+        'c applied the COPY',
+        async () => (await rowsOn(id, 'SELECT 1 FROM points')).length === 3,
+        10_000,
+        20,
+      );
+    expect(await rowsOn('c', 'SELECT id, name, note FROM points ORDER BY id')).toEqual([
+      { id: 1, name: 'one', note: 'a\tb' },
+      { id: 2, name: null, note: 'line\nbreak' },
+      { id: 3, name: 'three', note: '-' },
+    ]);
+    await sameEverywhere();
+  });
+
+  it('replicates a csv COPY with a column list from node-postgres (pg-copy-streams)', async () => {
+    const client = await connect('b');
+    try {
+      const stream = client.query(copyFrom('COPY points (id, name) FROM STDIN WITH (FORMAT csv)'));
+      await pipeline(
+        Readable.from(['10,"ten, with a comma"\n', '11,"eleven\nover two lines"\n']),
+        stream,
+      );
+      expect(stream.rowCount).toBe(2);
+    } finally {
+      await client.end();
+    }
+    await sameEverywhere();
+    expect(
+      await rowsOn('a', 'SELECT id, name, note FROM points WHERE id >= 10 ORDER BY id'),
+    ).toEqual([
+      { id: 10, name: 'ten, with a comma', note: '-' },
+      { id: 11, name: 'eleven\nover two lines', note: '-' },
+    ]);
+  });
+
+  it('is all or nothing: a COPY with a duplicate key fails with 23505 and no replica has any of its rows', async () => {
+    const file = join(group.dir, 'clash.txt');
+    await writeFile(file, '20\ttwenty\t-\n1\tclash\t-\n');
+    const copied = await psql('c', `\\copy points from '${file}'`);
+    expect(copied.code).not.toBe(0);
+    expect(copied.output).toMatch(/duplicate key value violates unique constraint/);
+    await sameEverywhere();
+    for (const id of peers)
+      expect(await rowsOn(id, 'SELECT 1 FROM points WHERE id = 20')).toEqual([]);
+    // The connection that failed keeps working.
+    const client = await connect('c');
+    try {
+      const binary = client.query(copyFrom('COPY points FROM STDIN WITH (FORMAT binary)'));
+      await expect(pipeline(Readable.from([Buffer.alloc(0)]), binary)).rejects.toMatchObject({
+        code: '0A000',
+      });
+      expect((await client.query('SELECT count(*)::int AS n FROM points')).rows).toEqual([
+        { n: 5 },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('ends a COPY the client abandons (CopyFail) with 57014 and applies nothing', async () => {
+    const client = await connect('a');
+    try {
+      const stream = client.query(copyFrom('COPY points FROM STDIN'));
+      stream.write('30\tthirty\t-\n');
+      const failed = new Promise((resolve) => stream.on('error', resolve));
+      stream.destroy(new Error('the client changed its mind'));
+      expect(await failed).toMatchObject({ code: '57014' });
+      expect((await client.query('SELECT count(*)::int AS n FROM points')).rows).toEqual([
+        { n: 5 },
+      ]);
+    } finally {
+      await client.end();
+    }
+    await sameEverywhere();
+  });
+
+  it('refuses a COPY larger than a log entry with 54000, and copies into a local table locally', async () => {
+    const client = await connect('a');
+    try {
+      const rows = Array.from(
+        { length: 20_000 },
+        (_, i) => `${1000 + i}\t${'x'.repeat(20)}\t-\n`,
+      ).join('');
+      await expect(
+        pipeline(Readable.from([rows]), client.query(copyFrom('COPY points FROM STDIN'))),
+      ).rejects.toMatchObject({
+        code: '54000',
+      });
+      const local = client.query(copyFrom('COPY scratch FROM STDIN'));
+      await pipeline(Readable.from(['1\tkept here\n']), local);
+      expect(local.rowCount).toBe(1);
+    } finally {
+      await client.end();
+    }
+    expect(await rowsOn('a', 'SELECT * FROM scratch')).toEqual([{ a: 1, b: 'kept here' }]);
+    expect(await rowsOn('a', 'SELECT count(*)::int AS n FROM points')).toEqual([{ n: 5 }]);
+  });
+
+  it('copies out with \\copy ... to stdout and COPY (query) TO STDOUT, after a strong read barrier', async () => {
+    const out = await psql('b', '\\copy points to stdout');
+    expect(out.code).toBe(0);
+    expect(out.output.trim().split('\n').sort()).toEqual(
+      [
+        '1\tone\ta\\tb',
+        '10\tten, with a comma\t-',
+        '11\televen\\nover two lines\t-',
+        '2\t\\N\tline\\nbreak',
+        '3\tthree\t-',
+      ].sort(),
+    );
+    const query = await psql(
+      'c',
+      '\\copy (SELECT id FROM points WHERE id < 3 ORDER BY id) to stdout with (format csv)',
+    );
+    expect(query.output).toBe('1\n2\n');
+    const missing = await psql('c', '\\copy nowhere to stdout');
+    expect(missing.code).not.toBe(0);
+    expect(missing.output).toMatch(/relation "nowhere" does not exist/);
+  });
+});
