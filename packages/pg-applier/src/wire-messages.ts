@@ -38,6 +38,13 @@ export class Reader {
     return text;
   }
 
+  /** The next `length` bytes, copied (the message's buffer may be reused). */
+  bytes(length: number): Uint8Array {
+    const bytes = this.#data.slice(this.#at, this.#at + length);
+    this.#at += length;
+    return bytes;
+  }
+
   text(length: number): string {
     const text = new TextDecoder().decode(this.#data.subarray(this.#at, this.#at + length));
     this.#at += length;
@@ -75,10 +82,14 @@ export const consumed = (): Uint8Array[] => [new Uint8Array(0)];
 export const readyForQuery = (status: 'I' | 'T' | 'E'): Uint8Array =>
   message('Z', encoder.encode(status));
 
-export function rowDescription(fields: readonly pg.FieldDef[]): Uint8Array {
+/** `formats`: each column's format code (0 text, 1 binary); text when absent. */
+export function rowDescription(
+  fields: readonly pg.FieldDef[],
+  formats: readonly number[] = [],
+): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([0, 0])];
   new DataView(parts[0]!.buffer).setInt16(0, fields.length);
-  for (const field of fields) {
+  for (const [i, field] of fields.entries()) {
     const meta = new Uint8Array(18);
     const view = new DataView(meta.buffer);
     view.setInt32(0, field.tableID);
@@ -86,13 +97,14 @@ export function rowDescription(fields: readonly pg.FieldDef[]): Uint8Array {
     view.setInt32(6, field.dataTypeID);
     view.setInt16(10, field.dataTypeSize);
     view.setInt32(12, field.dataTypeModifier);
-    view.setInt16(16, 0); // text format
+    view.setInt16(16, formats[i] ?? 0);
     parts.push(cstring(field.name), meta);
   }
   return message('T', concat(parts));
 }
 
-export function dataRow(values: readonly (string | null)[]): Uint8Array {
+/** A row; a string value goes as UTF-8 text, bytes as they are (a binary-format column). */
+export function dataRow(values: readonly (string | Uint8Array | null)[]): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array(2)];
   new DataView(parts[0]!.buffer).setInt16(0, values.length);
   for (const value of values) {
@@ -101,7 +113,7 @@ export function dataRow(values: readonly (string | null)[]): Uint8Array {
       new DataView(length.buffer).setInt32(0, -1);
       parts.push(length);
     } else {
-      const bytes = encoder.encode(value);
+      const bytes = typeof value === 'string' ? encoder.encode(value) : value;
       new DataView(length.buffer).setInt32(0, bytes.length);
       parts.push(length, bytes);
     }

@@ -7,7 +7,9 @@ import { copyIn, TEXT_VALUES } from './applier.js';
 import type { CopyInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
+import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyOut } from './wire-copy.js';
+import { type ExtendedHost, extendedMessage } from './wire-extended.js';
 import {
   commandComplete,
   concat,
@@ -21,6 +23,9 @@ import {
   rowDescription,
   tag,
 } from './wire-messages.js';
+import { CONSISTENCIES, type Consistency, type Result, type Session } from './wire-session.js';
+
+export type { Consistency } from './wire-session.js';
 
 export interface SqlFrontEndOptions {
   /** Loopback port to listen on (0: a free one). */
@@ -35,37 +40,6 @@ export interface SqlFrontEndOptions {
   /** The replicated tables; a live set (the SQL machine's) follows tables replicated later. */
   readonly replicated: Iterable<string>;
 }
-
-export type Consistency = 'strong' | 'optimistic' | 'linearizable';
-
-/** One statement's result, as the wire sends it. */
-interface Result {
-  readonly fields: readonly pg.FieldDef[];
-  readonly rows: readonly (string | null)[][];
-  readonly tag: string;
-  /** An empty query string (EmptyQueryResponse). */
-  readonly empty?: boolean;
-  /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
-  readonly copy?: { readonly info: CopyInfo; readonly replicate: boolean };
-}
-
-/** A client connection's state. */
-interface Session {
-  consistency: Consistency;
-  readonly client: SynodClient;
-  inTransaction: boolean;
-  /** After an error in the extended protocol: ignore messages until Sync. */
-  skipUntilSync: boolean;
-  /** A COPY FROM STDIN receiving the client's rows; `replicate`: through the log. */
-  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
-  readonly prepared: Map<string, string>;
-  readonly portals: Map<
-    string,
-    { sql: string; params: (string | null)[]; results: Result[] | undefined }
-  >;
-}
-
-const CONSISTENCIES: readonly Consistency[] = ['strong', 'optimistic', 'linearizable'];
 
 /**
  * pg_paxos's `paxos_replicate_table(group, table)` in this node's group:
@@ -104,14 +78,18 @@ const textField = (name: string): pg.FieldDef => ({
  * - anything else runs on this node's database as it would on a plain PostgreSQL.
  * Each client session has its own connection to the database.
  *
- * Both query protocols: simple (psql) and extended (drivers' parameterized queries, text
- * parameters). A replicated write returns its RETURNING rows. COPY FROM STDIN and TO STDOUT
+ * Both query protocols: simple (psql) and extended (drivers' parameterized queries, text or
+ * binary values: wire-extended.ts). A replicated write returns its RETURNING rows. COPY FROM STDIN and TO STDOUT
  * in the simple protocol (psql's \copy): a COPY into a replicated table is one log entry.
  */
 export class SqlFrontEnd {
   readonly #o: SqlFrontEndOptions;
   readonly #server: Server;
   readonly #sessions = new Set<pg.Client>();
+  readonly #host: ExtendedHost = {
+    execute: (sql, params, db, session) => this.#execute(sql, params, db, session),
+    describe: (sql, declared, db, session) => this.#describe(sql, declared, db, session),
+  };
 
   private constructor(options: SqlFrontEndOptions, server: Server) {
     this.#o = options;
@@ -178,7 +156,7 @@ export class SqlFrontEnd {
         }
         if (session.skipUntilSync) return consumed();
         // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
-        return this.#extended(type, data, db, session).then(
+        return extendedMessage(type, data, db, session, this.#host).then(
           (bytes) => (bytes.length === 0 ? consumed() : bytes),
           (error: unknown) => {
             session.skipUntilSync = true;
@@ -394,86 +372,36 @@ export class SqlFrontEnd {
   }
 
   /**
-   * The extended query protocol (what drivers use for parameters): Parse, Bind, Describe,
-   * Execute, Close, Flush; Sync is answered by the caller. A portal runs at Describe (its row
-   * description needs the result) or at Execute, once. Text-format parameters only.
+   * A prepared statement's parameter and result types, as this node's database sees them.
+   * The front end's own statements (SET/SHOW synod.consistency_model,
+   * synod.replicate_table()) are described here. A table this node does not have yet (it is
+   * behind the log) is waited for as a read of it would be.
    */
-  async #extended(
-    type: string,
-    data: Uint8Array,
+  async #describe(
+    sql: string,
+    declared: readonly number[],
     db: pg.Client,
     session: Session,
-  ): Promise<Uint8Array> {
-    const reader = new Reader(data, 5);
-    switch (type) {
-      case 'P': {
-        const name = reader.cstring();
-        session.prepared.set(name, reader.cstring());
-        return message('1', new Uint8Array());
-      }
-      case 'B': {
-        const portal = reader.cstring();
-        const statement = reader.cstring();
-        const sql = session.prepared.get(statement);
-        if (sql === undefined)
-          throw new SqlError('26000', `prepared statement "${statement}" does not exist`);
-        const formats = Array.from({ length: reader.int16() }, () => reader.int16());
-        const params = Array.from({ length: reader.int16() }, (_, i) => {
-          const length = reader.int32();
-          if (length < 0) return null;
-          if ((formats.length === 1 ? formats[0] : formats[i]) === 1)
-            throw new SqlError(
-              '0A000',
-              'binary parameters are not supported; send parameters as text',
-            );
-          return reader.text(length);
-        });
-        session.portals.set(portal, { sql, params, results: undefined });
-        return message('2', new Uint8Array());
-      }
-      case 'D': {
-        const kind = String.fromCharCode(reader.byte());
-        const name = reader.cstring();
-        if (kind === 'S') {
-          // Parameter types are not known before execution: PostgreSQL infers them; we send none.
-          return concat([message('t', new Uint8Array([0, 0])), message('n', new Uint8Array())]);
-        }
-        const portal = session.portals.get(name);
-        if (portal === undefined) throw new SqlError('34000', `portal "${name}" does not exist`);
-        portal.results ??= await this.#execute(portal.sql, portal.params, db, session);
-        const first = portal.results[0];
-        return first === undefined || first.fields.length === 0
-          ? message('n', new Uint8Array())
-          : rowDescription(first.fields);
-      }
-      case 'E': {
-        const name = reader.cstring();
-        const portal = session.portals.get(name);
-        if (portal === undefined) throw new SqlError('34000', `portal "${name}" does not exist`);
-        const results =
-          portal.results ?? (await this.#execute(portal.sql, portal.params, db, session));
-        portal.results = [];
-        const out: Uint8Array[] = [];
-        for (const result of results) {
-          if (result.empty) out.push(message('I', new Uint8Array()));
-          else {
-            for (const row of result.rows) out.push(dataRow(row));
-            out.push(commandComplete(result.tag));
-          }
-        }
-        return concat(out);
-      }
-      case 'C': {
-        const kind = String.fromCharCode(reader.byte());
-        const name = reader.cstring();
-        if (kind === 'S') session.prepared.delete(name);
-        else session.portals.delete(name);
-        return message('3', new Uint8Array());
-      }
-      case 'H':
-        return new Uint8Array();
-      default:
-        throw new SqlError('08P01', `unexpected message ${JSON.stringify(type)}`);
+  ): Promise<StatementDescription> {
+    const where = route(sql, { replicated: this.#o.replicated });
+    if (replicateTableCall(sql) !== undefined)
+      return { params: declared, fields: [textField('replicate_table')] };
+    if (where.kind === 'session' && /synod\.consistency_model/i.test(sql))
+      return {
+        params: declared,
+        fields: /^\s*show/i.test(sql) ? [textField('synod.consistency_model')] : undefined,
+      };
+    try {
+      return await describeStatement(db, sql, declared);
+    } catch (error) {
+      if (
+        !(error instanceof pg.DatabaseError) ||
+        error.code !== '42P01' ||
+        session.consistency === 'optimistic'
+      )
+        throw error;
+      await this.#barrier(session.consistency);
+      return describeStatement(db, sql, declared);
     }
   }
 

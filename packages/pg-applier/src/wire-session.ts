@@ -1,0 +1,53 @@
+// What the SQL front end (wire.ts) keeps per client connection, and one statement's result.
+import type { SynodClient } from '@synod/client';
+import type pg from 'pg';
+import type { CopyInfo } from './classify.js';
+import type { StatementDescription } from './statement-describe.js';
+import type { CopyIn } from './wire-copy.js';
+
+export type Consistency = 'strong' | 'optimistic' | 'linearizable';
+
+export const CONSISTENCIES: readonly Consistency[] = ['strong', 'optimistic', 'linearizable'];
+
+/** One statement's result, as the wire sends it: values in PostgreSQL's text format. */
+export interface Result {
+  readonly fields: readonly pg.FieldDef[];
+  readonly rows: readonly (string | null)[][];
+  readonly tag: string;
+  /** An empty query string (EmptyQueryResponse). */
+  readonly empty?: boolean;
+  /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
+  readonly copy?: { readonly info: CopyInfo; readonly replicate: boolean };
+}
+
+/** A statement of the extended protocol (Parse). */
+export interface Prepared {
+  readonly sql: string;
+  /** The parameter types the client declared (0: unspecified, PostgreSQL infers it). */
+  readonly declared: readonly number[];
+  /** Asked of the database once, when a Describe or a binary parameter needs it. */
+  description?: StatementDescription;
+}
+
+/** A bound statement of the extended protocol (Bind), run once. */
+export interface Portal {
+  readonly sql: string;
+  /** Every parameter in PostgreSQL's text format (binary ones converted at Bind). */
+  readonly params: readonly (string | null)[];
+  /** Result format codes as Bind gave them: none (all text), one for all, or one per column. */
+  readonly resultFormats: readonly number[];
+  results: Result[] | undefined;
+}
+
+/** A client connection's state. */
+export interface Session {
+  consistency: Consistency;
+  readonly client: SynodClient;
+  inTransaction: boolean;
+  /** After an error in the extended protocol: ignore messages until Sync. */
+  skipUntilSync: boolean;
+  /** A COPY FROM STDIN receiving the client's rows; `replicate`: through the log. */
+  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
+  readonly prepared: Map<string, Prepared>;
+  readonly portals: Map<string, Portal>;
+}
