@@ -25,7 +25,14 @@ import { unwrapSnapshot, wrapSnapshot } from './snapshot-envelope.js';
 import { tell } from './tell.js';
 import type { GroupHostOptions, Snapshot } from './types.js';
 
-export type { Disk, GroupHostOptions, HostObserver, Snapshot, SnapshotHooks } from './types.js';
+export type {
+  Disk,
+  GroupHostOptions,
+  HostObserver,
+  InspectionSink,
+  Snapshot,
+  SnapshotHooks,
+} from './types.js';
 
 interface Proposal {
   readonly actor: AnyActorRef;
@@ -357,6 +364,7 @@ export class GroupHost {
 
   #start(name: string, actor: AnyActorRef): AnyActorRef {
     const key = `${name}#${this.#actorSeq++}`;
+    this.#o.inspection?.started(key, actor);
     actor.on('*', (effect: LeaderEffect) => this.#execute(key, actor, effect));
     actor.subscribe({ error: (error) => this.#fail(error) });
     actor.start();

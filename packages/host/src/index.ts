@@ -3,6 +3,7 @@ export {
   GroupHost,
   type GroupHostOptions,
   type HostObserver,
+  type InspectionSink,
   type Snapshot,
   type SnapshotHooks,
 } from './group-host.js';

@@ -8,6 +8,7 @@ import type {
   Value,
 } from '@synod/protocol';
 import type { Scheduler, Transport } from '@synod/transport';
+import type { AnyActorRef } from 'xstate';
 
 /** What a host needs to make its records durable. */
 export interface Disk {
@@ -68,6 +69,15 @@ export interface HostObserver {
   sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
 }
 
+/**
+ * Watches the host's actors (XState's inspection API): told of every root actor the host
+ * starts (acceptor, learner, leader, proposers, catch-ups), before it starts, with a name
+ * unique on this node. It may attach `actor.system.inspect(...)` while someone looks.
+ */
+export interface InspectionSink {
+  started(name: string, actor: AnyActorRef): void;
+}
+
 export interface GroupHostOptions {
   readonly group: string;
   readonly nodeId: string;
@@ -98,4 +108,6 @@ export interface GroupHostOptions {
   readonly snapshots?: SnapshotHooks;
   /** Size of the pieces a snapshot is sent to a peer in. Default 256 KiB. */
   readonly snapshotChunkBytes?: number;
+  /** Told of every actor the host starts (@synod/inspector's NodeInspector). */
+  readonly inspection?: InspectionSink;
 }

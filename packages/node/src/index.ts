@@ -3,7 +3,7 @@ export { decodeBatch, encodeBatch } from './batch.js';
 export { KV } from './kv-machine.js';
 export { LOG, MAX_LOG_READ } from './log-machine.js';
 export { MACHINES } from './machines.js';
-export { NodeRuntime, type NodeRuntimeOptions } from './runtime.js';
+export { NodeRuntime, type NodeRuntimeOptions, type RuntimeMetrics } from './runtime.js';
 export {
   CommandError,
   ReplicatedState,

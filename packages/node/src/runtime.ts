@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LeaderTiming } from '@synod/actors';
-import { type Disk, GroupHost, type Snapshot } from '@synod/host';
+import { type Disk, GroupHost, type InspectionSink, type Snapshot } from '@synod/host';
 import type { Logger } from '@synod/log';
 import {
   assertGroupName,
@@ -68,6 +68,20 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    * runtime closes it on stop.
    */
   readonly asyncMachine?: AsyncStateMachine;
+  /** Told of every actor the node starts, so a viewer can watch them (@synod/inspector). */
+  readonly inspection?: InspectionSink;
+  /** Told of measurements as they happen (@synod/inspector's NodeMetrics). */
+  readonly metrics?: RuntimeMetrics;
+  /** More fields for this node's status answer (`synod status`), e.g. its metrics. */
+  readonly statusExtra?: () => Record<string, unknown>;
+}
+
+/** Measurements the runtime reports as they happen. */
+export interface RuntimeMetrics {
+  /** A client write this node led was applied and answered, `ms` after the leader took it. */
+  committed(ms: number): void;
+  /** An append to the acceptor's store (write and fsync) took `ms`. */
+  persisted(ms: number): void;
 }
 
 const HOPS_HEADER = 'synod-hops';
@@ -218,11 +232,18 @@ export class NodeRuntime {
     const disk: Disk = {
       durable: store.recovered,
       write: (records, done) => {
-        store.append(records).then(done, (error: unknown) => {
-          // A node that cannot persist must not answer as if it had: stop loudly.
-          options.logger?.fatal({ err: error }, 'acceptor store failed; stopping this node');
-          void this.stop();
-        });
+        const started = performance.now();
+        store.append(records).then(
+          () => {
+            options.metrics?.persisted(performance.now() - started);
+            done();
+          },
+          (error: unknown) => {
+            // A node that cannot persist must not answer as if it had: stop loudly.
+            options.logger?.fatal({ err: error }, 'acceptor store failed; stopping this node');
+            void this.stop();
+          },
+        );
       },
       rewrite: (records) => {
         store.rewrite(records).catch((error: unknown) => {
@@ -241,6 +262,7 @@ export class NodeRuntime {
       seed: Math.floor(Math.random() * 2 ** 30),
       mode: 'leader',
       leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
+      ...(options.inspection === undefined ? {} : { inspection: options.inspection }),
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       ...(this.#asyncCompaction !== undefined
         ? {
@@ -307,8 +329,12 @@ export class NodeRuntime {
           : machine.digest();
       digest.then(
         (stateDigest) => {
+          const extra = options.statusExtra?.() ?? {};
           if (!t.closed)
-            t.publish(reply, new TextEncoder().encode(JSON.stringify({ ...status, stateDigest })));
+            t.publish(
+              reply,
+              new TextEncoder().encode(JSON.stringify({ ...status, ...extra, stateDigest })),
+            );
         },
         (error: unknown) => options.logger?.warn({ err: error }, 'status: no state digest'),
       );
@@ -355,6 +381,8 @@ export class NodeRuntime {
     ballot: string;
     /** The highest slot known chosen. */
     commitIndex: number;
+    /** The highest slot this node's acceptor has accepted a value for. */
+    acceptedThrough: number;
     appliedThrough: number;
     /** Milliseconds since the leader's last heartbeat (0 on the leader, null: none heard). */
     lastHeartbeatMsAgo: number | null;
@@ -381,6 +409,7 @@ export class NodeRuntime {
       role: leader === this.nodeId ? 'leader' : 'follower',
       leader,
       ...this.#host.leaderView(),
+      acceptedThrough: this.#host.acceptorState.highestAcceptedSlot,
       appliedThrough: this.appliedThrough,
       machine: this.#o.asyncMachine?.name ?? this.#state.kind.name,
       // An asynchronous machine's digest is asked for by the status handler.
@@ -507,9 +536,13 @@ export class NodeRuntime {
     }
     // The leader gets the write as admitted here: a rewritten one carries what it needs.
     const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
-    this.#viaLeader(m, format, 'write', hops, forward, () =>
-      this.#batcher.write(write, m.data.length, (response) => this.#respond(m, format, response)),
-    );
+    this.#viaLeader(m, format, 'write', hops, forward, () => {
+      const started = performance.now();
+      this.#batcher.write(write, m.data.length, (response) => {
+        if (response.ok) this.#o.metrics?.committed(performance.now() - started);
+        this.#respond(m, format, response);
+      });
+    });
   }
 
   /**

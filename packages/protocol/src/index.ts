@@ -16,7 +16,13 @@ export {
   detectFormat,
   type WireFormat,
 } from './client-codec.js';
-export { createPeerCodec, type PeerCodec } from './codec.js';
+export {
+  createPackr,
+  createPeerCodec,
+  type PeerCodec,
+  packChecked,
+  unpackStrict,
+} from './codec.js';
 export { DecodeError, type DecodeErrorCode, EncodeError, InvalidNameError } from './errors.js';
 export { type CodecOptions, LIMITS } from './limits.js';
 export {

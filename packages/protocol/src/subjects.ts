@@ -21,6 +21,13 @@ export interface GroupSubjects {
   node(nodeId: string): string;
   /** Inspection stream of one node. */
   inspect(nodeId: string): string;
+  /**
+   * Viewers' heartbeats: nodes publish inspection only while one arrives here (one token
+   * shorter than `inspect.<node>`, so no node id can collide with it).
+   */
+  readonly inspectWatch: string;
+  /** Every node's inspection stream (a wildcard, for viewers). */
+  readonly inspectAll: string;
 }
 
 export function groupSubjects(group: string): GroupSubjects {
@@ -34,5 +41,7 @@ export function groupSubjects(group: string): GroupSubjects {
     catchup: `${prefix}.catchup`,
     node: (nodeId) => `${prefix}.node.${assertNodeId(nodeId)}`,
     inspect: (nodeId) => `${prefix}.inspect.${assertNodeId(nodeId)}`,
+    inspectWatch: `${prefix}.inspect`,
+    inspectAll: `${prefix}.inspect.*`,
   };
 }
