@@ -1,0 +1,15 @@
+export {
+  type ActorState,
+  decodeBatch,
+  encodeBatch,
+  type InspectBatch,
+  type InspectEvent,
+  MAX_BATCH_BYTES,
+  type NodeSummary,
+  nodeSummary,
+} from './batch.js';
+export { GroupView, type GroupViewOptions, type NodeView, type ViewEvent } from './group-view.js';
+export { type MetricsSnapshot, NodeMetrics, type NodeMetricsOptions } from './metrics.js';
+export { NodeInspector, type NodeInspectorOptions, stateText } from './node-inspector.js';
+export { renderTerminal } from './terminal.js';
+export { startWebView, viewState, type WebView } from './web.js';
