@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { freePort, type NatsServer, startNatsServer, waitFor as until } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 
-const SYNOD = createRequire(import.meta.url)
+export const SYNOD = createRequire(import.meta.url)
   .resolve('@synod/cli/package.json')
   .replace(/package\.json$/, 'dist/main.js');
 

@@ -4,57 +4,11 @@
 import { SynodClient } from '@synod/client';
 import { hasEtcd, rssMiB, startEtcd, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
+import { key, load, type Row, SECONDS, VALUE, WARMUP_SECONDS } from './put-load.js';
 import { updateReadme, writeResults } from './report.js';
-import { percentile, round } from './stats.js';
+import { round } from './stats.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-/** Load before the measured rows, for each system alike: JIT compilation, caches, connections. */
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const CONCURRENCY = [1, 16, 256];
-const VALUE = 'v'.repeat(100);
-const key = (worker: number, n: number): string =>
-  `k${String(worker).padStart(4, '0')}${String(n % 100_000).padStart(11, '0')}`; // 16 bytes
-
-interface Row {
-  readonly system: string;
-  readonly clients: number;
-  readonly putsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
-async function load(
-  system: string,
-  clients: number,
-  put: (worker: number, n: number) => Promise<unknown>,
-  seconds = SECONDS,
-): Promise<Row> {
-  const latencies: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async (_, worker) => {
-      for (let n = 0; performance.now() < deadline; n++) {
-        const t0 = performance.now();
-        await put(worker, n);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const row = {
-    system,
-    clients,
-    putsPerSecond: Math.round(latencies.length / elapsed),
-    p50Ms: round(percentile(latencies, 50), 2),
-    p99Ms: round(percentile(latencies, 99), 2),
-  };
-  console.error(
-    `${system} clients=${clients}: ${row.putsPerSecond} puts/s p50=${row.p50Ms} ms p99=${row.p99Ms} ms`,
-  );
-  return row;
-}
 
 async function main(): Promise<void> {
   if (!hasEtcd()) {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SynodClient, SynodError } from '@synod/client';
+import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
 import { MACHINES, NodeRuntime } from '@synod/node';
 import {
@@ -14,7 +15,8 @@ import {
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
-import { type NodeRow, statusTable } from './status-table.js';
+import { inspect } from './inspect.js';
+import { metricsTable, type NodeRow, statusTable } from './status-table.js';
 import { replicateTable, tablesOfEveryNode, tablesText } from './table.js';
 import { USAGE, UsageError } from './usage.js';
 
@@ -75,6 +77,7 @@ async function nodeStart(args: string[]): Promise<void> {
     replicate: { type: 'string' },
     'sql-port': { type: 'string' },
     join: { type: 'boolean' },
+    'metrics-port': { type: 'string' },
   } as const);
   if (values.help) return void console.log(USAGE['node start']);
   const file =
@@ -94,7 +97,13 @@ async function nodeStart(args: string[]): Promise<void> {
   const count = (flag: string, name: string, min: number): number | undefined => {
     const text =
       values[
-        flag as 'snapshot-every' | 'retain-slots' | 'max-batch' | 'max-in-flight' | 'sql-port'
+        flag as
+          | 'snapshot-every'
+          | 'retain-slots'
+          | 'max-batch'
+          | 'max-in-flight'
+          | 'sql-port'
+          | 'metrics-port'
       ] ?? file[name];
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -121,6 +130,7 @@ async function nodeStart(args: string[]): Promise<void> {
   const retainSlots = count('retain-slots', 'retainSlots', 0);
   const maxBatch = count('max-batch', 'maxBatch', 1);
   const maxInFlight = count('max-in-flight', 'maxInFlight', 1);
+  const metricsPort = count('metrics-port', 'metricsPort', 0);
   // Listen for SIGINT/SIGTERM before anything else, so a stop that comes early is still clean.
   const stopRequested = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
@@ -136,7 +146,23 @@ async function nodeStart(args: string[]): Promise<void> {
       ? await openSqlMachine(group, data, pick('pg', values.pg), replicate, logger)
       : undefined;
   const join = values.join === true || file.join === true;
-  const node = await NodeRuntime.start({
+  // The inspector and the metrics read the node's status, which exists once it has started.
+  let node: NodeRuntime | undefined;
+  const nodeStatus = () => {
+    if (node === undefined) throw new Error('the node has not started');
+    return node.status();
+  };
+  const inspector = new NodeInspector({
+    transport,
+    group,
+    nodeId: id,
+    summary: () => nodeSummary(nodeStatus()),
+  });
+  const metrics =
+    metricsPort === undefined
+      ? undefined
+      : new NodeMetrics({ group, nodeId: id, status: nodeStatus, transport });
+  node = await NodeRuntime.start({
     group,
     nodeId: id,
     peers,
@@ -149,7 +175,13 @@ async function nodeStart(args: string[]): Promise<void> {
     ...(retainSlots === undefined ? {} : { retainSlots }),
     ...(maxBatch === undefined ? {} : { maxBatch }),
     ...(maxInFlight === undefined ? {} : { maxInFlight }),
+    inspection: inspector,
+    ...(metrics === undefined
+      ? {}
+      : { metrics, statusExtra: () => ({ metrics: metrics.snapshot() }) }),
   });
+  const servedMetricsPort =
+    metricsPort === undefined ? undefined : await metrics!.serve(metricsPort);
   const frontEnd =
     sql === undefined || sqlPort === undefined
       ? undefined
@@ -162,12 +194,19 @@ async function nodeStart(args: string[]): Promise<void> {
           replicated: sql.machine.replicatedTables,
         });
   logger.info(
-    { peers, machine: machineName, ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }) },
+    {
+      peers,
+      machine: machineName,
+      ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }),
+      ...(servedMetricsPort === undefined ? {} : { metricsPort: servedMetricsPort }),
+    },
     'node started',
   );
   await stopRequested;
   logger.info('stopping');
   await frontEnd?.stop();
+  inspector.stop();
+  await metrics?.stop();
   await node.stop();
   await sql?.database?.stop();
   await transport.drain().catch(() => undefined);
@@ -316,13 +355,25 @@ async function status(args: string[]): Promise<void> {
       },
     );
     const nodes = [...result.replies].sort((a, b) => (a.node < b.node ? -1 : 1));
-    const table = statusTable(nodes);
+    const measured = metricsTable(nodes);
+    const table = measured === '' ? statusTable(nodes) : `${statusTable(nodes)}\n\n${measured}`;
     print(
       values.json,
       nodes,
       nodes.length === 0 ? `no node of group ${values.group} answered` : table,
     );
   });
+}
+
+async function inspectCommand(args: string[]): Promise<void> {
+  const { values } = options(args, { web: { type: 'string' } } as const);
+  if (values.help) return void console.log(USAGE.inspect);
+  const stop = new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  await withClient(values.nats, values.group, (_client, transport) =>
+    inspect({ transport, group: values.group!, json: values.json === true, web: values.web, stop }),
+  );
 }
 
 /** `synod group join|leave --group G NODE`: pg_paxos's paxos_join_group, and its opposite. */
@@ -387,6 +438,7 @@ async function main(argv: string[]): Promise<number> {
     else if (command === 'status') await status(rest);
     else if (command === 'table') await table(rest);
     else if (command === 'group') await group(rest);
+    else if (command === 'inspect') await inspectCommand(rest);
     else if (command === 'demo') {
       const { values } = parseArgs({
         args: rest,

@@ -9,6 +9,16 @@ export interface NodeRow {
   readonly lastHeartbeatMsAgo?: number | null;
   /** The members as far as the node has delivered the log (older nodes do not say). */
   readonly members?: readonly string[];
+  /** A node started with --metrics-port: a summary of its metrics. */
+  readonly metrics?: {
+    readonly port: number | null;
+    readonly commits: number;
+    readonly commitLatencyMeanMs: number;
+    readonly fsyncs: number;
+    readonly fsyncLatencyMeanMs: number;
+    readonly leaderChanges: number;
+    readonly natsReconnects: number;
+  };
 }
 
 /** One line per node, sorted by name, under a header. */
@@ -36,5 +46,44 @@ export function statusTable(nodes: readonly NodeRow[]): string {
         n.members?.join(',') ?? '-',
       ]),
     ),
+  ].join('\n');
+}
+
+/** The metrics of the nodes that serve them, a line each; empty when none does. */
+export function metricsTable(nodes: readonly NodeRow[]): string {
+  const measured = [...nodes]
+    .filter((n) => n.metrics !== undefined && n.metrics.port !== null)
+    .sort((a, b) => (a.node < b.node ? -1 : 1));
+  if (measured.length === 0) return '';
+  const width = Math.max(4, ...measured.map((n) => n.node.length));
+  const row = (cells: readonly (string | number)[]): string =>
+    cells
+      .map((cell, i) => String(cell).padEnd(i === 0 ? width : 14))
+      .join(' ')
+      .trimEnd();
+  return [
+    row([
+      'node',
+      'commits',
+      'commit ms',
+      'fsyncs',
+      'fsync ms',
+      'leader chg',
+      'reconnects',
+      'metrics',
+    ]),
+    ...measured.map((n) => {
+      const m = n.metrics!;
+      return row([
+        n.node,
+        m.commits,
+        m.commitLatencyMeanMs,
+        m.fsyncs,
+        m.fsyncLatencyMeanMs,
+        m.leaderChanges,
+        m.natsReconnects,
+        `127.0.0.1:${m.port}/metrics`,
+      ]);
+    }),
   ].join('\n');
 }

@@ -16,12 +16,13 @@ Commands:
   synod table        replicate a SQL table in a group, list the replicated tables
   synod group        add a node to a group's members (join) or remove one (leave)
   synod demo         a local group of three nodes: writes, reads, paxos, status
+  synod inspect      watch a group's actors live: in the terminal, as JSON, or in a browser
 
 Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
 (default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
-                 [--max-batch WRITES] [--max-in-flight SLOTS] [--join]
+                 [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
                  [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
@@ -50,8 +51,14 @@ The leader packs up to --max-batch writes that arrive together into one slot (de
 and keeps up to --max-in-flight slots in phase 2 at once (default 64, and never more than the
 membership window of 64 slots past the last slot it knows chosen).
 
+--metrics-port serves Prometheus metrics on 127.0.0.1:PORT/metrics (0: a free port, logged):
+commits, commit and fsync latency histograms, phase-1 and phase-2 messages, leader changes,
+applied lag, NATS reconnects. synod status shows a summary of them. Every node also publishes
+its actors to synod inspect, but only while a viewer watches.
+
 --config reads the same options from a JSON file ({"id","group","peers":[...],"nats","data",
-"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join"}); flags override it.`,
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort"});
+flags override it.`,
   group: `synod group join --group GROUP NODE [--nats URL] [--json]
 synod group leave --group GROUP NODE [--nats URL] [--json]
 
@@ -98,9 +105,18 @@ volatile functions (serial, identity, now()) are refused. It then asks every nod
 answers within --wait-ms for its replicated tables (a strong read) and prints which have it.
 
 list prints every node's replicated tables.`,
+  inspect: `synod inspect --group GROUP [--nats URL] [--json] [--web HOST:PORT]
+
+Watches the actors of every node of GROUP decide, until Ctrl-C: each node's role, ballot,
+leader, commit and applied slot, messages and actor events per second, the state of each of
+its actor machines, and the latest events (XState inspection, sent by the nodes only while a
+viewer watches). --json prints one JSON line per node summary ({"type":"node",...}) and per
+event ({"type":"event",...}) instead. --web serves the same view as a web page on HOST:PORT
+(a loopback address), with the log's slots coloured accepted, chosen, applied.`,
   status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
 
 Asks every node of GROUP for its role, the leader it knows and that leader's ballot, the
 highest slot it knows chosen (commit), the last slot it applied, and how long ago it heard
-the leader's heartbeat. --json gives every field each node reports.`,
+the leader's heartbeat. Nodes started with --metrics-port also report their metrics, shown in
+a second table. --json gives every field each node reports.`,
 };
