@@ -18,7 +18,13 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = Number(match?.[2]);
   if (match === null || !Number.isSafeInteger(port) || port > 65_535)
     throw new UsageError(`--web takes HOST:PORT, e.g. 127.0.0.1:8080, got ${text}`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  const host = match[1]!.replace(/^\[|\]$/g, '');
+  // The page has no authentication: it is served on this machine only.
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host))
+    throw new UsageError(
+      `--web serves on a loopback address only (127.0.0.1, ::1, localhost), not ${host}`,
+    );
+  return { host, port };
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 import { assertGroupName, InvalidNameError, type ReadConsistency } from '@synod/protocol';
 import { connectNats, type Transport, TransportConnectError } from '@synod/transport';
 import { demo } from './demo.js';
-import { inspect } from './inspect.js';
+import { inspect, parseListen } from './inspect.js';
 import { metricsTable, type NodeRow, statusTable } from './status-table.js';
 import { replicateTable, tablesOfEveryNode, tablesText } from './table.js';
 import { USAGE, UsageError } from './usage.js';
@@ -368,6 +368,7 @@ async function status(args: string[]): Promise<void> {
 async function inspectCommand(args: string[]): Promise<void> {
   const { values } = options(args, { web: { type: 'string' } } as const);
   if (values.help) return void console.log(USAGE.inspect);
+  if (values.web !== undefined) parseListen(values.web); // a bad --web fails before connecting
   const stop = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });
