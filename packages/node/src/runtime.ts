@@ -6,25 +6,21 @@ import type { Logger } from '@synod/log';
 import {
   assertGroupName,
   assertNodeId,
-  type ClientResponse,
   type ClientWrite,
   createClientCodec,
-  DecodeError,
-  detectFormat,
-  type ErrorCode,
   groupSubjects,
   isMembershipValue,
-  type WireFormat,
 } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
-import { realScheduler, type Transport, type TransportMessage } from '@synod/transport';
+import { realScheduler, type Transport } from '@synod/transport';
 import { ApplyQueue } from './apply-queue.js';
 import { AsyncCompaction } from './async-compaction.js';
-import type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
+import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
-import { Batcher, type ReadOutcome } from './batcher.js';
+import { Batcher } from './batcher.js';
+import { ClientRequests, failure } from './client-requests.js';
 import { KV } from './kv-machine.js';
-import { isMemberOp, MemberChanges } from './member-changes.js';
+import { MemberChanges } from './member-changes.js';
 import { readSnapshot } from './snapshot-io.js';
 import { SnapshotKeeper, type SnapshotPolicy } from './snapshot-keeper.js';
 import { CommandError, ReplicatedState, type StateMachineKind } from './state-machine.js';
@@ -84,7 +80,6 @@ export interface RuntimeMetrics {
   persisted(ms: number): void;
 }
 
-const HOPS_HEADER = 'synod-hops';
 /**
  * Real processes pause (GC, a busy core, a slow fsync): elections start only after 400-800 ms
  * without a heartbeat, eight or more beats, so a pause does not depose a healthy leader.
@@ -95,21 +90,17 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
   electionMaxMs: 800,
   phaseTimeoutMs: 300,
 };
-const MAX_HOPS = 3;
 /** How often a joining node asks to be added until a leader answers. */
 const JOIN_RETRY_MS = 1_000;
-const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
-/** How long a follower waits for the leader to answer a forwarded request before routing it again. */
-const FORWARD_TIMEOUT_MS = 1_000;
 
 /**
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
  * records in a file store with fsync, a state machine (kv unless told otherwise) with client
- * sessions, and the client API on
- * `synod.<group>.write` and `synod.<group>.read` (msgpack or JSON). Any node takes a request;
- * a follower forwards writes and linearizable reads to the leader, which packs what arrives
- * together into one slot and answers each once its slot is applied (see Batcher). The state
- * machine is snapshotted and the log compacted as it grows (see SnapshotKeeper).
+ * sessions, and the client API on `synod.<group>.write` and `synod.<group>.read` (msgpack
+ * or JSON; see ClientRequests). Any node takes a request; a follower forwards writes and
+ * linearizable reads to the leader, which packs what arrives together into one slot and
+ * answers each once its slot is applied (see Batcher). The state machine is snapshotted and
+ * the log compacted as it grows (see SnapshotKeeper).
  */
 export class NodeRuntime {
   readonly group: string;
@@ -303,13 +294,16 @@ export class NodeRuntime {
       submit: (value, done) => this.#host.submit(value, done),
       appliedThrough: () => this.appliedThrough,
     });
-    const queue = `synod-${options.group}`;
+    new ClientRequests(options, {
+      host: this.#host,
+      batcher: this.#batcher,
+      memberChanges: this.#memberChanges,
+      queue: this.#queue,
+      readState: (command) => this.#state.read(command),
+      appliedThrough: () => this.appliedThrough,
+      stopped: () => this.#stopped,
+    });
     const t = options.transport;
-    const hops = (m: TransportMessage): number => Number(m.headers?.[HOPS_HEADER] ?? 0);
-    t.subscribe(this.#subjects.write, (m) => this.#onWrite(m, 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) => this.#onWrite(m, hops(m)));
-    t.subscribe(this.#subjects.read, (m) => this.#onRead(m, 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) => this.#onRead(m, hops(m)));
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
       // A stopped node is gone, even while its connection drains: it must not look alive.
@@ -446,192 +440,6 @@ export class NodeRuntime {
     await this.#o.asyncMachine?.close();
   }
 
-  #respond(m: TransportMessage, format: WireFormat, response: ClientResponse): void {
-    if (m.reply === undefined || this.#o.transport.closed) return;
-    this.#o.transport.publish(m.reply, this.#codec.encodeResponse(response, format));
-  }
-
-  #fail(code: ErrorCode, message: string, leader?: string): ClientResponse {
-    return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
-  }
-
-  /** Decodes a client request, or answers BAD_REQUEST saying what is wrong with it. */
-  #decodeOrReject<T>(
-    m: TransportMessage,
-    format: WireFormat,
-    decode: (data: Uint8Array, contentType: string | undefined) => T,
-  ): T | undefined {
-    try {
-      return decode(m.data, m.headers?.['content-type']);
-    } catch (error) {
-      this.#respond(
-        m,
-        format,
-        this.#fail('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
-      );
-      return undefined;
-    }
-  }
-
-  #onWrite(m: TransportMessage, hops: number): void {
-    const format = detectFormat(m.data, m.headers?.['content-type']);
-    const write = this.#decodeOrReject(m, format, (data, type) =>
-      this.#codec.decodeWrite(data, type),
-    );
-    if (write === undefined) return;
-    const maxWriteBytes = this.#o.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES;
-    if (m.data.length > maxWriteBytes) {
-      this.#respond(
-        m,
-        format,
-        this.#fail(
-          'BAD_REQUEST',
-          `the write is ${m.data.length} bytes; the limit is ${maxWriteBytes} bytes`,
-        ),
-      );
-      return;
-    }
-    // A membership change is the node's own business, not the state machine's.
-    const admission = isMemberOp(write.command.op)
-      ? undefined
-      : this.#o.asyncMachine?.admit(write.command);
-    if (admission instanceof Promise)
-      admission.then(
-        (answer) => this.#admitted(m, format, hops, write, answer),
-        (error: unknown) =>
-          this.#respond(
-            m,
-            format,
-            this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
-          ),
-      );
-    else this.#admitted(m, format, hops, write, admission);
-  }
-
-  /** A write the machine admitted (perhaps rewritten), or refused. */
-  #admitted(
-    m: TransportMessage,
-    format: WireFormat,
-    hops: number,
-    original: ClientWrite,
-    admission: Admission | undefined,
-  ): void {
-    if (admission !== undefined && 'refused' in admission) {
-      this.#respond(m, format, this.#fail('BAD_REQUEST', admission.refused));
-      return;
-    }
-    const write = admission === undefined ? original : { ...original, command: admission.command };
-    if (write.command.op === 'paxos') {
-      this.#paxos(m, format, write);
-      return;
-    }
-    const op = write.command.op;
-    if (isMemberOp(op)) {
-      this.#viaLeader(m, format, 'write', hops, m.data, () =>
-        this.#memberChanges.change(op, write.command.node, (response) =>
-          this.#respond(m, format, response),
-        ),
-      );
-      return;
-    }
-    // The leader gets the write as admitted here: a rewritten one carries what it needs.
-    const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
-    this.#viaLeader(m, format, 'write', hops, forward, () => {
-      const started = performance.now();
-      this.#batcher.write(write, m.data.length, (response) => {
-        if (response.ok) this.#o.metrics?.committed(performance.now() - started);
-        this.#respond(m, format, response);
-      });
-    });
-  }
-
-  /**
-   * Runs `atLeader` if this node leads; otherwise forwards the request to the leader as a
-   * request of its own, and routes it again if that leader does not answer (it may have died
-   * before anyone noticed; a write's (clientId, seq) is applied once however often it is sent).
-   */
-  #viaLeader(
-    m: TransportMessage,
-    format: WireFormat,
-    kind: 'write' | 'read',
-    hops: number,
-    forward: Uint8Array,
-    atLeader: () => void,
-  ): void {
-    const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
-    const route = (): void => {
-      if (this.#stopped) return;
-      const leader = this.#host.leader;
-      if (leader === this.nodeId) {
-        atLeader();
-      } else if (leader !== undefined && hops < MAX_HOPS) {
-        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
-        this.#o.transport
-          .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
-            timeoutMs: forwardMs,
-            headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
-          })
-          .then(
-            (answer) => {
-              if (m.reply !== undefined && !this.#stopped)
-                this.#o.transport.publish(m.reply, answer.data);
-            },
-            () => {
-              if (Date.now() < deadline) setTimeout(route, 50);
-              else
-                this.#respond(
-                  m,
-                  format,
-                  this.#fail(
-                    'NO_QUORUM',
-                    `the leader of group ${this.group} did not answer within the timeout`,
-                  ),
-                );
-            },
-          );
-      } else if (Date.now() < deadline) {
-        setTimeout(route, 20);
-      } else {
-        this.#respond(
-          m,
-          format,
-          this.#fail('NO_QUORUM', `no leader for group ${this.group} within the timeout`, leader),
-        );
-      }
-    };
-    route();
-  }
-
-  /**
-   * Seed 001's paxos(k, v): single-decree Paxos on the register `key`, run by this node (no
-   * leader needed). Every caller for the key gets the same value, one of those proposed.
-   */
-  #paxos(m: TransportMessage, format: WireFormat, write: ClientWrite): void {
-    const { key, value } = write.command;
-    if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
-      this.#respond(
-        m,
-        format,
-        this.#fail('BAD_REQUEST', 'paxos needs a string "key" and a string "value"'),
-      );
-      return;
-    }
-    let answered = false;
-    const timeout = setTimeout(() => {
-      answered = true;
-      this.#respond(
-        m,
-        format,
-        this.#fail('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
-      );
-    }, this.#o.requestTimeoutMs ?? 5_000);
-    this.#host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
-      if (answered) return;
-      clearTimeout(timeout);
-      this.#respond(m, format, { ok: true, result: { value: new TextDecoder().decode(chosen) } });
-    });
-  }
-
   /** An asynchronous machine applied `slot`: answer its writes and the reads waiting for it. */
   #appliedAsync(slot: number, writes: readonly ClientWrite[], results: WriteResult[]): void {
     writes.forEach((write, i) => {
@@ -641,7 +449,7 @@ export class NodeRuntime {
         write,
         result.ok
           ? { ok: true, slot, result: result.result }
-          : this.#fail('BAD_REQUEST', result.message),
+          : failure('BAD_REQUEST', result.message),
       );
     });
     this.#batcher.applied(slot);
@@ -661,82 +469,12 @@ export class NodeRuntime {
       this.#batcher.answer(
         write,
         result instanceof CommandError
-          ? this.#fail('BAD_REQUEST', result.message)
+          ? failure('BAD_REQUEST', result.message)
           : { ok: true, slot, result },
       );
     }
     this.#batcher.applied(slot);
     // After the slot is applied: a snapshot now is the state through `slot`.
     this.#snapshots?.applied(slot, value.length);
-  }
-
-  #onRead(m: TransportMessage, hops: number): void {
-    const format = detectFormat(m.data, m.headers?.['content-type']);
-    const read = this.#decodeOrReject(m, format, (data, type) =>
-      this.#codec.decodeRead(data, type),
-    );
-    if (read === undefined) return;
-    const refuse = (error: unknown): void =>
-      this.#respond(
-        m,
-        format,
-        this.#fail('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
-      );
-    const machine = this.#o.asyncMachine;
-    const queue = this.#queue;
-    /** Reads at `slot`, once this node has applied through it. */
-    const answer = (slot: number): void => {
-      if (machine === undefined || queue === undefined) {
-        try {
-          this.#respond(m, format, { ok: true, slot, result: this.#state.read(read.command) });
-        } catch (error) {
-          refuse(error);
-        }
-        return;
-      }
-      queue.whenApplied(slot, () =>
-        machine
-          .read(read.command)
-          .then(
-            (result) => this.#respond(m, format, { ok: true, slot: queue.appliedThrough, result }),
-            refuse,
-          ),
-      );
-    };
-    if (read.consistency === 'optimistic') {
-      answer(this.appliedThrough);
-      return;
-    }
-    if (read.consistency === 'linearizable') {
-      // The leader confirms it still leads with a majority (the read rides in a slot at its
-      // ballot), then answers at that slot, applied.
-      this.#viaLeader(m, format, 'read', hops, m.data, () =>
-        this.#batcher.read((outcome: ReadOutcome) => {
-          if ('slot' in outcome) answer(outcome.slot);
-          else this.#respond(m, format, outcome.response);
-        }),
-      );
-      return;
-    }
-    // strong: pg_paxos's read, which holds with or without a leader: highest accepted slot
-    // of a majority, applied, then read.
-    let answered = false;
-    const timeout = setTimeout(() => {
-      answered = true;
-      cancel(); // stop asking the acceptors: nobody waits for this read any more
-      this.#respond(
-        m,
-        format,
-        this.#fail(
-          'NO_QUORUM',
-          `no majority answered within ${this.#o.requestTimeoutMs ?? 5_000} ms`,
-        ),
-      );
-    }, this.#o.requestTimeoutMs ?? 5_000);
-    const cancel = this.#host.read((through) => {
-      if (answered) return;
-      clearTimeout(timeout);
-      answer(through);
-    });
   }
 }

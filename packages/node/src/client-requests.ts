@@ -1,0 +1,318 @@
+import type { GroupHost } from '@synod/host';
+import {
+  type ClientResponse,
+  type ClientWrite,
+  type Command,
+  createClientCodec,
+  DecodeError,
+  detectFormat,
+  type ErrorCode,
+  groupSubjects,
+  type PlainData,
+  type WireFormat,
+} from '@synod/protocol';
+import type { TransportMessage } from '@synod/transport';
+import type { ApplyQueue } from './apply-queue.js';
+import type { Admission } from './async-machine.js';
+import type { Batcher, ReadOutcome } from './batcher.js';
+import { isMemberOp, type MemberChanges } from './member-changes.js';
+import type { NodeRuntimeOptions } from './runtime.js';
+
+const HOPS_HEADER = 'synod-hops';
+const MAX_HOPS = 3;
+const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
+/** How long a follower waits for the leader to answer a forwarded request before routing it again. */
+const FORWARD_TIMEOUT_MS = 1_000;
+
+/** A failed request's answer. */
+export function failure(code: ErrorCode, message: string, leader?: string): ClientResponse {
+  return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
+}
+
+/** What the client API needs of the node runtime. */
+export interface RequestTarget {
+  readonly host: GroupHost;
+  readonly batcher: Batcher;
+  readonly memberChanges: MemberChanges;
+  /** With an asynchronous machine: slots on their way to it. */
+  readonly queue: ApplyQueue | undefined;
+  /** A read of the in-memory state machine (kv, log). */
+  readState(command: Command): PlainData;
+  appliedThrough(): number;
+  stopped(): boolean;
+}
+
+/**
+ * The client API of one node: writes and reads on `synod.<group>.write` and `.read` (any node
+ * of the group, a queue group) and on the node's own subjects (forwarded requests), msgpack or
+ * JSON. A follower forwards writes and linearizable reads to the leader; the leader admits
+ * writes to the batcher, which answers each once its slot is applied. paxos(k, v) runs here.
+ */
+export class ClientRequests {
+  readonly #o: NodeRuntimeOptions;
+  readonly #r: RequestTarget;
+  readonly #codec = createClientCodec();
+  readonly #subjects;
+
+  constructor(options: NodeRuntimeOptions, target: RequestTarget) {
+    this.#o = options;
+    this.#r = target;
+    this.#subjects = groupSubjects(options.group);
+    const queue = `synod-${options.group}`;
+    const t = options.transport;
+    const hops = (m: TransportMessage): number => Number(m.headers?.[HOPS_HEADER] ?? 0);
+    t.subscribe(this.#subjects.write, (m) => this.#onWrite(m, 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) => this.#onWrite(m, hops(m)));
+    t.subscribe(this.#subjects.read, (m) => this.#onRead(m, 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) => this.#onRead(m, hops(m)));
+  }
+
+  #respond(m: TransportMessage, format: WireFormat, response: ClientResponse): void {
+    if (m.reply === undefined || this.#o.transport.closed) return;
+    this.#o.transport.publish(m.reply, this.#codec.encodeResponse(response, format));
+  }
+
+  /** Decodes a client request, or answers BAD_REQUEST saying what is wrong with it. */
+  #decodeOrReject<T>(
+    m: TransportMessage,
+    format: WireFormat,
+    decode: (data: Uint8Array, contentType: string | undefined) => T,
+  ): T | undefined {
+    try {
+      return decode(m.data, m.headers?.['content-type']);
+    } catch (error) {
+      this.#respond(
+        m,
+        format,
+        failure('BAD_REQUEST', error instanceof DecodeError ? error.message : String(error)),
+      );
+      return undefined;
+    }
+  }
+
+  #onWrite(m: TransportMessage, hops: number): void {
+    const format = detectFormat(m.data, m.headers?.['content-type']);
+    const write = this.#decodeOrReject(m, format, (data, type) =>
+      this.#codec.decodeWrite(data, type),
+    );
+    if (write === undefined) return;
+    const maxWriteBytes = this.#o.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES;
+    if (m.data.length > maxWriteBytes) {
+      this.#respond(
+        m,
+        format,
+        failure(
+          'BAD_REQUEST',
+          `the write is ${m.data.length} bytes; the limit is ${maxWriteBytes} bytes`,
+        ),
+      );
+      return;
+    }
+    // A membership change is the node's own business, not the state machine's.
+    const admission = isMemberOp(write.command.op)
+      ? undefined
+      : this.#o.asyncMachine?.admit(write.command);
+    if (admission instanceof Promise)
+      admission.then(
+        (answer) => this.#admitted(m, format, hops, write, answer),
+        (error: unknown) =>
+          this.#respond(
+            m,
+            format,
+            failure('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
+          ),
+      );
+    else this.#admitted(m, format, hops, write, admission);
+  }
+
+  /** A write the machine admitted (perhaps rewritten), or refused. */
+  #admitted(
+    m: TransportMessage,
+    format: WireFormat,
+    hops: number,
+    original: ClientWrite,
+    admission: Admission | undefined,
+  ): void {
+    if (admission !== undefined && 'refused' in admission) {
+      this.#respond(m, format, failure('BAD_REQUEST', admission.refused));
+      return;
+    }
+    const write = admission === undefined ? original : { ...original, command: admission.command };
+    if (write.command.op === 'paxos') {
+      this.#paxos(m, format, write);
+      return;
+    }
+    const op = write.command.op;
+    if (isMemberOp(op)) {
+      this.#viaLeader(m, format, 'write', hops, m.data, () =>
+        this.#r.memberChanges.change(op, write.command.node, (response) =>
+          this.#respond(m, format, response),
+        ),
+      );
+      return;
+    }
+    // The leader gets the write as admitted here: a rewritten one carries what it needs.
+    const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
+    this.#viaLeader(m, format, 'write', hops, forward, () => {
+      const started = performance.now();
+      this.#r.batcher.write(write, m.data.length, (response) => {
+        if (response.ok) this.#o.metrics?.committed(performance.now() - started);
+        this.#respond(m, format, response);
+      });
+    });
+  }
+
+  /**
+   * Runs `atLeader` if this node leads; otherwise forwards the request to the leader as a
+   * request of its own, and routes it again if that leader does not answer (it may have died
+   * before anyone noticed; a write's (clientId, seq) is applied once however often it is sent).
+   */
+  #viaLeader(
+    m: TransportMessage,
+    format: WireFormat,
+    kind: 'write' | 'read',
+    hops: number,
+    forward: Uint8Array,
+    atLeader: () => void,
+  ): void {
+    const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
+    const route = (): void => {
+      if (this.#r.stopped()) return;
+      const leader = this.#r.host.leader;
+      if (leader === this.#o.nodeId) {
+        atLeader();
+      } else if (leader !== undefined && hops < MAX_HOPS) {
+        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
+        this.#o.transport
+          .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
+            timeoutMs: forwardMs,
+            headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
+          })
+          .then(
+            (answer) => {
+              if (m.reply !== undefined && !this.#r.stopped())
+                this.#o.transport.publish(m.reply, answer.data);
+            },
+            () => {
+              if (Date.now() < deadline) setTimeout(route, 50);
+              else
+                this.#respond(
+                  m,
+                  format,
+                  failure(
+                    'NO_QUORUM',
+                    `the leader of group ${this.#o.group} did not answer within the timeout`,
+                  ),
+                );
+            },
+          );
+      } else if (Date.now() < deadline) {
+        setTimeout(route, 20);
+      } else {
+        this.#respond(
+          m,
+          format,
+          failure('NO_QUORUM', `no leader for group ${this.#o.group} within the timeout`, leader),
+        );
+      }
+    };
+    route();
+  }
+
+  /**
+   * Seed 001's paxos(k, v): single-decree Paxos on the register `key`, run by this node (no
+   * leader needed). Every caller for the key gets the same value, one of those proposed.
+   */
+  #paxos(m: TransportMessage, format: WireFormat, write: ClientWrite): void {
+    const { key, value } = write.command;
+    if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
+      this.#respond(
+        m,
+        format,
+        failure('BAD_REQUEST', 'paxos needs a string "key" and a string "value"'),
+      );
+      return;
+    }
+    let answered = false;
+    const timeout = setTimeout(() => {
+      answered = true;
+      this.#respond(
+        m,
+        format,
+        failure('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
+      );
+    }, this.#o.requestTimeoutMs ?? 5_000);
+    this.#r.host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
+      if (answered) return;
+      clearTimeout(timeout);
+      this.#respond(m, format, { ok: true, result: { value: new TextDecoder().decode(chosen) } });
+    });
+  }
+
+  #onRead(m: TransportMessage, hops: number): void {
+    const format = detectFormat(m.data, m.headers?.['content-type']);
+    const read = this.#decodeOrReject(m, format, (data, type) =>
+      this.#codec.decodeRead(data, type),
+    );
+    if (read === undefined) return;
+    const refuse = (error: unknown): void =>
+      this.#respond(
+        m,
+        format,
+        failure('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
+      );
+    const machine = this.#o.asyncMachine;
+    const queue = this.#r.queue;
+    /** Reads at `slot`, once this node has applied through it. */
+    const answer = (slot: number): void => {
+      if (machine === undefined || queue === undefined) {
+        try {
+          this.#respond(m, format, { ok: true, slot, result: this.#r.readState(read.command) });
+        } catch (error) {
+          refuse(error);
+        }
+        return;
+      }
+      queue.whenApplied(slot, () =>
+        machine
+          .read(read.command)
+          .then(
+            (result) => this.#respond(m, format, { ok: true, slot: queue.appliedThrough, result }),
+            refuse,
+          ),
+      );
+    };
+    if (read.consistency === 'optimistic') {
+      answer(this.#r.appliedThrough());
+      return;
+    }
+    if (read.consistency === 'linearizable') {
+      // The leader confirms it still leads with a majority (the read rides in a slot at its
+      // ballot), then answers at that slot, applied.
+      this.#viaLeader(m, format, 'read', hops, m.data, () =>
+        this.#r.batcher.read((outcome: ReadOutcome) => {
+          if ('slot' in outcome) answer(outcome.slot);
+          else this.#respond(m, format, outcome.response);
+        }),
+      );
+      return;
+    }
+    // strong: pg_paxos's read, which holds with or without a leader: highest accepted slot
+    // of a majority, applied, then read.
+    let answered = false;
+    const timeout = setTimeout(() => {
+      answered = true;
+      cancel(); // stop asking the acceptors: nobody waits for this read any more
+      this.#respond(
+        m,
+        format,
+        failure('NO_QUORUM', `no majority answered within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
+      );
+    }, this.#o.requestTimeoutMs ?? 5_000);
+    const cancel = this.#r.host.read((through) => {
+      if (answered) return;
+      clearTimeout(timeout);
+      answer(through);
+    });
+  }
+}
