@@ -60,8 +60,9 @@ export async function waitFor(
 /**
  * Sends a request to a synod group again, as a client would, while the answer says a leader
  * change is under way (NOT_LEADER or NO_QUORUM): tests with short election timeouts can see
- * one on a busy machine. `send` must repeat the same request (a write keeps its clientId and
- * seq, so it is applied once). Returns the first other answer, or the last after `attempts`.
+ * one on a busy machine, or when the request was lost (no reply). `send` must repeat the same
+ * request (a write keeps its clientId and seq, so it is applied once). Returns the first other
+ * answer, or the last after `attempts`.
  */
 export async function whileLeaderMoves(
   send: () => Promise<Record<string, unknown>>,
@@ -69,7 +70,16 @@ export async function whileLeaderMoves(
   everyMs = 50,
 ): Promise<Record<string, unknown>> {
   for (let attempt = 1; ; attempt++) {
-    const answer = await send();
+    let answer: Record<string, unknown>;
+    try {
+      answer = await send();
+    } catch (error) {
+      // NATS is at-most-once: a request can be lost, e.g. delivered to the queue subscription
+      // of a node that was just stopped, before the server saw its connection close. Sent
+      // again with the same (clientId, seq), a write is still applied once.
+      if ((error as Error).name !== 'TransportTimeoutError' || attempt >= attempts) throw error;
+      continue;
+    }
     const code = (answer.error as { code?: string } | undefined)?.code;
     if (attempt >= attempts || (code !== 'NOT_LEADER' && code !== 'NO_QUORUM')) return answer;
     await sleep(everyMs);
