@@ -1,10 +1,9 @@
 // npm run bench:consensus — put throughput and latency (p50, p99) of a 3-node synod group and a
 // 3-member etcd cluster in the same run (separate processes, fsync on, loopback), for 16-byte
 // keys and 100-byte values at 1, 16 and 256 concurrent clients, plus each node's memory.
-import { SynodClient } from '@synod/client';
 import { hasEtcd, rssMiB, startEtcd, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
-import { key, load, type Row, SECONDS, VALUE, WARMUP_SECONDS } from './put-load.js';
+import { key, load, type Row, SECONDS, synodPut, VALUE, WARMUP_SECONDS } from './put-load.js';
 import { updateReadme, writeResults } from './report.js';
 import { round } from './stats.js';
 
@@ -23,17 +22,7 @@ async function main(): Promise<void> {
 
   const synod = await startSynod('bench');
   try {
-    const clients = Array.from(
-      { length: 256 },
-      (_, i) =>
-        new SynodClient({
-          transport: synod.transport,
-          group: 'bench',
-          clientId: `bench-${i}`,
-          timeoutMs: 5_000,
-        }),
-    );
-    const put = (worker: number, n: number) => clients[worker]!.put(key(worker, n), VALUE);
+    const put = synodPut(synod.transport, 'bench');
     await load('synod warm-up', 16, put, WARMUP_SECONDS);
     for (const c of CONCURRENCY) rows.push(await load('synod', c, put));
     memory.synod = synod.pids.map(rssMiB);

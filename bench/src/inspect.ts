@@ -2,10 +2,9 @@
 // 3-node synod group, with nobody watching and with `synod inspect --json` attached (a process
 // of its own, printing every event), alternating, at 1, 16 and 256 clients.
 import { spawn } from 'node:child_process';
-import { SynodClient } from '@synod/client';
 import { SYNOD, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
-import { key, load, type Row, SECONDS, VALUE, WARMUP_SECONDS } from './put-load.js';
+import { load, type Row, SECONDS, synodPut, WARMUP_SECONDS } from './put-load.js';
 import { updateReadme, writeResults } from './report.js';
 import { round } from './stats.js';
 
@@ -38,17 +37,7 @@ async function main(): Promise<void> {
     }
   };
   try {
-    const clients = Array.from(
-      { length: 256 },
-      (_, i) =>
-        new SynodClient({
-          transport: synod.transport,
-          group: 'bench',
-          clientId: `bench-${i}`,
-          timeoutMs: 5_000,
-        }),
-    );
-    const put = (worker: number, n: number) => clients[worker]!.put(key(worker, n), VALUE);
+    const put = synodPut(synod.transport, 'bench');
     await load('warm-up', 16, put, WARMUP_SECONDS);
     for (const c of CONCURRENCY)
       for (let round = 0; round < ROUNDS; round++)

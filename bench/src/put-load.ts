@@ -1,5 +1,7 @@
 // The put load of the consensus benchmarks: workers that each put 16-byte keys with 100-byte
 // values back to back for a number of seconds, and the throughput and latency they saw.
+import { SynodClient } from '@synod/client';
+import type { Transport } from '@synod/transport';
 import { percentile, round } from './stats.js';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -48,4 +50,16 @@ export async function load(
     `${system} clients=${clients}: ${row.putsPerSecond} puts/s p50=${row.p50Ms} ms p99=${row.p99Ms} ms`,
   );
   return row;
+}
+
+/** A put for each of 256 workers, each worker a client of its own against `group`. */
+export function synodPut(
+  transport: Transport,
+  group: string,
+): (worker: number, n: number) => Promise<unknown> {
+  const clients = Array.from(
+    { length: 256 },
+    (_, i) => new SynodClient({ transport, group, clientId: `bench-${i}`, timeoutMs: 5_000 }),
+  );
+  return (worker, n) => clients[worker]!.put(key(worker, n), VALUE);
 }

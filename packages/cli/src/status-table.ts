@@ -1,3 +1,5 @@
+import type { MetricsSnapshot } from '@synod/inspector';
+
 /** What `synod status` and `synod demo` show of each node (the fields of its status JSON). */
 export interface NodeRow {
   readonly node: string;
@@ -10,15 +12,7 @@ export interface NodeRow {
   /** The members as far as the node has delivered the log (older nodes do not say). */
   readonly members?: readonly string[];
   /** A node started with --metrics-port: a summary of its metrics. */
-  readonly metrics?: {
-    readonly port: number | null;
-    readonly commits: number;
-    readonly commitLatencyMeanMs: number;
-    readonly fsyncs: number;
-    readonly fsyncLatencyMeanMs: number;
-    readonly leaderChanges: number;
-    readonly natsReconnects: number;
-  };
+  readonly metrics?: MetricsSnapshot;
 }
 
 /** One line per node, sorted by name, under a header. */

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRuntime } from '@synod/node';
-import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { type NatsServer, startNatsServer, waitFor } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { NodeInspector, NodeMetrics, nodeSummary } from '../src/index.js';
 
@@ -73,6 +73,16 @@ export class InspectedGroup {
     const node = { runtime, transport, inspector, metrics };
     this.nodes.set(nodeId, node);
     return node;
+  }
+
+  /** Waits until every running node knows a leader. */
+  leaderKnown(timeoutMs = 15_000): Promise<void> {
+    return waitFor(
+      'a leader',
+      async () => [...this.nodes.values()].every((n) => n.runtime.leader !== undefined),
+      timeoutMs,
+      20,
+    );
   }
 
   async stopNode(nodeId: string): Promise<void> {

@@ -13,12 +13,7 @@ describe('inspection over NATS', () => {
 
   beforeAll(async () => {
     group = await InspectedGroup.start('watched', peers);
-    await waitFor(
-      'a leader',
-      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      15_000,
-      20,
-    );
+    await group.leaderKnown();
   }, 60_000);
   afterAll(async () => {
     await group?.stop();

@@ -27,12 +27,7 @@ describe('metrics', () => {
   beforeAll(async () => {
     group = await InspectedGroup.start('measured', ['a', 'b', 'c']);
     for (const [id, node] of group.nodes) ports.set(id, await node.metrics.serve(0));
-    await waitFor(
-      'a leader',
-      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      15_000,
-      20,
-    );
+    await group.leaderKnown();
   }, 60_000);
   afterAll(async () => {
     await group?.stop();

@@ -4,10 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRuntime, type NodeRuntimeOptions } from '@synod/node';
-import { type NatsServer, type Postgres, startNatsServer, startPostgres } from '@synod/testkit';
+import {
+  type NatsServer,
+  type Postgres,
+  startNatsServer,
+  startPostgres,
+  waitFor,
+} from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
-import { SqlMachine } from '../src/index.js';
+import { SqlFrontEnd, SqlMachine } from '../src/index.js';
 
 const FAST_TIMING = {
   heartbeatMs: 30,
@@ -28,6 +34,8 @@ export interface SqlNode {
 
 export class SqlGroup {
   readonly nodes = new Map<string, SqlNode>();
+  /** The SQL front ends started with startNodeWithFrontEnd, by node. */
+  readonly frontEnds = new Map<string, SqlFrontEnd>();
 
   private constructor(
     readonly group: string,
@@ -96,6 +104,33 @@ export class SqlGroup {
     return node;
   }
 
+  /** Starts node `id` and a PostgreSQL wire front end for it on a free loopback port. */
+  async startNodeWithFrontEnd(id: string, extra: Extra = {}): Promise<SqlNode> {
+    const node = await this.startNode(id, extra);
+    this.frontEnds.set(
+      id,
+      await SqlFrontEnd.start({
+        port: 0,
+        group: this.group,
+        nodeId: id,
+        transport: node.transport,
+        connectionString: this.url(id),
+        replicated: node.machine.replicatedTables,
+      }),
+    );
+    return node;
+  }
+
+  /** Waits until every running node knows a leader. */
+  leaderKnown(timeoutMs = 15_000): Promise<void> {
+    return waitFor(
+      'a leader',
+      async () => [...this.nodes.values()].every((n) => n.runtime.leader !== undefined),
+      timeoutMs,
+      20,
+    );
+  }
+
   async stopNode(id: string): Promise<void> {
     const node = this.nodes.get(id)!;
     this.nodes.delete(id);
@@ -130,6 +165,7 @@ export class SqlGroup {
   }
 
   async stop(): Promise<void> {
+    for (const frontEnd of this.frontEnds.values()) await frontEnd.stop();
     await this.client.close();
     for (const id of [...this.nodes.keys()]) await this.stopNode(id);
     await this.nats.stop();

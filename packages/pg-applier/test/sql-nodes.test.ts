@@ -38,12 +38,7 @@ describe('SQL replicated through a group (seed 000)', () => {
     for (const id of peers)
       await group.onDatabase(id, 'CREATE TABLE coordinates (x int PRIMARY KEY, y int NOT NULL)');
     for (const id of peers) await startNode(id);
-    await waitFor(
-      'a leader',
-      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      15_000,
-      20,
-    );
+    await group.leaderKnown();
   }, 60_000);
   afterAll(async () => {
     await group?.stop();

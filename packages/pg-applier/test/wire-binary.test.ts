@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process';
 import { waitFor } from '@synod/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlFrontEnd } from '../src/index.js';
 import { RawWire } from './raw-wire.js';
 import { SqlGroup } from './sql-group.js';
 
@@ -26,10 +25,9 @@ const float8 = (n: number) => {
 
 describe('binary values through the SQL front end', () => {
   let group: SqlGroup;
-  const frontEnds = new Map<string, SqlFrontEnd>();
   const wires: RawWire[] = [];
   const wire = async (id: string): Promise<RawWire> => {
-    const opened = await RawWire.open(frontEnds.get(id)!.port);
+    const opened = await RawWire.open(group.frontEnds.get(id)!.port);
     wires.push(opened);
     return opened;
   };
@@ -47,30 +45,11 @@ describe('binary values through the SQL front end', () => {
   beforeAll(async () => {
     group = await SqlGroup.start('binaries', peers, { peers, replicated: ['things'] });
     for (const id of peers) await group.onDatabase(id, `CREATE TABLE things (${COLUMNS})`);
-    for (const id of peers) {
-      const node = await group.startNode(id);
-      frontEnds.set(
-        id,
-        await SqlFrontEnd.start({
-          port: 0,
-          group: 'binaries',
-          nodeId: id,
-          transport: node.transport,
-          connectionString: group.url(id),
-          replicated: node.machine.replicatedTables,
-        }),
-      );
-    }
-    await waitFor(
-      'a leader',
-      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      15_000,
-      20,
-    );
+    for (const id of peers) await group.startNodeWithFrontEnd(id);
+    await group.leaderKnown();
   }, 60_000);
   afterAll(async () => {
     for (const w of wires) await w.close().catch(() => undefined);
-    for (const frontEnd of frontEnds.values()) await frontEnd.stop();
     await group?.stop();
   });
 
@@ -99,7 +78,7 @@ describe('binary values through the SQL front end', () => {
           '-h',
           '127.0.0.1',
           '-p',
-          String(frontEnds.get('b')!.port),
+          String(group.frontEnds.get('b')!.port),
           '-U',
           'postgres',
           '-d',
@@ -159,7 +138,7 @@ describe('binary values through the SQL front end', () => {
   it('takes a Buffer from node-postgres as a binary bytea parameter', async () => {
     const client = new pg.Client({
       host: '127.0.0.1',
-      port: frontEnds.get('c')!.port,
+      port: group.frontEnds.get('c')!.port,
       user: 'postgres',
       database: 'postgres',
     });

@@ -7,14 +7,12 @@ import { waitFor } from '@synod/testkit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlFrontEnd } from '../src/index.js';
 import { SqlGroup } from './sql-group.js';
 
 const peers = ['a', 'b', 'c'];
 
 describe('COPY through the SQL front end', () => {
   let group: SqlGroup;
-  const frontEnds = new Map<string, SqlFrontEnd>();
 
   /** The real psql against node `id`'s front end; `\copy` runs COPY FROM STDIN / TO STDOUT. */
   const psql = (id: string, command: string) =>
@@ -22,7 +20,7 @@ describe('COPY through the SQL front end', () => {
       execFile(
         'psql',
         [
-          ...['-h', '127.0.0.1', '-p', String(frontEnds.get(id)!.port), '-U', 'postgres'],
+          ...['-h', '127.0.0.1', '-p', String(group.frontEnds.get(id)!.port), '-U', 'postgres'],
           ...['-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', command],
         ],
         { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
@@ -33,7 +31,7 @@ describe('COPY through the SQL front end', () => {
   const connect = async (id: string): Promise<pg.Client> => {
     const client = new pg.Client({
       host: '127.0.0.1',
-      port: frontEnds.get(id)!.port,
+      port: group.frontEnds.get(id)!.port,
       user: 'postgres',
       database: 'postgres',
     });
@@ -67,29 +65,10 @@ describe('COPY through the SQL front end', () => {
         'CREATE TABLE points (id int PRIMARY KEY, name text, note text NOT NULL DEFAULT $$-$$)',
       );
     await group.onDatabase('a', 'CREATE TABLE scratch (a int, b text)');
-    for (const id of peers) {
-      const node = await group.startNode(id);
-      frontEnds.set(
-        id,
-        await SqlFrontEnd.start({
-          port: 0,
-          group: 'copies',
-          nodeId: id,
-          transport: node.transport,
-          connectionString: group.url(id),
-          replicated: node.machine.replicatedTables,
-        }),
-      );
-    }
-    await waitFor(
-      'a leader',
-      async () => [...group.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      15_000,
-      20,
-    );
+    for (const id of peers) await group.startNodeWithFrontEnd(id);
+    await group.leaderKnown();
   }, 60_000);
   afterAll(async () => {
-    for (const frontEnd of frontEnds.values()) await frontEnd.stop();
     await group?.stop();
   });
 
