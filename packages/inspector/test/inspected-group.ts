@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRuntime } from '@synod/node';
-import { type NatsServer, startNatsServer, waitFor } from '@synod/testkit';
+import { leaderKnown, type NatsServer, startNatsServer } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { NodeInspector, NodeMetrics, nodeSummary } from '../src/index.js';
 
@@ -77,12 +77,7 @@ export class InspectedGroup {
 
   /** Waits until every running node knows a leader. */
   leaderKnown(timeoutMs = 15_000): Promise<void> {
-    return waitFor(
-      'a leader',
-      async () => [...this.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      timeoutMs,
-      20,
-    );
+    return leaderKnown(() => [...this.nodes.values()].map((n) => n.runtime), timeoutMs);
   }
 
   async stopNode(nodeId: string): Promise<void> {

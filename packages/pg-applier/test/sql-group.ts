@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRuntime, type NodeRuntimeOptions } from '@synod/node';
 import {
+  leaderKnown,
   type NatsServer,
   type Postgres,
   startNatsServer,
   startPostgres,
-  waitFor,
 } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
@@ -123,12 +123,7 @@ export class SqlGroup {
 
   /** Waits until every running node knows a leader. */
   leaderKnown(timeoutMs = 15_000): Promise<void> {
-    return waitFor(
-      'a leader',
-      async () => [...this.nodes.values()].every((n) => n.runtime.leader !== undefined),
-      timeoutMs,
-      20,
-    );
+    return leaderKnown(() => [...this.nodes.values()].map((n) => n.runtime), timeoutMs);
   }
 
   async stopNode(id: string): Promise<void> {

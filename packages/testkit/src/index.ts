@@ -15,4 +15,4 @@ export {
 export { freePort, RESERVED_PORTS } from './ports.js';
 export { type Postgres, type PostgresOptions, startPostgres } from './postgres.js';
 export { trackedCount } from './registry.js';
-export { waitFor, whileLeaderMoves } from './wait.js';
+export { leaderKnown, waitFor, whileLeaderMoves } from './wait.js';

@@ -85,3 +85,16 @@ export async function whileLeaderMoves(
     await sleep(everyMs);
   }
 }
+
+/** Waits until every node `nodes()` lists knows a leader (node runtimes, in-process). */
+export function leaderKnown(
+  nodes: () => Iterable<{ readonly leader: string | undefined }>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  return waitFor(
+    'a leader',
+    async () => [...nodes()].every((n) => n.leader !== undefined),
+    timeoutMs,
+    20,
+  );
+}
