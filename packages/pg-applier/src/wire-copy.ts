@@ -2,9 +2,19 @@
 // TO STDOUT streams this node's rows to the client. The front end decides where the rows go.
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { copyIn } from './applier.js';
 import type { CopyInfo } from './classify.js';
 import { SqlError } from './errors.js';
-import { commandComplete, concat, message, Reader } from './wire-messages.js';
+import { errorMessage } from './wire-errors.js';
+import {
+  commandComplete,
+  concat,
+  consumed,
+  message,
+  Reader,
+  readyForQuery,
+} from './wire-messages.js';
+import type { Session } from './wire-session.js';
 
 /** CopyInResponse / CopyOutResponse: the overall format and one format code per column. */
 function copyResponse(type: 'G' | 'H', binary: boolean, columns: number): Uint8Array {
@@ -111,4 +121,57 @@ export async function* copyOut(
   }
   if (!started) yield copyResponse('H', copy.binary, columns);
   yield concat([message('c', new Uint8Array()), commandComplete(`COPY ${stream.rowCount}`)]);
+}
+
+/** COPY ... TO STDOUT: the rows stream to the client, then ReadyForQuery (or the error). */
+export async function* copyOutMessages(
+  sql: string,
+  copy: CopyInfo,
+  db: pg.Client,
+  session: Session,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* copyOut(db, sql, copy);
+  } catch (error) {
+    yield errorMessage(error);
+  }
+  yield readyForQuery(session.inTransaction ? 'T' : 'I');
+}
+
+/**
+ * COPY ... FROM STDIN: CopyData until CopyDone, then the rows go through the log (a
+ * replicated table: one log entry, so the COPY is all or nothing on every replica) or into
+ * this node's database. CopyFail, or any other message, ends the COPY with an error.
+ */
+export async function copyInMessage(
+  type: string,
+  data: Uint8Array,
+  db: pg.Client,
+  session: Session,
+): Promise<Uint8Array | Uint8Array[]> {
+  const { rows, replicate } = session.copyIn!;
+  if (type === 'd') {
+    rows.add(data);
+    return consumed();
+  }
+  // The backend ignores Flush and Sync while it receives COPY data.
+  if (type === 'H' || type === 'S') return consumed();
+  session.copyIn = undefined;
+  const done = readyForQuery(session.inTransaction ? 'T' : 'I');
+  try {
+    if (type === 'f') throw CopyIn.failure(data);
+    if (type !== 'c')
+      throw new SqlError(
+        '08P01',
+        `unexpected message ${JSON.stringify(type)} during COPY from stdin`,
+      );
+    let count: number;
+    if (replicate) {
+      const answer = await session.client.write({ op: 'sql', sql: rows.sql, copy: rows.text() });
+      count = (answer.result as { rowCount: number }).rowCount;
+    } else count = await copyIn(db, rows.sql, rows.rows());
+    return concat([commandComplete(`COPY ${count}`), done]);
+  } catch (error) {
+    return concat([errorMessage(error), done]);
+  }
 }

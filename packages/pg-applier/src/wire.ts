@@ -3,12 +3,12 @@ import { SynodClient, SynodError } from '@synod/client';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 import { fromNodeSocket } from 'pg-gateway/node';
-import { copyIn, TEXT_VALUES } from './applier.js';
-import type { CopyInfo } from './classify.js';
+import { TEXT_VALUES } from './applier.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
-import { CopyIn, copyColumns, copyOut } from './wire-copy.js';
+import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
+import { errorMessage } from './wire-errors.js';
 import { type ExtendedHost, extendedMessage } from './wire-extended.js';
 import {
   commandComplete,
@@ -16,7 +16,6 @@ import {
   consumed,
   dataRow,
   encoder,
-  errorResponse,
   message,
   Reader,
   readyForQuery,
@@ -147,7 +146,7 @@ export class SqlFrontEnd {
       onMessage: (data, state) => {
         if (!state.isAuthenticated) return undefined;
         const type = String.fromCharCode(data[0]!);
-        if (session.copyIn !== undefined) return this.#copying(type, data, db, session);
+        if (session.copyIn !== undefined) return copyInMessage(type, data, db, session);
         if (type === 'Q') return this.#query(new Reader(data, 5).cstring(), db, session);
         if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
         if (type === 'S') {
@@ -160,7 +159,7 @@ export class SqlFrontEnd {
           (bytes) => (bytes.length === 0 ? consumed() : bytes),
           (error: unknown) => {
             session.skipUntilSync = true;
-            return this.#error(error);
+            return errorMessage(error);
           },
         );
       },
@@ -181,7 +180,7 @@ export class SqlFrontEnd {
         session.copyIn = { rows: new CopyIn(sql, copy.info), replicate: copy.replicate };
         return response;
       }
-      if (copy?.info.direction === 'out') return this.#copyOut(sql, copy.info, db, session);
+      if (copy?.info.direction === 'out') return copyOutMessages(sql, copy.info, db, session);
       const out: Uint8Array[] = [];
       for (const result of results) {
         if (result.empty) {
@@ -197,55 +196,7 @@ export class SqlFrontEnd {
       out.push(readyForQuery(session.inTransaction ? 'T' : 'I'));
       return concat(out);
     } catch (error) {
-      return concat([this.#error(error), readyForQuery(session.inTransaction ? 'E' : 'I')]);
-    }
-  }
-
-  /** COPY ... TO STDOUT: the rows stream to the client, then ReadyForQuery (or the error). */
-  async *#copyOut(
-    sql: string,
-    copy: CopyInfo,
-    db: pg.Client,
-    session: Session,
-  ): AsyncGenerator<Uint8Array> {
-    try {
-      yield* copyOut(db, sql, copy);
-    } catch (error) {
-      yield this.#error(error);
-    }
-    yield readyForQuery(session.inTransaction ? 'T' : 'I');
-  }
-
-  /**
-   * COPY ... FROM STDIN: CopyData until CopyDone, then the rows go through the log (a
-   * replicated table: one log entry, so the COPY is all or nothing on every replica) or into
-   * this node's database. CopyFail, or any other message, ends the COPY with an error.
-   */
-  async #copying(type: string, data: Uint8Array, db: pg.Client, session: Session) {
-    const { rows, replicate } = session.copyIn!;
-    if (type === 'd') {
-      rows.add(data);
-      return consumed();
-    }
-    // The backend ignores Flush and Sync while it receives COPY data.
-    if (type === 'H' || type === 'S') return consumed();
-    session.copyIn = undefined;
-    const done = readyForQuery(session.inTransaction ? 'T' : 'I');
-    try {
-      if (type === 'f') throw CopyIn.failure(data);
-      if (type !== 'c')
-        throw new SqlError(
-          '08P01',
-          `unexpected message ${JSON.stringify(type)} during COPY from stdin`,
-        );
-      let count: number;
-      if (replicate) {
-        const answer = await session.client.write({ op: 'sql', sql: rows.sql, copy: rows.text() });
-        count = (answer.result as { rowCount: number }).rowCount;
-      } else count = await copyIn(db, rows.sql, rows.rows());
-      return concat([commandComplete(`COPY ${count}`), done]);
-    } catch (error) {
-      return concat([this.#error(error), done]);
+      return concat([errorMessage(error), readyForQuery(session.inTransaction ? 'E' : 'I')]);
     }
   }
 
@@ -417,31 +368,5 @@ export class SqlFrontEnd {
       error?: { code: string; message: string };
     };
     if (!answer.ok) throw new SynodError('NO_QUORUM', answer.error?.message ?? 'no answer');
-  }
-
-  #error(error: unknown): Uint8Array {
-    if (error instanceof SqlError)
-      return errorResponse(
-        error.sqlState,
-        error.message,
-        (error as { position?: number }).position,
-      );
-    if (error instanceof pg.DatabaseError)
-      return errorResponse(
-        error.code ?? 'XX000',
-        error.message,
-        error.position === undefined ? undefined : Number(error.position),
-      );
-    if (error instanceof SynodError) {
-      // The node's message for a failed SQL write starts with "ERROR <SQLSTATE>: ".
-      const sql = /ERROR ([0-9A-Z]{5}): (.*)$/s.exec(error.message);
-      if (sql !== null) return errorResponse(sql[1]!, sql[2]!);
-      // A write larger than a log entry may carry (54000 program_limit_exceeded).
-      if (error.code === 'BAD_REQUEST' && / the limit is \d+ bytes/.test(error.message))
-        return errorResponse('54000', `${error.message}; split it (a large COPY into several)`);
-      // No quorum, no leader: the group cannot take the write now (SQLSTATE 57P03 cannot_connect_now).
-      return errorResponse('57P03', error.message);
-    }
-    return errorResponse('XX000', error instanceof Error ? error.message : String(error));
   }
 }

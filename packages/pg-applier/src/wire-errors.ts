@@ -1,0 +1,31 @@
+import { SynodError } from '@synod/client';
+import pg from 'pg';
+import { SqlError } from './errors.js';
+import { errorResponse } from './wire-messages.js';
+
+/**
+ * What the SQL front end tells a client that failed, as PostgreSQL's ErrorResponse: our own
+ * SQL errors and PostgreSQL's keep their SQLSTATE; a failed replicated write carries its
+ * SQLSTATE in the node's message; no quorum or no leader is 57P03 (cannot_connect_now).
+ */
+export function errorMessage(error: unknown): Uint8Array {
+  if (error instanceof SqlError)
+    return errorResponse(error.sqlState, error.message, (error as { position?: number }).position);
+  if (error instanceof pg.DatabaseError)
+    return errorResponse(
+      error.code ?? 'XX000',
+      error.message,
+      error.position === undefined ? undefined : Number(error.position),
+    );
+  if (error instanceof SynodError) {
+    // The node's message for a failed SQL write starts with "ERROR <SQLSTATE>: ".
+    const sql = /ERROR ([0-9A-Z]{5}): (.*)$/s.exec(error.message);
+    if (sql !== null) return errorResponse(sql[1]!, sql[2]!);
+    // A write larger than a log entry may carry (54000 program_limit_exceeded).
+    if (error.code === 'BAD_REQUEST' && / the limit is \d+ bytes/.test(error.message))
+      return errorResponse('54000', `${error.message}; split it (a large COPY into several)`);
+    // No quorum, no leader: the group cannot take the write now (SQLSTATE 57P03 cannot_connect_now).
+    return errorResponse('57P03', error.message);
+  }
+  return errorResponse('XX000', error instanceof Error ? error.message : String(error));
+}
