@@ -180,6 +180,7 @@ async function nodeStart(args: string[]): Promise<void> {
       ? {}
       : { metrics, statusExtra: () => ({ metrics: metrics.snapshot() }) }),
   });
+  const runtime = node;
   const servedMetricsPort =
     metricsPort === undefined ? undefined : await metrics!.serve(metricsPort);
   const frontEnd =
@@ -192,6 +193,7 @@ async function nodeStart(args: string[]): Promise<void> {
           transport,
           connectionString: sql.connectionString,
           replicated: sql.machine.replicatedTables,
+          local: (write) => runtime.write(write),
         });
   logger.info(
     {

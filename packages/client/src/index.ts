@@ -33,6 +33,12 @@ export interface SynodClientOptions {
    * replicate reads the table's definition there).
    */
   readonly via?: string;
+  /**
+   * Hands writes to a node in this process instead of sending them over NATS (the SQL front
+   * end embedded in a node: NodeRuntime.write). Takes the encoded write, gives the encoded
+   * answer; retries and (clientId, seq) work as over NATS.
+   */
+  readonly local?: (write: Uint8Array) => Promise<Uint8Array>;
   /** Per attempt. Default 2,000 ms. */
   readonly timeoutMs?: number;
   /** Attempts per request before giving up. Default 8. */
@@ -142,11 +148,19 @@ export class SynodClient {
       this.#seq += 1;
       const body = this.#codec.encodeWrite({ clientId: this.clientId, seq: this.#seq, command });
       const via = this.#o.via;
-      if (via === undefined && this.#leader === undefined) await this.#findLeader();
-      return this.#request(() => {
-        const target = via ?? this.#leader;
-        return target === undefined ? this.#subjects.write : `${this.#subjects.node(target)}.write`;
-      }, body);
+      const local = this.#o.local;
+      if (local === undefined && via === undefined && this.#leader === undefined)
+        await this.#findLeader();
+      return this.#request(
+        () => {
+          const target = via ?? this.#leader;
+          return target === undefined
+            ? this.#subjects.write
+            : `${this.#subjects.node(target)}.write`;
+        },
+        body,
+        local,
+      );
     });
     this.#writing = run.catch(() => undefined);
     return run;
@@ -184,17 +198,23 @@ export class SynodClient {
     return this.#leaderLookup;
   }
 
-  async #request(subject: () => string, body: Uint8Array): Promise<Answer> {
+  async #request(
+    subject: () => string,
+    body: Uint8Array,
+    local?: (body: Uint8Array) => Promise<Uint8Array>,
+  ): Promise<Answer> {
     const attempts = this.#o.attempts ?? 8;
     let last: SynodError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** attempt)));
       let response: ClientResponse;
       try {
-        const reply = await this.#o.transport.request(subject(), body, {
-          timeoutMs: this.#o.timeoutMs ?? 2_000,
-        });
-        response = this.#codec.decodeResponse(reply.data);
+        const timeoutMs = this.#o.timeoutMs ?? 2_000;
+        const data =
+          local === undefined
+            ? (await this.#o.transport.request(subject(), body, { timeoutMs })).data
+            : await withTimeout(local(body), timeoutMs, 'the local node');
+        response = this.#codec.decodeResponse(data);
       } catch (error) {
         // The leader we knew may be gone: ask the whole group from now on.
         this.#leader = undefined;
@@ -214,4 +234,13 @@ export class SynodClient {
     }
     throw last ?? new SynodError('UNAVAILABLE', 'no attempt was made');
   }
+}
+
+/** `promise`, or TransportTimeoutError once `timeoutMs` have passed (a stopped node never answers). */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransportTimeoutError(what, timeoutMs)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -100,4 +100,38 @@ describe('SynodClient routing', () => {
     await client.put('k', 'w');
     expect(reached).toEqual(['leader subject', 'leader subject']);
   });
+
+  it('hands writes to a local node when given one, and retries with the same (clientId, seq) when it does not answer in time', async () => {
+    const network = new MemoryNetwork();
+    const seen: ClientWrite[] = [];
+    let answer = false;
+    const client = new SynodClient({
+      transport: network.connect('client'),
+      group: 'mokka',
+      timeoutMs: 50,
+      attempts: 3,
+      // A node that is stopping never answers; the second time it does.
+      local: (body) => {
+        seen.push(codec.decodeWrite(body));
+        if (!answer) {
+          answer = true;
+          return new Promise<Uint8Array>(() => undefined);
+        }
+        return Promise.resolve(codec.encodeResponse({ ok: true, slot: 9, result: null }));
+      },
+    });
+    expect(await client.put('k', 'v')).toEqual({ slot: 9, result: null });
+    expect(seen.map((w) => [w.clientId, w.seq])).toEqual([
+      [client.clientId, 1],
+      [client.clientId, 1],
+    ]);
+    const silent = new SynodClient({
+      transport: network.connect('client-2'),
+      group: 'mokka',
+      timeoutMs: 20,
+      attempts: 2,
+      local: () => new Promise<Uint8Array>(() => undefined),
+    });
+    await expect(silent.put('k', 'v')).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
 });

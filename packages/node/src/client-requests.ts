@@ -24,6 +24,14 @@ const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
 /** How long a follower waits for the leader to answer a forwarded request before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
 
+/** A client request, from NATS or from this process, and where its answer goes. */
+interface Incoming {
+  readonly data: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Sends the encoded answer (a forwarded request's answer as the leader encoded it). */
+  reply(answer: Uint8Array): void;
+}
+
 /** A failed request's answer. */
 export function failure(code: ErrorCode, message: string, leader?: string): ClientResponse {
   return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
@@ -61,20 +69,39 @@ export class ClientRequests {
     const queue = `synod-${options.group}`;
     const t = options.transport;
     const hops = (m: TransportMessage): number => Number(m.headers?.[HOPS_HEADER] ?? 0);
-    t.subscribe(this.#subjects.write, (m) => this.#onWrite(m, 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) => this.#onWrite(m, hops(m)));
-    t.subscribe(this.#subjects.read, (m) => this.#onRead(m, 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) => this.#onRead(m, hops(m)));
+    const incoming = (m: TransportMessage): Incoming => ({
+      data: m.data,
+      ...(m.headers === undefined ? {} : { headers: m.headers }),
+      reply: (bytes) => {
+        if (m.reply !== undefined && !t.closed) t.publish(m.reply, bytes);
+      },
+    });
+    t.subscribe(this.#subjects.write, (m) => this.#onWrite(incoming(m), 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) =>
+      this.#onWrite(incoming(m), hops(m)),
+    );
+    t.subscribe(this.#subjects.read, (m) => this.#onRead(incoming(m), 0), { queue });
+    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) =>
+      this.#onRead(incoming(m), hops(m)),
+    );
   }
 
-  #respond(m: TransportMessage, format: WireFormat, response: ClientResponse): void {
-    if (m.reply === undefined || this.#o.transport.closed) return;
-    this.#o.transport.publish(m.reply, this.#codec.encodeResponse(response, format));
+  /**
+   * A write from this process (the SQL front end of this node), encoded as on the write
+   * subject: it takes the same path as one over NATS (admission, forwarding to the leader,
+   * the batcher), without two trips through nats-server. Resolves to the encoded answer.
+   */
+  write(data: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve) => this.#onWrite({ data, reply: resolve }, 0));
+  }
+
+  #respond(m: Incoming, format: WireFormat, response: ClientResponse): void {
+    m.reply(this.#codec.encodeResponse(response, format));
   }
 
   /** Decodes a client request, or answers BAD_REQUEST saying what is wrong with it. */
   #decodeOrReject<T>(
-    m: TransportMessage,
+    m: Incoming,
     format: WireFormat,
     decode: (data: Uint8Array, contentType: string | undefined) => T,
   ): T | undefined {
@@ -90,7 +117,7 @@ export class ClientRequests {
     }
   }
 
-  #onWrite(m: TransportMessage, hops: number): void {
+  #onWrite(m: Incoming, hops: number): void {
     const format = detectFormat(m.data, m.headers?.['content-type']);
     const write = this.#decodeOrReject(m, format, (data, type) =>
       this.#codec.decodeWrite(data, type),
@@ -127,7 +154,7 @@ export class ClientRequests {
 
   /** A write the machine admitted (perhaps rewritten), or refused. */
   #admitted(
-    m: TransportMessage,
+    m: Incoming,
     format: WireFormat,
     hops: number,
     original: ClientWrite,
@@ -168,7 +195,7 @@ export class ClientRequests {
    * before anyone noticed; a write's (clientId, seq) is applied once however often it is sent).
    */
   #viaLeader(
-    m: TransportMessage,
+    m: Incoming,
     format: WireFormat,
     kind: 'write' | 'read',
     hops: number,
@@ -190,8 +217,7 @@ export class ClientRequests {
           })
           .then(
             (answer) => {
-              if (m.reply !== undefined && !this.#r.stopped())
-                this.#o.transport.publish(m.reply, answer.data);
+              if (!this.#r.stopped()) m.reply(answer.data);
             },
             () => {
               if (Date.now() < deadline) setTimeout(route, 50);
@@ -223,7 +249,7 @@ export class ClientRequests {
    * Seed 001's paxos(k, v): single-decree Paxos on the register `key`, run by this node (no
    * leader needed). Every caller for the key gets the same value, one of those proposed.
    */
-  #paxos(m: TransportMessage, format: WireFormat, write: ClientWrite): void {
+  #paxos(m: Incoming, format: WireFormat, write: ClientWrite): void {
     const { key, value } = write.command;
     if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
       this.#respond(
@@ -249,7 +275,7 @@ export class ClientRequests {
     });
   }
 
-  #onRead(m: TransportMessage, hops: number): void {
+  #onRead(m: Incoming, hops: number): void {
     const format = detectFormat(m.data, m.headers?.['content-type']);
     const read = this.#decodeOrReject(m, format, (data, type) =>
       this.#codec.decodeRead(data, type),

@@ -115,6 +115,7 @@ export class NodeRuntime {
   readonly #asyncCompaction: AsyncCompaction | undefined;
   readonly #batcher: Batcher;
   readonly #memberChanges: MemberChanges;
+  readonly #requests: ClientRequests;
   readonly #codec = createClientCodec();
   readonly #subjects;
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
@@ -294,7 +295,7 @@ export class NodeRuntime {
       submit: (value, done) => this.#host.submit(value, done),
       appliedThrough: () => this.appliedThrough,
     });
-    new ClientRequests(options, {
+    this.#requests = new ClientRequests(options, {
       host: this.#host,
       batcher: this.#batcher,
       memberChanges: this.#memberChanges,
@@ -419,6 +420,15 @@ export class NodeRuntime {
       arrayBuffersBytes: memory.arrayBuffers,
       members: this.#host.membership.latest,
     };
+  }
+
+  /**
+   * A client write from this process (an embedded front end), encoded as on the write subject
+   * (msgpack or JSON): taken as one that came over NATS, without the trips through nats-server.
+   * Resolves to the encoded answer.
+   */
+  write(data: Uint8Array): Promise<Uint8Array> {
+    return this.#requests.write(data);
   }
 
   get leader(): string | undefined {

@@ -129,6 +129,31 @@ describe('client API over NATS (JSON contract)', () => {
     ).toMatchObject({ ok: true });
   });
 
+  it('takes a write from its own process (NodeRuntime.write) as one from NATS, on a follower too', async () => {
+    const local = async (runtime: NodeRuntime, body: string) =>
+      JSON.parse(
+        new TextDecoder().decode(await runtime.write(new TextEncoder().encode(body))),
+      ) as Record<string, unknown>;
+    const leader = runtimes.find((r) => r.leader === r.nodeId)!;
+    const follower = runtimes.find((r) => r.leader !== r.nodeId)!;
+    // A follower forwards it to the leader over NATS, as it would a write it got from NATS.
+    const put = '{"clientId":"c9","seq":1,"command":{"op":"put","key":"local","value":"v"}}';
+    const answer = await whileLeaderMoves(() => local(follower, put));
+    expect(answer).toMatchObject({ ok: true, slot: expect.any(Number) });
+    // Sent again (a retry), through the leader this time: the first result again.
+    expect(await whileLeaderMoves(() => local(leader, put))).toMatchObject({
+      ok: true,
+      result: answer.result,
+    });
+    expect(await local(leader, '{not json')).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+    expect(
+      await ask('read', '{"command":{"op":"get","key":"local"},"consistency":"strong"}'),
+    ).toMatchObject({ ok: true, result: { found: true, value: 'v' } });
+  });
+
   it('takes concurrent writes through any node, in one order, and every node applies them all', async () => {
     const replies = await Promise.all(
       Array.from({ length: 60 }, (_, i) =>

@@ -116,6 +116,7 @@ export class SqlGroup {
         transport: node.transport,
         connectionString: this.url(id),
         replicated: node.machine.replicatedTables,
+        local: (write) => node.runtime.write(write),
       }),
     );
     return node;
