@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { waitFor } from '@synod/testkit';
+import { waitFor, whileLeaderMoves } from '@synod/testkit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,53 @@ describe('COPY through the SQL front end', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('applies a COPY sent twice with the same (clientId, seq) once, as any write', async () => {
+    const write = {
+      clientId: 'copy-retry',
+      seq: 1,
+      command: {
+        op: 'sql',
+        sql: 'COPY points (id, name) FROM STDIN',
+        copy: '40\tforty\n41\tforty-one\n',
+      },
+    };
+    const first = await whileLeaderMoves(() => group.ask('synod.copies.node.b.write', write));
+    expect(first).toMatchObject({ ok: true, result: { command: 'COPY', rowCount: 2 } });
+    // The retry of a client that did not hear the answer, through another node.
+    const retry = await whileLeaderMoves(() => group.ask('synod.copies.node.c.write', write));
+    expect(retry).toMatchObject({ ok: true, result: { command: 'COPY', rowCount: 2 } });
+    await sameEverywhere();
+    for (const id of peers)
+      expect(
+        await rowsOn(id, 'SELECT count(*)::int AS n FROM points WHERE id IN (40, 41)'),
+      ).toEqual([{ n: 2 }]);
+    // Without its rows, or rows for a statement that is not a COPY: refused before the log.
+    const bare = await group.ask('synod.copies.write', {
+      clientId: 'copy-bare',
+      seq: 1,
+      command: { op: 'sql', sql: 'COPY points FROM STDIN' },
+    });
+    expect(bare).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: expect.stringMatching(/needs its rows/) },
+    });
+    const stray = await group.ask('synod.copies.write', {
+      clientId: 'copy-stray',
+      seq: 1,
+      command: { op: 'sql', sql: "INSERT INTO points VALUES (50, 'x')", copy: '1\n' },
+    });
+    expect(stray).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: expect.stringMatching(/not one/) },
+    });
+    await group.ask('synod.copies.write', {
+      clientId: 'copy-cleanup',
+      seq: 1,
+      command: { op: 'sql', sql: 'DELETE FROM points WHERE id IN (40, 41)' },
+    });
+    await sameEverywhere();
   });
 
   it('ends a COPY the client abandons (CopyFail) with 57014 and applies nothing', async () => {
