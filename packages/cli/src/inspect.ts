@@ -1,4 +1,4 @@
-import { GroupView, renderTerminal, startWebView } from '@synod/inspector';
+import { GroupView, notLoopback, renderTerminal, startWebView } from '@synod/inspector';
 import type { Transport } from '@synod/transport';
 import { UsageError } from './usage.js';
 
@@ -6,8 +6,8 @@ export interface InspectOptions {
   readonly transport: Transport;
   readonly group: string;
   readonly json: boolean;
-  /** HOST:PORT for the web view. */
-  readonly web: string | undefined;
+  /** Where to serve the web view (parseListen of --web). */
+  readonly web: { readonly host: string; readonly port: number } | undefined;
   /** Resolves when the viewer is to stop (SIGINT, SIGTERM). */
   readonly stop: Promise<void>;
 }
@@ -19,11 +19,8 @@ export function parseListen(text: string): { host: string; port: number } {
   if (match === null || !Number.isSafeInteger(port) || port > 65_535)
     throw new UsageError(`--web takes HOST:PORT, e.g. 127.0.0.1:8080, got ${text}`);
   const host = match[1]!.replace(/^\[|\]$/g, '');
-  // The page has no authentication: it is served on this machine only.
-  if (!['127.0.0.1', 'localhost', '::1'].includes(host))
-    throw new UsageError(
-      `--web serves on a loopback address only (127.0.0.1, ::1, localhost), not ${host}`,
-    );
+  const refused = notLoopback(host);
+  if (refused !== undefined) throw new UsageError(refused);
   return { host, port };
 }
 
@@ -35,8 +32,7 @@ export function parseListen(text: string): { host: string; port: number } {
  */
 export async function inspect(o: InspectOptions): Promise<void> {
   const view = new GroupView({ transport: o.transport, group: o.group });
-  const web = o.web === undefined ? undefined : parseListen(o.web);
-  const server = web === undefined ? undefined : await startWebView(view, web.host, web.port);
+  const server = o.web === undefined ? undefined : await startWebView(view, o.web.host, o.web.port);
   let timer: ReturnType<typeof setInterval> | undefined;
   if (o.json) {
     view.onBatch((batch) => {

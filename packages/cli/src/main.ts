@@ -370,12 +370,13 @@ async function status(args: string[]): Promise<void> {
 async function inspectCommand(args: string[]): Promise<void> {
   const { values } = options(args, { web: { type: 'string' } } as const);
   if (values.help) return void console.log(USAGE.inspect);
-  if (values.web !== undefined) parseListen(values.web); // a bad --web fails before connecting
+  // A bad --web fails before connecting.
+  const web = values.web === undefined ? undefined : parseListen(values.web);
   const stop = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });
   await withClient(values.nats, values.group, (_client, transport) =>
-    inspect({ transport, group: values.group!, json: values.json === true, web: values.web, stop }),
+    inspect({ transport, group: values.group!, json: values.json === true, web, stop }),
   );
 }
 

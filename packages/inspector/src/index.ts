@@ -12,4 +12,4 @@ export { GroupView, type GroupViewOptions, type NodeView, type ViewEvent } from 
 export { type MetricsSnapshot, NodeMetrics, type NodeMetricsOptions } from './metrics.js';
 export { NodeInspector, type NodeInspectorOptions, stateText } from './node-inspector.js';
 export { renderTerminal } from './terminal.js';
-export { startWebView, viewState, type WebView } from './web.js';
+export { notLoopback, startWebView, viewState, type WebView } from './web.js';

@@ -31,9 +31,9 @@ const DEFAULT_IDLE_MS = 3_000;
  * attach an observer to each actor's system (`actor.system.inspect`), and it detaches them
  * once heartbeats stop for `idleMs`. So a node that nobody inspects pays one map entry per
  * actor it starts, and XState skips building inspection events for systems without
- * observers. DESIGN.md's issue asked for actors created with XState's `inspect` option; that
- * option cannot be removed later and would run the observer for every event of every actor
- * forever, watched or not.
+ * observers. Issue 6 asked for actors created with XState's `inspect` option; that option
+ * cannot be removed later and would run the observer for every event of every actor forever,
+ * watched or not.
  *
  * While watched, it publishes one batch every `flushMs` on `synod.<group>.inspect.<node>`:
  * the node's summary, each live actor's current state, and at most `maxEvents` inspection
@@ -214,7 +214,7 @@ export class NodeInspector implements InspectionSink {
     if (this.#fullAt !== undefined) {
       // Not watched since the batch filled up: as many more events as that rate gives.
       const filledIn = Math.max(1, this.#fullAt - this.#periodStart);
-      dropped += Math.round((events.length * Math.max(0, now - this.#fullAt)) / filledIn);
+      dropped = Math.round((events.length * Math.max(0, now - this.#fullAt)) / filledIn);
       this.#fullAt = undefined;
       for (const name of this.#roots.keys()) this.#attach(name);
     }
@@ -228,7 +228,7 @@ export class NodeInspector implements InspectionSink {
           group: this.#o.group,
           node: this.#o.nodeId,
           seq: this.#seq++,
-          at: this.#now(),
+          at: now,
           summary: this.#o.summary(),
           actors,
           events,

@@ -13,6 +13,16 @@ export function viewState(view: GroupView) {
   };
 }
 
+/**
+ * Why `host` may not serve the web view, or undefined when it may: the page has no
+ * authentication, so it is served on this machine only.
+ */
+export function notLoopback(host: string): string | undefined {
+  return ['127.0.0.1', 'localhost', '::1'].includes(host)
+    ? undefined
+    : `--web serves on a loopback address only (127.0.0.1, ::1, localhost), not ${host}`;
+}
+
 export interface WebView {
   readonly url: string;
   stop(): Promise<void>;
@@ -30,10 +40,8 @@ export async function startWebView(
   port: number,
   intervalMs = 200,
 ): Promise<WebView> {
-  if (!['127.0.0.1', 'localhost', '::1'].includes(host))
-    throw new Error(
-      `--web serves on a loopback address only (127.0.0.1, ::1, localhost), not ${host}`,
-    );
+  const refused = notLoopback(host);
+  if (refused !== undefined) throw new Error(refused);
   const streams = new Set<ServerResponse>();
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
