@@ -49,17 +49,14 @@ export async function copyColumns(db: pg.Client, copy: CopyInfo): Promise<number
 
 /**
  * A COPY ... FROM STDIN in progress on one connection: the client's CopyData, kept until its
- * CopyDone. `limit` bounds what it keeps (a replicated COPY travels in one log entry).
+ * CopyDone (a replicated COPY larger than a log entry is refused when it is sent).
  */
 export class CopyIn {
   readonly sql: string;
-  readonly copy: CopyInfo;
   readonly #chunks: Uint8Array[] = [];
-  #bytes = 0;
 
-  constructor(sql: string, copy: CopyInfo) {
+  constructor(sql: string) {
     this.sql = sql;
-    this.copy = copy;
   }
 
   /** What tells the client to send its rows. */
@@ -67,16 +64,10 @@ export class CopyIn {
     return copyResponse('G', copy.binary, columns);
   }
 
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /** A CopyData message's rows. */
   add(data: Uint8Array): void {
     // pg-gateway may reuse the buffer a message arrived in: keep a copy.
-    const rows = data.slice(5);
-    this.#chunks.push(rows);
-    this.#bytes += rows.length;
+    this.#chunks.push(data.slice(5));
   }
 
   /** Every row received, as one buffer. */

@@ -32,6 +32,7 @@ export interface ExtendedHost {
 }
 
 const empty = new Uint8Array();
+const decoder = new TextDecoder();
 
 /** A column's format code: none given is text, one is every column's, else one per column. */
 const formatOf = (formats: readonly number[], i: number): number =>
@@ -82,7 +83,7 @@ export async function extendedMessage(
       const params: (string | null)[] = [];
       for (const [i, value] of raw.entries()) {
         if (value === null) params.push(null);
-        else if (formatOf(formats, i) === 0) params.push(new TextDecoder().decode(value));
+        else if (formatOf(formats, i) === 0) params.push(decoder.decode(value));
         else {
           const declared = prepared.declared[i] ?? 0;
           const oid = declared !== 0 ? declared : ((await describe(prepared)).params[i] ?? 0);
@@ -116,9 +117,7 @@ export async function extendedMessage(
       portal.results ??= await host.execute(portal.sql, portal.params, db, session);
       const first = portal.results[0];
       if (first === undefined || first.fields.length === 0) return message('n', empty);
-      const formats = first.fields.map((_, i) => formatOf(portal.resultFormats, i));
-      assertBinaryResults(first.fields, formats);
-      return rowDescription(first.fields, formats);
+      return rowDescription(first.fields, columnFormats(first.fields, portal.resultFormats));
     }
     case 'E': {
       const name = reader.cstring();
@@ -133,8 +132,7 @@ export async function extendedMessage(
           out.push(message('I', empty));
           continue;
         }
-        const formats = result.fields.map((_, i) => formatOf(portal.resultFormats, i));
-        assertBinaryResults(result.fields, formats);
+        const formats = columnFormats(result.fields, portal.resultFormats);
         for (const row of result.rows)
           out.push(
             dataRow(
@@ -163,8 +161,14 @@ export async function extendedMessage(
   }
 }
 
-/** Refuses binary results of a type binary-values.ts cannot write, before any row is sent. */
-function assertBinaryResults(fields: readonly pg.FieldDef[], formats: readonly number[]): void {
-  for (const [i, field] of fields.entries())
-    if (formats[i] === 1) assertBinarySupported(field.dataTypeID);
+/**
+ * Each result column's format code as Bind asked for it. Refuses binary results of a type
+ * binary-values.ts cannot write, before any row is sent.
+ */
+function columnFormats(fields: readonly pg.FieldDef[], asked: readonly number[]): number[] {
+  return fields.map((field, i) => {
+    const format = formatOf(asked, i);
+    if (format === 1) assertBinarySupported(field.dataTypeID);
+    return format;
+  });
 }

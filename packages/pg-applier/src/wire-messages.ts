@@ -44,12 +44,6 @@ export class Reader {
     this.#at += length;
     return bytes;
   }
-
-  text(length: number): string {
-    const text = new TextDecoder().decode(this.#data.subarray(this.#at, this.#at + length));
-    this.#at += length;
-    return text;
-  }
 }
 
 export const encoder = new TextEncoder();
