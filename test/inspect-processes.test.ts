@@ -21,6 +21,18 @@ describe('synod inspect against node processes', () => {
   let seq = 0;
   const synod = (...args: string[]) =>
     run(process.execPath, [SYNOD, ...args, '--group', 'watched', '--nats', server.url]);
+  /** `synod inspect` on the group as a process of its own; `output()` is what it printed so far. */
+  const inspectProcess = (...args: string[]) => {
+    const child = spawn(process.execPath, [
+      ...[SYNOD, 'inspect', '--group', 'watched', '--nats', server.url],
+      ...args,
+    ]);
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    return { child, output: () => out };
+  };
   const put = (key: string) =>
     group.ask('synod.watched.write', {
       clientId: 'inspect-test',
@@ -43,34 +55,24 @@ describe('synod inspect against node processes', () => {
   });
 
   it('streams node summaries and actor events as JSON lines with --json', async () => {
-    const child = spawn(process.execPath, [
-      SYNOD,
-      'inspect',
-      '--group',
-      'watched',
-      '--nats',
-      server.url,
-      '--json',
-    ]);
-    const lines: Record<string, unknown>[] = [];
-    let buffer = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      for (const line of parts) lines.push(JSON.parse(line) as Record<string, unknown>);
-    });
+    const { child, output } = inspectProcess('--json');
+    // The complete lines printed so far.
+    const lines = (): Record<string, unknown>[] =>
+      output()
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
     try {
       await until(
         'a summary of every node',
-        async () => peers.every((id) => lines.some((l) => l.type === 'node' && l.node === id)),
+        async () => peers.every((id) => lines().some((l) => l.type === 'node' && l.node === id)),
         10_000,
       );
       expect((await put('json-key')).ok).toBe(true);
       await until(
         'an acceptor event',
         async () =>
-          lines.some(
+          lines().some(
             (l) =>
               l.type === 'event' &&
               String(l.actor).startsWith('acceptor#') &&
@@ -78,7 +80,7 @@ describe('synod inspect against node processes', () => {
           ),
         10_000,
       );
-      const summary = lines.find((l) => l.type === 'node')!;
+      const summary = lines().find((l) => l.type === 'node')!;
       expect(summary).toMatchObject({
         role: expect.any(String),
         ballot: expect.any(String),
@@ -145,20 +147,7 @@ describe('synod inspect against node processes', () => {
       async () => (await group.oneLeader()) !== undefined,
       20_000,
     );
-    const child = spawn(process.execPath, [
-      SYNOD,
-      'inspect',
-      '--group',
-      'watched',
-      '--nats',
-      server.url,
-      '--web',
-      '127.0.0.1:0',
-    ]);
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-    });
+    const { child, output } = inspectProcess('--web', '127.0.0.1:0');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -172,8 +161,8 @@ describe('synod inspect against node processes', () => {
       ],
     });
     try {
-      await until('the web view address', async () => /web view: (http\S+)/.test(out), 10_000);
-      const url = /web view: (http\S+)/.exec(out)![1]!;
+      await until('the web view address', async () => /web view: (http\S+)/.test(output()), 10_000);
+      const url = /web view: (http\S+)/.exec(output())![1]!;
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(url);
       const leader = await group.oneLeader();
