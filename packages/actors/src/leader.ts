@@ -4,7 +4,6 @@ import {
   ballot,
   compareBallots,
   isMajorityOf,
-  isMembershipValue,
   MEMBERSHIP_WINDOW,
   type Membership,
   majorityImpossible,
@@ -24,6 +23,7 @@ import {
   type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
+import { addPromise, mergeReported, type PromiseRound, promiseRound } from './leader-promises.js';
 import { NOOP } from './log-ops.js';
 import type { PlantedBug } from './plants.js';
 
@@ -113,30 +113,26 @@ export interface LeaderContext {
   leader: string | undefined;
   leaderBallot: Ballot;
   firstUnchosen: number;
-  /** Candidate: promises by acceptor (complete: every page received). */
-  promises: Map<string, readonly AcceptedEntry[]>;
-  /** Candidate: promises still arriving in pages, by acceptor: what came, and where the next page starts. */
-  pages: Map<string, { entries: AcceptedEntry[]; next: number }>;
-  refusals: Set<string>;
-  /** Candidate: the last answer of phase1Configs and what it was computed from. */
-  phase1Memo:
-    | {
-        readonly promises: Map<string, readonly AcceptedEntry[]>;
-        readonly size: number;
-        readonly membership: Membership;
-        readonly firstUnchosen: number;
-        readonly fromSlot: number;
-        readonly configs: (readonly string[])[];
-      }
-    | undefined;
+  /** Candidate: the answers to its prepareLog (from fromSlot). */
+  phase1: PromiseRound;
   /** Leader: where phase 1 started, the next free slot, and the slots in phase 2. */
   fromSlot: number;
   nextSlot: number;
   /**
-   * Leader: what phase 1 found in each slot through recoveredThrough, re-proposed as the
-   * membership window lets slots start (a hole becomes a no-op).
+   * Leader: every acceptor known to have promised this ballot, with the first slot its
+   * promise covers (its report from there on is in `recovered`). Slot s starts only once
+   * these include a majority of the members that decide s: the promises of phase 1 came from
+   * the members of its time, and a membership change chosen since needs its own.
    */
-  recovered: Map<number, Value>;
+  promisedFrom: Map<string, number>;
+  /** Leader: a prepareLog at this ballot, asking members that have not promised it yet. */
+  widening: PromiseRound | undefined;
+  /**
+   * Leader: the value accepted at the highest ballot that any promiser reported, for each
+   * slot not yet started through recoveredThrough; re-proposed as the membership window lets
+   * slots start (a slot nobody reported becomes a no-op).
+   */
+  recovered: Map<number, AcceptedEntry>;
   recoveredThrough: number;
   inFlight: Map<number, InFlight>;
   queue: Value[];
@@ -240,48 +236,29 @@ export const leaderMachine = setup({
       enqueue.emit({ type: 'persist', id: context.persistId, records: [{ kind: 'round', round }] });
     }),
     sendPrepareLog: enqueueActions(({ context, enqueue }) => {
-      context.promises = new Map();
-      context.pages = new Map();
-      context.refusals = new Set();
       context.fromSlot = context.firstUnchosen;
+      context.phase1 = promiseRound(context.fromSlot);
       enqueue.emit(prepareLogFrom(context, context.fromSlot));
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.timing.phaseTimeoutMs });
     }),
     countPromise: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'message' || event.message.type !== 'promise') return;
-      const m = event.message;
-      if (!m.ok) {
-        context.pages.delete(m.from);
-        context.refusals.add(m.from);
-        context.highestSeen = maxBallot(context.highestSeen, m.promised);
-        return;
-      }
-      if (context.promises.has(m.from)) return;
+      const outcome = addPromise(context.phase1, event.message);
+      if (outcome.kind === 'refused')
+        context.highestSeen = maxBallot(context.highestSeen, event.message.promised);
       // A long answer comes in pages: each page answers a prepareLog from where the last ended.
-      const from = m.fromSlot ?? context.fromSlot;
-      const partial = context.pages.get(m.from);
-      let entries: AcceptedEntry[];
-      if (partial === undefined && from === context.fromSlot) entries = [...m.accepted];
-      else if (partial !== undefined && from === partial.next)
-        entries = partial.entries.concat(m.accepted);
-      else return; // a duplicate, or a page meant for another acceptor's answer
-      const last = m.accepted.at(-1)?.instance;
-      if (!m.more || typeof last !== 'number') {
-        context.pages.delete(m.from);
-        context.promises.set(m.from, entries);
-        return;
-      }
-      context.pages.set(m.from, { entries, next: last + 1 });
-      enqueue.emit(prepareLogFrom(context, last + 1));
+      else if (outcome.kind === 'next') enqueue.emit(prepareLogFrom(context, outcome.from));
     }),
     takeOver: enqueueActions(({ context, enqueue }) => {
       enqueue.emit({ type: 'cancelTimer', timer: 'phase' });
-      const reported =
-        context.input.plant === 'skip-repropose'
-          ? new Map<number, AcceptedEntry>()
-          : bestReported(context);
-      context.recovered = new Map([...reported].map(([slot, entry]) => [slot, entry.value]));
-      context.recoveredThrough = Math.max(context.fromSlot - 1, ...reported.keys());
+      context.recovered = new Map();
+      context.recoveredThrough = context.fromSlot - 1;
+      context.promisedFrom = new Map();
+      context.widening = undefined;
+      for (const [acceptor, entries] of context.phase1.promises) {
+        context.promisedFrom.set(acceptor, context.fromSlot);
+        if (context.input.plant !== 'skip-repropose') recover(context, entries, context.fromSlot);
+      }
       context.inFlight = new Map();
       context.queue = [];
       context.leader = context.input.nodeId;
@@ -290,6 +267,25 @@ export const leaderMachine = setup({
       startSlots(context, (e) => enqueue.emit(e));
       enqueue.emit({ type: 'leadership', leader: context.input.nodeId, ballot: context.ballot });
       sendHeartbeat(context, (e) => enqueue.emit(e));
+    }),
+    countWideningPromise: enqueueActions(({ context, event, enqueue }) => {
+      const round = context.widening;
+      if (round === undefined || event.type !== 'message' || event.message.type !== 'promise')
+        return;
+      const m = event.message;
+      const outcome = addPromise(round, m);
+      if (outcome.kind === 'refused')
+        context.highestSeen = maxBallot(context.highestSeen, m.promised);
+      else if (outcome.kind === 'next') enqueue.emit(prepareLogFrom(context, outcome.from));
+      else if (outcome.kind === 'complete') {
+        // Slots already started were decided by members that had promised: only later ones
+        // take this report into account.
+        const from = Math.max(round.fromSlot, context.nextSlot);
+        recover(context, outcome.entries, from);
+        const known = context.promisedFrom.get(m.from);
+        if (known === undefined || known > from) context.promisedFrom.set(m.from, from);
+        startSlots(context, (e) => enqueue.emit(e));
+      }
     }),
     acceptProposal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'propose') return;
@@ -341,6 +337,12 @@ export const leaderMachine = setup({
     }),
     tick: enqueueActions(({ context, enqueue }) => {
       sendHeartbeat(context, (e) => enqueue.emit(e));
+      // A widening prepareLog still short of the members it needs is asked again, like accepts.
+      if (
+        context.widening?.fromSlot === context.nextSlot &&
+        !preparedFor(context, context.nextSlot)
+      )
+        enqueue.emit(prepareLogFrom(context, context.nextSlot));
       // NATS is at-most-once: accepts still short of a majority are sent again each beat.
       const { group, nodeId } = context.input;
       for (const [slot, { value }] of context.inFlight) {
@@ -368,6 +370,8 @@ export const leaderMachine = setup({
       context.inFlight = new Map();
       context.queue = [];
       context.recovered = new Map();
+      context.promisedFrom = new Map();
+      context.widening = undefined;
       if (context.leader === context.input.nodeId) {
         context.leader = undefined;
         enqueue.emit({ type: 'leadership', leader: undefined, ballot: context.highestSeen });
@@ -404,12 +408,16 @@ export const leaderMachine = setup({
       event.message.type === 'heartbeat' &&
       event.message.from !== context.input.nodeId &&
       compareBallots(event.message.ballot, context.leaderBallot) >= 0,
-    promisedByMajority: ({ context }) => {
-      const promisers = new Set(context.promises.keys());
-      return phase1Configs(context).every((members) => hasQuorum(context, promisers, members));
-    },
+    // The members of the first unknown slot; slots that later members decide wait for their
+    // promises too (preparedFor), which a leader asks for when it gets there.
+    promisedByMajority: ({ context }) =>
+      hasQuorum(
+        context,
+        new Set(context.phase1.promises.keys()),
+        context.membership.membersAt(context.fromSlot),
+      ),
     majorityLost: ({ context }) =>
-      phase1Configs(context).some((members) => majorityImpossible(context.refusals, members)),
+      majorityImpossible(context.phase1.refusals, context.membership.membersAt(context.fromSlot)),
     deposed: ({ context }) =>
       context.input.plant !== 'deposed-keeps-committing' &&
       compareBallots(context.highestSeen, context.ballot) > 0,
@@ -427,12 +435,11 @@ export const leaderMachine = setup({
     leader: undefined,
     leaderBallot: ZERO_BALLOT,
     firstUnchosen: input.firstUnchosen,
-    promises: new Map(),
-    pages: new Map(),
-    refusals: new Set(),
-    phase1Memo: undefined,
+    phase1: promiseRound(input.firstUnchosen),
     fromSlot: input.firstUnchosen,
     nextSlot: input.firstUnchosen,
+    promisedFrom: new Map(),
+    widening: undefined,
     recovered: new Map(),
     recoveredThrough: input.firstUnchosen - 1,
     inFlight: new Map(),
@@ -504,6 +511,7 @@ export const leaderMachine = setup({
         propose: { actions: 'acceptProposal' },
         message: [
           { guard: 'isOurAccepted', actions: 'countAccepted' },
+          { guard: 'isOurPromise', actions: 'countWideningPromise' },
           { guard: 'isCurrentHeartbeat', target: 'follower', actions: 'followHeartbeat' },
         ],
         timer: { guard: { type: 'isTimer', params: { timer: 'heartbeat' } }, actions: 'tick' },
@@ -526,9 +534,12 @@ function prepareLogFrom(context: LeaderContext, fromSlot: number): LeaderEffect 
 /**
  * Starts slots while the pipeline and the membership window allow: recovered values first (a
  * hole is a no-op), then queued client values. Slot s starts only once every slot up to
- * s - window is known chosen, so the members that must accept it are known.
+ * s - window is known chosen, so the members that must accept it are known, and only once a
+ * majority of those members promised this ballot (preparedFor); until then the leader asks
+ * them (widen) and starts nothing after s.
  */
 function startSlots(context: LeaderContext, emit: (effect: LeaderEffect) => void): void {
+  skipChosenSlots(context);
   const maxInFlight = context.input.maxInFlight ?? MEMBERSHIP_WINDOW;
   while (
     context.inFlight.size < maxInFlight &&
@@ -536,9 +547,13 @@ function startSlots(context: LeaderContext, emit: (effect: LeaderEffect) => void
       context.input.plant === 'no-membership-window')
   ) {
     const slot = context.nextSlot;
+    if (!preparedFor(context, slot)) {
+      widen(context, slot, emit);
+      return;
+    }
     const value =
       slot <= context.recoveredThrough
-        ? (context.recovered.get(slot) ?? NOOP)
+        ? (context.recovered.get(slot)?.value ?? NOOP)
         : context.queue.shift();
     if (value === undefined) return;
     context.recovered.delete(slot);
@@ -547,61 +562,47 @@ function startSlots(context: LeaderContext, emit: (effect: LeaderEffect) => void
   }
 }
 
-/** The highest-ballot value each complete promise reported, by slot from fromSlot on. */
-function bestReported(context: LeaderContext): Map<number, AcceptedEntry> {
-  const reported = new Map<number, AcceptedEntry>();
-  for (const entries of context.promises.values()) {
-    for (const entry of entries) {
-      if (typeof entry.instance !== 'number' || entry.instance < context.fromSlot) continue;
-      const best = reported.get(entry.instance);
-      if (best === undefined || compareBallots(entry.ballot, best.ballot) > 0)
-        reported.set(entry.instance, entry);
-    }
-  }
-  return reported;
+/**
+ * Slots this node learned chosen some other way (a snapshot, catch-up) before this leader
+ * started them need no proposal.
+ */
+function skipChosenSlots(context: LeaderContext): void {
+  if (context.nextSlot >= context.firstUnchosen) return;
+  for (const slot of context.recovered.keys())
+    if (slot < context.firstUnchosen) context.recovered.delete(slot);
+  context.nextSlot = context.firstUnchosen;
 }
 
 /**
- * Every member set whose majority phase 1 needs. Slots this node has not delivered may hold
- * membership changes: where the promises so far report one (the value this leader will
- * re-propose there), the slots it governs need a majority of its members too. Any slot where
- * a value may be chosen has a chosen prefix up to the window before it, which the
- * majorities gathered so far report truly, so the set computed for it is the one that chose.
+ * Whether a majority of the members that decide `slot` promised this leader's ballot for it.
+ * Phase 1 only asked the members of its first slot; without this, a leader whose log chose a
+ * membership change would go on to phase 2 at a ballot the new members never promised, and a
+ * lower ballot they did promise could choose another value in the same slot.
  */
-function phase1Configs(context: LeaderContext): (readonly string[])[] {
-  // The guards ask after every event while preparing; the answer changes only with these.
-  const { promises, membership, firstUnchosen, fromSlot } = context;
-  const memo = context.phase1Memo;
-  if (
-    memo !== undefined &&
-    memo.promises === promises &&
-    memo.size === promises.size &&
-    memo.membership === membership &&
-    memo.firstUnchosen === firstUnchosen &&
-    memo.fromSlot === fromSlot
-  )
-    return memo.configs;
-  let reportedMembership = membership;
-  if (context.input.plant !== 'ignore-membership') {
-    const changes = [...bestReported(context)]
-      .filter(([slot, entry]) => slot >= firstUnchosen && isMembershipValue(entry.value))
-      .sort(([a], [b]) => a - b);
-    for (const [slot, entry] of changes)
-      reportedMembership = reportedMembership.after(slot, entry.value);
-  }
-  const configs =
-    context.input.plant === 'phase1-first-members'
-      ? [membership.membersAt(fromSlot)]
-      : reportedMembership.configsFrom(fromSlot);
-  context.phase1Memo = {
-    promises,
-    size: promises.size,
-    membership,
-    firstUnchosen,
-    fromSlot,
-    configs,
-  };
-  return configs;
+function preparedFor(context: LeaderContext, slot: number): boolean {
+  if (context.input.plant === 'unprepared-members') return true;
+  const promisers = new Set<string>();
+  for (const [acceptor, from] of context.promisedFrom) if (from <= slot) promisers.add(acceptor);
+  return hasQuorum(context, promisers, context.membership.membersAt(slot));
+}
+
+/** Asks every acceptor to promise this ballot from `slot` on (once; tick asks again). */
+function widen(context: LeaderContext, slot: number, emit: (effect: LeaderEffect) => void): void {
+  if (context.widening?.fromSlot === slot) return;
+  context.widening = promiseRound(slot);
+  emit(prepareLogFrom(context, slot));
+}
+
+/** Takes one promiser's report, from `fromSlot` on, into what the leader re-proposes. */
+function recover(
+  context: LeaderContext,
+  entries: readonly AcceptedEntry[],
+  fromSlot: number,
+): void {
+  mergeReported(context.recovered, entries, fromSlot);
+  for (const entry of entries)
+    if (typeof entry.instance === 'number' && entry.instance >= fromSlot)
+      context.recoveredThrough = Math.max(context.recoveredThrough, entry.instance);
 }
 
 /**

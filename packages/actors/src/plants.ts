@@ -19,9 +19,10 @@ export type PlantedBug =
   // Quorums of the right size from any acceptors, members or not: a group whose membership
   // changed can choose two values in one slot.
   | 'ignore-membership'
-  // A new leader asks only the members of its first unknown slot, not those of the changes
-  // phase 1 reports: values chosen by the new members after a change go unseen.
-  | 'phase1-first-members'
+  // A leader starts slots that members who never promised its ballot decide (the members of a
+  // change chosen after its phase 1): a lower ballot those members did promise can choose
+  // another value in the same slot (simulator seed 931669 in leader mode).
+  | 'unprepared-members'
   // A leader pipelines past the membership window: it starts slots whose members it cannot
   // know yet, and a quorum of the old members can choose what the new ones never see.
   | 'no-membership-window';
@@ -39,7 +40,7 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'compaction-forgets-slots',
   'no-round-floor',
   'ignore-membership',
-  'phase1-first-members',
+  'unprepared-members',
   'no-membership-window',
 ];
 

@@ -164,33 +164,62 @@ describe('distinguished leader', () => {
     expect(t.chosen()).toEqual(['0=one', '1=two', '2=three']);
   });
 
-  it('needs a majority of the members of a change that phase 1 reports, for the slots it governs', () => {
+  it('waits for the promises of the members of a change phase 1 reports before it starts the slots they decide', () => {
     const change = encodeMembership(['c', 'd', 'e']);
-    const prepare = (t: ReturnType<typeof setup>): void => {
-      for (const id of ['a', 'b']) t.acceptors.get(id)!.accept(ballot(1, 'x'), 0, change);
+    const t = setup({ window: 2, others: ['d', 'e'], answer: new Set(['a', 'b']), minRound: 5 });
+    for (const id of ['a', 'b']) t.acceptors.get(id)!.accept(ballot(1, 'x'), 0, change);
+    t.elect();
+    expect(t.actor.getSnapshot().value).toBe('leading');
+    t.actor.send({
+      type: 'progress',
+      firstUnchosen: 1,
+      membership: new Membership(['a', 'b', 'c'], [], 2).withChange(0, ['c', 'd', 'e']),
+    });
+    for (const v of ['one', 'two']) t.actor.send({ type: 'propose', value: bytes(v) });
+    t.pump();
+    // Slot 1 is the old members'; slot 2 needs c, d or e to have promised, and none answers.
+    expect(t.chosen().slice(1)).toEqual(['1=one']);
+    const widening = t.sent.filter((m) => m.type === 'prepareLog').at(-1);
+    expect(widening).toMatchObject({ fromSlot: 2, ballot: { round: 5, nodeId: 'l' } });
+    t.answering.add('d');
+    t.answering.add('e');
+    t.actor.send({ type: 'timer', timer: 'heartbeat' });
+    t.pump();
+    expect(t.chosen().slice(1)).toEqual(['1=one', '2=two']);
+  });
+
+  it('does not decide a slot of new members blind: a value they chose at a lower ballot is kept (simulator seed 931669)', () => {
+    const run = (plant?: PlantedBug): string[] => {
+      // e joins alone. The leader's phase 1 (round 5) reached only a, b and c.
+      const t = setup({
+        window: 2,
+        others: ['e'],
+        answer: new Set(['a', 'b', 'c']),
+        minRound: 5,
+        ...(plant === undefined ? {} : { plant }),
+      });
       t.elect();
+      t.actor.send({ type: 'propose', value: encodeMembership(['e']) });
+      t.pump();
+      expect(t.chosen()).toHaveLength(1);
+      // Meanwhile a proposer at round 1 (a follower's no-op for a read) had e promise and
+      // accept "theirs" in slot 2, which e alone decides: "theirs" is chosen there.
+      const e = t.acceptors.get('e')!;
+      expect(e.prepare(ballot(1, 'k'), 2).answer.ok).toBe(true);
+      expect(e.accept(ballot(1, 'k'), 2, bytes('theirs')).answer.ok).toBe(true);
+      t.answering.add('e');
+      t.actor.send({
+        type: 'progress',
+        firstUnchosen: 1,
+        membership: new Membership(['a', 'b', 'c'], [], 2).withChange(0, ['e']),
+      });
+      for (const v of ['one', 'two']) t.actor.send({ type: 'propose', value: bytes(v) });
+      t.pump();
+      return t.chosen().slice(1);
     };
-    const old = setup({ window: 2, others: ['d', 'e'], answer: new Set(['a', 'b']), minRound: 5 });
-    prepare(old);
-    expect(old.actor.getSnapshot().value).toEqual({ candidate: 'preparing' });
-    const both = setup({
-      window: 2,
-      others: ['d', 'e'],
-      answer: new Set(['a', 'b', 'd', 'e']),
-      minRound: 5,
-    });
-    prepare(both);
-    expect(both.actor.getSnapshot().value).toBe('leading');
-    // The planted bug takes the old members' majority as enough.
-    const planted = setup({
-      window: 2,
-      others: ['d', 'e'],
-      answer: new Set(['a', 'b']),
-      minRound: 5,
-      plant: 'phase1-first-members',
-    });
-    prepare(planted);
-    expect(planted.actor.getSnapshot().value).toBe('leading');
+    expect(run()).toEqual(['1=one', '2=theirs']);
+    // Started at a ballot e never promised, slot 2 takes "two" over what e had chosen.
+    expect(run('unprepared-members')).toEqual(['1=one', '2=two']);
   });
 
   it('once a change governs a slot, only its members acknowledge it', () => {

@@ -398,6 +398,8 @@ export class GroupHost {
       this.decodeErrors++;
       return;
     }
+    // The network's echo of this node's own messages is dropped (they arrive locally).
+    if (message.from !== this.nodeId) this.#o.observer?.received?.(this.nodeId, message, false);
     deliver(message);
   }
 
@@ -422,6 +424,7 @@ export class GroupHost {
   #deliverLocally(to: 'acceptors' | 'learners' | 'self', message: PeerMessage): void {
     this.#o.scheduler.setTimer(0, () => {
       if (this.#stopped) return;
+      this.#o.observer?.received?.(this.nodeId, message, true);
       if (to === 'acceptors') this.#toAcceptor(message, this.#nodeSubject);
       else if (to === 'learners') this.#toLearner(message);
       else this.#routeReply(message);
@@ -559,7 +562,9 @@ export class GroupHost {
           name,
           o.scheduler.setTimer(effect.delayMs, () => {
             this.#timers.delete(name);
-            if (!this.#stopped) tell(actor, { type: 'timer', timer: effect.timer });
+            if (this.#stopped) return;
+            o.observer?.timerFired?.(this.nodeId, key, effect.timer);
+            tell(actor, { type: 'timer', timer: effect.timer });
           }),
         );
         break;

@@ -67,6 +67,13 @@ export interface HostObserver {
   sentPrepare?(node: string, machine: string, ballot: Ballot): void;
   /** A proposer or leader of `node` asked acceptors to accept (phase 2a). */
   sentAccept?(node: string, instance: Instance, ballot: Ballot, value: Value): void;
+  /**
+   * A peer message reached a machine of `node`: from the network (decoded and checked), or
+   * from the node itself (`local`), which never crosses the network. For traces.
+   */
+  received?(node: string, message: PeerMessage, local: boolean): void;
+  /** A timer a machine of `node` set (`machine` names it, as the inspection sink does) fired. */
+  timerFired?(node: string, machine: string, timer: string): void;
 }
 
 /**

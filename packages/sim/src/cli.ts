@@ -1,31 +1,60 @@
 #!/usr/bin/env node
-// npm run sim -- --seeds N [--start S] [--nodes 3|5] [--mode leaderless|leader] [--plant BUG]
-// npm run sim -- --seed S ...   replays one seed exactly and prints its violations.
 // The last line is always `seeds: N, violations: V`; the exit code is 0 only when V is 0.
 import { parseArgs } from 'node:util';
 import { LEADER_PLANTED_BUGS, PLANTED_BUGS, type PlantedBug } from '@synod/actors';
 import { runSeeds } from './sim/batch.js';
 
+const USAGE = `usage: npm run sim -- --seeds N [--start S] [options]   run seeds S .. S+N-1 (S defaults to 1)
+       npm run sim -- --seed S [--trace] [options]       replay one seed exactly
+
+options:
+  --mode leaderless|leader   pg_paxos's algorithm (default) or the distinguished leader
+  --nodes 3|5                fix the group size (each seed picks one otherwise)
+  --plant BUG                build in a known bug the simulator must catch:
+                               ${PLANTED_BUGS.join(', ')}
+                               leader mode also: ${LEADER_PLANTED_BUGS.join(', ')}
+  --trace                    with --seed: print every delivered and dropped message, timer,
+                             crash, restart, partition, membership change, chosen value and
+                             violation, with its simulated time
+  --verbose                  print every seed's summary, not only the violating ones
+  --help                     this text
+
+The last line is "seeds: N, violations: V"; the exit code is 0 only when V is 0.`;
+
 function fail(message: string): never {
   console.error(`sim: ${message}`);
-  console.error(
-    'usage: npm run sim -- --seeds N [--start S] [--nodes 3|5] [--plant BUG] | --seed S [...]',
-  );
+  console.error(USAGE);
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: 'string' },
-    seed: { type: 'string' },
-    start: { type: 'string', default: '1' },
-    nodes: { type: 'string' },
-    plant: { type: 'string' },
-    mode: { type: 'string', default: 'leaderless' },
-    verbose: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
+let parsed: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      seeds: { type: 'string' },
+      seed: { type: 'string' },
+      start: { type: 'string', default: '1' },
+      nodes: { type: 'string' },
+      plant: { type: 'string' },
+      mode: { type: 'string', default: 'leaderless' },
+      verbose: { type: 'boolean', default: false },
+      trace: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+try {
+  parsed = parse();
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+const { values } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const integer = (name: string, text: string | undefined, min: number): number | undefined => {
   if (text === undefined) return undefined;
@@ -51,6 +80,7 @@ const count =
     ? (integer('seeds', values.seeds, 1) ?? fail('give --seeds N or --seed S'))
     : 1;
 const start = single ?? integer('start', values.start, 0)!;
+if (values.trace && single === undefined) fail('--trace needs --seed S: one seed at a time');
 
 const summary = runSeeds({
   start,
@@ -58,6 +88,7 @@ const summary = runSeeds({
   ...(nodes === undefined ? {} : { nodes }),
   ...(values.plant === undefined ? {} : { plant: values.plant as PlantedBug }),
   mode,
+  ...(values.trace ? { trace: (line: string) => console.log(line) } : {}),
   onResult: (result, replay) => {
     if (result.violations.length > 0 || values.verbose || single !== undefined) {
       const s = result.scenario;

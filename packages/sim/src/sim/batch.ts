@@ -1,6 +1,7 @@
 import type { PlantedBug } from '@synod/actors';
 import { runSeed, type SeedResult } from './run.js';
 import type { SimMode } from './scenario.js';
+import type { TraceSink } from './trace.js';
 
 export interface BatchOptions {
   readonly start: number;
@@ -11,6 +12,8 @@ export interface BatchOptions {
   /** Stop at the first violating seed (for tests that only need to know a bug is caught). */
   readonly stopAtFirstViolation?: boolean;
   readonly onResult?: (result: SeedResult, replay: string) => void;
+  /** Every seed's trace (see RunOptions.trace): meant for one seed at a time. */
+  readonly trace?: TraceSink;
 }
 
 export interface BatchSummary {
@@ -62,6 +65,8 @@ export function runSeeds(options: BatchOptions): BatchSummary {
       ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
       ...(options.plant === undefined ? {} : { plant: options.plant }),
       ...(options.mode === undefined ? {} : { mode: options.mode }),
+      ...(options.trace === undefined ? {} : { trace: options.trace }),
+      ...(options.stopAtFirstViolation === true ? { stopAtFirstViolation: true } : {}),
     });
     const elapsed = performance.now() - t0;
     seeds++;

@@ -30,9 +30,12 @@ export class SafetyChecker implements HostObserver {
   /** What was accepted under each (instance, ballot): a ballot must never carry two values. */
   readonly #valueAtBallot = new Map<string, string>();
   #now: () => number;
+  readonly #onViolation: ((message: string) => void) | undefined;
 
-  constructor(now: () => number) {
+  /** `onViolation` hears every violation as it happens (a trace prints them inline). */
+  constructor(now: () => number, onViolation?: (message: string) => void) {
     this.#now = now;
+    this.#onViolation = onViolation;
   }
 
   proposed(_node: string, instance: Instance, value: Value): void {
@@ -227,6 +230,7 @@ export class SafetyChecker implements HostObserver {
   }
 
   #violate(message: string): void {
+    this.#onViolation?.(message);
     if (this.violations.length < 20)
       this.violations.push(`t=${this.#now().toFixed(1)}ms ${message}`);
   }

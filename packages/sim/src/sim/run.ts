@@ -1,6 +1,6 @@
 import { AcceptorState } from '@synod/actors';
 import { GroupHost } from '@synod/host';
-import { encodeMembership, type Value } from '@synod/protocol';
+import { encodeMembership, formatBallot, type Value } from '@synod/protocol';
 import {
   createRng,
   MemoryNetwork,
@@ -14,6 +14,7 @@ import { SafetyChecker } from './checker.js';
 import { SimDisk } from './disk.js';
 import { encodeWrite, KvStore } from './kv.js';
 import { chooseScenario, type Scenario, type ScenarioOptions } from './scenario.js';
+import { at, describeMessage, describeValue, type TraceSink } from './trace.js';
 
 const GROUP = 'sim';
 
@@ -70,17 +71,42 @@ const LINEARIZABILITY_LIMIT_MS = 10_000;
 /** Leader mode: how long a client waits for one node's answer before trying another. */
 const SUBMIT_ATTEMPT_MS = 1_000;
 
+export interface RunOptions extends ScenarioOptions {
+  /**
+   * Hears every delivered and dropped message, timer, crash, restart, partition, membership
+   * change, chosen and delivered value and violation, with its simulated time.
+   */
+  readonly trace?: TraceSink;
+  /** End the run at the first violation (tests that only need to know a bug is caught). */
+  readonly stopAtFirstViolation?: boolean;
+}
+
 /** Runs one seed: a workload under faults, then a healed phase that must make progress. */
-export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult {
+export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const rng = createRng(seed);
   const scenario = chooseScenario(seed, rng.fork(), options);
   const scheduler = new VirtualScheduler();
+  const sink = options.trace;
+  const trace =
+    sink === undefined ? undefined : (what: string): void => sink(`${at(scheduler.now())} ${what}`);
   const network = new MemoryNetwork({
     seed: rng.int(0, 2 ** 31),
     scheduler,
     faults: scenario.faults,
+    ...(trace === undefined
+      ? {}
+      : {
+          trace: (e) => {
+            // Deliveries are traced decoded, by the host that receives them.
+            if (e.kind !== 'deliver') trace(`${e.to} ${e.kind} ${e.subject} from ${e.from}`);
+          },
+        }),
   });
-  const checker = new SafetyChecker(() => scheduler.now());
+  const checker = new SafetyChecker(
+    () => scheduler.now(),
+    trace && ((message) => trace(`VIOLATION ${message}`)),
+  );
+  trace?.(`scenario ${JSON.stringify(scenario)}`);
   const peers = Array.from({ length: scenario.nodes }, (_, i) => `n${i + 1}`);
   const founders = peers.slice(0, scenario.membership?.founders ?? peers.length);
   const nodes = new Map<string, SimNode>();
@@ -93,6 +119,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
 
   const start = (node: SimNode): void => {
     node.incarnation++;
+    trace?.(`${node.id} starts (life ${node.incarnation})`);
     const saved = node.disk.snapshot;
     node.kv = saved === undefined ? new KvStore() : KvStore.restore(saved.bytes);
     checker.restarted(node.id, saved?.throughSlot ?? -1, node.kv);
@@ -144,14 +171,31 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
           }
         : {}),
       observer: {
-        proposed: (n, i, v) => checker.proposed(n, i, v),
-        chosen: (n, i, v) => checker.chosen(n, i, v),
-        learned: (n, i, v) => checker.learned(n, i, v),
+        proposed: (n, i, v) => {
+          trace?.(`${n} proposes ${String(i)} ${describeValue(v)}`);
+          checker.proposed(n, i, v);
+        },
+        chosen: (n, i, v, b) => {
+          trace?.(`${n} CHOSE ${String(i)} at ${formatBallot(b)} ${describeValue(v)}`);
+          checker.chosen(n, i, v);
+        },
+        learned: (n, i, v) => {
+          trace?.(`${n} learned ${String(i)} ${describeValue(v)}`);
+          checker.learned(n, i, v);
+        },
         delivered: (n, s, v) => {
+          trace?.(`${n} delivers ${s} ${describeValue(v)}`);
           checker.delivered(n, s, v, node.kv.apply(v, s));
           maybeSnapshot(s);
         },
         failed: (n, e) => checker.failed(n, e),
+        ...(trace === undefined
+          ? {}
+          : {
+              received: (n, m, local) =>
+                trace(`${n} <- ${m.from}${local ? ' (local)' : ''} ${describeMessage(m)}`),
+              timerFired: (n, machine, timer) => trace(`${n} timer ${machine} ${timer}`),
+            }),
         acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
         sentAccept: (n, i, b, v) => checker.sentAccept(n, i, b, v),
         sentPrepare: (n, machine, b) => checker.sentPrepare(n, machine, b),
@@ -174,6 +218,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   const up = (): SimNode[] => [...nodes.values()].filter((n) => n.host !== undefined);
   const down = (): SimNode[] => [...nodes.values()].filter((n) => n.host === undefined);
   const crash = (node: SimNode): void => {
+    trace?.(`${node.id} CRASHES`);
     node.host?.stop();
     node.host = undefined;
     node.disk.crash();
@@ -204,13 +249,20 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
             () => !healed && victim.host === undefined && start(victim),
           );
       } else if (roll < 0.55 && dead.length > 0) start(pick(faultRng, dead));
-      else if (roll < 0.75) network.partition(...split(faultRng, peers));
-      else if (roll < 0.9) network.heal();
+      else if (roll < 0.75) {
+        const sides = split(faultRng, peers);
+        trace?.(`partition [${sides[0]!.join(',')}] | [${sides[1]!.join(',')}]`);
+        network.partition(...sides);
+      } else if (roll < 0.9) {
+        trace?.('network heals');
+        network.heal();
+      }
       scheduleFault();
     });
   };
   scheduleFault();
   scheduler.setTimer(healAt, () => {
+    trace?.('HEAL: faults end');
     healed = true;
     network.heal();
     network.configureFaults({
@@ -403,6 +455,8 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   // An operator changes the members now and then during the faults, to any set of the nodes,
   // and retries until the change is in the log.
   const membershipRng = rng.fork();
+  // Its own stream, so the other choices of a seed stay what they were before it existed.
+  const splitRng = rng.fork();
   for (let i = 0; i < (scenario.membership?.changes ?? 0); i++) {
     scheduler.setTimer(membershipRng.next() * scenario.faultPhaseMs, () => {
       // Half the changes replace most of the current members: quorums of the old and the new
@@ -418,6 +472,7 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       checker.submitted(value);
       const live = up();
       const first = live.length > 0 ? pick(membershipRng, live) : nodes.get(peers[0]!)!;
+      trace?.(`operator submits ${describeValue(value)} to ${first.id}`);
       submitWithRetries(
         first,
         value,
@@ -430,12 +485,29 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
       scheduler.setTimer(membershipRng.next() * 20, () => {
         const leader = up().find((n) => n.host?.leader === n.id);
         if (healed || leader === undefined || !membershipRng.chance(0.5)) return;
+        trace?.(`nemesis: the leader ${leader.id} dies after a membership change`);
         crash(leader);
         scheduler.setTimer(
           membershipRng.next() * 50,
           () => !healed && leader.host === undefined && start(leader),
         );
       });
+      // Or the new members are cut off from the rest for a while: each side may then elect a
+      // leader of its own, one from before the change and one from after it, and only phase 1
+      // at the new members keeps the old side's leader from deciding their slots blind.
+      if (scenario.membership?.cutOff === true && splitRng.chance(0.75)) {
+        const apart = peers.filter((id) => !members.includes(id));
+        scheduler.setTimer(splitRng.next() * 100, () => {
+          if (healed || apart.length === 0) return;
+          trace?.(`nemesis: the new members [${members.join(',')}] are cut off`);
+          network.partition(members, apart);
+          scheduler.setTimer(50 + splitRng.next() * 300, () => {
+            if (healed) return;
+            trace?.('network heals');
+            network.heal();
+          });
+        });
+      }
     });
   }
 
@@ -559,8 +631,12 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   let steps = 0;
   const settled = (): boolean =>
     finishedAt !== undefined && scenario.mode === 'leader' && scheduler.now() > finishedAt + 1_000;
-  while (steps < STEP_BUDGET && !settled() && scheduler.step()) steps++;
-  if (steps >= STEP_BUDGET)
+  const stopEarly = (): boolean =>
+    options.stopAtFirstViolation === true && checker.violations.length > 0;
+  while (steps < STEP_BUDGET && !settled() && !stopEarly() && scheduler.step()) steps++;
+  if (stopEarly()) {
+    // The violation is the answer: what was still running says nothing more.
+  } else if (steps >= STEP_BUDGET)
     checker.violate(`liveness: the run did not settle within ${STEP_BUDGET} steps`);
   else if (finalReadsLeft !== 0)
     checker.violate('liveness: the final reads did not complete after the heal');
@@ -568,9 +644,9 @@ export function runSeed(seed: number, options: ScenarioOptions = {}): SeedResult
   for (const node of up()) node.host!.stop();
 
   // The clients' history must be linearizable (split by key, Porcupine-style).
-  const linearizability = checkOperations(kvModel, history, {
-    timeoutMs: LINEARIZABILITY_LIMIT_MS,
-  });
+  const linearizability = stopEarly()
+    ? { verdict: 'unknown' as const }
+    : checkOperations(kvModel, history, { timeoutMs: LINEARIZABILITY_LIMIT_MS });
   if (linearizability.verdict === 'not-linearizable') {
     checker.violate(
       `linearizability: the history of key partition ${linearizability.partition} (${linearizability.operations} operations) is not linearizable`,

@@ -44,6 +44,11 @@ export interface Scenario {
     readonly changes: number;
     /** Slots between a change and the slots it governs: small, so changes take effect in a run. */
     readonly window: number;
+    /**
+     * Whether the new members of a change are often cut off from the others for a while
+     * after it, so that each side may elect a leader of its own across the change.
+     */
+    readonly cutOff: boolean;
   };
 }
 
@@ -99,6 +104,8 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
             founders: rng.int(1, nodes),
             changes: rng.int(2, 8),
             window: rng.int(1, 3),
+            // Drawn last: the seeds without it run exactly as before it existed.
+            cutOff: rng.chance(0.7),
           },
         }
       : {}),
