@@ -82,6 +82,10 @@ const count =
 const start = single ?? integer('start', values.start, 0)!;
 if (values.trace && single === undefined) fail('--trace needs --seed S: one seed at a time');
 
+if (single === undefined)
+  console.log(
+    `${mode} mode, seeds ${start}..${start + count - 1}${values.plant === undefined ? '' : `, planted ${values.plant}`}`,
+  );
 const summary = runSeeds({
   start,
   count,
@@ -107,8 +111,16 @@ if (summary.compactions > 0)
   console.log(
     `compactions: ${summary.compactions}, snapshots installed from peers: ${summary.snapshotsInstalled}`,
   );
-if (summary.membershipChanges > 0)
-  console.log(`membership changes chosen: ${summary.membershipChanges}`);
+if (summary.membershipChanges > 0) {
+  const m = summary.membershipShapes;
+  const windows = [...summary.membershipWindows]
+    .sort(([a], [b]) => a - b)
+    .map(([w, n]) => `${w}: ${n} seeds`)
+    .join(', ');
+  console.log(
+    `membership changes chosen: ${summary.membershipChanges} (to an even number of members: ${m.even}, odd: ${m.odd}; within the window of the one before: ${m.withinWindow}, in adjacent slots: ${m.adjacent}; windows ${windows})`,
+  );
+}
 if (summary.undecided > 0)
   console.log(`linearizability undecided (time limit) in ${summary.undecided} seeds`);
 console.log(`seeds: ${summary.seeds}, violations: ${summary.violatingSeeds}`);

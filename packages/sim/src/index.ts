@@ -13,6 +13,6 @@ export * from './linearizability/index.js';
 export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
 export { SafetyChecker } from './sim/checker.js';
 export { SimDisk } from './sim/disk.js';
-export { type KvOperation, runSeed, type SeedResult } from './sim/run.js';
+export { type KvOperation, type MembershipShapes, runSeed, type SeedResult } from './sim/run.js';
 export type { SimMode } from './sim/scenario.js';
 export { chooseScenario, type Scenario, type ScenarioOptions } from './sim/scenario.js';

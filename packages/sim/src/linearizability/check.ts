@@ -17,6 +17,11 @@ interface Entry<I, O> {
 export interface CheckOptions {
   /** Give up after this long and answer 'unknown'. Default: no limit. */
   readonly timeoutMs?: number;
+  /**
+   * Give up after this many search steps and answer 'unknown': unlike a time limit, the same
+   * history gets the same verdict on any machine (what a replayable simulation needs).
+   */
+  readonly maxSteps?: number;
 }
 
 class Timeout extends Error {}
@@ -97,7 +102,7 @@ function unlift<I, O>(call: Entry<I, O>): void {
 function checkPartition<S, I, O>(
   model: Model<S, I, O>,
   history: readonly Operation<I, O>[],
-  deadline: number,
+  limits: { readonly deadline: number; stepsLeft: number },
 ): { ok: boolean; longest: number } {
   const head = buildList(history);
   const seen = new Set<string>();
@@ -108,7 +113,8 @@ function checkPartition<S, I, O>(
   let longest = 0;
   let steps = 0;
   while (head.next !== undefined) {
-    if ((++steps & 0x3ff) === 0 && performance.now() > deadline) throw new Timeout();
+    if (--limits.stepsLeft < 0) throw new Timeout();
+    if ((++steps & 0x3ff) === 0 && performance.now() > limits.deadline) throw new Timeout();
     if (entry === undefined)
       throw new Error('linearizability search ran off the end of the history');
     if (entry.isCall) {
@@ -149,11 +155,15 @@ export function checkOperations<S, I, O>(
   history: readonly Operation<I, O>[],
   options: CheckOptions = {},
 ): CheckResult {
-  const deadline = performance.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
-  const partitions = model.partition?.(history) ?? [history.slice()];
+  const limits = {
+    deadline: performance.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY),
+    stepsLeft: options.maxSteps ?? Number.POSITIVE_INFINITY,
+  };
+  const pruned = model.prune?.(history) ?? history;
+  const partitions = model.partition?.(pruned) ?? [pruned.slice()];
   try {
     for (const [index, partition] of partitions.entries()) {
-      const { ok, longest } = checkPartition(model, partition, deadline);
+      const { ok, longest } = checkPartition(model, partition, limits);
       if (!ok)
         return {
           verdict: 'not-linearizable',

@@ -13,6 +13,12 @@ export interface Model<State, Input, Output> {
   ): { readonly ok: boolean; readonly state: State };
   /** A canonical key: equal states must give equal keys, different states different keys. */
   hash(state: State): string;
+  /**
+   * Drop operations that cannot change the verdict, before the search (default: none). Only
+   * operations whose outcome is unknown may go: e.g. a write that never returned and whose
+   * effect no read shows. Such operations are what makes the search exponential.
+   */
+  prune?(history: readonly Operation<Input, Output>[]): Operation<Input, Output>[];
   /** Split a history into independent sub-histories (e.g. by key); default: one. */
   partition?(history: readonly Operation<Input, Output>[]): Operation<Input, Output>[][];
   describe?(input: Input, output: Output | undefined): string;

@@ -1,5 +1,5 @@
 import type { PlantedBug } from '@synod/actors';
-import { runSeed, type SeedResult } from './run.js';
+import { type MembershipShapes, runSeed, type SeedResult } from './run.js';
 import type { SimMode } from './scenario.js';
 import type { TraceSink } from './trace.js';
 
@@ -29,6 +29,9 @@ export interface BatchSummary {
   readonly compactions: number;
   readonly snapshotsInstalled: number;
   readonly membershipChanges: number;
+  /** Summed over the seeds; and the membership windows the seeds with changes used. */
+  readonly membershipShapes: MembershipShapes;
+  readonly membershipWindows: ReadonlyMap<number, number>;
 }
 
 /** The one-line command that replays a seed exactly. */
@@ -59,6 +62,8 @@ export function runSeeds(options: BatchOptions): BatchSummary {
   let compactions = 0;
   let snapshotsInstalled = 0;
   let membershipChanges = 0;
+  const shapes = { even: 0, odd: 0, withinWindow: 0, adjacent: 0 };
+  const windows = new Map<number, number>();
   for (let seed = options.start; seed < options.start + options.count; seed++) {
     const t0 = performance.now();
     const result = runSeed(seed, {
@@ -79,6 +84,11 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     compactions += result.compactions;
     snapshotsInstalled += result.snapshotsInstalled;
     membershipChanges += result.membershipChanges;
+    for (const key of Object.keys(shapes) as (keyof MembershipShapes)[])
+      shapes[key] += result.membershipShapes[key];
+    const window = result.scenario.membership?.window;
+    if (window !== undefined && result.membershipChanges > 0)
+      windows.set(window, (windows.get(window) ?? 0) + 1);
     if (result.violations.length > 0) {
       violatingSeeds++;
       firstViolatingSeed ??= seed;
@@ -98,5 +108,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     compactions,
     snapshotsInstalled,
     membershipChanges,
+    membershipShapes: shapes,
+    membershipWindows: windows,
   };
 }

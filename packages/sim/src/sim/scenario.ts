@@ -49,6 +49,8 @@ export interface Scenario {
      * after it, so that each side may elect a leader of its own across the change.
      */
     readonly cutOff: boolean;
+    /** Whether a change is often followed at once by another: two changes in adjacent slots. */
+    readonly backToBack: boolean;
   };
 }
 
@@ -106,6 +108,7 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
             window: rng.int(1, 3),
             // Drawn last: the seeds without it run exactly as before it existed.
             cutOff: rng.chance(0.7),
+            backToBack: rng.chance(0.3),
           },
         }
       : {}),

@@ -12,17 +12,8 @@ import {
   registerModel,
 } from '../../src/index.js';
 
-const DATA = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'testdata',
-  'linearizability',
-);
+// Vendored with its licence: packages/sim/testdata/linearizability/README.md.
+const DATA = join(import.meta.dirname, '..', '..', 'testdata', 'linearizability');
 const TIME_LIMIT_MS = 20_000;
 
 function expected(file: string): Map<string, string> {
