@@ -26,6 +26,7 @@ import {
 import { addPromise, mergeReported, type PromiseRound, promiseRound } from './leader-promises.js';
 import { NOOP } from './log-ops.js';
 import type { PlantedBug } from './plants.js';
+import { nextRound } from './rounds.js';
 
 export interface LeaderTiming {
   readonly heartbeatMs: number;
@@ -140,6 +141,8 @@ export interface LeaderContext {
   persistId: number;
   /** The lowest round left to use: raised when any machine of this node reserves a round. */
   minRound: number;
+  /** No round is left below MAX_ROUND: this node can only follow. */
+  exhausted: boolean;
 }
 
 const same = (a: Ballot, b: Ballot): boolean => compareBallots(a, b) === 0;
@@ -225,11 +228,11 @@ export const leaderMachine = setup({
       enqueue.emit({ type: 'leadership', leader: undefined, ballot: context.leaderBallot });
     }),
     reserveRound: enqueueActions(({ context, enqueue }) => {
-      const round = Math.max(
-        context.minRound,
-        context.highestSeen.round + 1,
-        context.ballot.round + 1,
-      );
+      const round = nextRound(context.minRound, context.highestSeen, context.ballot);
+      if (round === undefined) {
+        context.exhausted = true;
+        return;
+      }
       context.ballot = ballot(round, context.input.nodeId);
       context.persistId += 1;
       enqueue.emit({ type: 'cancelTimer', timer: 'election' });
@@ -447,6 +450,7 @@ export const leaderMachine = setup({
     random: input.seed | 0,
     persistId: 0,
     minRound: input.minRound,
+    exhausted: false,
   }),
   on: {
     progress: { actions: 'noteProgress' },
@@ -480,6 +484,7 @@ export const leaderMachine = setup({
         reserving: {
           entry: 'reserveRound',
           on: { persisted: { guard: 'isOurPersist', target: 'preparing' } },
+          always: { guard: ({ context }) => context.exhausted, target: '#leader.follower' },
         },
         preparing: {
           entry: 'sendPrepareLog',

@@ -11,6 +11,11 @@ export interface LearnerInput {
   readonly acceptorCount: number;
   /** The first log slot not yet delivered (a restarted node resumes from its applied slot + 1). */
   readonly nextSlot?: number;
+  /**
+   * Whether acceptors' votes (accepted copies) count towards learning (default true). A
+   * distinguished leader's acceptors send none: with it off, votes that arrive are ignored.
+   */
+  readonly learnFromVotes?: boolean;
   readonly plant?: PlantedBug;
 }
 
@@ -21,6 +26,7 @@ type Tally = Map<string, { readonly value: Value; readonly voters: Set<string> }
 export interface LearnerContext {
   readonly group: string;
   readonly quorum: number;
+  readonly learnFromVotes: boolean;
   readonly plant: PlantedBug | undefined;
   readonly tallies: Map<Instance, Tally>;
   readonly learned: Map<Instance, Value>;
@@ -133,7 +139,8 @@ export const learnerMachine = setup({
         learn(context, m.instance, m.value, emit);
         return;
       }
-      if (m.type !== 'accepted' || !m.ok || m.value === undefined) return;
+      if (m.type !== 'accepted' || !m.ok || m.value === undefined || !context.learnFromVotes)
+        return;
       if (
         context.learned.has(m.instance) ||
         (typeof m.instance === 'number' && m.instance < context.nextSlot)
@@ -162,6 +169,7 @@ export const learnerMachine = setup({
   context: ({ input }) => ({
     group: input.group,
     quorum: majority(input.acceptorCount),
+    learnFromVotes: input.learnFromVotes ?? true,
     plant: input.plant,
     tallies: new Map(),
     learned: new Map(),

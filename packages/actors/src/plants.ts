@@ -25,12 +25,16 @@ export type PlantedBug =
   | 'unprepared-members'
   // A leader pipelines past the membership window: it starts slots whose members it cannot
   // know yet, and a quorum of the old members can choose what the new ones never see.
-  | 'no-membership-window';
+  | 'no-membership-window'
+  // The host believes every well-formed peer message: a sender that is no member can decide
+  // values, promise acceptors away with a huge ballot, or break a learner with forged votes.
+  | 'trust-any-peer';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
   'ignore-accepted',
   'mixed-ballot-quorum',
+  'trust-any-peer',
 ];
 
 /** The bugs specific to the distinguished-leader mode. */

@@ -21,6 +21,7 @@ import {
 } from './effects.js';
 import type { PlantedBug } from './plants.js';
 import { majority, quorumImpossible } from './quorum.js';
+import { nextRound } from './rounds.js';
 
 export interface ProposerTiming {
   /** How long a phase waits for a majority before retrying. */
@@ -94,6 +95,8 @@ export interface ProposerContext {
   persistId: number;
   /** The lowest round left to use: raised when any machine of this node reserves a round. */
   minRound: number;
+  /** No round is left below MAX_ROUND: the proposer waits for the value to be known. */
+  exhausted: boolean;
 }
 
 const sameBallot = (a: Ballot, b: Ballot): boolean => compareBallots(a, b) === 0;
@@ -133,11 +136,11 @@ export const proposerMachine = setup({
         context.minRound = Math.max(context.minRound, event.round + 1);
     },
     reserveRound: enqueueActions(({ context, enqueue }) => {
-      const round = Math.max(
-        context.minRound,
-        context.highestSeen.round + 1,
-        context.ballot.round + 1,
-      );
+      const round = nextRound(context.minRound, context.highestSeen, context.ballot);
+      if (round === undefined) {
+        context.exhausted = true;
+        return;
+      }
       context.ballot = ballot(round, context.input.nodeId);
       context.persistId += 1;
       enqueue.emit({ type: 'persist', id: context.persistId, records: [{ kind: 'round', round }] });
@@ -261,6 +264,7 @@ export const proposerMachine = setup({
     random: input.seed | 0,
     persistId: 0,
     minRound: input.minRound,
+    exhausted: false,
   }),
   initial: 'reserving',
   on: {
@@ -271,7 +275,10 @@ export const proposerMachine = setup({
     reserving: {
       entry: 'reserveRound',
       on: { persisted: { guard: 'isOurPersist', target: 'preparing' } },
+      always: { guard: ({ context }) => context.exhausted, target: 'exhausted' },
     },
+    // Every round is used up (only forged ballots get there): it can only learn the value.
+    exhausted: {},
     preparing: {
       entry: 'sendPrepare',
       on: {

@@ -21,6 +21,7 @@ import {
 import type { TimerHandle, TransportMessage } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 import { LeaderMode, type SubmitResult } from './leader-mode.js';
+import { type DropReason, PeerFilter } from './peer-filter.js';
 import { unwrapSnapshot, wrapSnapshot } from './snapshot-envelope.js';
 import { tell } from './tell.js';
 import type { GroupHostOptions, Snapshot } from './types.js';
@@ -59,6 +60,11 @@ export class GroupHost {
   /** Register keys whose value this node learned (paxos(k, v) answers at once afterwards). */
   readonly #registers = new Map<string, Value>();
   readonly #readWaiters: { through: number; done: (through: number) => void }[] = [];
+  /**
+   * Reads still asking acceptors, with the member sets they asked: they ask again when the
+   * member sets of the undelivered slots change (see read).
+   */
+  readonly #readRestarts = new Map<() => void, string>();
   readonly #acceptor: AnyActorRef;
   readonly #learner: AnyActorRef;
   readonly #leaderMode: LeaderMode | undefined;
@@ -78,6 +84,7 @@ export class GroupHost {
   #actorSeq = 0;
   #stopped = false;
   decodeErrors = 0;
+  readonly #filter: PeerFilter;
 
   constructor(options: GroupHostOptions) {
     this.#o = options;
@@ -94,8 +101,24 @@ export class GroupHost {
       if (initial.membership !== undefined) this.#membership = Membership.from(initial.membership);
     }
     const recovered = options.disk.durable;
-    for (const record of recovered)
+    let highestRound = 0;
+    for (const record of recovered) {
       if (record.kind === 'round') this.#roundFloor = Math.max(this.#roundFloor, record.round);
+      const round =
+        record.kind === 'round' ? record.round : 'ballot' in record ? record.ballot.round : 0;
+      highestRound = Math.max(highestRound, round);
+    }
+    this.#filter = new PeerFilter(
+      {
+        nodeId: options.nodeId,
+        membership: () => this.#membership,
+        firstUnknownSlot: () => this.#nextSlot,
+        followedLeader: () => this.#leaderMode?.followed(),
+        ownAccepted: (slot) => this.acceptorState.acceptedFor(slot),
+        leaderMode: options.mode === 'leader',
+      },
+      highestRound,
+    );
     const base = {
       group: options.group,
       nodeId: options.nodeId,
@@ -110,7 +133,13 @@ export class GroupHost {
     this.#learner = this.#start(
       'learner',
       createActor(learnerMachine, {
-        input: { ...base, acceptorCount: options.peers.length, nextSlot: this.#nextSlot },
+        input: {
+          ...base,
+          acceptorCount: options.peers.length,
+          nextSlot: this.#nextSlot,
+          // A distinguished leader's acceptors send learners no votes: any that arrive are forged.
+          learnFromVotes: options.mode !== 'leader',
+        },
       }),
     );
     const t = options.transport;
@@ -201,6 +230,16 @@ export class GroupHost {
     return this.#log;
   }
 
+  /** The highest ballot round this node has seen believed (its own included). */
+  get highestRound(): number {
+    return this.#filter.highestRound;
+  }
+
+  /** Peer messages not believed, by reason (see PeerFilter), since this host started. */
+  get droppedPeerMessages(): Readonly<Record<DropReason, number>> {
+    return this.#filter.dropped;
+  }
+
   /** The acceptor's state, for checkers and for measuring what it holds. */
   get acceptorState(): AcceptorState {
     return (this.#acceptor.getSnapshot().context as AcceptorContext).state;
@@ -249,10 +288,19 @@ export class GroupHost {
     let cancelRound = (): void => undefined;
     // A write acknowledged under members this node has not yet learned of was accepted by a
     // majority of those members: the first change it did not know of was chosen under members
-    // it did know, so catching up brings it here, and the read asks again.
+    // it did know, so catching up brings it here, and the read asks again. A round still
+    // asking when the member sets of the undelivered slots change starts over too: members it
+    // asked may no longer speak for the group (their answers are dropped), and slots
+    // delivered since need no answer.
+    const restart = (): void => {
+      cancelRound();
+      round();
+    };
     const round = (): void => {
       const membership = this.#membership;
+      this.#readRestarts.set(restart, this.#quorumsKey());
       cancelRound = this.#readRound((through) => {
+        this.#readRestarts.delete(restart);
         if (cancelled) return;
         if (this.#membership !== membership) round();
         else done(through);
@@ -261,6 +309,7 @@ export class GroupHost {
     round();
     return () => {
       cancelled = true;
+      this.#readRestarts.delete(restart);
       cancelRound();
     };
   }
@@ -292,6 +341,14 @@ export class GroupHost {
       const index = waiter === undefined ? -1 : this.#readWaiters.indexOf(waiter);
       if (index >= 0) this.#readWaiters.splice(index, 1);
     };
+  }
+
+  /**
+   * Whether the group's other nodes take this node's proposals for `instance` (PeerFilter's
+   * view of who speaks for the group): a node that is no member must not start paxos(k, v).
+   */
+  maySpeakFor(instance: number | string): boolean {
+    return this.#filter.speaks(this.nodeId, instance);
   }
 
   /** Single-decree paxos(key, value): calls back with the value chosen for the key. */
@@ -331,10 +388,10 @@ export class GroupHost {
       this.decodeErrors++;
       return;
     }
-    if (membership !== undefined) this.#membership = membership;
     this.#o.snapshots?.install(snapshot);
     for (const slot of this.#log.keys()) if (slot <= snapshot.throughSlot) this.#log.delete(slot);
     this.#nextSlot = snapshot.throughSlot + 1;
+    this.#setMembership(membership ?? this.#membership);
     this.#logStart = Math.max(this.#logStart, this.#nextSlot);
     // Proposals for slots the snapshot covers are moot: those slots are chosen.
     for (const [instance, { actor }] of this.#proposals) {
@@ -399,7 +456,22 @@ export class GroupHost {
       return;
     }
     // The network's echo of this node's own messages is dropped (they arrive locally).
-    if (message.from !== this.nodeId) this.#o.observer?.received?.(this.nodeId, message, false);
+    if (message.from === this.nodeId) {
+      deliver(message);
+      return;
+    }
+    const dropped = this.#o.plant === 'trust-any-peer' ? undefined : this.#filter.check(message);
+    if (dropped !== undefined) {
+      this.#o.observer?.dropped?.(this.nodeId, message, dropped);
+      // A decide this node cannot vouch for still says the slot is chosen: fetch it from logs.
+      if (dropped === 'unverified-decide' && message.type === 'decide')
+        this.#leaderMode?.chosenElsewhere(message.instance);
+      // A sender this node does not know as a member may be one it has not heard of yet:
+      // this node may be behind the change that added it, and would stay deaf to it.
+      else if (dropped === 'not-a-member') this.#leaderMode?.probe();
+      return;
+    }
+    this.#o.observer?.received?.(this.nodeId, message, false);
     deliver(message);
   }
 
@@ -592,7 +664,7 @@ export class GroupHost {
         this.#log.set(effect.slot, effect.value);
         this.#nextSlot = effect.slot + 1;
         if (this.#leaderMode !== undefined)
-          this.#membership = this.#membership.after(effect.slot, effect.value);
+          this.#setMembership(this.#membership.after(effect.slot, effect.value));
         o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);
         this.#leaderMode?.delivered(effect.slot, effect.value);
         this.#releaseReads();
@@ -626,10 +698,26 @@ export class GroupHost {
    */
   #raiseFloor(round: number): void {
     this.#roundFloor = round;
+    this.#filter.sawRound(round);
     if (this.#o.plant === 'no-round-floor') return; // the planted bug: machines not told
     const event = { type: 'roundFloor', round } as const;
     if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
     for (const { actor } of this.#proposals.values()) tell(actor, event);
+  }
+
+  #setMembership(membership: Membership): void {
+    this.#membership = membership;
+    if (this.#readRestarts.size === 0) return;
+    const now = this.#quorumsKey();
+    for (const [restart, asked] of [...this.#readRestarts]) if (asked !== now) restart();
+  }
+
+  /** The member sets a read asks now: those of the undelivered slots. */
+  #quorumsKey(): string {
+    return this.#membership
+      .configsFrom(this.#nextSlot)
+      .map((members) => members.join(','))
+      .join('|');
   }
 
   #releaseReads(): void {

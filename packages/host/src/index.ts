@@ -13,3 +13,4 @@ export {
   SNAPSHOT_CHUNK_BYTES,
   type SubmitResult,
 } from './leader-mode.js';
+export { DROP_REASONS, type DropReason, MAX_ROUND_STEP, PeerFilter } from './peer-filter.js';

@@ -5,6 +5,7 @@ import {
   type PlantedBug,
 } from '@synod/actors';
 import {
+  type Ballot,
   formatBallot,
   type GroupSubjects,
   type Membership,
@@ -97,6 +98,7 @@ export class LeaderMode {
   #catchUpTimer: TimerHandle | undefined;
   #transfer: Transfer | undefined;
   #lastHeartbeatAt: number | undefined;
+  #lastProbeAt = Number.NEGATIVE_INFINITY;
 
   constructor(host: LeaderModeHost) {
     this.#host = host;
@@ -209,6 +211,37 @@ export class LeaderMode {
       // The value of a slot inside a snapshot is unknown here; its readers only need it settled.
       for (const done of waiters) done(new Uint8Array(0));
     }
+  }
+
+  /** The leader this node follows and the ballot it leads at; undefined if none, or itself. */
+  followed(): { readonly id: string; readonly ballot: Ballot } | undefined {
+    const id = this.#leaderId;
+    if (id === undefined || id === this.#host.nodeId) return undefined;
+    return { id, ballot: (this.actor.getSnapshot().context as LeaderContext).leaderBallot };
+  }
+
+  /**
+   * A peer says `instance` is chosen, but this node could not check its value: the slot comes
+   * from the peers' logs instead (catch-up), like any slot known chosen and not yet here.
+   */
+  chosenElsewhere(instance: number | string): void {
+    if (typeof instance !== 'number') return;
+    this.#knownCommitIndex = Math.max(this.#knownCommitIndex, instance);
+    if (this.#knownCommitIndex >= this.#host.firstUnknownSlot()) this.#requestCatchUp();
+  }
+
+  /**
+   * A node this one does not know as a member says the log moved on (a heartbeat or decide
+   * it dropped): this node may be behind the change that made that node a member. It asks
+   * its peers once, and believes only the answers of members it knows; an answer showing it
+   * behind starts the usual catch-up. At most one such question per catch-up period, so
+   * nobody can make a node flood its peers.
+   */
+  probe(): void {
+    const now = this.#host.scheduler.now();
+    if (this.#catchUpTimer !== undefined || now - this.#lastProbeAt < CATCH_UP_EVERY_MS) return;
+    this.#lastProbeAt = now;
+    this.#sendCatchUpRequest();
   }
 
   /** An acceptor refused this node's phase 1: it compacted through `compactedThrough`. */

@@ -9,6 +9,7 @@ import type {
 } from '@synod/protocol';
 import type { Scheduler, Transport } from '@synod/transport';
 import type { AnyActorRef } from 'xstate';
+import type { DropReason } from './peer-filter.js';
 
 /** What a host needs to make its records durable. */
 export interface Disk {
@@ -72,6 +73,8 @@ export interface HostObserver {
    * from the node itself (`local`), which never crosses the network. For traces.
    */
   received?(node: string, message: PeerMessage, local: boolean): void;
+  /** A peer message was not believed (PeerFilter) and went to no machine. */
+  dropped?(node: string, message: PeerMessage, reason: DropReason): void;
   /** A timer a machine of `node` set (`machine` names it, as the inspection sink does) fired. */
   timerFired?(node: string, machine: string, timer: string): void;
 }

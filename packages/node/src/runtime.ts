@@ -1,7 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LeaderTiming } from '@synod/actors';
-import { type Disk, GroupHost, type InspectionSink, type Snapshot } from '@synod/host';
+import {
+  type Disk,
+  type DropReason,
+  GroupHost,
+  type InspectionSink,
+  type Snapshot,
+} from '@synod/host';
 import type { Logger } from '@synod/log';
 import {
   assertGroupName,
@@ -19,6 +25,7 @@ import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher } from './batcher.js';
 import { ClientRequests, failure } from './client-requests.js';
+import { DropLog } from './drop-log.js';
 import { KV } from './kv-machine.js';
 import { MemberChanges } from './member-changes.js';
 import { readSnapshot } from './snapshot-io.js';
@@ -70,6 +77,11 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
   readonly metrics?: RuntimeMetrics;
   /** More fields for this node's status answer (`synod status`), e.g. its metrics. */
   readonly statusExtra?: () => Record<string, unknown>;
+  /**
+   * The node stopped itself: a protocol invariant broke, or its store or snapshots failed.
+   * Called once it has stopped. The CLI exits non-zero here.
+   */
+  readonly onFatal?: (error: unknown) => void;
 }
 
 /** Measurements the runtime reports as they happen. */
@@ -121,6 +133,7 @@ export class NodeRuntime {
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
   readonly #counts = { phase1: 0, phase2: 0 };
   #stopped = false;
+  readonly #drops: DropLog;
 
   static async start(options: NodeRuntimeOptions): Promise<NodeRuntime> {
     assertGroupName(options.group);
@@ -163,6 +176,7 @@ export class NodeRuntime {
     asyncApplied: number,
   ) {
     this.#o = options;
+    this.#drops = new DropLog(options.logger);
     this.group = options.group;
     this.nodeId = options.nodeId;
     this.#store = store;
@@ -193,10 +207,7 @@ export class NodeRuntime {
             queue: this.#queue,
             host: () => this.#host,
             initial: snapshot,
-            failed: (error) => {
-              options.logger?.fatal({ err: error }, 'writing the restart point failed; stopping');
-              void this.stop();
-            },
+            failed: (error) => this.#fatal(error, 'writing the restart point failed'),
           });
     if (this.#asyncCompaction !== undefined && this.#queue !== undefined) {
       const compaction = this.#asyncCompaction;
@@ -213,13 +224,7 @@ export class NodeRuntime {
             capture: () => this.#state.snapshot(),
             membership: (slot) => this.#host.membershipThrough(slot).toRecord(),
             compact: (through) => this.#host.compact(through),
-            failed: (error) => {
-              options.logger?.fatal(
-                { err: error },
-                'writing a snapshot failed; stopping this node',
-              );
-              void this.stop();
-            },
+            failed: (error) => this.#fatal(error, 'writing a snapshot failed'),
           });
     const disk: Disk = {
       durable: store.recovered,
@@ -230,18 +235,14 @@ export class NodeRuntime {
             options.metrics?.persisted(performance.now() - started);
             done();
           },
-          (error: unknown) => {
-            // A node that cannot persist must not answer as if it had: stop loudly.
-            options.logger?.fatal({ err: error }, 'acceptor store failed; stopping this node');
-            void this.stop();
-          },
+          // A node that cannot persist must not answer as if it had: stop loudly.
+          (error: unknown) => this.#fatal(error, 'the acceptor store failed'),
         );
       },
       rewrite: (records) => {
-        store.rewrite(records).catch((error: unknown) => {
-          options.logger?.fatal({ err: error }, 'compacting the acceptor store failed; stopping');
-          void this.stop();
-        });
+        store
+          .rewrite(records)
+          .catch((error: unknown) => this.#fatal(error, 'compacting the acceptor store failed'));
       },
     };
     this.#host = new GroupHost({
@@ -283,8 +284,10 @@ export class NodeRuntime {
           else if (message.type === 'accepted' && message.value === undefined)
             this.#counts.phase2 += 1;
         },
-        failed: (_node, error) =>
-          options.logger?.fatal({ err: error }, 'a protocol invariant broke; this node must stop'),
+        // A machine that caught a broken invariant (a learner told two values for one slot)
+        // has stopped: the node stops with it rather than run on without serving.
+        failed: (_node, error) => this.#fatal(error, 'a protocol invariant broke'),
+        dropped: (_node, message, reason) => this.#drops.note(reason, message),
       },
     });
     this.#memberChanges = new MemberChanges(this.#host);
@@ -395,6 +398,8 @@ export class NodeRuntime {
     arrayBuffersBytes: number;
     /** The group's members once every change this node has delivered is in effect. */
     members: readonly string[];
+    /** Peer messages this node did not believe since it started, by reason. */
+    droppedPeerMessages: Readonly<Record<DropReason, number>>;
   } {
     const memory = process.memoryUsage();
     const leader = this.#host.leader ?? null;
@@ -419,6 +424,7 @@ export class NodeRuntime {
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
       members: this.#host.membership.latest,
+      droppedPeerMessages: { ...this.#host.droppedPeerMessages },
     };
   }
 
@@ -439,9 +445,21 @@ export class NodeRuntime {
     return this.#queue?.appliedThrough ?? this.#host.deliveredThrough;
   }
 
+  /**
+   * Something this node cannot go on after: it stops, and its owner hears of it (onFatal: the
+   * CLI exits non-zero, so a supervisor restarts it) instead of a process that runs on and
+   * serves nothing.
+   */
+  #fatal(error: unknown, what: string): void {
+    if (this.#stopped) return;
+    this.#o.logger?.fatal({ err: error }, `${what}; this node stops`);
+    void this.stop().finally(() => this.#o.onFatal?.(error));
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#drops.stop();
     this.#host.stop();
     this.#queue?.stop();
     await this.#snapshots?.stop();

@@ -12,11 +12,16 @@ export interface Ballot {
 /** The ballot below every real one: round 0 with the empty node id, which no node may have. */
 export const ZERO_BALLOT: Ballot = Object.freeze({ round: 0, nodeId: '' });
 
-export const MAX_ROUND = Number.MAX_SAFE_INTEGER;
+/**
+ * The highest round a ballot may have: a round per millisecond for 8,900 years, and far below
+ * 2^53, so round + 1 is always exact. Decoding refuses a ballot above it: one forged round
+ * near 2^53 once made every acceptor promise a ballot no proposer could ever top.
+ */
+export const MAX_ROUND = 2 ** 48;
 
 export function ballot(round: number, nodeId: string): Ballot {
-  if (!Number.isSafeInteger(round) || round < 0) {
-    throw new RangeError(`ballot round must be a non-negative safe integer, got ${round}`);
+  if (!Number.isSafeInteger(round) || round < 0 || round > MAX_ROUND) {
+    throw new RangeError(`ballot round must be an integer from 0 to 2^48, got ${round}`);
   }
   return { round, nodeId: assertNodeId(nodeId) };
 }

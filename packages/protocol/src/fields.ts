@@ -1,4 +1,4 @@
-import type { Ballot } from './ballot.js';
+import { type Ballot, MAX_ROUND } from './ballot.js';
 import { DecodeError } from './errors.js';
 import { LIMITS } from './limits.js';
 import type { Instance, PlainData } from './messages.js';
@@ -123,7 +123,7 @@ export function readEnum<T extends string>(
 export function readBallot(doc: Doc, key: string, path: string): Ballot {
   const at = join(path, key);
   const b = readDoc(doc[key], at);
-  const round = readInt(b, 'round', at, 0);
+  const round = readInt(b, 'round', at, 0, MAX_ROUND);
   const nodeId = b.nodeId;
   if (nodeId === '' && round === 0) return { round, nodeId };
   return { round, nodeId: readName(b, 'nodeId', at) };

@@ -23,6 +23,7 @@ import {
   type HighestAcceptedQuery,
   type Instance,
   LIMITS,
+  MAX_ROUND,
   type PeerMessage,
   type PlainData,
   type Prepare,
@@ -54,9 +55,16 @@ export const slotArb: fc.Arbitrary<number> = fc.oneof(
 /** A commit index or "highest slot" field: -1 (none) or a slot. */
 export const slotOrNoneArb: fc.Arbitrary<number> = fc.oneof(fc.constant(-1), slotArb);
 
+/** Rounds a ballot may have: up to MAX_ROUND (2^48), the edges included. */
+export const roundArb: fc.Arbitrary<number> = fc.oneof(
+  fc.nat(1_000),
+  fc.integer({ min: 0, max: MAX_ROUND }),
+  fc.constantFrom(0, 2 ** 31, 2 ** 32, MAX_ROUND),
+);
+
 export const ballotArb: fc.Arbitrary<Ballot> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Ballot>({ round: 0, nodeId: '' }) },
-  { weight: 9, arbitrary: fc.record({ round: slotArb, nodeId: nameArb }) },
+  { weight: 9, arbitrary: fc.record({ round: roundArb, nodeId: nameArb }) },
 );
 
 /** Register keys: 1 to 1024 UTF-16 code units, any well-formed Unicode. */

@@ -313,6 +313,25 @@ describe('INVALID_FIELD in peer messages', () => {
       'ballot.round',
       'expected an integer',
     ),
+    // Safe, but past MAX_ROUND: a round no proposer could ever top.
+    at(
+      { ...heartbeat, ballot: { round: 2 ** 53 - 1, nodeId: 'n1' } },
+      'ballot.round',
+      'must be between 0 and 281474976710656',
+    ),
+    at(
+      {
+        ...env,
+        type: 'promise',
+        ballot: B,
+        ok: false,
+        promised: { round: 2 ** 48 + 1, nodeId: 'n2' },
+        accepted: [],
+        more: false,
+      },
+      'promised.round',
+      'must be between 0 and',
+    ),
     at(
       { ...heartbeat, ballot: { round: 1n << 60n, nodeId: 'n1' } },
       'ballot.round',

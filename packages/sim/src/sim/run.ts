@@ -13,6 +13,7 @@ import { kvModel } from '../linearizability/kv-model.js';
 import { SafetyChecker } from './checker.js';
 import { SimDisk } from './disk.js';
 import { encodeWrite, KvStore } from './kv.js';
+import { Rogue } from './rogue.js';
 import { chooseScenario, type Scenario, type ScenarioOptions } from './scenario.js';
 import { at, describeMessage, describeValue, type TraceSink } from './trace.js';
 
@@ -48,6 +49,8 @@ export interface SeedResult {
   readonly membershipChanges: number;
   /** What those changes were like: what the simulator claims to cover. */
   readonly membershipShapes: MembershipShapes;
+  /** Peer messages the nodes did not believe, by reason, over all their lives (PeerFilter). */
+  readonly droppedPeerMessages: Readonly<Record<string, number>>;
 }
 
 interface PendingOp {
@@ -223,8 +226,11 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const pending = new Set<PendingOp>();
   const up = (): SimNode[] => [...nodes.values()].filter((n) => n.host !== undefined);
   const down = (): SimNode[] => [...nodes.values()].filter((n) => n.host === undefined);
+  /** Hosts of earlier lives, for what they counted. */
+  const gone: GroupHost[] = [];
   const crash = (node: SimNode): void => {
     trace?.(`${node.id} CRASHES`);
+    if (node.host !== undefined) gone.push(node.host);
     node.host?.stop();
     node.host = undefined;
     node.disk.crash();
@@ -338,7 +344,14 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     const key = `k${clientRng.int(0, scenario.keys - 1)}`;
     const roll = clientRng.next();
     if (roll < 0.2) {
-      runPaxos(client, node);
+      // Only a node the others take proposals from runs paxos(k, v) (a founding member always
+      // may); another one would pass it on, as the node runtime does.
+      const proposer = node.host!.maySpeakFor('register-0') ? node : nodes.get(founders[0]!)!;
+      if (proposer.host === undefined) {
+        scheduler.setTimer(10, () => runClient(client));
+        return;
+      }
+      runPaxos(client, proposer);
       return;
     }
     const kind = roll < 0.5 ? 'get' : roll < 0.75 ? 'put' : 'append';
@@ -464,6 +477,22 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   // Their own streams, so the other choices of a seed stay what they were before they existed.
   const splitRng = rng.fork();
   const backToBackRng = rng.fork();
+  const rogueRng = rng.fork();
+  if (scenario.rogue) {
+    const rogue = new Rogue(
+      network,
+      rogueRng,
+      {
+        group: GROUP,
+        members: peers,
+        leaderMode: scenario.mode === 'leader',
+        deliveredThrough: () => Math.max(-1, ...up().map((n) => n.host!.deliveredThrough)),
+        highestRound: () => Math.max(0, ...up().map((n) => n.host!.highestRound)),
+      },
+      trace,
+    );
+    rogue.run(scheduler, { min: 2, max: 30 }, healAt + 500);
+  }
   for (let i = 0; i < (scenario.membership?.changes ?? 0); i++) {
     scheduler.setTimer(membershipRng.next() * scenario.faultPhaseMs, () => {
       // Half the changes replace most of the current members: quorums of the old and the new
@@ -597,6 +626,8 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     let answered = false;
     const next = (): void => void scheduler.setTimer(clientRng.next() * 5, () => runClient(client));
     // A crash of the node under the call leaves its outcome unknown: not a liveness failure.
+    // Nor does a node that turned out to be no member (its view was behind when it started):
+    // the others ignore its proposals, and a client of the node runtime gets NO_QUORUM.
     const timer = armDeadline(
       scheduler.now(),
       () => !answered,
@@ -605,7 +636,8 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         answered = true;
         next();
       },
-      () => node.incarnation !== incarnation || node.host === undefined,
+      () =>
+        node.incarnation !== incarnation || node.host === undefined || !node.host.maySpeakFor(key),
     );
     node.host!.paxos(key, value, (chosen) => {
       if (answered || node.incarnation !== incarnation) return;
@@ -669,6 +701,10 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
       undefined,
     );
   const membershipChanges = known?.changes.length ?? 0;
+  const droppedPeerMessages: Record<string, number> = {};
+  for (const host of [...up().map((n) => n.host!), ...gone])
+    for (const [reason, count] of Object.entries(host.droppedPeerMessages))
+      droppedPeerMessages[reason] = (droppedPeerMessages[reason] ?? 0) + count;
   for (const node of up()) node.host!.stop();
 
   // The clients' history must be linearizable (split by key, Porcupine-style).
@@ -699,6 +735,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     snapshotsInstalled,
     membershipChanges,
     membershipShapes: membershipShapes(known),
+    droppedPeerMessages,
   };
 }
 

@@ -39,6 +39,11 @@ export interface Scenario {
    * as acceptors nobody counts yet), and an operator changes the members `changes` times
    * during the fault phase, each time to a random set of the nodes.
    */
+  /**
+   * A sender that is no member publishes forged peer messages until shortly after the heal
+   * (see Rogue): nothing it sends may change what any node believes.
+   */
+  readonly rogue: boolean;
   readonly membership?: {
     readonly founders: number;
     readonly changes: number;
@@ -112,5 +117,7 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
           },
         }
       : {}),
+    // Drawn after everything else, like the options above.
+    rogue: rng.chance(0.3),
   };
 }

@@ -1,6 +1,7 @@
 // Issue 4's leader machinery in the simulator: the same invariants and linearizability as the
 // leaderless mode, plus its own planted bugs; and phase 1 only once per leadership.
 import { LEADER_PLANTED_BUGS } from '@synod/actors';
+import { DROP_REASONS } from '@synod/host';
 import type { PeerMessage } from '@synod/protocol';
 import { createRng, MemoryNetwork, VirtualScheduler } from '@synod/transport';
 import { describe, expect, it } from 'vitest';
@@ -10,13 +11,9 @@ const CLEAN_SEEDS = Number(process.env.SIM_TEST_SEEDS ?? 60);
 const PLANT_SEED_BOUND = 300;
 
 describe('simulator, leader mode', () => {
+  // The seed that found it; its schedule moves as the simulator grows, so the bug itself is
+  // pinned by the leader's actor test and by the planted unprepared-members bug below.
   it('keeps agreement at seed 931669, where a leader decided slots of members that never promised its ballot', () => {
-    const planted = runSeed(931_669, {
-      mode: 'leader',
-      plant: 'unprepared-members',
-      stopAtFirstViolation: true,
-    });
-    expect(planted.violations.join('\n')).toMatch(/agreement: .* has a different value for/);
     const result = runSeed(931_669, { mode: 'leader' });
     expect(result.violations).toEqual([]);
     expect(result.membershipChanges).toBeGreaterThan(0);
@@ -74,6 +71,37 @@ describe('simulator, leader mode', () => {
       expect(summary.firstViolatingSeed, `${plant} went unnoticed`).toBeDefined();
     }, 300_000);
   }
+
+  it('a sender that is no member changes nothing: every kind of forgery is dropped, and believing them is caught', () => {
+    const dropped: Record<string, number> = {};
+    let rogueSeeds = 0;
+    for (const mode of ['leader', 'leaderless'] as const) {
+      runSeeds({
+        start: 1,
+        count: 40,
+        mode,
+        onResult: (r) => {
+          expect(r.violations, `seed ${r.seed} (${mode})`).toEqual([]);
+          if (!r.scenario.rogue) return;
+          rogueSeeds++;
+          for (const [reason, n] of Object.entries(r.droppedPeerMessages))
+            dropped[reason] = (dropped[reason] ?? 0) + n;
+        },
+      });
+    }
+    expect(rogueSeeds).toBeGreaterThan(5);
+    for (const reason of DROP_REASONS) expect(dropped[reason], reason).toBeGreaterThan(0);
+    for (const mode of ['leader', 'leaderless'] as const) {
+      const planted = runSeeds({
+        start: 1,
+        count: PLANT_SEED_BOUND,
+        mode,
+        plant: 'trust-any-peer',
+        stopAtFirstViolation: true,
+      });
+      expect(planted.firstViolatingSeed, `trust-any-peer went unnoticed (${mode})`).toBeDefined();
+    }
+  }, 300_000);
 
   it('after the first election, a steady stream of writes sends no phase-1 message', () => {
     const scheduler = new VirtualScheduler();
