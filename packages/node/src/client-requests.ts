@@ -166,7 +166,11 @@ export class ClientRequests {
     }
     const write = admission === undefined ? original : { ...original, command: admission.command };
     if (write.command.op === 'paxos') {
-      this.#paxos(m, format, write);
+      const key = write.command.key;
+      // The group ignores the proposals of a node that is no member: the leader runs it then.
+      if (typeof key === 'string' && !this.#r.host.maySpeakFor(`paxos:${key}`))
+        this.#viaLeader(m, format, 'write', hops, m.data, () => this.#paxos(m, format, write));
+      else this.#paxos(m, format, write);
       return;
     }
     const op = write.command.op;
