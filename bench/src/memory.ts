@@ -1,4 +1,4 @@
-// npm run bench:memory — issue 4's memory target: a node's memory after 1,000,000 writes must
+// npm run bench:memory — a burst of large writes (see burst.ts), then issue 4's memory target: a node's memory after 1,000,000 writes must
 // be within 2x of its memory after 10,000 (state in memory must not grow with the log).
 // Three `synod node start` processes (fsync on) take puts from 256 concurrent clients over a
 // bounded key space (10,240 keys of 16 bytes, 100-byte values), so the state machine's size
@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SynodClient } from '@synod/client';
+import { BURST_BYTES, BURST_WRITES, burstTable, measureBurst } from './burst.js';
 import { rssMiB, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
 import { updateReadme, writeResults } from './report.js';
@@ -44,7 +45,27 @@ interface Sample {
 
 const mib = (bytes: number): number => round(bytes / 2 ** 20, 1);
 
+/** BENCH_ONLY=burst or BENCH_ONLY=log runs one part of this benchmark. */
+const ONLY = process.env.BENCH_ONLY;
+
+async function burst(): Promise<void> {
+  const machine = describeMachine();
+  const result = await measureBurst();
+  const file = writeResults('memory-burst', machine, result);
+  const table = [
+    '## Memory under a burst (`npm run bench:memory`, `BENCH_ONLY=burst` for this part alone)',
+    '',
+    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes (fsync on, default limits), ${BURST_WRITES} concurrent clients each putting one ${BURST_BYTES / 1024} KiB value at once, twice; each client retries (same clientId and seq) up to 20 times, 10 s per attempt, honouring BUSY's retry hint. RSS is sampled every 50 ms; the last row is after garbage collection. Raw data: [${file}](${file}).`,
+    '',
+    ...burstTable(result),
+  ].join('\n');
+  updateReadme('burst', table);
+  console.log(table);
+}
+
 async function main(): Promise<void> {
+  if (ONLY !== 'log') await burst();
+  if (ONLY === 'burst') return;
   const machine = describeMachine();
   // --expose-gc: each measurement collects garbage first, so it shows live memory.
   const synod = await startSynod('memory', [], ['--expose-gc']);

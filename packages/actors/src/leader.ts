@@ -37,6 +37,11 @@ export interface LeaderTiming {
   readonly phaseTimeoutMs: number;
 }
 
+/** Default most value bytes in phase 2 at once (LeaderInput.maxInFlightBytes). */
+export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/** An unanswered accept is sent again after this many heartbeat ticks (1: the next one). */
+const RESEND_AFTER_TICKS = 2;
+
 export const DEFAULT_LEADER_TIMING: LeaderTiming = {
   heartbeatMs: 50,
   electionMinMs: 150,
@@ -59,6 +64,12 @@ export interface LeaderInput {
   readonly timing?: LeaderTiming;
   /** Most slots in phase 2 at once (pipelining). */
   readonly maxInFlight?: number;
+  /**
+   * Most value bytes in phase 2 at once (default MAX_IN_FLIGHT_BYTES); one slot may always
+   * go. Large writes then queue here instead of in every socket between the nodes, where
+   * heartbeats would wait behind them.
+   */
+  readonly maxInFlightBytes?: number;
   /** Most values waiting for a free slot; beyond it, proposals are refused as busy. */
   readonly maxQueued?: number;
   readonly seed: number;
@@ -98,6 +109,8 @@ export type LeaderEffect =
 
 interface InFlight {
   readonly value: Value;
+  /** The tick its accept was last sent at: it is sent again only once it is overdue. */
+  sentAt: number;
   /** The members whose majority must accept this slot. */
   readonly members: readonly string[];
   readonly acks: Set<string>;
@@ -136,6 +149,10 @@ export interface LeaderContext {
   recovered: Map<number, AcceptedEntry>;
   recoveredThrough: number;
   inFlight: Map<number, InFlight>;
+  /** The value bytes of inFlight. */
+  inFlightBytes: number;
+  /** Heartbeat ticks since this node started leading. */
+  ticks: number;
   queue: Value[];
   random: number;
   persistId: number;
@@ -209,6 +226,7 @@ export const leaderMachine = setup({
       for (const [slot, { value }] of context.inFlight) {
         if (slot < context.firstUnchosen) {
           context.inFlight.delete(slot);
+          context.inFlightBytes -= value.length;
           if (value.length > 0) dropped.push(value);
         }
       }
@@ -263,6 +281,8 @@ export const leaderMachine = setup({
         if (context.input.plant !== 'skip-repropose') recover(context, entries, context.fromSlot);
       }
       context.inFlight = new Map();
+      context.inFlightBytes = 0;
+      context.ticks = 0;
       context.queue = [];
       context.leader = context.input.nodeId;
       context.leaderBallot = context.ballot;
@@ -317,6 +337,7 @@ export const leaderMachine = setup({
       }
       if (!hasQuorum(context, slot.acks, slot.members)) return;
       context.inFlight.delete(m.instance);
+      context.inFlightBytes -= slot.value.length;
       const { group, nodeId } = context.input;
       enqueue.emit({
         type: 'chosen',
@@ -339,6 +360,7 @@ export const leaderMachine = setup({
       startSlots(context, (e) => enqueue.emit(e));
     }),
     tick: enqueueActions(({ context, enqueue }) => {
+      context.ticks += 1;
       sendHeartbeat(context, (e) => enqueue.emit(e));
       // A widening prepareLog still short of the members it needs is asked again, like accepts.
       if (
@@ -346,9 +368,14 @@ export const leaderMachine = setup({
         !preparedFor(context, context.nextSlot)
       )
         enqueue.emit(prepareLogFrom(context, context.nextSlot));
-      // NATS is at-most-once: accepts still short of a majority are sent again each beat.
+      // NATS is at-most-once: accepts still short of a majority are sent again, once overdue
+      // (a beat after the one they were sent in). Sending every one each beat multiplied a
+      // burst of large writes in every socket, and heartbeats waited behind the copies.
       const { group, nodeId } = context.input;
-      for (const [slot, { value }] of context.inFlight) {
+      for (const [slot, entry] of context.inFlight) {
+        if (context.ticks - entry.sentAt < RESEND_AFTER_TICKS) continue;
+        entry.sentAt = context.ticks;
+        const value = entry.value;
         enqueue.emit({
           type: 'send',
           to: ACCEPTORS,
@@ -371,6 +398,7 @@ export const leaderMachine = setup({
         ...context.queue,
       ].filter((v) => v.length > 0);
       context.inFlight = new Map();
+      context.inFlightBytes = 0;
       context.queue = [];
       context.recovered = new Map();
       context.promisedFrom = new Map();
@@ -446,6 +474,8 @@ export const leaderMachine = setup({
     recovered: new Map(),
     recoveredThrough: input.firstUnchosen - 1,
     inFlight: new Map(),
+    inFlightBytes: 0,
+    ticks: 0,
     queue: [],
     random: input.seed | 0,
     persistId: 0,
@@ -546,8 +576,10 @@ function prepareLogFrom(context: LeaderContext, fromSlot: number): LeaderEffect 
 function startSlots(context: LeaderContext, emit: (effect: LeaderEffect) => void): void {
   skipChosenSlots(context);
   const maxInFlight = context.input.maxInFlight ?? MEMBERSHIP_WINDOW;
+  const maxBytes = context.input.maxInFlightBytes ?? MAX_IN_FLIGHT_BYTES;
   while (
     context.inFlight.size < maxInFlight &&
+    (context.inFlightBytes < maxBytes || context.inFlight.size === 0) &&
     (context.nextSlot < context.firstUnchosen + context.membership.window ||
       context.input.plant === 'no-membership-window')
   ) {
@@ -629,8 +661,10 @@ function startSlot(
   value: Value,
   emit: (effect: LeaderEffect) => void,
 ): void {
+  context.inFlightBytes += value.length;
   context.inFlight.set(slot, {
     value,
+    sentAt: context.ticks,
     members: context.membership.membersAt(slot),
     acks: new Set(),
     refusals: new Set(),

@@ -12,6 +12,7 @@ function setup(
     firstUnchosen?: number;
     minRound?: number;
     maxInFlight?: number;
+    maxInFlightBytes?: number;
     window?: number;
     /** Acceptors besides a, b and c, answering too: nodes that are not founding members. */
     others?: string[];
@@ -37,6 +38,9 @@ function setup(
       firstUnchosen: options.firstUnchosen ?? 0,
       seed: 7,
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      ...(options.maxInFlightBytes === undefined
+        ? {}
+        : { maxInFlightBytes: options.maxInFlightBytes }),
       ...(options.plant === undefined ? {} : { plant: options.plant }),
     },
   });
@@ -88,7 +92,14 @@ function setup(
   };
   const chosen = (): string[] =>
     effects.flatMap((e) => (e.type === 'chosen' ? [`${String(e.instance)}=${text(e.value)}`] : []));
-  return { actor, acceptors, answering, effects, sent, pump, elect, chosen };
+  /** Heartbeats until unanswered accepts are overdue and sent again. */
+  const beatUntilResent = (): void => {
+    for (let i = 0; i < 2; i++) {
+      actor.send({ type: 'timer', timer: 'heartbeat' });
+      pump();
+    }
+  };
+  return { actor, acceptors, answering, effects, sent, pump, elect, chosen, beatUntilResent };
 }
 
 describe('distinguished leader', () => {
@@ -147,8 +158,7 @@ describe('distinguished leader', () => {
     t.pump();
     expect(t.chosen()).toEqual([]); // a, d and e answered: three acceptors, one member
     t.answering.add('b');
-    t.actor.send({ type: 'timer', timer: 'heartbeat' });
-    t.pump();
+    t.beatUntilResent();
     expect(t.chosen()).toEqual(['0=v']);
   });
 
@@ -289,10 +299,30 @@ describe('distinguished leader', () => {
       t.sent.flatMap((m) => (m.type === 'accept' ? [text(m.value)] : []));
     expect(accepts()).toEqual(['one', 'two']);
     for (const id of ['a', 'b', 'c']) t.answering.add(id);
+    // Not at the next beat: an accept is sent again only once it is overdue.
+    t.actor.send({ type: 'timer', timer: 'heartbeat' });
+    t.pump();
+    expect(accepts()).toEqual(['one', 'two']);
     t.actor.send({ type: 'timer', timer: 'heartbeat' });
     t.pump();
     expect(accepts()).toEqual(['one', 'two', 'one', 'two', 'three']);
     expect(t.chosen()).toEqual(['0=one', '1=two', '2=three']);
+  });
+
+  it('keeps at most maxInFlightBytes of values in phase 2 (one slot always goes)', () => {
+    const t = setup({ maxInFlightBytes: 10 });
+    t.elect();
+    t.answering.clear();
+    for (const v of ['six---', 'seven--', 'x', 'a value longer than ten bytes'])
+      t.actor.send({ type: 'propose', value: bytes(v) });
+    t.pump();
+    const accepts = (): string[] =>
+      t.sent.flatMap((m) => (m.type === 'accept' ? [text(m.value)] : []));
+    // 6 + 7 bytes pass the bound: nothing more starts until one of them is chosen.
+    expect(accepts()).toEqual(['six---', 'seven--']);
+    for (const id of ['a', 'b', 'c']) t.answering.add(id);
+    t.beatUntilResent();
+    expect(t.chosen()).toEqual(['0=six---', '1=seven--', '2=x', '3=a value longer than ten bytes']);
   });
 
   it('steps down when an acceptor reports a higher ballot, handing back what was in flight', () => {

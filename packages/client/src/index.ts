@@ -52,6 +52,7 @@ export interface Answer {
 
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   'NOT_LEADER',
+  'BUSY',
   'NO_QUORUM',
   'TIMEOUT',
   'UNAVAILABLE',
@@ -231,6 +232,11 @@ export class SynodClient {
       last = new SynodError(response.error.code, response.error.message, response.error.leader);
       if (response.error.code === 'NOT_LEADER') this.#leader = response.error.leader;
       if (!RETRYABLE.has(response.error.code)) throw last;
+      // A busy node says when to come back: wait that long (and a little, so that the clients
+      // it turned away do not all come back at once) before the usual backoff.
+      const retryAfterMs = response.error.retryAfterMs;
+      if (response.error.code === 'BUSY' && retryAfterMs !== undefined)
+        await new Promise((r) => setTimeout(r, retryAfterMs * (1 + Math.random())));
     }
     throw last ?? new SynodError('UNAVAILABLE', 'no attempt was made');
   }

@@ -50,6 +50,24 @@ describe('SynodClient', () => {
     expect(group.seen.map((w) => w.seq)).toEqual([1, 1, 1]);
   });
 
+  it('waits at least the retry hint of a BUSY answer, then retries with the same pair', async () => {
+    const group = fakeGroup([
+      { ok: false, error: { code: 'BUSY', message: 'full', retryAfterMs: 120 } },
+      { ok: true, slot: 9, result: null },
+    ]);
+    const times: number[] = [];
+    group.transport.subscribe('synod.mokka.write', () => void times.push(performance.now()));
+    const client = new SynodClient({
+      transport: group.transport,
+      group: 'mokka',
+      clientId: 'c3',
+      timeoutMs: 50,
+    });
+    expect(await client.put('k', 'v')).toEqual({ slot: 9, result: null });
+    expect(group.seen.map((w) => `${w.clientId}/${w.seq}`)).toEqual(['c3/1', 'c3/1']);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(120);
+  });
+
   it('does not retry BAD_REQUEST, and reports the code', async () => {
     const group = fakeGroup([
       { ok: false, error: { code: 'BAD_REQUEST', message: 'no' } },

@@ -476,6 +476,9 @@ export class GroupHost {
   }
 
   #toAcceptor(message: PeerMessage, replyTo: string | undefined): void {
+    // The leader's accepts say it is alive as well as its heartbeats do, and under a burst
+    // of large writes they arrive first: a follower must not call an election then.
+    if (message.type === 'accept') this.#leaderMode?.acceptSeen(message);
     tell(this.#acceptor, {
       type: 'message',
       message,

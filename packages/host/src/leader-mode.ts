@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type LeaderContext,
   type LeaderTiming,
@@ -77,7 +78,15 @@ const CATCH_UP_BYTES = 512 * 1024;
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 const TRANSFER_STALL_ROUNDS = 5;
 
-const hex = (value: Value): string => Buffer.from(value).toString('hex');
+/**
+ * What a submitted value is matched by when it is chosen: its bytes in hex when short, else a
+ * SHA-256 digest (a 512 KiB batch made a 1 MiB string per waiting submit, and hex of it took
+ * twice as long as hashing). The prefixes keep the two kinds apart.
+ */
+const valueKey = (value: Value): string =>
+  value.length <= 64
+    ? `h${Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex')}`
+    : `s${createHash('sha256').update(value).digest('base64')}`;
 
 /**
  * The distinguished-leader half of a host: runs the leader machine, sends client values to it
@@ -151,7 +160,7 @@ export class LeaderMode {
       this.#host.scheduler.setTimer(0, () => done({ ok: false, leader }));
       return;
     }
-    const key = hex(value);
+    const key = valueKey(value);
     const waiting = this.#submits.get(key);
     if (waiting !== undefined) waiting.push(done);
     else {
@@ -166,7 +175,7 @@ export class LeaderMode {
 
   chosen(slot: number, value: Value): void {
     if (this.#submits.size === 0) return;
-    const key = hex(value);
+    const key = valueKey(value);
     const waiting = this.#submits.get(key);
     if (waiting === undefined) return;
     this.#submits.delete(key);
@@ -175,7 +184,7 @@ export class LeaderMode {
 
   refused(values: readonly Value[], leader: string | undefined): void {
     for (const value of values) {
-      const key = hex(value);
+      const key = valueKey(value);
       const waiting = this.#submits.get(key);
       this.#submits.delete(key);
       for (const done of waiting ?? []) done({ ok: false, leader });
@@ -290,6 +299,34 @@ export class LeaderMode {
       // A chosen no-op reaches the learner like any chosen value; delivery releases the read.
       for (const slot of slots) this.#host.proposeNoop(slot, () => undefined);
       this.#armFallback();
+    });
+  }
+
+  /**
+   * An accept from the leader this node follows, at the ballot it follows: as good as a
+   * heartbeat for the election timer (Raft's AppendEntries resets it too). Only then: an
+   * accept of any other proposer says nothing about who leads.
+   */
+  acceptSeen(message: PeerMessage): void {
+    if (message.type !== 'accept') return;
+    const followed = this.followed();
+    if (
+      followed === undefined ||
+      followed.id !== message.from ||
+      followed.ballot.round !== message.ballot.round ||
+      followed.ballot.nodeId !== message.ballot.nodeId
+    )
+      return;
+    this.#lastHeartbeatAt = this.#host.scheduler.now();
+    tell(this.actor, {
+      type: 'message',
+      message: {
+        type: 'heartbeat',
+        group: message.group,
+        from: message.from,
+        ballot: message.ballot,
+        commitIndex: -1,
+      },
     });
   }
 

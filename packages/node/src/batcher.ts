@@ -6,6 +6,16 @@ import { encodeBarrier, encodeBatch } from './batch.js';
 export const MAX_BATCH_BYTES = 512 * 1024;
 /** What a linearizable read adds to a batch, for the byte bound. */
 const READ_BYTES = 16;
+/**
+ * Default most request bytes of writes the leader holds unanswered (queued here, in phase 2,
+ * or chosen and not yet applied), and most of one client. Beyond them a write is answered
+ * BUSY at once: memory stays bounded in a burst instead of growing until the process is
+ * killed, and the slots already in flight are not starved.
+ */
+export const MAX_PENDING_BYTES = 32 * 1024 * 1024;
+export const MAX_PENDING_BYTES_PER_CLIENT = 8 * 1024 * 1024;
+/** A BUSY answer's retry hint: longer the fuller the leader is. */
+const BUSY_RETRY_MS = 100;
 
 export interface BatcherOptions {
   readonly nodeId: string;
@@ -13,6 +23,9 @@ export interface BatcherOptions {
   readonly maxBatch: number;
   /** A request not answered in this time gets NO_QUORUM. */
   readonly timeoutMs: number;
+  /** See MAX_PENDING_BYTES and MAX_PENDING_BYTES_PER_CLIENT. */
+  readonly maxPendingBytes?: number;
+  readonly maxPendingBytesPerClient?: number;
   /** Hands a slot's value to the leader machine (GroupHost.submit). */
   submit(value: Uint8Array, done: (result: SubmitResult) => void): void;
   appliedThrough(): number;
@@ -47,15 +60,33 @@ export class Batcher {
   #readsAfter: { readonly slot: number; readonly settle: (outcome: ReadOutcome) => void }[] = [];
   #barriers = 0;
   #flushScheduled = false;
+  /** Request bytes of writes not answered yet, in all and by client. */
+  #pendingBytes = 0;
+  readonly #pendingByClient = new Map<string, number>();
 
   constructor(options: BatcherOptions) {
     this.#o = options;
   }
 
-  /** Queues a write; `reply` gets its result once applied, or NO_QUORUM after the timeout. */
+  /**
+   * Queues a write; `reply` gets its result once applied, NO_QUORUM after the timeout, or BUSY
+   * at once when the leader already holds as many bytes as it may (in all, or of this client).
+   */
   write(write: ClientWrite, bytes: number, reply: (response: ClientResponse) => void): void {
+    const busy = this.#busy(write.clientId, bytes);
+    if (busy !== undefined) {
+      reply(busy);
+      return;
+    }
+    this.#hold(write.clientId, bytes);
+    let held = true;
+    const release = (): void => {
+      if (held) this.#hold(write.clientId, -bytes);
+      held = false;
+    };
     const key = `${write.clientId}\u0000${write.seq}`;
     const timeout = setTimeout(() => {
+      release();
       const waiters = this.#waiting.get(key);
       if (waiters === undefined) return;
       const index = waiters.indexOf(answer);
@@ -65,6 +96,7 @@ export class Batcher {
     }, this.#o.timeoutMs);
     const answer = (response: ClientResponse): void => {
       clearTimeout(timeout);
+      release();
       reply(response);
     };
     const waiters = this.#waiting.get(key) ?? [];
@@ -103,6 +135,39 @@ export class Batcher {
     const ready = this.#readsAfter.filter((r) => r.slot <= slot);
     this.#readsAfter = this.#readsAfter.filter((r) => r.slot > slot);
     for (const read of ready) read.settle({ slot: read.slot });
+  }
+
+  /** Request bytes of writes this leader holds unanswered. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  #busy(clientId: string, bytes: number): ClientResponse | undefined {
+    const max = this.#o.maxPendingBytes ?? MAX_PENDING_BYTES;
+    const maxOfClient = this.#o.maxPendingBytesPerClient ?? MAX_PENDING_BYTES_PER_CLIENT;
+    const ofClient = this.#pendingByClient.get(clientId) ?? 0;
+    // One write always goes when nothing is held: a limit below one write must not lock it out.
+    const full = this.#pendingBytes > 0 && this.#pendingBytes + bytes > max;
+    const clientFull = ofClient > 0 && ofClient + bytes > maxOfClient;
+    if (!full && !clientFull) return undefined;
+    const fill = Math.min(4, this.#pendingBytes / max);
+    return {
+      ok: false,
+      error: {
+        code: 'BUSY',
+        message: full
+          ? `the leader holds ${this.#pendingBytes} bytes of writes not yet applied (limit ${max})`
+          : `client ${clientId} has ${ofClient} bytes of writes not yet applied (limit ${maxOfClient})`,
+        retryAfterMs: Math.round(BUSY_RETRY_MS * (1 + fill)),
+      },
+    };
+  }
+
+  #hold(clientId: string, bytes: number): void {
+    this.#pendingBytes += bytes;
+    const ofClient = (this.#pendingByClient.get(clientId) ?? 0) + bytes;
+    if (ofClient > 0) this.#pendingByClient.set(clientId, ofClient);
+    else this.#pendingByClient.delete(clientId);
   }
 
   #push(entry: Entry): void {

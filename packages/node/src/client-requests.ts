@@ -14,7 +14,7 @@ import {
 import type { TransportMessage } from '@synod/transport';
 import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
-import type { Batcher, ReadOutcome } from './batcher.js';
+import { type Batcher, MAX_PENDING_BYTES, type ReadOutcome } from './batcher.js';
 import { isMemberOp, type MemberChanges } from './member-changes.js';
 import type { NodeRuntimeOptions } from './runtime.js';
 
@@ -61,6 +61,8 @@ export class ClientRequests {
   readonly #r: RequestTarget;
   readonly #codec = createClientCodec();
   readonly #subjects;
+  /** Request bytes this node forwarded to the leader and holds until it answers. */
+  #forwardedBytes = 0;
 
   constructor(options: NodeRuntimeOptions, target: RequestTarget) {
     this.#o = options;
@@ -207,27 +209,57 @@ export class ClientRequests {
     atLeader: () => void,
   ): void {
     const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
+    // A follower holds what it forwards until the leader answers: bounded, like the leader's.
+    const max = this.#o.maxPendingBytes ?? MAX_PENDING_BYTES;
+    if (this.#forwardedBytes > 0 && this.#forwardedBytes + forward.length > max) {
+      this.#respond(m, format, {
+        ok: false,
+        error: {
+          code: 'BUSY',
+          message: `node ${this.#o.nodeId} is forwarding ${this.#forwardedBytes} bytes to the leader (limit ${max})`,
+          retryAfterMs: 100,
+        },
+      });
+      return;
+    }
+    let held = 0;
+    const hold = (bytes: number): void => {
+      this.#forwardedBytes += bytes - held;
+      held = bytes;
+    };
+    const request: Incoming = {
+      ...m,
+      reply: (answer) => {
+        hold(0);
+        m.reply(answer);
+      },
+    };
     const route = (): void => {
-      if (this.#r.stopped()) return;
+      if (this.#r.stopped()) {
+        hold(0);
+        return;
+      }
       const leader = this.#r.host.leader;
       if (leader === this.#o.nodeId) {
+        hold(0);
         atLeader();
       } else if (leader !== undefined && hops < MAX_HOPS) {
+        hold(forward.length);
         const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
         this.#o.transport
           .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
             timeoutMs: forwardMs,
-            headers: { ...m.headers, [HOPS_HEADER]: String(hops + 1) },
+            headers: { ...request.headers, [HOPS_HEADER]: String(hops + 1) },
           })
           .then(
             (answer) => {
-              if (!this.#r.stopped()) m.reply(answer.data);
+              if (!this.#r.stopped()) request.reply(answer.data);
             },
             () => {
               if (Date.now() < deadline) setTimeout(route, 50);
               else
                 this.#respond(
-                  m,
+                  request,
                   format,
                   failure(
                     'NO_QUORUM',
@@ -240,7 +272,7 @@ export class ClientRequests {
         setTimeout(route, 20);
       } else {
         this.#respond(
-          m,
+          request,
           format,
           failure('NO_QUORUM', `no leader for group ${this.#o.group} within the timeout`, leader),
         );

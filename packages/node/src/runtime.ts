@@ -62,6 +62,13 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    * cut at MAX_BATCH_BYTES.
    */
   readonly maxWriteBytes?: number;
+  /**
+   * Most request bytes of writes a leader holds unanswered, and a follower holds forwarded
+   * (default 32 MiB), and most of one client at the leader (default 8 MiB). Beyond them a
+   * write is answered BUSY with a retry hint: a burst costs bounded memory.
+   */
+  readonly maxPendingBytes?: number;
+  readonly maxPendingBytesPerClient?: number;
   readonly leaderTiming?: LeaderTiming;
   /** The state machine the log is applied to (default KV); every node of a group runs the same. */
   readonly machine?: StateMachineKind;
@@ -295,6 +302,12 @@ export class NodeRuntime {
       nodeId: options.nodeId,
       maxBatch: options.maxBatch ?? 256,
       timeoutMs: options.requestTimeoutMs ?? 5_000,
+      ...(options.maxPendingBytes === undefined
+        ? {}
+        : { maxPendingBytes: options.maxPendingBytes }),
+      ...(options.maxPendingBytesPerClient === undefined
+        ? {}
+        : { maxPendingBytesPerClient: options.maxPendingBytesPerClient }),
       submit: (value, done) => this.#host.submit(value, done),
       appliedThrough: () => this.appliedThrough,
     });

@@ -188,6 +188,8 @@ export type ErrorCode =
   | 'UNKNOWN_GROUP'
   | 'TIMEOUT'
   | 'UNAVAILABLE'
+  /** The node holds as many writes as it may: retry after `retryAfterMs`. */
+  | 'BUSY'
   | 'INTERNAL';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
@@ -198,6 +200,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'UNKNOWN_GROUP',
   'TIMEOUT',
   'UNAVAILABLE',
+  'BUSY',
   'INTERNAL',
 ];
 
@@ -206,6 +209,8 @@ export interface ErrorBody {
   readonly message: string;
   /** For NOT_LEADER: the node believed to lead, when known. */
   readonly leader?: string;
+  /** For BUSY: how long to wait before sending the request again (same clientId and seq). */
+  readonly retryAfterMs?: number;
 }
 
 export interface ClientOk {

@@ -52,8 +52,14 @@ function chosenEntry(doc: Doc, path: string): ChosenEntry {
 export function readErrorBody(doc: Doc, path: string): ErrorBody {
   const code = readEnum(doc, 'code', path, ERROR_CODES);
   const message = readString(doc, 'message', path, LIMITS.maxErrorMessageLength, 0);
-  if (doc.leader === undefined) return { code, message };
-  return { code, message, leader: readName(doc, 'leader', path) };
+  return {
+    code,
+    message,
+    ...(doc.leader === undefined ? {} : { leader: readName(doc, 'leader', path) }),
+    ...(doc.retryAfterMs === undefined
+      ? {}
+      : { retryAfterMs: readInt(doc, 'retryAfterMs', path, 0, 60_000) }),
+  };
 }
 
 type Body<M> = M extends PeerMessage ? Omit<M, 'type' | 'group' | 'from'> : never;

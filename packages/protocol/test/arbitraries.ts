@@ -356,11 +356,19 @@ export function clientResponseArb(bytes: boolean): fc.Arbitrary<ClientResponse> 
     ok: fc.constant(false),
     error: fc.record({ code: errorCodeArb, message: errorTextArb, leader: nameArb }),
   });
+  const busy: fc.Arbitrary<ClientFailure> = fc.record({
+    ok: fc.constant(false),
+    error: fc.record({
+      code: fc.constant('BUSY' as const),
+      message: errorTextArb,
+      retryAfterMs: fc.integer({ min: 0, max: 60_000 }),
+    }),
+  });
   const failureWithoutLeader: fc.Arbitrary<ClientFailure> = fc.record({
     ok: fc.constant(false),
     error: fc.record({ code: errorCodeArb, message: errorTextArb }),
   });
-  return fc.oneof(okWithSlot, okWithoutSlot, failureWithLeader, failureWithoutLeader);
+  return fc.oneof(okWithSlot, okWithoutSlot, failureWithLeader, failureWithoutLeader, busy);
 }
 
 // ---------------------------------------------------------------------------------------
