@@ -1,5 +1,14 @@
 export type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 export { decodeBatch, encodeBatch } from './batch.js';
+export { DataDirError } from './data-dir-errors.js';
+export { type DataDirLock, LOCK_FILE, type LockOwner, lockDataDir } from './data-dir-lock.js';
+export { IDENTITY_FILE, type Identity, readIdentity } from './identity-file.js';
+export {
+  type IdentityAnswer,
+  type IdentityRequest,
+  identitySubject,
+  type Verdict,
+} from './identity-messages.js';
 export { KV } from './kv-machine.js';
 export { LOG, MAX_LOG_READ } from './log-machine.js';
 export { MACHINES } from './machines.js';

@@ -25,6 +25,7 @@ import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher } from './batcher.js';
 import { ClientRequests, failure } from './client-requests.js';
+import { DataDir } from './data-dir.js';
 import { DropLog } from './drop-log.js';
 import { KV } from './kv-machine.js';
 import { MemberChanges } from './member-changes.js';
@@ -47,7 +48,10 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    */
   readonly join?: boolean;
   readonly transport: Transport;
-  /** The acceptor's log lives here, as <group>.acceptor.log. */
+  /**
+   * The acceptor's log lives here, as <group>.acceptor.log, with the directory's lock and
+   * identity (one process, one group and node per directory; see DataDir).
+   */
   readonly dataDir: string;
   readonly logger?: Logger;
   /** A client request not answered in this time gets NO_QUORUM. Default 5,000 ms. */
@@ -141,6 +145,8 @@ export class NodeRuntime {
   readonly #counts = { phase1: 0, phase2: 0 };
   #stopped = false;
   readonly #drops: DropLog;
+  /** The data directory's lock and identity, and whether this node may vote yet. */
+  #dataDir: DataDir | undefined;
 
   static async start(options: NodeRuntimeOptions): Promise<NodeRuntime> {
     assertGroupName(options.group);
@@ -166,13 +172,47 @@ export class NodeRuntime {
         throw new RangeError(`${name} must be a whole number, got ${value}`);
     }
     await mkdir(options.dataDir, { recursive: true });
-    const snapshotPath = join(options.dataDir, `${options.group}.snapshot`);
-    // The snapshot first: if it is damaged, refuse before the acceptor's log is touched. For
-    // a machine whose state is a database, the file only says where the log starts again.
-    const snapshot = await readSnapshot(snapshotPath);
-    const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
-    const store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
-    return new NodeRuntime(options, store, snapshotPath, snapshot, applied);
+    // One process per directory, and only a directory of this group and node; one without
+    // acceptor state waits until the group admits it (see DataDir), with its transport held.
+    const dataDir = await DataDir.open({
+      dir: options.dataDir,
+      group: options.group,
+      nodeId: options.nodeId,
+      peers: options.peers,
+      join: options.join === true,
+      transport: options.transport,
+      logger: options.logger,
+    });
+    let store: AcceptorStore | undefined;
+    let runtime: NodeRuntime;
+    try {
+      const snapshotPath = join(options.dataDir, `${options.group}.snapshot`);
+      // The snapshot first: if it is damaged, refuse before the acceptor's log is touched. For
+      // a machine whose state is a database, the file only says where the log starts again.
+      const snapshot = await readSnapshot(snapshotPath);
+      const applied = (await options.asyncMachine?.appliedThrough()) ?? -1;
+      store = await openFileStore(join(options.dataDir, `${options.group}.acceptor.log`));
+      // One round of asking, so a refusal is thrown here in the common cases; a node still
+      // waiting after it starts held, and keeps asking (a refusal then is fatal).
+      await dataDir.firstRound();
+      runtime = new NodeRuntime(
+        { ...options, transport: dataDir.transport },
+        store,
+        snapshotPath,
+        snapshot,
+        applied,
+      );
+    } catch (error) {
+      await store?.close();
+      await dataDir.close();
+      throw error;
+    }
+    runtime.#dataDir = dataDir;
+    dataDir.attach({
+      members: () => runtime.#host.membership.latest,
+      refused: (error) => runtime.#fatal(error, 'the group refused this node a vote'),
+    });
+    return runtime;
   }
 
   private constructor(
@@ -479,6 +519,7 @@ export class NodeRuntime {
     await this.#asyncCompaction?.stop();
     await this.#store.close();
     await this.#o.asyncMachine?.close();
+    await this.#dataDir?.close();
   }
 
   /** An asynchronous machine applied `slot`: answer its writes and the reads waiting for it. */
