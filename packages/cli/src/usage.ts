@@ -3,6 +3,32 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * A flag, a --config key or an environment variable has a value the command cannot use (out
+ * of range, a missing file, two ways to log in): printed on one line, exit code 2.
+ */
+export class OptionError extends Error {
+  override readonly name = 'OptionError';
+}
+
+/** How every command but demo reaches NATS; shown by synod --help. */
+const NATS_OPTIONS = `Connecting to NATS (every command but demo):
+  --nats URL[,URL...]       the servers (default nats://127.0.0.1:4222); a URL may log in,
+                            nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT, and
+                            tls://HOST:PORT turns TLS on
+  --nats-creds FILE         log in with a NATS .creds file (JWT and nkey seed)
+  --nats-user USER --nats-password PASSWORD
+  --nats-token TOKEN
+  --tls-ca FILE             the CA that signed the servers' certificates; turns TLS on
+  --tls-cert FILE --tls-key FILE
+                            this client's certificate and key, for servers that verify clients
+  --config FILE             the same as JSON keys: nats, natsCreds, natsUser, natsPassword,
+                            natsToken, tlsCa, tlsCert, tlsKey
+A flag wins over --config, --config over the environment: SYNOD_NATS_URL, SYNOD_NATS_CREDS,
+SYNOD_NATS_USER, SYNOD_NATS_PASSWORD, SYNOD_NATS_TOKEN, SYNOD_NATS_TLS_CA, SYNOD_NATS_TLS_CERT,
+SYNOD_NATS_TLS_KEY. Other users of the machine can read flags (ps): give passwords and tokens
+in a --config file only you can read, or in the environment.`;
+
 export const USAGE: Record<string, string> = {
   synod: `synod — Paxos groups over NATS
 
@@ -18,9 +44,11 @@ Commands:
   synod demo         a local group of three nodes: writes, reads, paxos, status
   synod inspect      watch a group's actors live: in the terminal, as JSON, or in a browser
 
-Every command takes --help; --nats takes a URL or a comma-separated list of a cluster's URLs
-(default nats://127.0.0.1:4222); client commands take --json for machine-readable output.`,
+Every command takes --help; client commands take --json for machine-readable output.
+
+${NATS_OPTIONS}`,
   'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
+                 [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
                  [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT]]
@@ -56,11 +84,17 @@ commits, commit and fsync latency histograms, phase-1 and phase-2 messages, lead
 applied lag, NATS reconnects. synod status shows a summary of them. Every node also publishes
 its actors to synod inspect, but only while a viewer watches.
 
---config reads the same options from a JSON file ({"id","group","peers":[...],"nats","data",
-"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort"});
-flags override it.`,
-  group: `synod group join --group GROUP NODE [--nats URL] [--json]
-synod group leave --group GROUP NODE [--nats URL] [--json]
+--config reads the same options from a JSON file ({"id","group","peers":[...],"data",
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort",
+"sqlPort","pg","replicate"} and the NATS keys of synod --help); flags override it, and a key
+it does not know is an error. --sql-port takes 1..65535, --metrics-port 0..65535; a port in
+use is refused before the node starts.
+
+The node exits 0 when stopped by SIGINT or SIGTERM (a second signal stops it at once), and
+70 when it stops itself because it cannot go on (a protocol invariant broke, its store or
+snapshots failed), after closing everything it started.`,
+  group: `synod group join --group GROUP NODE [--nats URL] [NATS options] [--json]
+synod group leave --group GROUP NODE [--nats URL] [NATS options] [--json]
 
 join makes NODE a member of GROUP (start it first with synod node start --join, which also
 asks by itself); leave removes it. The leader puts the new member list in the log; it
@@ -69,21 +103,21 @@ once, so the command returns when the new members decide. After leave, NODE can 
 down. One change at a time: a second one waits until the first is in the log (UNAVAILABLE
 meanwhile; ask again). Prints the members and the slot they decide from; --json prints
 {"members":[...],"slot":N,"effectiveFromSlot":N}.`,
-  write: `synod write --group GROUP VALUE [--nats URL] [--json]
+  write: `synod write --group GROUP VALUE [--nats URL] [NATS options] [--json]
 
 Appends VALUE to the group's log state machine (nodes started with --machine log) and prints
 its index.`,
-  read: `synod read --group GROUP [--from N] [--limit N] [--consistency strong|linearizable|optimistic] [--nats URL] [--json]
+  read: `synod read --group GROUP [--from N] [--limit N] [--consistency strong|linearizable|optimistic] [--nats URL] [NATS options] [--json]
 
 Prints the values of the group's log state machine, one per line, from index --from (default
 0), at most --limit (default 100, at most 1000).`,
-  kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [--json] ...
+  kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [NATS options] [--json] ...
 
   synod kv put --group G KEY VALUE
   synod kv get --group G KEY [--consistency strong|linearizable|optimistic]
   synod kv delete --group G KEY
   synod kv cas --group G KEY EXPECT VALUE     (EXPECT "" with --absent: the key must not exist)`,
-  paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [--json]
+  paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [NATS options] [--json]
 
 Prints the value chosen for KEY: VALUE if this call won, or the value chosen before.`,
   demo: `synod demo [--once] [--no-sql]
@@ -93,8 +127,8 @@ saying so), three nodes of group mokka, writes and reads, and shows the status. 
 000 with SQL: three nodes of group coordinates, each with its own embedded PostgreSQL
 (nothing to install; --no-sql skips it), writes through different nodes, and every node's
 table. Keeps running until Ctrl-C, which stops everything (--once stops at once).`,
-  table: `synod table replicate --group GROUP TABLE [--nats URL] [--json] [--wait-ms 500]
-synod table list --group GROUP [--nats URL] [--json] [--wait-ms 500]
+  table: `synod table replicate --group GROUP TABLE [--nats URL] [NATS options] [--json] [--wait-ms 500]
+synod table list --group GROUP [--nats URL] [NATS options] [--json] [--wait-ms 500]
 
 replicate makes TABLE (name or schema.name) a replicated table of a group running --machine
 sql, as pg_paxos's paxos_replicate_table: TABLE must exist on the node that takes the write;
@@ -105,7 +139,7 @@ volatile functions (serial, identity, now()) are refused. It then asks every nod
 answers within --wait-ms for its replicated tables (a strong read) and prints which have it.
 
 list prints every node's replicated tables.`,
-  inspect: `synod inspect --group GROUP [--nats URL] [--json] [--web HOST:PORT]
+  inspect: `synod inspect --group GROUP [--nats URL] [NATS options] [--json] [--web HOST:PORT]
 
 Watches the actors of every node of GROUP decide, until Ctrl-C: each node's role, ballot,
 leader, commit and applied slot, messages and actor events per second, the state of each of
@@ -113,7 +147,7 @@ its actor machines, and the latest events (XState inspection, sent by the nodes 
 viewer watches). --json prints one JSON line per node summary ({"type":"node",...}) and per
 event ({"type":"event",...}) instead. --web serves the same view as a web page on HOST:PORT
 (a loopback address), with the log's slots coloured accepted, chosen, applied.`,
-  status: `synod status --group GROUP [--nats URL] [--json] [--wait-ms 500]
+  status: `synod status --group GROUP [--nats URL] [NATS options] [--json] [--wait-ms 500]
 
 Asks every node of GROUP for its role, the leader it knows and that leader's ballot, the
 highest slot it knows chosen (commit), the last slot it applied, and how long ago it heard

@@ -21,6 +21,11 @@ export interface DataDirOptions {
   /** The node's connection: the runtime gets it back held while the node may not vote. */
   readonly transport: Transport;
   readonly logger?: Logger | undefined;
+  /**
+   * The directory's lock, when the caller took it already (lockDataDir): the CLI does, before
+   * it starts the embedded PostgreSQL inside the directory. Released by close() either way.
+   */
+  readonly lock?: DataDirLock | undefined;
 }
 
 /** What the data directory needs of the runtime once it runs. */
@@ -89,7 +94,7 @@ export class DataDir {
 
   /** Locks the directory and reads (or creates) its identity. The directory must exist. */
   static async open(options: DataDirOptions): Promise<DataDir> {
-    const lock = await lockDataDir(options.dir);
+    const lock = options.lock ?? (await lockDataDir(options.dir));
     if (lock.tookOverFrom !== undefined)
       options.logger?.warn(
         { lock: lock.path, previous: lock.tookOverFrom },

@@ -26,6 +26,7 @@ import { decodeBatch } from './batch.js';
 import { Batcher } from './batcher.js';
 import { ClientRequests, failure } from './client-requests.js';
 import { DataDir } from './data-dir.js';
+import type { DataDirLock } from './data-dir-lock.js';
 import { DropLog } from './drop-log.js';
 import { KV } from './kv-machine.js';
 import { MemberChanges } from './member-changes.js';
@@ -53,6 +54,8 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    * identity (one process, one group and node per directory; see DataDir).
    */
   readonly dataDir: string;
+  /** The data directory's lock, taken already by the caller (see lockDataDir); else taken here. */
+  readonly dataDirLock?: DataDirLock;
   readonly logger?: Logger;
   /** A client request not answered in this time gets NO_QUORUM. Default 5,000 ms. */
   readonly requestTimeoutMs?: number;
@@ -182,6 +185,7 @@ export class NodeRuntime {
       join: options.join === true,
       transport: options.transport,
       logger: options.logger,
+      lock: options.dataDirLock,
     });
     let store: AcceptorStore | undefined;
     let runtime: NodeRuntime;

@@ -33,17 +33,33 @@ export class NoRespondersError extends TransportError {
   }
 }
 
-/** The first connection could not be made. */
+/**
+ * The first connection could not be made. The message names the servers without any
+ * user:password@ or token@ part, and `secrets` (passwords, tokens) are blotted out of the
+ * reason, so the message can be printed and logged.
+ */
 export class TransportConnectError extends TransportError {
   override readonly name = 'TransportConnectError';
   readonly servers: readonly string[];
-  constructor(servers: readonly string[], cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`cannot connect to NATS at ${servers.join(', ') || '(no servers)'}: ${reason}`, {
+  constructor(servers: readonly string[], cause: unknown, secrets: readonly string[] = []) {
+    const shown = servers.map(withoutUserinfo);
+    let reason = cause instanceof Error ? cause.message : String(cause);
+    for (const secret of secrets) if (secret !== '') reason = reason.split(secret).join('***');
+    super(`cannot connect to NATS at ${shown.join(', ') || '(no servers)'}: ${reason}`, {
       cause,
     });
-    this.servers = servers;
+    this.servers = shown;
   }
+}
+
+/** `nats://user:pass@host:4222` as `nats://host:4222`: a URL fit to print. */
+export function withoutUserinfo(url: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length);
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
+  const at = authority.lastIndexOf('@');
+  return at === -1 ? url : `${scheme}${rest.slice(at + 1)}`;
 }
 
 /** A subject that is not a valid NATS subject (empty tokens, whitespace, misplaced wildcards). */

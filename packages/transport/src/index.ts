@@ -6,6 +6,7 @@ export {
   TransportConnectError,
   TransportError,
   TransportTimeoutError,
+  withoutUserinfo,
 } from './errors.js';
 export { freeLoopbackPort } from './free-port.js';
 export { type Fate, FaultModel, type FaultOptions } from './memory/fault-model.js';
@@ -15,7 +16,12 @@ export {
   type TraceEvent,
 } from './memory/memory-network.js';
 export { MemoryTransport, type MemoryTransportOptions } from './memory/memory-transport.js';
-export { connectNats, type NatsTransportOptions } from './nats-transport.js';
+export {
+  connectNats,
+  credentialsInUrl,
+  type NatsTransportOptions,
+  type UrlCredentials,
+} from './nats-transport.js';
 export { createRng, type Rng } from './rng.js';
 export { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 export { assertPublishSubject, subjectMatches } from './subjects.js';

@@ -15,6 +15,7 @@ import {
   TransportClosedError,
   TransportConnectError,
   TransportError,
+  withoutUserinfo,
 } from './errors.js';
 import { InboxMux } from './inbox-mux.js';
 import { MuxedTransport } from './muxed-transport.js';
@@ -31,7 +32,11 @@ import type {
 } from './types.js';
 
 export interface NatsTransportOptions {
-  /** One or more `nats://host:port` URLs; the client fails over among them. */
+  /**
+   * One or more `nats://host:port` URLs; the client fails over among them. A URL may carry
+   * `user:password@` or `token@`, used when no user, pass, token or credentials file is
+   * given; nats.js only ever sees the URLs without them. A `tls://` URL turns TLS on.
+   */
   readonly servers: string | readonly string[];
   readonly name?: string;
   readonly user?: string;
@@ -52,7 +57,12 @@ export interface NatsTransportOptions {
  * at-most-once: what is published during an outage is lost, and the protocol retransmits.
  */
 export async function connectNats(options: NatsTransportOptions): Promise<Transport> {
-  const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+  const given = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+  const servers = given.map(withoutUserinfo);
+  const inUrls = given.map(credentialsInUrl).filter((c) => c !== undefined);
+  const secrets = [options.pass, options.token, ...inUrls.flatMap((c) => [c.pass, c.token])].filter(
+    (s) => s !== undefined,
+  );
   const settings: ConnectionOptions = {
     servers,
     name: options.name ?? 'synod',
@@ -67,16 +77,71 @@ export async function connectNats(options: NatsTransportOptions): Promise<Transp
   if (options.pass !== undefined) settings.pass = options.pass;
   if (options.token !== undefined) settings.token = options.token;
   if (options.tls !== undefined) settings.tls = options.tls;
+  else if (given.some((url) => /^tls:\/\//i.test(url))) settings.tls = {};
+  const explicitAuth =
+    options.user !== undefined ||
+    options.pass !== undefined ||
+    options.token !== undefined ||
+    options.credentialsFile !== undefined;
   let connection: NatsConnection;
   try {
+    if (!explicitAuth && inUrls.length > 0) {
+      const { user, pass, token } = sameCredentials(inUrls);
+      if (user !== undefined) settings.user = user;
+      if (pass !== undefined) settings.pass = pass;
+      if (token !== undefined) settings.token = token;
+    }
     if (options.credentialsFile !== undefined) {
       settings.authenticator = credsAuthenticator(await readFile(options.credentialsFile));
     }
     connection = await connect({ ...settings, ...options.connection });
   } catch (error) {
-    throw new TransportConnectError(servers, error);
+    throw new TransportConnectError(servers, error, secrets);
   }
   return new NatsTransport(connection, options.logger);
+}
+
+export interface UrlCredentials {
+  readonly user?: string;
+  readonly pass?: string;
+  readonly token?: string;
+}
+
+/**
+ * `nats://user:pass@host` gives a user and password, `nats://token@host` a token (percent-
+ * decoded; taken as written when that fails); undefined for a URL without credentials.
+ */
+export function credentialsInUrl(url: string): UrlCredentials | undefined {
+  const bare = withoutUserinfo(url);
+  if (bare === url) return undefined;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  // What the bare URL lacks: the userinfo and its '@'.
+  const userinfo = url.slice(scheme.length, scheme.length + url.length - bare.length - 1);
+  const colon = userinfo.indexOf(':');
+  return colon === -1
+    ? { token: decodeUserinfo(userinfo) }
+    : {
+        user: decodeUserinfo(userinfo.slice(0, colon)),
+        pass: decodeUserinfo(userinfo.slice(colon + 1)),
+      };
+}
+
+/** Percent-decoded, as in a URL; taken as written when it is not valid percent-encoding. */
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** One login for the connection: every URL that carries credentials must carry the same. */
+function sameCredentials(found: readonly UrlCredentials[]): UrlCredentials {
+  const first = found[0]!;
+  const same = (c: UrlCredentials) =>
+    c.user === first.user && c.pass === first.pass && c.token === first.token;
+  if (!found.every(same)) throw new TransportError('the server URLs carry different credentials');
+  return first;
 }
 
 function toRecord(hdrs: MsgHdrs | undefined): Record<string, string> | undefined {

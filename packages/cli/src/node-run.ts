@@ -1,0 +1,188 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
+import { createLogger, type Logger } from '@synod/log';
+import { lockDataDir, NodeRuntime } from '@synod/node';
+import {
+  type EmbeddedDatabase,
+  SqlFrontEnd,
+  SqlMachine,
+  startEmbeddedPostgres,
+} from '@synod/pg-applier';
+import { connectNats } from '@synod/transport';
+import { Cleanup } from './cleanup.js';
+import type { NodeSettings } from './node-settings.js';
+import { listenForStop } from './stop-signals.js';
+
+/** sysexits' EX_SOFTWARE: the node found itself unable to go on, so a supervisor restarts it. */
+export const EXIT_NODE_FAILED = 70;
+
+/** The node stopped itself (NodeRuntimeOptions.onFatal); the process exits EXIT_NODE_FAILED. */
+export class NodeFailedError extends Error {
+  override readonly name = 'NodeFailedError';
+  readonly exitCode = EXIT_NODE_FAILED;
+  constructor(cause: unknown) {
+    super(`the node stopped itself: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Starts the node and what serves it (NATS, the SQL machine's database, inspector, metrics,
+ * the SQL front end) and stops all of it, in reverse, when a signal comes, when the node
+ * stops itself (then throws NodeFailedError), or when any of it fails to start.
+ */
+export async function runNode(s: NodeSettings): Promise<void> {
+  // Listen before anything starts, so that a stop that comes early is still clean.
+  const stop = listenForStop();
+  const logger = createLogger({ name: 'synod' }).child({ group: s.group, node: s.id });
+  const cleanup = new Cleanup();
+  let reportFatal: (error: unknown) => void = () => undefined;
+  const fatal = new Promise<NodeFailedError>((resolve) => {
+    reportFatal = (error) => resolve(new NodeFailedError(error));
+  });
+  try {
+    // The directory's lock first: a second node on it must be refused before anything of it
+    // starts, the embedded PostgreSQL inside it included.
+    await mkdir(s.data, { recursive: true });
+    const lock = await lockDataDir(s.data);
+    // Released by the node as it stops, too (release is idempotent).
+    cleanup.add('the data directory lock', () => lock.release());
+    const transport = await connectNats({
+      ...s.nats,
+      name: `synod-${s.group}-${s.id}`,
+      logger,
+    });
+    cleanup.add('the NATS connection', () => transport.drain().catch(() => transport.close()));
+    const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
+    // The inspector reads the node's status, which exists once it has started; it skips a
+    // batch whose summary throws.
+    let node: NodeRuntime | undefined;
+    const inspector = new NodeInspector({
+      transport,
+      group: s.group,
+      nodeId: s.id,
+      summary: () => {
+        if (node === undefined) throw new Error('the node has not started');
+        return nodeSummary(node.status());
+      },
+    });
+    cleanup.add('the inspector', () => inspector.stop());
+    // NodeMetrics reads the status on a timer from the start, so it is made once the node
+    // runs; what the node measures before then is not counted.
+    let metrics: NodeMetrics | undefined;
+    const runtime = await NodeRuntime.start({
+      group: s.group,
+      nodeId: s.id,
+      peers: s.peers,
+      ...(s.join ? { join: s.join } : {}),
+      transport,
+      dataDir: s.data,
+      dataDirLock: lock,
+      logger,
+      ...(sql === undefined ? { machine: s.machine! } : { asyncMachine: sql.machine }),
+      ...(s.snapshotEvery === undefined ? {} : { snapshotEvery: s.snapshotEvery }),
+      ...(s.retainSlots === undefined ? {} : { retainSlots: s.retainSlots }),
+      ...(s.maxBatch === undefined ? {} : { maxBatch: s.maxBatch }),
+      ...(s.maxInFlight === undefined ? {} : { maxInFlight: s.maxInFlight }),
+      inspection: inspector,
+      ...(s.metricsPort === undefined
+        ? {}
+        : {
+            metrics: {
+              committed: (ms: number) => metrics?.committed(ms),
+              persisted: (ms: number) => metrics?.persisted(ms),
+            },
+            statusExtra: () => (metrics === undefined ? {} : { metrics: metrics.snapshot() }),
+          }),
+      onFatal: (error) => reportFatal(error),
+    });
+    node = runtime;
+    // The node closes the SQL machine when it stops.
+    if (sql !== undefined) sql.closedByNode = true;
+    cleanup.add('the node', () => runtime.stop());
+    if (s.metricsPort !== undefined) {
+      const started = new NodeMetrics({
+        group: s.group,
+        nodeId: s.id,
+        status: () => runtime.status(),
+        transport,
+      });
+      metrics = started;
+      cleanup.add('the metrics', () => started.stop());
+    }
+    const metricsPort =
+      metrics === undefined || s.metricsPort === undefined
+        ? undefined
+        : await metrics.serve(s.metricsPort);
+    const frontEnd =
+      sql === undefined || s.sqlPort === undefined
+        ? undefined
+        : await SqlFrontEnd.start({
+            port: s.sqlPort,
+            group: s.group,
+            nodeId: s.id,
+            transport,
+            connectionString: sql.connectionString,
+            replicated: sql.machine.replicatedTables,
+            local: (write) => runtime.write(write),
+          });
+    if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
+    logger.info(
+      {
+        peers: s.peers,
+        machine: s.machineName,
+        nats: s.nats.servers,
+        ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }),
+        ...(metricsPort === undefined ? {} : { metricsPort }),
+      },
+      'node started',
+    );
+    const failed = await Promise.race([stop.requested.then(() => undefined), fatal]);
+    if (failed !== undefined) throw failed;
+    logger.info('stopping');
+  } finally {
+    await cleanup.run(logger);
+    stop.dispose();
+  }
+}
+
+interface OpenSqlMachine {
+  readonly machine: SqlMachine;
+  readonly connectionString: string;
+  /** Once the node runs, it closes the machine itself. */
+  closedByNode: boolean;
+}
+
+/**
+ * The SQL machine on the database given with --pg, or on an embedded PostgreSQL kept in
+ * DATA/postgres when none is given. Both are stopped by `cleanup`.
+ */
+async function openSqlMachine(
+  s: NodeSettings,
+  logger: Logger,
+  cleanup: Cleanup,
+): Promise<OpenSqlMachine> {
+  let database: EmbeddedDatabase | undefined;
+  if (s.pg === undefined) {
+    const started = await startEmbeddedPostgres(join(s.data, 'postgres'), {
+      onLog: (line) => logger.debug({ postgres: line }),
+    });
+    cleanup.add('the embedded PostgreSQL', () => started.stop());
+    database = started;
+  }
+  const connectionString = s.pg ?? database!.url;
+  logger.info(
+    { postgres: database === undefined ? 'given' : 'embedded', replicated: s.replicate },
+    'sql machine',
+  );
+  const machine = await SqlMachine.open({
+    connectionString,
+    group: s.group,
+    replicated: s.replicate,
+  });
+  const open: OpenSqlMachine = { machine, connectionString, closedByNode: false };
+  cleanup.add('the SQL machine', () => (open.closedByNode ? undefined : machine.close()));
+  return open;
+}

@@ -1,0 +1,145 @@
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { MACHINES, type StateMachineKind } from '@synod/node';
+import { assertGroupName, assertNodeId } from '@synod/protocol';
+import type { CommonValues } from './command-line.js';
+import { type ConfigFile, fileProblem } from './config-file.js';
+import { type NatsConnection, natsConnection } from './nats-options.js';
+import { assertCanListen, portNumber, wholeNumber } from './option-values.js';
+import { OptionError, UsageError } from './usage.js';
+
+/** `synod node start`'s own flags (parseArgs options), besides the common ones. */
+export const NODE_FLAGS = {
+  id: { type: 'string' },
+  peers: { type: 'string' },
+  data: { type: 'string' },
+  'snapshot-every': { type: 'string' },
+  'retain-slots': { type: 'string' },
+  machine: { type: 'string' },
+  'max-batch': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  pg: { type: 'string' },
+  replicate: { type: 'string' },
+  'sql-port': { type: 'string' },
+  join: { type: 'boolean' },
+  'metrics-port': { type: 'string' },
+} as const;
+
+type NodeValues = CommonValues & {
+  readonly [K in keyof typeof NODE_FLAGS]?: (typeof NODE_FLAGS)[K]['type'] extends 'boolean'
+    ? boolean | undefined
+    : string | undefined;
+};
+
+/** Everything a node needs to start, checked. */
+export interface NodeSettings {
+  readonly id: string;
+  readonly group: string;
+  readonly peers: readonly string[];
+  readonly join: boolean;
+  readonly data: string;
+  readonly nats: NatsConnection;
+  /** The state machine: one of MACHINES, or the SQL machine (machine undefined). */
+  readonly machineName: string;
+  readonly machine: StateMachineKind | undefined;
+  readonly replicate: readonly string[];
+  readonly pg: string | undefined;
+  readonly sqlPort: number | undefined;
+  readonly metricsPort: number | undefined;
+  readonly snapshotEvery: number | undefined;
+  readonly retainSlots: number | undefined;
+  readonly maxBatch: number | undefined;
+  readonly maxInFlight: number | undefined;
+}
+
+/**
+ * The node's settings from its flags, else --config, else the environment (NATS only), all
+ * checked before anything connects or starts: names, numbers and port ranges, the ports free,
+ * the data directory usable, the NATS files readable.
+ */
+export async function nodeSettings(values: NodeValues, config: ConfigFile): Promise<NodeSettings> {
+  const id = values.id ?? config.string('id');
+  const group = values.group ?? config.string('group');
+  const data = values.data ?? config.string('data');
+  const peers = values.peers?.split(',') ?? config.strings('peers');
+  if (id === undefined || group === undefined || data === undefined || peers === undefined)
+    throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
+  assertGroupName(group);
+  assertNodeId(id);
+  for (const peer of peers) assertNodeId(peer);
+  const join = values.join === true || config.boolean('join') === true;
+  if (!peers.includes(id) && !join)
+    throw new OptionError(
+      `--peers ${peers.join(',')} must include this node's --id ${id} (or start it with --join)`,
+    );
+  const number = (flag: keyof typeof NODE_FLAGS, key: string, min: number): number | undefined => {
+    const text = (values[flag] as string | undefined) ?? config.numberText(key);
+    if (text === undefined) return undefined;
+    return wholeNumber(values[flag] === undefined ? config.describe(key) : `--${flag}`, text, min);
+  };
+  const port = (flag: 'sql-port' | 'metrics-port', key: string): number | undefined => {
+    const text = values[flag] ?? config.numberText(key);
+    if (text === undefined) return undefined;
+    const name = values[flag] === undefined ? config.describe(key) : `--${flag}`;
+    return portNumber(name, text, { zeroMeansAny: flag === 'metrics-port' });
+  };
+  const machineName = values.machine ?? config.string('machine') ?? 'kv';
+  const machine = MACHINES[machineName];
+  if (machine === undefined && machineName !== 'sql')
+    throw new OptionError(
+      `--machine must be one of ${[...Object.keys(MACHINES), 'sql'].join(', ')}, got ${machineName}`,
+    );
+  const sqlPort = port('sql-port', 'sqlPort');
+  if (sqlPort !== undefined && machineName !== 'sql')
+    throw new OptionError('--sql-port needs --machine sql');
+  const replicate = (values.replicate?.split(',') ?? config.strings('replicate') ?? [])
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  const settings: NodeSettings = {
+    id,
+    group,
+    peers,
+    join,
+    data,
+    machineName,
+    machine,
+    replicate,
+    pg: values.pg ?? config.string('pg'),
+    sqlPort,
+    metricsPort: port('metrics-port', 'metricsPort'),
+    snapshotEvery: number('snapshot-every', 'snapshotEvery', 1),
+    retainSlots: number('retain-slots', 'retainSlots', 0),
+    maxBatch: number('max-batch', 'maxBatch', 1),
+    maxInFlight: number('max-in-flight', 'maxInFlight', 1),
+    nats: await natsConnection(values, config),
+  };
+  await assertUsableDataDirectory(data);
+  // Both listen on loopback (SqlFrontEnd, NodeMetrics).
+  if (sqlPort !== undefined) await assertCanListen('--sql-port', '127.0.0.1', sqlPort);
+  if (settings.metricsPort !== undefined)
+    await assertCanListen('--metrics-port', '127.0.0.1', settings.metricsPort);
+  return settings;
+}
+
+/**
+ * --data is a directory, or can be made one: its nearest existing ancestor is a directory.
+ * Nothing is created here; the node makes it when it starts.
+ */
+async function assertUsableDataDirectory(data: string): Promise<void> {
+  for (let dir = resolve(data); ; dir = dirname(dir)) {
+    try {
+      if ((await stat(dir)).isDirectory()) return;
+      throw new OptionError(
+        dir === resolve(data)
+          ? `--data ${data} is not a directory`
+          : `--data ${data}: ${dir} is not a directory`,
+      );
+    } catch (error) {
+      if (error instanceof OptionError) throw error;
+      const code = (error as { code?: unknown }).code;
+      // Not there (or below a file): look at its parent.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dir === dirname(dir))
+        throw new OptionError(`--data ${data}: ${fileProblem(error)}`);
+    }
+  }
+}
