@@ -15,7 +15,7 @@ export const LEARNERS: Address = Object.freeze({ kind: 'learners' });
 
 /**
  * What a machine asks its host to do. Machines never touch a socket, a file or a clock
- * (DESIGN.md): they emit these, and the host executes them and feeds the outcome back as
+ * (ARCHITECTURE.md): they emit these, and the host executes them and feeds the outcome back as
  * events (`persisted`, `timer`, `message`).
  */
 export type Effect =

@@ -56,8 +56,16 @@ ${NATS_OPTIONS}`,
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
 this one included; every node names the same founders, also one added later. A node started
 with --join need not be a founder: it runs, learns the log, and asks the group to add it
-(pg_paxos's paxos_join_group); synod group leave removes a member. --machine picks the state machine the log is applied to: kv (the default; put,
-get, delete, cas) or log (append opaque values); every node of a group runs the same one.
+(pg_paxos's paxos_join_group); synod group leave removes a member. --machine picks the state
+machine the log is applied to: kv (the default; put, get, delete, cas) or log (append opaque
+values); every node of a group runs the same one.
+
+DIR belongs to one process (DIR/synod.lock: a second node on it exits at once) and to one group
+and node (DIR/synod.identity.json). A node whose DIR holds no acceptor state does not vote
+until a majority of the other members have recorded it: a new group's founders record each
+other, so the first start of a group needs a majority of the other founders running (all of
+them, for three). A member that lost its disk is refused (it would vote as if it had promised
+nothing): replace it with synod group leave --group GROUP ID, then start it again with --join.
 
 The acceptor's durable records go to DIR/GROUP.acceptor.log, the state machine's latest
 snapshot to DIR/GROUP.snapshot. After every --snapshot-every applied slots (default 10000),
@@ -101,7 +109,8 @@ asks by itself); leave removes it. The leader puts the new member list in the lo
 governs the slots from a window of 64 slots after the change, which the leader fills at
 once, so the command returns when the new members decide. After leave, NODE can be shut
 down. One change at a time: a second one waits until the first is in the log (UNAVAILABLE
-meanwhile; ask again). Prints the members and the slot they decide from; --json prints
+meanwhile; ask again). A node that lost its data directory is replaced this way: leave, then
+start it with an empty directory and --join; it comes back as a new incarnation. Prints the members and the slot they decide from; --json prints
 {"members":[...],"slot":N,"effectiveFromSlot":N}.`,
   write: `synod write --group GROUP VALUE [--nats URL] [NATS options] [--json]
 

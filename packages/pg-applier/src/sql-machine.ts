@@ -105,7 +105,7 @@ export interface SqlMachineOptions {
  * on a connection of their own, never inside an apply transaction.
  *
  * It has the shape of @synod/node's AsyncStateMachine without importing it: the CLI joins
- * the two (DESIGN.md: cli depends on node and pg-applier, not one on the other).
+ * the two (ARCHITECTURE.md: cli depends on node and pg-applier, not one on the other).
  */
 export class SqlMachine {
   readonly name = 'sql';

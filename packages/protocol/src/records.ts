@@ -2,7 +2,7 @@ import type { Ballot } from './ballot.js';
 import type { Instance, Value } from './messages.js';
 
 /**
- * What a node makes durable before it answers (DESIGN.md: persistence comes before the reply).
+ * What a node makes durable before it answers (ARCHITECTURE.md: persistence comes before the reply).
  * Pure vocabulary shared by the machines that emit records and the stores that keep them.
  */
 export type StoreRecord =

@@ -1,7 +1,7 @@
 import { assertGroupName, assertNodeId } from './names.js';
 
 /**
- * The NATS subjects of one group (DESIGN.md, Subjects). Every subject starts with
+ * The NATS subjects of one group (ARCHITECTURE.md, Subjects). Every subject starts with
  * `synod.<group>.`; building one validates the group (and node) so no caller can
  * smuggle a '.' or a wildcard into a subject.
  */

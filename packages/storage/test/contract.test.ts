@@ -1,4 +1,4 @@
-// The contract every AcceptorStore keeps (DESIGN.md: "persistence comes before the reply"):
+// The contract every AcceptorStore keeps (ARCHITECTURE.md: "persistence comes before the reply"):
 // what was appended is what a reopened store recovers, in order, and a closed store takes
 // nothing more. The memory store and the file store run the same tests.
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// "Persistence comes before the reply" (DESIGN.md): an append is acknowledged only after its
+// "Persistence comes before the reply" (ARCHITECTURE.md): an append is acknowledged only after its
 // fsync returned, and a store that could not persist stops acknowledging.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Group commit (DESIGN.md: "Group-commit many records into one fsync; never reply early"):
+// Group commit (ARCHITECTURE.md: "Group-commit many records into one fsync; never reply early"):
 // appends that arrive together or during an fsync share one write and one fsync.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
