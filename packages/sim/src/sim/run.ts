@@ -1,6 +1,12 @@
 import { AcceptorState } from '@synod/actors';
 import { GroupHost } from '@synod/host';
-import { encodeMembership, formatBallot, type Membership, type Value } from '@synod/protocol';
+import {
+  encodeMembership,
+  formatBallot,
+  isMembershipValue,
+  type Membership,
+  type Value,
+} from '@synod/protocol';
 import {
   createRng,
   MemoryNetwork,
@@ -196,6 +202,13 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
           trace?.(`${n} delivers ${s} ${describeValue(v)}`);
           checker.delivered(n, s, v, node.kv.apply(v, s));
           maybeSnapshot(s);
+          // (A compare-and-set change whose members were replaced meanwhile holds nowhere.)
+          if (
+            isMembershipValue(v) &&
+            node.host?.leader === n &&
+            node.host.membership.changes.at(-1)?.slot === s
+          )
+            leaderDeliveredChange(n);
         },
         failed: (n, e) => checker.failed(n, e),
         ...(trace === undefined
@@ -239,6 +252,18 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
       if (entry.node === node && !entry.survivesCrash) entry.finish();
   };
 
+  /** Until when a partition a nemesis aimed holds (random partitions and heals wait). */
+  let aimedPartitionUntil = 0;
+  const aimedPartition = (sides: readonly (readonly string[])[], forMs: number): void => {
+    network.partition(...sides);
+    aimedPartitionUntil = scheduler.now() + forMs;
+    scheduler.setTimer(forMs, () => {
+      if (healed) return;
+      trace?.('network heals');
+      network.heal();
+    });
+  };
+
   // Faults: crashes, restarts and partitions at random times until the heal.
   const scheduleFault = (): void => {
     const delay = faultRng.next() * 2 * scenario.faultEveryMs;
@@ -261,7 +286,10 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
             () => !healed && victim.host === undefined && start(victim),
           );
       } else if (roll < 0.55 && dead.length > 0) start(pick(faultRng, dead));
-      else if (roll < 0.75) {
+      // A partition a nemesis made on purpose holds for its time: random ones wait.
+      else if (scheduler.now() < aimedPartitionUntil) {
+        // nothing
+      } else if (roll < 0.75) {
         const sides = split(faultRng, peers);
         trace?.(`partition [${sides[0]!.join(',')}] | [${sides[1]!.join(',')}]`);
         network.partition(...sides);
@@ -286,6 +314,28 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     });
     for (const node of down()) start(node);
   });
+
+  /**
+   * The leader just delivered a membership change: sometimes it is cut off together with the
+   * new members, for long enough that the old members left behind elect a leader of their
+   * own. The first leader goes on deciding the new members' slots with them; the second must
+   * ask those members before it decides the same slots.
+   */
+  const leaderDeliveredChange = (leader: string): void => {
+    if (scenario.membership?.cutOff !== true || healed || !splitRng.chance(0.75)) return;
+    const membership = nodes.get(leader)?.host?.membership;
+    if (membership === undefined) return;
+    const now = membership.latest;
+    const before = membership.changes.at(-2)?.members ?? membership.genesis;
+    // The leader with the members the change brought in, apart from the ones it kept: when
+    // those are a majority of the new members and the rest a majority of the old ones, both
+    // sides can decide.
+    const side = [...new Set([...now.filter((id) => !before.includes(id)), leader])];
+    const apart = peers.filter((id) => !side.includes(id));
+    if (apart.length === 0 || side.length === 1) return;
+    trace?.(`nemesis: the leader ${leader} and the new members [${side.join(',')}] are cut off`);
+    aimedPartition([side, apart], 300 + splitRng.next() * 700);
+  };
 
   // Clients: each runs operations one at a time against a random live node.
   let clientsLeft = scenario.clients;
@@ -551,12 +601,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         scheduler.setTimer(splitRng.next() * 100, () => {
           if (healed || apart.length === 0) return;
           trace?.(`nemesis: the new members [${members.join(',')}] are cut off`);
-          network.partition(members, apart);
-          scheduler.setTimer(50 + splitRng.next() * 300, () => {
-            if (healed) return;
-            trace?.('network heals');
-            network.heal();
-          });
+          aimedPartition([members, apart], 50 + splitRng.next() * 300);
         });
       }
     });
