@@ -142,7 +142,14 @@ export class NodeMetrics {
       },
     });
     this.#watch = setInterval(() => {
-      const leader = options.status().leader;
+      // The node may not have started yet (it can wait to be admitted to its group): a status
+      // that cannot be read yet is no leader change.
+      let leader: string | null;
+      try {
+        leader = options.status().leader;
+      } catch {
+        return;
+      }
       if (this.#leader !== undefined && leader !== this.#leader && leader !== null) {
         this.#leaderChanges.inc();
         this.#leaderChangeCount++;
