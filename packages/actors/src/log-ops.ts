@@ -131,6 +131,12 @@ export const catchUpMachine = setup({
         event.message.type === 'highestAcceptedAnswer' &&
         event.message.requestId === context.input.requestId
       ) {
+        // Only the member sets asked say what may have been chosen: a write acknowledged before
+        // the read was accepted by a majority of its slot's members, which meets the majority
+        // asked. An acceptor outside them (this node, removed) may hold a value nobody chose in
+        // a slot it cannot propose in: waiting for that slot would never end.
+        const quorums = context.input.quorums;
+        if (quorums !== undefined && !quorums.some((m) => m.includes(event.message.from))) return;
         context.answers.set(event.message.from, event.message.slot);
       }
     },
