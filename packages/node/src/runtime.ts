@@ -216,6 +216,10 @@ export class NodeRuntime {
       members: () => runtime.#host.membership.latest,
       refused: (error) => runtime.#fatal(error, 'the group refused this node a vote'),
     });
+    // Once start() returns, the server knows the node's subscriptions: a request sent at once
+    // from another connection must not meet "no responders" (NATS applies a subscription when
+    // its SUB reaches the server, not when subscribe() returns).
+    await options.transport.flush().catch(() => undefined);
     return runtime;
   }
 
