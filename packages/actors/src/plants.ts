@@ -28,7 +28,12 @@ export type PlantedBug =
   | 'no-membership-window'
   // The host believes every well-formed peer message: a sender that is no member can decide
   // values, promise acceptors away with a huge ballot, or break a learner with forged votes.
-  | 'trust-any-peer';
+  | 'trust-any-peer'
+  // A client is answered when its write is chosen instead of applied: a slot below may still
+  // be open, and the client's next write chosen there overtakes the acknowledged one, which
+  // is then skipped as stale (simulator seed 211814180 in leader mode). Built into the
+  // simulator's clients, which stand for the node runtime's answer path.
+  | 'ack-when-chosen';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -46,6 +51,7 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'ignore-membership',
   'unprepared-members',
   'no-membership-window',
+  'ack-when-chosen',
 ];
 
 export interface Plants {

@@ -18,7 +18,12 @@ import type { Scheduler, TimerHandle } from '@synod/transport';
 import { type AnyActorRef, createActor } from 'xstate';
 import { tell } from './tell.js';
 
-/** The outcome of submit(): the slot the value was chosen in, or who to ask instead. */
+/**
+ * The outcome of submit(): the slot the value was chosen in, or who to ask instead. Chosen is
+ * not yet in order: a slot below may still be open, and a later write can be chosen there. An
+ * answer to a client waits until the slot is delivered (the node runtime answers writes as
+ * they are applied), or a client's next write can overtake the one it was told of.
+ */
 export type SubmitResult =
   | { readonly ok: true; readonly slot: number }
   | { readonly ok: false; readonly leader: string | undefined };

@@ -183,14 +183,22 @@ export class SafetyChecker implements HostObserver {
       this.#violate(`acknowledged append lost: slot ${slot} holds another value`);
   }
 
-  /** At the end: every acknowledged append is in every given node's log (slot to hex) at its slot. */
-  checkDurability(logs: ReadonlyMap<string, ReadonlyMap<number, string>>): void {
+  /**
+   * At the end: every acknowledged write is in every given node's log at its slot, and took
+   * effect there (it was not skipped as a duplicate because a later write of its client was
+   * applied first).
+   */
+  checkDurability(states: ReadonlyMap<string, KvStore>): void {
     for (const [slot, value] of this.#acked) {
-      for (const [node, log] of logs) {
-        const got = log.get(slot);
+      for (const [node, state] of states) {
+        const got = state.ghostLog.get(slot);
         if (got === undefined || got !== value) {
           this.#violate(
             `acknowledged append lost: ${node} has ${got === undefined ? 'nothing' : 'another value'} at slot ${slot}`,
+          );
+        } else if (!state.ghostApplied.has(value)) {
+          this.#violate(
+            `acknowledged write lost: ${node} skipped the write at slot ${slot} as one its client had already overtaken`,
           );
         }
       }

