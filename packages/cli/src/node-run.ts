@@ -124,7 +124,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
             group: s.group,
             nodeId: s.id,
             transport,
-            connectionString: sql.connectionString,
+            connectionString: sql.machine.clientConnectionString,
             replicated: sql.machine.replicatedTables,
             local: (write) => runtime.write(write),
           });

@@ -13,6 +13,11 @@ export interface SqlWrite {
   /** With clientId and seq, a retried write (same pair) is applied once: see PgApplier.apply. */
   readonly clientId?: string;
   readonly seq?: number;
+  /**
+   * Refused where it was checked again before applying (a log entry that is not a write of a
+   * replicated table): nothing runs, and this is its outcome on every replica.
+   */
+  readonly refused?: { readonly sqlState: string; readonly message: string };
 }
 
 /** A committed log slot's writes (a batch), in the order they are to be applied. */
@@ -78,7 +83,6 @@ export class SlotGapError extends Error {
 }
 
 const SCHEMA = `
-CREATE SCHEMA IF NOT EXISTS synod;
 CREATE TABLE IF NOT EXISTS synod.applied (
   group_name text PRIMARY KEY,
   slot bigint NOT NULL
@@ -95,6 +99,17 @@ CREATE TABLE IF NOT EXISTS synod.sessions (
   outcome jsonb NOT NULL,
   PRIMARY KEY (group_name, client_id)
 );`;
+
+/** The `synod` schema and its tables, where they are missing. */
+export async function createBookkeeping(client: ClientBase): Promise<void> {
+  // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS,
+  // and a SQL node's apply role has not (roles.ts makes the schema for it).
+  const schema = await client.query<{ missing: boolean }>(
+    "SELECT to_regnamespace('synod') IS NULL AS missing",
+  );
+  if (schema.rows[0]?.missing === true) await client.query('CREATE SCHEMA IF NOT EXISTS synod');
+  await client.query(SCHEMA);
+}
 
 /**
  * Applies a group's committed SQL to one PostgreSQL database, in slot order, exactly once.
@@ -123,7 +138,7 @@ export class PgApplier {
 
   /** Creates the synod schema if needed. The client is this applier's alone. */
   static async open(client: ClientBase, group: string): Promise<PgApplier> {
-    await client.query(SCHEMA);
+    await createBookkeeping(client);
     await client.query(EXPECT_APPLIED_FUNCTION);
     await client.query(
       'INSERT INTO synod.applied (group_name, slot) VALUES ($1, -1) ON CONFLICT DO NOTHING',
@@ -189,7 +204,12 @@ export class PgApplier {
     const clients = writes.flatMap((w) => (w.clientId === undefined ? [] : [w.clientId]));
     if (
       writes.length === 0 ||
-      writes.some((w) => (w.params !== undefined && w.params.length > 0) || w.copy !== undefined) ||
+      writes.some(
+        (w) =>
+          (w.params !== undefined && w.params.length > 0) ||
+          w.copy !== undefined ||
+          w.refused !== undefined,
+      ) ||
       new Set(clients).size !== clients.length
     )
       return 'unsuited';
@@ -351,6 +371,11 @@ export class PgApplier {
               message: `seq ${seq} of ${clientId} is older than its last write (${last.seq})`,
             };
       }
+    }
+    if (write.refused !== undefined) {
+      const outcome: WriteOutcome = { ok: false, ...write.refused };
+      if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
+      return outcome;
     }
     if (guarded) await c.query('SAVEPOINT synod_write');
     let outcome: WriteOutcome;

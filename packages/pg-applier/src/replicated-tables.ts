@@ -146,22 +146,47 @@ export function assertDefinition(
 
 /**
  * The one statement a replica runs to apply a `replicate` entry: create the table if it is
- * not there, and record it in `synod.replicated`, in the entry's transaction. It has the
- * same outcome on every replica that has the table or can create it.
+ * not there (its schema too, when it is missing), take away what would run on this replica
+ * alone when the table is written (its rules, its user triggers), leave it readable but not
+ * writable by `readers` (the client role) when given, and record it in `synod.replicated`,
+ * in the entry's transaction. It has the same outcome on every replica that has the table or
+ * can create it. Built at each replica from the entry's table and definition: the role
+ * names are this node's.
  */
 export function replicateStatement(
   group: string,
   table: string,
   definition: readonly string[],
+  options: { readonly readers?: string } = {},
 ): string {
+  const key = tableKey(table);
+  const name = quoteTable(key);
+  const schema = key.includes('.') ? key.split('.')[0]! : 'public';
+  const relation = key.includes('.') ? key.split('.')[1]! : key;
+  const createSchema = schemaStatements(key);
+  const exec = (statement: string): string => `EXECUTE ${pg.escapeLiteral(statement)};`;
   const body = [
-    ...definition.map((statement) => `EXECUTE ${pg.escapeLiteral(statement)};`),
-    `INSERT INTO synod.replicated (group_name, table_name) VALUES (${pg.escapeLiteral(group)}, ${pg.escapeLiteral(tableKey(table))}) ON CONFLICT DO NOTHING;`,
+    ...definition.map((statement) =>
+      createSchema.includes(statement)
+        ? // Only when missing: creating a schema needs CREATE on the database, which the
+          // apply role lacks (the node made the schema before it applies the entry).
+          `IF to_regnamespace(${pg.escapeLiteral(pg.escapeIdentifier(schema))}) IS NULL THEN ${exec(statement)} END IF;`
+        : exec(statement),
+    ),
+    `FOR r IN SELECT rulename FROM pg_rules WHERE schemaname = ${pg.escapeLiteral(schema)} AND tablename = ${pg.escapeLiteral(relation)} LOOP EXECUTE format('DROP RULE %I ON %s', r.rulename, ${pg.escapeLiteral(name)}); END LOOP;`,
+    exec(`ALTER TABLE ${name} DISABLE TRIGGER USER`),
+    ...(options.readers === undefined
+      ? []
+      : [
+          exec(`REVOKE ALL ON ${name} FROM PUBLIC, ${pg.escapeIdentifier(options.readers)}`),
+          exec(`GRANT SELECT ON ${name} TO ${pg.escapeIdentifier(options.readers)}`),
+        ]),
+    `INSERT INTO synod.replicated (group_name, table_name) VALUES (${pg.escapeLiteral(group)}, ${pg.escapeLiteral(key)}) ON CONFLICT DO NOTHING;`,
   ].join(' ');
   // Dollar quoting cannot be escaped: a body holding the tag would end the block early.
   if (body.includes('$synod$'))
     throw new SqlError('42601', 'a table definition holding "$synod$" cannot be replicated');
-  return `DO $synod$ BEGIN ${body} END $synod$`;
+  return `DO $synod$ DECLARE r record; BEGIN ${body} END $synod$`;
 }
 
 /** The tables a group replicated at run time, as this database has applied them. */

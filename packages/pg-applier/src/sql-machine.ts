@@ -17,6 +17,7 @@ import {
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
+import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 
 /** What a write or read command of the SQL machine carries. */
@@ -42,7 +43,13 @@ async function connectApplier(
   connectionString: string,
   group: string,
 ): Promise<{ client: pg.Client; applier: PgApplier }> {
-  const client = new pg.Client({ connectionString, application_name: 'synod-apply' });
+  // Every replica resolves names alike: with `public` alone, whatever the database's default
+  // (the front end writes other schemas' tables out in full: qualify.ts).
+  const client = new pg.Client({
+    connectionString,
+    application_name: 'synod-apply',
+    options: '-c search_path=public',
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -87,7 +94,10 @@ function outcomeResult(
 }
 
 export interface SqlMachineOptions {
-  /** `postgres://user@host:port/db` of this node's own database. */
+  /**
+   * `postgres://user@host:port/db` of this node's own database, as a superuser: the node
+   * sets up its apply and client roles with it (roles.ts) and runs nothing else as it.
+   */
   readonly connectionString: string;
   readonly group: string;
   /**
@@ -109,27 +119,34 @@ export interface SqlMachineOptions {
  */
 export class SqlMachine {
   readonly name = 'sql';
-  readonly #connectionString: string;
+  readonly #adminUrl: string;
+  readonly #roles: SqlRoles;
   #applyClient: pg.Client;
   #applier: PgApplier;
   /** The apply connection failed: the next apply() opens another. */
   #broken = false;
+  /** Clients' reads (`{"op":"query"}`), as the client role. */
   readonly #reads: pg.Pool;
+  /** The node's own reads of its state (digest, snapshot), as the apply role. */
+  readonly #own: pg.Pool;
   readonly #replicated: Set<string>;
   readonly #group: string;
 
   private constructor(
-    connectionString: string,
+    adminUrl: string,
+    roles: SqlRoles,
     applyClient: pg.Client,
-    reads: pg.Pool,
+    pools: { readonly reads: pg.Pool; readonly own: pg.Pool },
     applier: PgApplier,
     group: string,
     replicated: Iterable<string>,
   ) {
-    this.#connectionString = connectionString;
+    this.#adminUrl = adminUrl;
+    this.#roles = roles;
     this.#applyClient = applyClient;
     this.#watch(applyClient);
-    this.#reads = reads;
+    this.#reads = pools.reads;
+    this.#own = pools.own;
     this.#applier = applier;
     this.#group = group;
     this.#replicated = new Set([...replicated].map(tableKey));
@@ -137,13 +154,15 @@ export class SqlMachine {
 
   static async open(options: SqlMachineOptions): Promise<SqlMachine> {
     await loadParser();
-    const { client, applier } = await connectApplier(options.connectionString, options.group);
-    const reads = new pg.Pool({
-      connectionString: options.connectionString,
-      max: 4,
-      application_name: 'synod-read',
-    });
-    reads.on('error', () => undefined);
+    const roles = await setUpRoles(options.connectionString, options.group, options.replicated);
+    const { client, applier } = await connectApplier(roles.applyUrl, options.group);
+    const pool = (url: string, name: string, max: number): pg.Pool => {
+      const p = new pg.Pool({ connectionString: url, max, application_name: name });
+      p.on('error', () => undefined);
+      return p;
+    };
+    const reads = pool(roles.clientUrl, 'synod-read', 4);
+    const own = pool(roles.applyUrl, 'synod-state', 2);
     // Tables named at start get the check `synod table replicate` makes (serial, identity,
     // volatile defaults), when they exist already: replicas would diverge on them.
     for (const table of options.replicated) {
@@ -154,18 +173,33 @@ export class SqlMachine {
         if (error instanceof SqlError && error.sqlState === '42P01') continue;
         await client.end().catch(() => undefined);
         await reads.end().catch(() => undefined);
+        await own.end().catch(() => undefined);
         throw error;
       }
     }
     const replicated = [...options.replicated, ...(await loadReplicated(client, options.group))];
     return new SqlMachine(
       options.connectionString,
+      roles,
       client,
-      reads,
+      { reads, own },
       applier,
       options.group,
       replicated,
     );
+  }
+
+  /**
+   * Where this node's clients connect (the SQL front end's sessions): as the client role,
+   * which may read replicated tables and not write them.
+   */
+  get clientConnectionString(): string {
+    return this.#roles.clientUrl;
+  }
+
+  /** The roles this node runs its clients and the log as. */
+  get roles(): Pick<SqlRoles, 'apply' | 'client'> {
+    return { apply: this.#roles.apply, client: this.#roles.client };
   }
 
   #watch(client: pg.Client): void {
@@ -188,7 +222,7 @@ export class SqlMachine {
   async #reconnectIfBroken(): Promise<void> {
     if (!this.#broken) return;
     await this.#applyClient.end().catch(() => undefined);
-    const { client, applier } = await connectApplier(this.#connectionString, this.#group);
+    const { client, applier } = await connectApplier(this.#roles.applyUrl, this.#group);
     this.#applyClient = client;
     this.#watch(client);
     this.#applier = applier;
@@ -241,7 +275,9 @@ export class SqlMachine {
         assertDefinition(table, definition);
         return { command: { op: 'replicate', table: tableKey(table), definition } };
       }
-      const read = await tableDefinition(this.#reads, table);
+      // As the admin: the table may be one a client cannot see (made by hand through --pg, in
+      // a schema of its own). Fixed catalog queries on a checked name; nothing else runs.
+      const read = await asAdmin(this.#adminUrl, (admin) => tableDefinition(admin, table));
       return { command: { op: 'replicate', table: tableKey(table), definition: read } };
     } catch (error) {
       return { refused: refusal(error) };
@@ -251,23 +287,39 @@ export class SqlMachine {
   async apply(
     entries: readonly { readonly slot: number; readonly writes: readonly ClientWrite[] }[],
   ): Promise<Map<number, ReturnType<typeof outcomeResult>[]>> {
+    // Checked again here, with the tables replicated as of each write's slot: an entry that
+    // is not a write of replicated tables (forged, or admitted by a node that should not
+    // have) runs nowhere, and every replica gives it the same refusal.
+    const replicated = new Set(this.#replicated);
+    const handOvers: string[] = [];
     const sqlEntries = entries.map(({ slot, writes }) => ({
       slot,
       writes: writes.map((write): SqlWrite => {
+        const who = { clientId: write.clientId, seq: write.seq };
         const parsed = this.#statement(write.command);
-        // Admitted at the proposing node, so always well-formed; a malformed one fails alike everywhere.
-        return typeof parsed === 'string'
-          ? { sql: 'SELECT 1/0 AS malformed_write', clientId: write.clientId, seq: write.seq }
-          : {
-              sql: parsed.sql,
-              params: parsed.params,
-              ...(parsed.copy === undefined ? {} : { copy: parsed.copy }),
-              clientId: write.clientId,
-              seq: write.seq,
-            };
+        if (typeof parsed === 'string')
+          return { sql: '', ...who, refused: { sqlState: '22023', message: parsed } };
+        if (write.command.op === 'replicate') {
+          const table = tableKey(String(write.command.table));
+          replicated.add(table);
+          handOvers.push(table);
+        } else {
+          const refused = recheck(parsed, replicated);
+          if (refused !== undefined) return { sql: parsed.sql, ...who, refused };
+        }
+        return {
+          sql: parsed.sql,
+          params: parsed.params,
+          ...(parsed.copy === undefined ? {} : { copy: parsed.copy }),
+          ...who,
+        };
       }),
     }));
     await this.#reconnectIfBroken();
+    if (handOvers.length > 0)
+      await asAdmin(this.#adminUrl, async (admin) => {
+        for (const table of handOvers) await handOver(admin, this.#roles, table);
+      });
     const outcomes = await this.#applier.apply(sqlEntries);
     const results = new Map<number, ReturnType<typeof outcomeResult>[]>();
     for (const { slot, writes } of entries) {
@@ -299,7 +351,12 @@ export class SqlMachine {
     )
       return 'malformed replicate entry';
     try {
-      return { sql: replicateStatement(this.#group, table, definition as string[]), params: [] };
+      return {
+        sql: replicateStatement(this.#group, table, definition as string[], {
+          readers: this.#roles.client,
+        }),
+        params: [],
+      };
     } catch (error) {
       return refusal(error);
     }
@@ -337,7 +394,7 @@ export class SqlMachine {
       const name = quoteTable(table);
       // Order-free (no sort of the whole table): the row count and the sum of every row's
       // 64-bit hash, a multiset checksum; a row twice or missing changes it.
-      const result = await this.#reads.query<{ rows: string; sum: string | null }>(
+      const result = await this.#own.query<{ rows: string; sum: string | null }>(
         `SELECT count(*) AS rows,
                 sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric) AS sum
            FROM ${name} t`,
@@ -352,7 +409,7 @@ export class SqlMachine {
    * node's compacted log (sql-snapshot.ts). Read on a connection of its own, at one moment.
    */
   async snapshot(): Promise<{ throughSlot: number; bytes: Uint8Array }> {
-    const client = await this.#reads.connect();
+    const client = await this.#own.connect();
     try {
       return await takeSqlSnapshot(client, this.#group, this.#replicated);
     } finally {
@@ -370,6 +427,10 @@ export class SqlMachine {
       this.#applyClient,
       this.#group,
       snapshot.bytes,
+      {
+        readers: this.#roles.client,
+        prepare: (table) => asAdmin(this.#adminUrl, (admin) => handOver(admin, this.#roles, table)),
+      },
     );
     // The applier remembers the slot and sessions it last committed: those are gone now.
     this.#applier = await PgApplier.open(this.#applyClient, this.#group);
@@ -379,5 +440,32 @@ export class SqlMachine {
   async close(): Promise<void> {
     await this.#applyClient.end().catch(() => undefined);
     await this.#reads.end().catch(() => undefined);
+    await this.#own.end().catch(() => undefined);
+  }
+}
+
+/** A write of the log that is not a write of the replicated tables as of its slot, refused. */
+function recheck(
+  command: SqlCommand,
+  replicated: ReadonlySet<string>,
+): { sqlState: string; message: string } | undefined {
+  try {
+    const where = route(command.sql, { replicated });
+    if (where.kind !== 'replicate')
+      return {
+        sqlState: '42501',
+        message: 'this log entry is not a write of a replicated table: no replica ran it',
+      };
+    if ((where.copy !== undefined) !== (command.copy !== undefined))
+      return {
+        sqlState: '22023',
+        message: 'a COPY ... FROM STDIN entry without its rows, or rows without one',
+      };
+    return undefined;
+  } catch (error) {
+    return {
+      sqlState: error instanceof SqlError ? error.sqlState : '42601',
+      message: error instanceof Error ? error.message : String(error),
+    };
   }
 }

@@ -1,6 +1,13 @@
 import pg from 'pg';
 import { SqlError } from './errors.js';
-import { quoteTable, replicateStatement, tableDefinition, tableKey } from './replicated-tables.js';
+import {
+  assertDefinition,
+  assertTableName,
+  quoteTable,
+  replicateStatement,
+  tableDefinition,
+  tableKey,
+} from './replicated-tables.js';
 
 /**
  * A SQL node's state through one slot, for a peer that is behind the log this node has
@@ -99,10 +106,32 @@ export async function installSqlSnapshot(
   client: pg.ClientBase,
   group: string,
   bytes: Uint8Array,
+  options: {
+    /** The client role, which may read the tables and not write them (roles.ts). */
+    readonly readers?: string;
+    /** Run before the transaction for each table, as roles.ts's handOver. */
+    readonly prepare?: (table: string) => Promise<void>;
+  } = {},
 ): Promise<{ installed: boolean; tables: string[] }> {
   const doc = JSON.parse(decoder.decode(bytes)) as SqlSnapshotDoc;
-  if (doc.v !== 1 || doc.group !== group || !Number.isSafeInteger(doc.throughSlot))
+  if (
+    doc.v !== 1 ||
+    doc.group !== group ||
+    !Number.isSafeInteger(doc.throughSlot) ||
+    !Array.isArray(doc.tables as unknown) ||
+    !Array.isArray(doc.sessions as unknown)
+  )
     throw new SqlError('XX001', `not a SQL snapshot of group ${group}`);
+  // A peer's snapshot is checked as a replicate write is: names, then definitions.
+  for (const entry of doc.tables) {
+    const { table, definition } = entry;
+    const columns: unknown = entry.columns;
+    assertTableName(table);
+    assertDefinition(table, definition);
+    if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
+      throw new SqlError('XX001', `the snapshot's columns of ${table} are not a list of names`);
+  }
+  for (const { table } of doc.tables) await options.prepare?.(table);
   await client.query('BEGIN');
   try {
     const locked = await client.query<{ slot: string }>(
@@ -114,7 +143,11 @@ export async function installSqlSnapshot(
       return { installed: false, tables: [] };
     }
     for (const { table, definition, columns, rows } of doc.tables) {
-      await client.query(replicateStatement(group, table, definition));
+      await client.query(
+        replicateStatement(group, table, definition, {
+          ...(options.readers === undefined ? {} : { readers: options.readers }),
+        }),
+      );
       const name = quoteTable(table);
       // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
       await client.query(`DELETE FROM ${name}`);

@@ -17,7 +17,12 @@ export interface Result {
   /** An empty query string (EmptyQueryResponse). */
   readonly empty?: boolean;
   /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
-  readonly copy?: { readonly info: CopyInfo; readonly replicate: boolean };
+  readonly copy?: {
+    readonly info: CopyInfo;
+    readonly replicate: boolean;
+    /** The statement with its names as the session resolves them (qualify.ts). */
+    readonly sql: string;
+  };
 }
 
 /** A statement of the extended protocol (Parse). */

@@ -6,6 +6,7 @@ import { fromNodeSocket } from 'pg-gateway/node';
 import { TEXT_VALUES } from './applier.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
+import { qualifyNames } from './qualify.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
 import { errorMessage } from './wire-errors.js';
@@ -199,10 +200,10 @@ export class SqlFrontEnd {
       const copy = results[0]?.copy;
       if (copy?.info.direction === 'in') {
         const response = CopyIn.response(copy.info, await copyColumns(db, copy.info));
-        session.copyIn = { rows: new CopyIn(sql), replicate: copy.replicate };
+        session.copyIn = { rows: new CopyIn(copy.sql), replicate: copy.replicate };
         return response;
       }
-      if (copy?.info.direction === 'out') return copyOutMessages(sql, copy.info, db, session);
+      if (copy?.info.direction === 'out') return copyOutMessages(copy.sql, copy.info, db, session);
       const out: Uint8Array[] = [];
       for (const result of results) {
         if (result.empty) {
@@ -235,6 +236,8 @@ export class SqlFrontEnd {
     session: Session,
     simple = false,
   ): Promise<Result[]> {
+    // Names as this session resolves them (its search_path), the way every replica will too.
+    sql = await qualifyNames(sql, db);
     let where = route(sql, { replicated: this.#o.replicated });
     // This node may be behind the log and not know yet that a table is replicated: a write
     // it would run alone here first catches up (strong or linearizable), then is routed again,
@@ -286,7 +289,7 @@ export class SqlFrontEnd {
           fields: [],
           rows: [],
           tag: '',
-          copy: { info: where.copy, replicate: where.kind === 'replicate' },
+          copy: { info: where.copy, replicate: where.kind === 'replicate', sql },
         },
       ];
     }

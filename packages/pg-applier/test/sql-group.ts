@@ -114,7 +114,7 @@ export class SqlGroup {
         group: this.group,
         nodeId: id,
         transport: node.transport,
-        connectionString: this.url(id),
+        connectionString: node.machine.clientConnectionString,
         replicated: node.machine.replicatedTables,
         local: (write) => node.runtime.write(write),
       }),

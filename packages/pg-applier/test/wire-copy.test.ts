@@ -64,9 +64,12 @@ describe('COPY through the SQL front end', () => {
         id,
         'CREATE TABLE points (id int PRIMARY KEY, name text, note text NOT NULL DEFAULT $$-$$)',
       );
-    await group.onDatabase('a', 'CREATE TABLE scratch (a int, b text)');
     for (const id of peers) await group.startNodeWithFrontEnd(id);
     await group.leaderKnown();
+    // A local table, made as a client makes one: through the front end, so it is the client's.
+    const client = await connect('a');
+    await client.query('CREATE TABLE scratch (a int, b text)');
+    await client.end();
   }, 60_000);
   afterAll(async () => {
     await group?.stop();

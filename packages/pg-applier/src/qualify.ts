@@ -1,0 +1,77 @@
+import { parseSync } from 'libpg-query';
+import pg from 'pg';
+import { classify } from './classify.js';
+
+type Json = { readonly [key: string]: unknown };
+
+/** A table named without its schema, and where its name starts in the query (in bytes). */
+interface Unqualified {
+  readonly name: string;
+  readonly at: number;
+}
+
+/**
+ * The tables `sql` names without a schema (CTE names aside), when every statement is a read
+ * or a write; none otherwise. A DDL statement is left alone: `CREATE TABLE t` makes t in the
+ * first schema of the search path, whatever `t` resolves to now.
+ */
+function unqualified(sql: string): Unqualified[] {
+  if (!classify(sql).every((s) => s.kind === 'read' || s.kind === 'write')) return [];
+  const tree = parseSync(sql) as { stmts?: { stmt: Json }[] };
+  const found: Unqualified[] = [];
+  const ctes = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const node = value as Json;
+    if (typeof node.relname === 'string' && typeof node.location === 'number') {
+      if (typeof node.schemaname !== 'string')
+        found.push({ name: node.relname, at: node.location });
+    } else if (typeof node.ctename === 'string') ctes.add(node.ctename);
+    for (const child of Object.values(node)) visit(child);
+  };
+  for (const { stmt } of tree.stmts ?? []) visit(stmt);
+  return found.filter((u) => !ctes.has(u.name));
+}
+
+/**
+ * `sql` with each table it names without a schema written as the session resolves it, when
+ * that is not `public`: a replicated write is applied on every replica with the search path
+ * `public`, so it must name the relation the session meant (`SET search_path TO s2, public;
+ * INSERT INTO t` writes s2.t), and the guard must see which table that is. Unchanged (and no
+ * query) when it names no table without a schema; names that resolve to nothing stay as
+ * written, and the statement fails or routes as before.
+ */
+export async function qualifyNames(sql: string, db: pg.ClientBase): Promise<string> {
+  const names = unqualified(sql);
+  if (names.length === 0) return sql;
+  const distinct = [...new Set(names.map((n) => n.name))];
+  const resolved = await db.query<{ name: string; schema: string | null }>(
+    `SELECT x.name, n.nspname AS schema
+       FROM unnest($1::text[]) AS x(name)
+       LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(x.name))
+       LEFT JOIN pg_namespace n ON n.oid = c.relnamespace`,
+    [distinct],
+  );
+  const schemas = new Map<string, string>();
+  for (const row of resolved.rows) {
+    if (row.schema === null || row.schema === 'public') continue;
+    // A temporary table: pg_temp names the session's own temporary schema.
+    schemas.set(row.name, row.schema.startsWith('pg_temp_') ? 'pg_temp' : row.schema);
+  }
+  if (schemas.size === 0) return sql;
+  const bytes = Buffer.from(sql, 'utf8');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const { name, at } of [...names].sort((a, b) => a.at - b.at)) {
+    const schema = schemas.get(name);
+    if (schema === undefined) continue;
+    parts.push(bytes.subarray(from, at), Buffer.from(`${pg.escapeIdentifier(schema)}.`, 'utf8'));
+    from = at;
+  }
+  parts.push(bytes.subarray(from));
+  return Buffer.concat(parts).toString('utf8');
+}
