@@ -24,6 +24,6 @@ export {
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
-export { SqlMachine, type SqlMachineOptions } from './sql-machine.js';
+export { MAX_REPLICATED_ROWS_BYTES, SqlMachine, type SqlMachineOptions } from './sql-machine.js';
 export { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 export { type Consistency, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';

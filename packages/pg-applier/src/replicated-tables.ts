@@ -157,7 +157,14 @@ export function replicateStatement(
   group: string,
   table: string,
   definition: readonly string[],
-  options: { readonly readers?: string } = {},
+  options: {
+    readonly readers?: string;
+    /**
+     * The table's rows as the node that took the request had them: every replica ends with
+     * exactly these, unless the table was replicated already (then nothing is replaced).
+     */
+    readonly content?: { readonly columns: readonly string[]; readonly rows: string };
+  } = {},
 ): string {
   const key = tableKey(table);
   const name = quoteTable(key);
@@ -181,12 +188,47 @@ export function replicateStatement(
           exec(`REVOKE ALL ON ${name} FROM PUBLIC, ${pg.escapeIdentifier(options.readers)}`),
           exec(`GRANT SELECT ON ${name} TO ${pg.escapeIdentifier(options.readers)}`),
         ]),
+    ...(options.content === undefined ? [] : [copyRows(group, key, name, options.content)]),
     `INSERT INTO synod.replicated (group_name, table_name) VALUES (${pg.escapeLiteral(group)}, ${pg.escapeLiteral(key)}) ON CONFLICT DO NOTHING;`,
   ].join(' ');
   // Dollar quoting cannot be escaped: a body holding the tag would end the block early.
   if (body.includes('$synod$'))
     throw new SqlError('42601', 'a table definition holding "$synod$" cannot be replicated');
   return `DO $synod$ DECLARE r record; BEGIN ${body} END $synod$`;
+}
+
+/** A table's rows as a replicate entry carries them: its stored columns, and the rows as JSON. */
+export async function readRows(
+  client: pg.ClientBase,
+  table: string,
+): Promise<{ columns: string[]; rows: string }> {
+  const name = quoteTable(table);
+  const columns = await client.query<{ name: string }>(
+    `SELECT attname AS name FROM pg_attribute
+      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      ORDER BY attnum`,
+    [name],
+  );
+  const rows = await client.query<{ rows: string }>(
+    `SELECT coalesce(json_agg(t), '[]')::text AS rows FROM ${name} t`,
+  );
+  return { columns: columns.rows.map((c) => c.name), rows: rows.rows[0]?.rows ?? '[]' };
+}
+
+/** Replaces the table's rows with the entry's, the first time the table is replicated. */
+function copyRows(
+  group: string,
+  key: string,
+  name: string,
+  content: { readonly columns: readonly string[]; readonly rows: string },
+): string {
+  const list = content.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+  // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
+  const insert =
+    content.columns.length === 0
+      ? ''
+      : `EXECUTE ${pg.escapeLiteral(`INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`)} USING ${pg.escapeLiteral(content.rows)}::json;`;
+  return `IF NOT EXISTS (SELECT 1 FROM synod.replicated WHERE group_name = ${pg.escapeLiteral(group)} AND table_name = ${pg.escapeLiteral(key)}) THEN ${`EXECUTE ${pg.escapeLiteral(`DELETE FROM ${name}`)};`} ${insert} END IF;`;
 }
 
 /** The tables a group replicated at run time, as this database has applied them. */

@@ -13,6 +13,7 @@ import {
   assertTableName,
   loadReplicated,
   quoteTable,
+  readRows,
   replicateStatement,
   tableDefinition,
   tableKey,
@@ -268,17 +269,28 @@ export class SqlMachine {
    * leader that node forwards it to checks the definition instead (it may lack T itself).
    */
   async #admitReplicate(command: Command): Promise<Admission> {
-    const { table, definition } = command;
+    const { table, definition, columns, rows } = command;
     try {
       assertTableName(table);
       if (definition !== undefined) {
         assertDefinition(table, definition);
-        return { command: { op: 'replicate', table: tableKey(table), definition } };
+        const content = tableRows(columns, rows);
+        return { command: { op: 'replicate', table: tableKey(table), definition, ...content } };
       }
       // As the admin: the table may be one a client cannot see (made by hand through --pg, in
-      // a schema of its own). Fixed catalog queries on a checked name; nothing else runs.
-      const read = await asAdmin(this.#adminUrl, (admin) => tableDefinition(admin, table));
-      return { command: { op: 'replicate', table: tableKey(table), definition: read } };
+      // a schema of its own). Fixed catalog queries and one SELECT of a checked name.
+      return await asAdmin(this.#adminUrl, async (admin) => {
+        const read = await tableDefinition(admin, table);
+        const content = await readRows(admin, table);
+        if (content.rows.length > MAX_REPLICATED_ROWS_BYTES)
+          throw new SqlError(
+            '54000',
+            `the rows of "${tableKey(table)}" are ${content.rows.length} bytes as JSON, more than the ${MAX_REPLICATED_ROWS_BYTES} a replicate entry carries: replicate it empty and copy its rows in through the front end (COPY), in parts`,
+          );
+        return {
+          command: { op: 'replicate', table: tableKey(table), definition: read, ...content },
+        };
+      });
     } catch (error) {
       return { refused: refusal(error) };
     }
@@ -343,7 +355,7 @@ export class SqlMachine {
   /** The statement a write runs on every replica. */
   #statement(command: Command): SqlCommand | string {
     if (command.op !== 'replicate') return sqlCommand(command);
-    const { table, definition } = command;
+    const { table, definition, columns, rows } = command;
     if (
       typeof table !== 'string' ||
       !Array.isArray(definition) ||
@@ -351,9 +363,12 @@ export class SqlMachine {
     )
       return 'malformed replicate entry';
     try {
+      // Entries from before rows travelled with the definition carry none: nothing replaced.
+      const content = rows === undefined ? {} : { content: tableRows(columns, rows) };
       return {
         sql: replicateStatement(this.#group, table, definition as string[], {
           readers: this.#roles.client,
+          ...content,
         }),
         params: [],
       };
@@ -442,6 +457,29 @@ export class SqlMachine {
     await this.#reads.end().catch(() => undefined);
     await this.#own.end().catch(() => undefined);
   }
+}
+
+/**
+ * The most row data (JSON) a replicate entry carries: under the node's default write limit
+ * (256 KiB), with room for the definition.
+ */
+export const MAX_REPLICATED_ROWS_BYTES = 192 * 1024;
+
+/** Checks the rows a replicate entry carries (a forwarded write, or one from the log). */
+function tableRows(columns: unknown, rows: unknown): { columns: string[]; rows: string } {
+  if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
+    throw new SqlError('22023', 'a replicate entry\'s "columns" must be a list of column names');
+  if (typeof rows !== 'string' || rows.length > MAX_REPLICATED_ROWS_BYTES)
+    throw new SqlError('22023', 'a replicate entry\'s "rows" must be JSON text of its rows');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rows);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed))
+    throw new SqlError('22023', 'a replicate entry\'s "rows" must be a JSON array');
+  return { columns: columns as string[], rows };
 }
 
 /** A write of the log that is not a write of the replicated tables as of its slot, refused. */

@@ -4,6 +4,7 @@ import {
   assertDefinition,
   assertTableName,
   quoteTable,
+  readRows,
   replicateStatement,
   tableDefinition,
   tableKey,
@@ -67,21 +68,7 @@ export async function takeSqlSnapshot(
         if (error instanceof SqlError && error.sqlState === '42P01') continue;
         throw error;
       }
-      const columns = await client.query<{ name: string }>(
-        `SELECT attname AS name FROM pg_attribute
-          WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-          ORDER BY attnum`,
-        [quoteTable(table)],
-      );
-      const rows = await client.query<{ rows: string }>(
-        `SELECT coalesce(json_agg(t), '[]')::text AS rows FROM ${quoteTable(table)} t`,
-      );
-      doc.tables.push({
-        table,
-        definition,
-        columns: columns.rows.map((c) => c.name),
-        rows: rows.rows[0]?.rows ?? '[]',
-      });
+      doc.tables.push({ table, definition, ...(await readRows(client, table)) });
     }
     const sessions = await client.query<{ client_id: string; seq: string; outcome: string }>(
       'SELECT client_id, seq::text AS seq, outcome::text AS outcome FROM synod.sessions WHERE group_name = $1',
