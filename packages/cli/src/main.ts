@@ -12,6 +12,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   read: async (args) => (await import('./client-commands.js')).read(args),
   status: async (args) => (await import('./client-commands.js')).status(args),
   table: async (args) => (await import('./client-commands.js')).table(args),
+  sql: async (args) => (await import('./sql-users.js')).sqlUsers(args),
   group: async (args) => (await import('./client-commands.js')).group(args),
   inspect: async (args) => (await import('./client-commands.js')).inspectCommand(args),
   demo: demoCommand,

@@ -1,10 +1,11 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
 import { lockDataDir, NodeRuntime } from '@synod/node';
 import {
   type EmbeddedDatabase,
+  isLoopback,
   SqlFrontEnd,
   SqlMachine,
   startEmbeddedPostgres,
@@ -117,10 +118,17 @@ export async function runNode(s: NodeSettings): Promise<void> {
         ? undefined
         : await metrics.serve(s.metricsPort);
     const frontEnd =
-      sql === undefined || s.sqlPort === undefined
+      sql === undefined || s.sqlListen === undefined
         ? undefined
         : await SqlFrontEnd.start({
-            port: s.sqlPort,
+            port: s.sqlListen.port,
+            host: s.sqlListen.host,
+            users: sql.machine.users,
+            ...(s.sqlTls === undefined
+              ? {}
+              : {
+                  tls: { cert: await readFile(s.sqlTls.cert), key: await readFile(s.sqlTls.key) },
+                }),
             group: s.group,
             nodeId: s.id,
             transport,
@@ -129,12 +137,17 @@ export async function runNode(s: NodeSettings): Promise<void> {
             local: (write) => runtime.write(write),
           });
     if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
+    if (frontEnd !== undefined && !isLoopback(frontEnd.address.replace(/:\d+$/, '')))
+      logger.warn(
+        { sql: frontEnd.address, users: sql?.machine.users.size ?? 0 },
+        'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
+      );
     logger.info(
       {
         peers: s.peers,
         machine: s.machineName,
         nats: s.nats.servers,
-        ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port }),
+        ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
         ...(metricsPort === undefined ? {} : { metricsPort }),
       },
       'node started',

@@ -21,6 +21,9 @@ export const NODE_FLAGS = {
   pg: { type: 'string' },
   replicate: { type: 'string' },
   'sql-port': { type: 'string' },
+  'sql-listen': { type: 'string' },
+  'sql-tls-cert': { type: 'string' },
+  'sql-tls-key': { type: 'string' },
   join: { type: 'boolean' },
   'metrics-port': { type: 'string' },
 } as const;
@@ -44,7 +47,10 @@ export interface NodeSettings {
   readonly machine: StateMachineKind | undefined;
   readonly replicate: readonly string[];
   readonly pg: string | undefined;
-  readonly sqlPort: number | undefined;
+  /** Where the SQL front end listens: --sql-listen HOST:PORT, or 127.0.0.1 with --sql-port. */
+  readonly sqlListen: { readonly host: string; readonly port: number } | undefined;
+  /** PEM files of the SQL front end's TLS certificate and key. */
+  readonly sqlTls: { readonly cert: string; readonly key: string } | undefined;
   readonly metricsPort: number | undefined;
   readonly snapshotEvery: number | undefined;
   readonly retainSlots: number | undefined;
@@ -89,9 +95,15 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     throw new OptionError(
       `--machine must be one of ${[...Object.keys(MACHINES), 'sql'].join(', ')}, got ${machineName}`,
     );
-  const sqlPort = port('sql-port', 'sqlPort');
-  if (sqlPort !== undefined && machineName !== 'sql')
-    throw new OptionError('--sql-port needs --machine sql');
+  const sqlListen = sqlAddress(values, config, port('sql-port', 'sqlPort'));
+  if (sqlListen !== undefined && machineName !== 'sql')
+    throw new OptionError(`${sqlListen.flag} needs --machine sql`);
+  const cert = values['sql-tls-cert'] ?? config.string('sqlTlsCert');
+  const key = values['sql-tls-key'] ?? config.string('sqlTlsKey');
+  if ((cert === undefined) !== (key === undefined))
+    throw new OptionError('--sql-tls-cert and --sql-tls-key go together');
+  if (cert !== undefined && sqlListen === undefined)
+    throw new OptionError('--sql-tls-cert needs --sql-port or --sql-listen');
   const replicate = (values.replicate?.split(',') ?? config.strings('replicate') ?? [])
     .map((t) => t.trim())
     .filter((t) => t !== '');
@@ -105,7 +117,8 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     machine,
     replicate,
     pg: values.pg ?? config.string('pg'),
-    sqlPort,
+    sqlListen,
+    sqlTls: cert === undefined || key === undefined ? undefined : { cert, key },
     metricsPort: port('metrics-port', 'metricsPort'),
     snapshotEvery: number('snapshot-every', 'snapshotEvery', 1),
     retainSlots: number('retain-slots', 'retainSlots', 0),
@@ -114,11 +127,42 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     nats: await natsConnection(values, config),
   };
   await assertUsableDataDirectory(data);
-  // Both listen on loopback (SqlFrontEnd, NodeMetrics).
-  if (sqlPort !== undefined) await assertCanListen('--sql-port', '127.0.0.1', sqlPort);
+  if (sqlListen !== undefined)
+    await assertCanListen(sqlListen.flag, sqlListen.host, sqlListen.port);
+  for (const file of [cert, key])
+    if (file !== undefined)
+      await stat(file).catch(() => {
+        throw new OptionError(`cannot read ${file} (--sql-tls-cert/--sql-tls-key)`);
+      });
   if (settings.metricsPort !== undefined)
     await assertCanListen('--metrics-port', '127.0.0.1', settings.metricsPort);
   return settings;
+}
+
+/**
+ * --sql-listen HOST:PORT (any address; IPv6 in brackets), or --sql-port PORT for 127.0.0.1.
+ * Not both: they say the same thing.
+ */
+function sqlAddress(
+  values: NodeValues,
+  config: ConfigFile,
+  loopbackPort: number | undefined,
+): { host: string; port: number; flag: string } | undefined {
+  const listen = values['sql-listen'] ?? config.string('sqlListen');
+  if (listen === undefined)
+    return loopbackPort === undefined
+      ? undefined
+      : { host: '127.0.0.1', port: loopbackPort, flag: '--sql-port' };
+  if (loopbackPort !== undefined)
+    throw new OptionError('--sql-port is --sql-listen 127.0.0.1:PORT: give one of them');
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (match === null)
+    throw new OptionError(`--sql-listen takes HOST:PORT (IPv6 as [::1]:PORT), got ${listen}`);
+  return {
+    host: match[1] ?? match[2]!,
+    port: portNumber('--sql-listen', match[3]!),
+    flag: '--sql-listen',
+  };
 }
 
 /**

@@ -13,6 +13,8 @@ export interface NodeRow {
   readonly members?: readonly string[];
   /** A node started with --metrics-port: a summary of its metrics. */
   readonly metrics?: MetricsSnapshot;
+  /** Why the node applies nothing (its database fails every retry), and since when. */
+  readonly applyFailing?: { readonly since: string; readonly message: string } | null;
 }
 
 /** One line per node, sorted by name, under a header. */
@@ -39,6 +41,12 @@ export function statusTable(nodes: readonly NodeRow[]): string {
           : `${n.lastHeartbeatMsAgo} ms ago`,
         n.members?.join(',') ?? '-',
       ]),
+    ),
+    // Under the table, so its columns stay as they were: what keeps a node from applying.
+    ...sorted.flatMap((n) =>
+      n.applyFailing === null || n.applyFailing === undefined
+        ? []
+        : [`${n.node}: applies nothing since ${n.applyFailing.since}: ${n.applyFailing.message}`],
     ),
   ].join('\n');
 }

@@ -40,6 +40,7 @@ Commands:
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
   synod table        replicate a SQL table in a group, list the replicated tables
+  synod sql          add or remove a user of the SQL front ends (password logins)
   synod group        add a node to a group's members (join) or remove one (leave)
   synod demo         a local group of three nodes: writes, reads, paxos, status
   synod inspect      watch a group's actors live: in the terminal, as JSON, or in a browser
@@ -51,7 +52,7 @@ ${NATS_OPTIONS}`,
                  [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
-                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT]]
+                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
 this one included; every node names the same founders, also one added later. A node started
@@ -81,7 +82,10 @@ replicated tables' rows. Tables are replicated from the start with --replicate
 "params":[...]} on the write subject; {"op":"query",...} reads run on one node's database.
 --sql-port serves the PostgreSQL wire protocol on 127.0.0.1:PORT, so psql and drivers connect
 as to a PostgreSQL server (SET synod.consistency_model TO 'optimistic' | 'strong' |
-'linearizable' per session, strong by default).
+'linearizable' per session, strong by default). --sql-listen HOST:PORT serves it on any
+address instead; there every login needs a user and its password (SCRAM-SHA-256, users added
+with synod sql user add), as on 127.0.0.1 too once the group has a user. --sql-tls-cert and
+--sql-tls-key (PEM files) answer clients that ask for TLS (psql's sslmode=require, verify-full).
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)
 and keeps up to --max-in-flight slots in phase 2 at once (default 64, and never more than the
@@ -94,7 +98,7 @@ its actors to synod inspect, but only while a viewer watches.
 
 --config reads the same options from a JSON file ({"id","group","peers":[...],"data",
 "machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort",
-"sqlPort","pg","replicate"} and the NATS keys of synod --help); flags override it, and a key
+"sqlPort","sqlListen","sqlTlsCert","sqlTlsKey","pg","replicate"} and the NATS keys of synod --help); flags override it, and a key
 it does not know is an error. --sql-port takes 1..65535, --metrics-port 0..65535; a port in
 use is refused before the node starts.
 
@@ -136,6 +140,17 @@ saying so), three nodes of group mokka, writes and reads, and shows the status. 
 000 with SQL: three nodes of group coordinates, each with its own embedded PostgreSQL
 (nothing to install; --no-sql skips it), writes through different nodes, and every node's
 table. Keeps running until Ctrl-C, which stops everything (--once stops at once).`,
+  sql: `synod sql user add --group GROUP NAME [--password-stdin] [--nats URL] [NATS options] [--json]
+synod sql user remove --group GROUP NAME [--nats URL] [NATS options] [--json]
+
+add makes NAME a user of every node's SQL front end (--sql-port, --sql-listen) of a group
+running --machine sql: a SCRAM-SHA-256 verifier of its password, computed here, goes through
+the group's log (the password itself never leaves this process). The password comes from the
+environment variable SYNOD_SQL_PASSWORD, or with --password-stdin from the first line of
+standard input. Adding a user that exists changes its password. Once a group has a user, every
+login needs one, also on loopback; with none, loopback logins are trusted and every other
+address refuses everyone. Every user's session runs as the node's client role, which may read
+replicated tables and write them only through the log.`,
   table: `synod table replicate --group GROUP TABLE [--nats URL] [NATS options] [--json] [--wait-ms 500]
 synod table list --group GROUP [--nats URL] [NATS options] [--json] [--wait-ms 500]
 

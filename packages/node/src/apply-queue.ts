@@ -5,6 +5,8 @@ import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 
 /** How long the queue waits before trying a batch again after the machine failed it. */
 const RETRY_MS = 500;
+/** A failure that lasts is logged again this often, not at every retry. */
+const LOG_AGAIN_MS = 30_000;
 
 /**
  * Feeds delivered slots to an asynchronous machine in order, many slots per call while the
@@ -19,10 +21,18 @@ export class ApplyQueue {
   #pending: ({ slot: number; writes: ClientWrite[] } | { install: Snapshot })[] = [];
   /** After each call that moved the applied slot: the compaction policy listens. */
   onApplied: ((appliedThrough: number) => void) | undefined;
+  /**
+   * A peer's state through at least a slot (database-repair.ts), for a database that left its
+   * log position: installed ahead of the slots that wait, it puts the database back in step.
+   */
+  repair: ((atLeast: number) => Promise<Snapshot | undefined>) | undefined;
+  #repairing = false;
   #running = false;
   #stopped = false;
   #appliedThrough: number;
   readonly #waiters: { slot: number; done: () => void }[] = [];
+  /** The machine's failure while it lasts (a database that left its log position, say). */
+  #failing: { readonly since: number; message: string; loggedAt: number } | undefined;
 
   constructor(
     machine: AsyncStateMachine,
@@ -66,6 +76,55 @@ export class ApplyQueue {
     this.#stopped = true;
   }
 
+  /**
+   * Why this node applies nothing, while the machine keeps failing: `synod status` shows it.
+   * A database whose bookkeeping someone changed fails every retry alike (SlotGapError).
+   */
+  get failing(): { readonly since: number; readonly message: string } | undefined {
+    return this.#failing;
+  }
+
+  /**
+   * The database is behind the slots this queue holds (not the other way: those are skipped):
+   * fetch a peer's state through the slot before the first, and install it before them.
+   */
+  #repairFrom(atLeast: number): void {
+    if (this.#repairing || this.repair === undefined) return;
+    this.#repairing = true;
+    this.#logger?.warn(
+      { atLeast },
+      "this node's database is not where its log is: installing a peer's state",
+    );
+    void this.repair(atLeast)
+      .then(
+        (snapshot) => {
+          if (snapshot === undefined || this.#stopped) return;
+          this.#pending.unshift({ install: snapshot });
+          if (!this.#running) void this.#drain();
+        },
+        (error: unknown) => this.#logger?.error({ err: error }, 'the repair failed; trying again'),
+      )
+      .finally(() => {
+        this.#repairing = false;
+      });
+  }
+
+  /** Logs the first failure and then one every LOG_AGAIN_MS, not one per retry. */
+  #failed(error: unknown, what: string): void {
+    const now = Date.now();
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const first = this.#failing === undefined;
+    this.#failing ??= { since: now, message, loggedAt: now };
+    this.#failing.message = message;
+    if (first || now - this.#failing.loggedAt >= LOG_AGAIN_MS) {
+      this.#failing.loggedAt = now;
+      this.#logger?.error(
+        { err: error, failingForMs: now - this.#failing.since },
+        `${what}; retrying every ${RETRY_MS} ms`,
+      );
+    }
+  }
+
   async #drain(): Promise<void> {
     this.#running = true;
     while (this.#pending.length > 0 && !this.#stopped) {
@@ -75,8 +134,9 @@ export class ApplyQueue {
           await this.#machine.install!(first.install);
           this.#appliedThrough = await this.#machine.appliedThrough();
           this.#pending.shift();
+          this.#failing = undefined;
         } catch (error) {
-          this.#logger?.error({ err: error }, "installing a peer's snapshot failed; retrying");
+          this.#failed(error, "installing a peer's snapshot failed");
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
           continue;
         }
@@ -93,11 +153,14 @@ export class ApplyQueue {
       try {
         results = await this.#machine.apply(batch);
       } catch (error) {
-        this.#logger?.error({ err: error }, 'applying committed slots failed; retrying');
+        this.#failed(error, 'applying committed slots failed');
         this.#pending.unshift(...batch);
+        if (error instanceof Error && error.name === 'SlotGapError')
+          this.#repairFrom(batch[0]!.slot - 1);
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
       }
+      this.#failing = undefined;
       for (const { slot, writes } of batch) {
         this.#appliedThrough = Math.max(this.#appliedThrough, slot);
         const slotResults = results.get(slot);

@@ -27,6 +27,7 @@ import { Batcher } from './batcher.js';
 import { ClientRequests, failure } from './client-requests.js';
 import { DataDir } from './data-dir.js';
 import type { DataDirLock } from './data-dir-lock.js';
+import { DatabaseRepair } from './database-repair.js';
 import { DropLog } from './drop-log.js';
 import { KV } from './kv-machine.js';
 import { MemberChanges } from './member-changes.js';
@@ -139,6 +140,7 @@ export class NodeRuntime {
   /** With an asynchronous machine: slots on their way to it. */
   readonly #queue: ApplyQueue | undefined;
   readonly #asyncCompaction: AsyncCompaction | undefined;
+  readonly #repair: DatabaseRepair | undefined;
   readonly #batcher: Batcher;
   readonly #memberChanges: MemberChanges;
   readonly #requests: ClientRequests;
@@ -268,6 +270,21 @@ export class NodeRuntime {
       const compaction = this.#asyncCompaction;
       this.#queue.onApplied = (through) => compaction.applied(through);
     }
+    this.#repair =
+      this.#queue === undefined || machine?.snapshot === undefined || machine.install === undefined
+        ? undefined
+        : new DatabaseRepair({
+            transport: options.transport,
+            group: options.group,
+            nodeId: options.nodeId,
+            machine,
+            peers: () => this.#host.membership.latest,
+            logger: options.logger,
+          });
+    if (this.#repair !== undefined && this.#queue !== undefined) {
+      const repair = this.#repair;
+      this.#queue.repair = (atLeast) => repair.fetch(atLeast);
+    }
     this.#snapshots =
       machine !== undefined
         ? undefined
@@ -369,6 +386,7 @@ export class NodeRuntime {
       stopped: () => this.#stopped,
     });
     const t = options.transport;
+    this.#repair?.serve();
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
       // A stopped node is gone, even while its connection drains: it must not look alive.
@@ -461,7 +479,10 @@ export class NodeRuntime {
     members: readonly string[];
     /** Peer messages this node did not believe since it started, by reason. */
     droppedPeerMessages: Readonly<Record<DropReason, number>>;
+    /** Why this node applies nothing (its machine fails every retry), and since when; null: it applies. */
+    applyFailing: { readonly since: string; readonly message: string } | null;
   } {
+    const failing = this.#queue?.failing;
     const memory = process.memoryUsage();
     const leader = this.#host.leader ?? null;
     return {
@@ -486,6 +507,10 @@ export class NodeRuntime {
       arrayBuffersBytes: memory.arrayBuffers,
       members: this.#host.membership.latest,
       droppedPeerMessages: { ...this.#host.droppedPeerMessages },
+      applyFailing:
+        failing === undefined
+          ? null
+          : { since: new Date(failing.since).toISOString(), message: failing.message },
     };
   }
 
@@ -523,6 +548,7 @@ export class NodeRuntime {
     this.#drops.stop();
     this.#host.stop();
     this.#queue?.stop();
+    this.#repair?.stop();
     await this.#snapshots?.stop();
     await this.#asyncCompaction?.stop();
     await this.#store.close();

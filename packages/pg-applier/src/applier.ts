@@ -92,6 +92,12 @@ CREATE TABLE IF NOT EXISTS synod.replicated (
   table_name text NOT NULL,
   PRIMARY KEY (group_name, table_name)
 );
+CREATE TABLE IF NOT EXISTS synod.sql_users (
+  group_name text NOT NULL,
+  name text NOT NULL,
+  scram jsonb NOT NULL,
+  PRIMARY KEY (group_name, name)
+);
 CREATE TABLE IF NOT EXISTS synod.sessions (
   group_name text NOT NULL,
   client_id text NOT NULL,
@@ -165,6 +171,24 @@ export class PgApplier {
    * whole).
    */
   async apply(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
+    const outcomes = await this.#applyNew(entries);
+    // Entries this database has already (a peer's state was installed over them) are not run
+    // again; their writes still get their outcomes, from the sessions that came with it.
+    const skipped = entries.filter((e) => !outcomes.has(e.slot));
+    if (skipped.length > 0) {
+      const sessions = await this.#loadSessions(skipped);
+      for (const entry of skipped) {
+        const list = entry.writes.map((w) => {
+          const last = w.clientId === undefined ? undefined : sessions.get(w.clientId);
+          return last !== undefined && last.seq === w.seq ? last.outcome : undefined;
+        });
+        if (list.every((o): o is WriteOutcome => o !== undefined)) outcomes.set(entry.slot, list);
+      }
+    }
+    return outcomes;
+  }
+
+  async #applyNew(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
     // Most batches fail nothing: run them without a savepoint per write, in two round trips
     // when they have no parameters, else one per write. If a write fails, that transaction
     // is void: run the batch again, this time with a savepoint around each write, so the

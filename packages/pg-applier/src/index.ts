@@ -26,4 +26,5 @@ export {
 } from './replicated-tables.js';
 export { MAX_REPLICATED_ROWS_BYTES, SqlMachine, type SqlMachineOptions } from './sql-machine.js';
 export { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
-export { type Consistency, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';
+export { type ScramSha256Data, SqlUsers, scramVerifier, userCommand } from './sql-users.js';
+export { type Consistency, isLoopback, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';

@@ -20,6 +20,7 @@ import {
 } from './replicated-tables.js';
 import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
+import { SqlUsers, userCommand, userStatement } from './sql-users.js';
 
 /** What a write or read command of the SQL machine carries. */
 interface SqlCommand {
@@ -132,6 +133,7 @@ export class SqlMachine {
   readonly #own: pg.Pool;
   readonly #replicated: Set<string>;
   readonly #group: string;
+  readonly #users: SqlUsers;
 
   private constructor(
     adminUrl: string,
@@ -141,7 +143,9 @@ export class SqlMachine {
     applier: PgApplier,
     group: string,
     replicated: Iterable<string>,
+    users: SqlUsers,
   ) {
+    this.#users = users;
     this.#adminUrl = adminUrl;
     this.#roles = roles;
     this.#applyClient = applyClient;
@@ -187,7 +191,13 @@ export class SqlMachine {
       applier,
       options.group,
       replicated,
+      await SqlUsers.load(client, options.group),
     );
+  }
+
+  /** The SQL front end's users, as this node has applied them (sql-users.ts). */
+  get users(): SqlUsers {
+    return this.#users;
   }
 
   /**
@@ -238,9 +248,16 @@ export class SqlMachine {
   admit(command: Command): Admission | undefined | Promise<Admission> {
     if (command.op === 'paxos') return undefined; // seed 001's registers need no table
     if (command.op === 'replicate') return this.#admitReplicate(command);
+    if (command.op === 'sqluser') {
+      try {
+        return { command: userCommand(command) };
+      } catch (error) {
+        return { refused: refusal(error) };
+      }
+    }
     if (command.op !== 'sql')
       return {
-        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql" and "replicate"`,
+        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "replicate" and "sqluser"`,
       };
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') return { refused: parsed };
@@ -315,7 +332,7 @@ export class SqlMachine {
           const table = tableKey(String(write.command.table));
           replicated.add(table);
           handOvers.push(table);
-        } else {
+        } else if (write.command.op !== 'sqluser') {
           const refused = recheck(parsed, replicated);
           if (refused !== undefined) return { sql: parsed.sql, ...who, refused };
         }
@@ -341,6 +358,10 @@ export class SqlMachine {
         slot,
         list.map((outcome, i) => {
           const command = writes[i]?.command;
+          if (command?.op === 'sqluser' && outcome.ok) {
+            this.#users.applied(command);
+            return { ok: true, result: { user: String(command.name) } };
+          }
           if (command?.op !== 'replicate' || !outcome.ok) return outcomeResult(outcome);
           // Committed: from now on this node routes the table's writes through the log.
           const table = tableKey(String(command.table));
@@ -354,6 +375,13 @@ export class SqlMachine {
 
   /** The statement a write runs on every replica. */
   #statement(command: Command): SqlCommand | string {
+    if (command.op === 'sqluser') {
+      try {
+        return { sql: userStatement(this.#group, userCommand(command)), params: [] };
+      } catch (error) {
+        return refusal(error);
+      }
+    }
     if (command.op !== 'replicate') return sqlCommand(command);
     const { table, definition, columns, rows } = command;
     if (
@@ -449,6 +477,7 @@ export class SqlMachine {
     );
     // The applier remembers the slot and sessions it last committed: those are gone now.
     this.#applier = await PgApplier.open(this.#applyClient, this.#group);
+    if (installed) this.#users.reload(await SqlUsers.load(this.#applyClient, this.#group));
     if (installed) for (const table of tables) this.#replicated.add(tableKey(table));
   }
 

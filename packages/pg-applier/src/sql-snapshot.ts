@@ -1,3 +1,4 @@
+import type { PlainData } from '@synod/protocol';
 import pg from 'pg';
 import { SqlError } from './errors.js';
 import {
@@ -9,6 +10,7 @@ import {
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
+import { userCommand, userStatement } from './sql-users.js';
 
 /**
  * A SQL node's state through one slot, for a peer that is behind the log this node has
@@ -32,6 +34,8 @@ interface SqlSnapshotDoc {
   }[];
   /** synod.sessions of the group: [clientId, seq, outcome as JSON text]. */
   readonly sessions: readonly [string, string, string][];
+  /** synod.sql_users of the group: [name, SCRAM verifier as JSON text]; absent before users. */
+  readonly users?: readonly [string, string][];
 }
 
 const encoder = new TextEncoder();
@@ -59,7 +63,8 @@ export async function takeSqlSnapshot(
       throughSlot: number;
       tables: SqlSnapshotDoc['tables'][number][];
       sessions: [string, string, string][];
-    } = { v: 1, group, throughSlot, tables: [], sessions: [] };
+      users: [string, string][];
+    } = { v: 1, group, throughSlot, tables: [], sessions: [], users: [] };
     for (const table of [...tables].map(tableKey).sort()) {
       let definition: string[];
       try {
@@ -75,6 +80,11 @@ export async function takeSqlSnapshot(
       [group],
     );
     doc.sessions = sessions.rows.map((s) => [s.client_id, s.seq, s.outcome]);
+    const users = await client.query<{ name: string; scram: string }>(
+      'SELECT name, scram::text AS scram FROM synod.sql_users WHERE group_name = $1 ORDER BY name',
+      [group],
+    );
+    doc.users = users.rows.map((u) => [u.name, u.scram]);
     await client.query('COMMIT');
     return { throughSlot, bytes: encoder.encode(JSON.stringify(doc)) };
   } catch (error) {
@@ -144,6 +154,12 @@ export async function installSqlSnapshot(
         `INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`,
         [rows],
       );
+    }
+    await client.query('DELETE FROM synod.sql_users WHERE group_name = $1', [group]);
+    for (const [name, scram] of doc.users ?? []) {
+      // As a user add from the log is checked: a peer's snapshot is input too.
+      const checked = userCommand({ op: 'sqluser', name, scram: JSON.parse(scram) as PlainData });
+      await client.query(userStatement(group, checked));
     }
     await client.query('DELETE FROM synod.sessions WHERE group_name = $1', [group]);
     if (doc.sessions.length > 0)

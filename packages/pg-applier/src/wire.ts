@@ -1,7 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { SynodClient, SynodError } from '@synod/client';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
+import {
+  createScramSha256Data,
+  type MessageResponse,
+  type PostgresConnectionOptions,
+  type ScramSha256Data,
+} from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import { TEXT_VALUES } from './applier.js';
 import { SqlError } from './errors.js';
@@ -28,8 +35,20 @@ import { CONSISTENCIES, type Consistency, type Result, type Session } from './wi
 export type { Consistency } from './wire-session.js';
 
 export interface SqlFrontEndOptions {
-  /** Loopback port to listen on (0: a free one). */
+  /** Port to listen on (0: a free one). */
   readonly port: number;
+  /**
+   * Address to listen on: 127.0.0.1 unless asked. Anywhere but loopback, every login needs a
+   * user and its password (SCRAM-SHA-256): with no user defined, nobody gets in.
+   */
+  readonly host?: string;
+  /**
+   * Who may log in, with SCRAM-SHA-256 (sql-users.ts: kept in the group's log). With none
+   * defined, loopback logins are trusted, as a local PostgreSQL's `trust`.
+   */
+  readonly users?: { readonly size: number; lookup(name: string): ScramSha256Data | undefined };
+  /** TLS for clients that ask for it (psql's sslmode=require, verify-full): PEM. */
+  readonly tls?: { readonly cert: Uint8Array; readonly key: Uint8Array };
   readonly group: string;
   /** This node: strong reads wait until it has applied what a majority accepted. */
   readonly nodeId: string;
@@ -66,6 +85,19 @@ function consistencyStatement(sql: string): { set: string } | { show: true } | u
   if (set !== null) return { set: set[3]!.toLowerCase() };
   return /^\s*show\s+synod\.consistency_model\s*;?\s*$/i.test(sql) ? { show: true } : undefined;
 }
+
+/**
+ * Whether `host` is the machine's own loopback address, where a front end with no user
+ * defined trusts its logins: 127.0.0.1, ::1 or localhost. Any other address, 127.0.0.2 as
+ * much as a network interface, is one somebody chose with --sql-listen: passwords there.
+ */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '127.0.0.1';
+}
+
+/** A Buffer's bytes as the ArrayBuffer pg-gateway takes. */
+const arrayBuffer = (bytes: Uint8Array): ArrayBuffer =>
+  bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 
 /** PostgreSQL's own catalogs (psql's \d reads them): never replicated, never waited for. */
 function isCatalog(table: string): boolean {
@@ -109,9 +141,18 @@ export class SqlFrontEnd {
     describe: (sql, declared, db, session) => this.#describe(sql, declared, db, session),
   };
 
-  private constructor(options: SqlFrontEndOptions, server: Server) {
+  /** What an unknown user's login is checked against: it fails as a wrong password does. */
+  readonly #decoy: ScramSha256Data;
+
+  private constructor(options: SqlFrontEndOptions, server: Server, decoy: ScramSha256Data) {
     this.#o = options;
     this.#server = server;
+    this.#decoy = decoy;
+  }
+
+  /** Where it listens, as HOST:PORT. */
+  get address(): string {
+    return `${this.#o.host ?? '127.0.0.1'}:${this.port}`;
   }
 
   get port(): number {
@@ -121,11 +162,12 @@ export class SqlFrontEnd {
 
   static async start(options: SqlFrontEndOptions): Promise<SqlFrontEnd> {
     const server = createServer();
-    const frontEnd = new SqlFrontEnd(options, server);
+    const decoy = await createScramSha256Data(randomBytes(32).toString('base64'), 4096);
+    const frontEnd = new SqlFrontEnd(options, server, decoy);
     server.on('connection', (socket) => void frontEnd.#serve(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, '127.0.0.1', () => resolve());
+      server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
     });
     return frontEnd;
   }
@@ -133,6 +175,17 @@ export class SqlFrontEnd {
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const session of this.#sessions) await session.end().catch(() => undefined);
+  }
+
+  /** Trust on loopback while no user is defined; SCRAM-SHA-256 otherwise. */
+  #auth(): NonNullable<PostgresConnectionOptions['auth']> {
+    const users = this.#o.users;
+    if (isLoopback(this.#o.host ?? '127.0.0.1') && (users?.size ?? 0) === 0)
+      return { method: 'trust' };
+    return {
+      method: 'scram-sha-256',
+      getScramSha256Data: ({ username }) => users?.lookup(username) ?? this.#decoy,
+    };
   }
 
   async #serve(socket: import('node:net').Socket): Promise<void> {
@@ -144,6 +197,19 @@ export class SqlFrontEnd {
       void db.end().catch(() => undefined);
     });
     socket.on('error', () => undefined);
+    // The database session opens once the client has logged in: a stranger who connects and
+    // never authenticates holds a socket, not a PostgreSQL backend.
+    let connected: Promise<boolean> | undefined;
+    const ready = (): Promise<boolean> => {
+      connected ??= db.connect().then(
+        () => true,
+        () => {
+          socket.destroy();
+          return false;
+        },
+      );
+      return connected;
+    };
     const session: Session = {
       consistency: 'strong',
       client: new SynodClient({
@@ -157,36 +223,48 @@ export class SqlFrontEnd {
       prepared: new Map(),
       portals: new Map(),
     };
-    try {
-      await db.connect();
-    } catch {
-      socket.destroy();
-      return;
-    }
     await fromNodeSocket(socket, {
       serverVersion: '15.0 (synod)',
-      auth: { method: 'trust' },
-      onMessage: (data, state) => {
+      auth: this.#auth(),
+      ...(this.#o.tls === undefined
+        ? {}
+        : { tls: { cert: arrayBuffer(this.#o.tls.cert), key: arrayBuffer(this.#o.tls.key) } }),
+      onAuthenticated: async () => {
+        await ready();
+      },
+      onMessage: async (data, state) => {
         if (!state.isAuthenticated) return undefined;
-        const type = String.fromCharCode(data[0]!);
-        if (session.copyIn !== undefined) return copyInMessage(type, data, db, session);
-        if (type === 'Q') return this.#query(new Reader(data, 5).cstring(), db, session);
-        if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
-        if (type === 'S') {
-          session.skipUntilSync = false;
-          return readyForQuery(session.inTransaction ? 'T' : 'I');
-        }
-        if (session.skipUntilSync) return consumed();
-        // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
-        return extendedMessage(type, data, db, session, this.#host).then(
-          (bytes) => (bytes.length === 0 ? consumed() : bytes),
-          (error: unknown) => {
-            session.skipUntilSync = true;
-            return errorMessage(error);
-          },
-        );
+        if (!(await ready())) return undefined;
+        return this.#message(data, db, session);
       },
     });
+  }
+
+  /** One message of a logged-in client. */
+  #message(
+    data: Uint8Array,
+    db: pg.Client,
+    session: Session,
+  ): MessageResponse | Promise<MessageResponse> {
+    {
+      const type = String.fromCharCode(data[0]!);
+      if (session.copyIn !== undefined) return copyInMessage(type, data, db, session);
+      if (type === 'Q') return this.#query(new Reader(data, 5).cstring(), db, session);
+      if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
+      if (type === 'S') {
+        session.skipUntilSync = false;
+        return readyForQuery(session.inTransaction ? 'T' : 'I');
+      }
+      if (session.skipUntilSync) return consumed();
+      // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
+      return extendedMessage(type, data, db, session, this.#host).then(
+        (bytes) => (bytes.length === 0 ? consumed() : bytes),
+        (error: unknown) => {
+          session.skipUntilSync = true;
+          return errorMessage(error);
+        },
+      );
+    }
   }
 
   /** The simple query protocol: one Query message, every result, then ReadyForQuery. */

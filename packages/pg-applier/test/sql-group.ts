@@ -13,7 +13,7 @@ import {
 } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
-import { SqlFrontEnd, SqlMachine } from '../src/index.js';
+import { SqlFrontEnd, type SqlFrontEndOptions, SqlMachine } from '../src/index.js';
 
 const FAST_TIMING = {
   heartbeatMs: 30,
@@ -105,11 +105,17 @@ export class SqlGroup {
   }
 
   /** Starts node `id` and a PostgreSQL wire front end for it on a free loopback port. */
-  async startNodeWithFrontEnd(id: string, extra: Extra = {}): Promise<SqlNode> {
+  async startNodeWithFrontEnd(
+    id: string,
+    extra: Extra = {},
+    frontEnd: Pick<SqlFrontEndOptions, 'host' | 'tls'> = {},
+  ): Promise<SqlNode> {
     const node = await this.startNode(id, extra);
     this.frontEnds.set(
       id,
       await SqlFrontEnd.start({
+        ...frontEnd,
+        users: node.machine.users,
         port: 0,
         group: this.group,
         nodeId: id,
