@@ -4,6 +4,13 @@ import { SqlError } from './errors.js';
 import { errorResponse } from './wire-messages.js';
 
 /**
+ * Why a session may not write a replicated table (or synod's bookkeeping) along some path,
+ * and what to do instead: PostgreSQL's own 42501 comes with it.
+ */
+const WRITE_AROUND_THE_LOG =
+  "a replicated table is written through the group's log only, by a plain INSERT, UPDATE, DELETE, MERGE, TRUNCATE or COPY statement of this session; a function, procedure, DO block, trigger, rule or view cannot write it, and synod.* is the node's own";
+
+/**
  * What the SQL front end tells a client that failed, as PostgreSQL's ErrorResponse: our own
  * SQL errors and PostgreSQL's keep their SQLSTATE; a failed replicated write carries its
  * SQLSTATE in the node's message; no quorum or no leader is 57P03 (cannot_connect_now).
@@ -16,6 +23,9 @@ export function errorMessage(error: unknown): Uint8Array {
       error.code ?? 'XX000',
       error.message,
       error.position === undefined ? undefined : Number(error.position),
+      error.code === '42501' && /permission denied for (table|schema)/.test(error.message)
+        ? WRITE_AROUND_THE_LOG
+        : error.hint,
     );
   if (error instanceof SynodError) {
     // The node's message for a failed SQL write starts with "ERROR <SQLSTATE>: ".

@@ -123,11 +123,17 @@ export function tag(command: string, rowCount: number | null): string {
     : command;
 }
 
-export function errorResponse(code: string, text: string, position?: number): Uint8Array {
+export function errorResponse(
+  code: string,
+  text: string,
+  position?: number,
+  hint?: string,
+): Uint8Array {
   return BackendError.create({
     severity: 'ERROR',
     code,
     message: text,
     ...(position === undefined ? {} : { position: String(position) }),
+    ...(hint === undefined ? {} : { hint }),
   }).flush();
 }

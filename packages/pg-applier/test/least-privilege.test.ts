@@ -116,6 +116,10 @@ describe('least privilege on every SQL path', () => {
       const { code, output } = await psql('a', command);
       expect(code, command).not.toBe(0);
       expect(output, command).toMatch(/permission denied for table t/);
+      // What to do instead comes with it.
+      expect(output, command).toMatch(
+        /HINT: +a replicated table is written through the group's log only/,
+      );
     }
     await stillOneTable();
   }, 60_000);
