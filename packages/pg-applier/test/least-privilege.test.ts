@@ -4,7 +4,6 @@
 // procedures, DO blocks, triggers, rules, views, role switches, server programs and files)
 // fails with PostgreSQL's own error; after each, the replicas are identical and every node
 // still applies the log.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Command } from '@synod/protocol';
@@ -20,32 +19,8 @@ describe('least privilege on every SQL path', () => {
   let group: SqlGroup;
   let nextId = 100;
 
-  const connect = async (id: string): Promise<pg.Client> => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: group.frontEnds.get(id)!.port,
-      user: 'postgres',
-      database: 'postgres',
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    return client;
-  };
-
-  /** The real psql against node `id`'s front end. */
-  const psql = (id: string, command: string) =>
-    new Promise<{ code: number; output: string }>((resolve) => {
-      execFile(
-        'psql',
-        [
-          ...['-h', '127.0.0.1', '-p', String(group.frontEnds.get(id)!.port), '-U', 'postgres'],
-          ...['-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', command],
-        ],
-        { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),
-      );
-    });
+  const connect = (id: string) => group.session(id);
+  const psql = (id: string, command: string) => group.psql(id, command);
 
   /** Runs `sql` in a session of node `id` and gives PostgreSQL's SQLSTATE (undefined: it ran). */
   const sqlState = async (id: string, ...statements: string[]): Promise<string | undefined> => {
@@ -61,15 +36,7 @@ describe('least privilege on every SQL path', () => {
   };
 
   /** Rows of `t` on node `id`'s own database, as the node applied them. */
-  const rowsOn = async (id: string): Promise<unknown[]> => {
-    const db = new pg.Client({ connectionString: group.url(id) });
-    await db.connect();
-    try {
-      return (await db.query('SELECT id, v FROM t ORDER BY id')).rows;
-    } finally {
-      await db.end();
-    }
-  };
+  const rowsOn = (id: string) => group.rowsOn(id, 'SELECT id, v FROM t ORDER BY id');
 
   /**
    * A write through the log, then every replica equal: the nodes still apply, and nothing

@@ -1,7 +1,3 @@
-// Names resolve as the session sees them: with two schemas that both have a table t, a
-// session's search_path decides which one `INSERT INTO t` writes, and a replicated write is
-// applied on every replica to the relation the session meant.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlGroup } from './sql-group.js';
 
@@ -10,25 +6,8 @@ const peers = ['a', 'b', 'c'];
 describe('search_path through the SQL front end', () => {
   let group: SqlGroup;
 
-  const session = async (id: string): Promise<pg.Client> => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: group.frontEnds.get(id)!.port,
-      user: 'postgres',
-      database: 'postgres',
-    });
-    await client.connect();
-    return client;
-  };
-  const rowsOn = async (id: string, sql: string): Promise<unknown[]> => {
-    const db = new pg.Client({ connectionString: group.url(id) });
-    await db.connect();
-    try {
-      return (await db.query(sql)).rows;
-    } finally {
-      await db.end();
-    }
-  };
+  const session = (id: string) => group.session(id);
+  const rowsOn = (id: string, sql: string) => group.rowsOn(id, sql);
   const eventually = async (check: () => Promise<boolean>): Promise<void> => {
     const deadline = Date.now() + 10_000;
     while (!(await check())) {

@@ -1,5 +1,6 @@
 // Node runtimes of one SQL group in this process, over a real nats-server, each applying the
 // group's log to its own database on one real PostgreSQL server (database `<prefix>_<id>`).
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +127,46 @@ export class SqlGroup {
       }),
     );
     return node;
+  }
+
+  /** A node-postgres session through node `id`'s front end (trusted: no user defined). */
+  async session(id: string): Promise<pg.Client> {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.frontEnds.get(id)!.port,
+      user: 'postgres',
+      database: 'postgres',
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  /** The real psql against node `id`'s front end: its exit code, and stdout then stderr. */
+  psql(id: string, command: string): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        'psql',
+        [
+          ...['-h', '127.0.0.1', '-p', String(this.frontEnds.get(id)!.port), '-U', 'postgres'],
+          ...['-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', command],
+        ],
+        { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),
+      );
+    });
+  }
+
+  /** The rows of `sql` on node `id`'s own database (what it applied), outside the group. */
+  async rowsOn(id: string, sql: string): Promise<unknown[]> {
+    const db = new pg.Client({ connectionString: this.url(id) });
+    await db.connect();
+    try {
+      return (await db.query(sql)).rows;
+    } finally {
+      await db.end();
+    }
   }
 
   /** Waits until every running node knows a leader. */

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { waitFor, whileLeaderMoves } from '@synod/testkit';
-import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlGroup } from './sql-group.js';
@@ -14,40 +12,9 @@ const peers = ['a', 'b', 'c'];
 describe('COPY through the SQL front end', () => {
   let group: SqlGroup;
 
-  /** The real psql against node `id`'s front end; `\copy` runs COPY FROM STDIN / TO STDOUT. */
-  const psql = (id: string, command: string) =>
-    new Promise<{ code: number; output: string }>((resolve) => {
-      execFile(
-        'psql',
-        [
-          ...['-h', '127.0.0.1', '-p', String(group.frontEnds.get(id)!.port), '-U', 'postgres'],
-          ...['-d', 'postgres', '-At', '-v', 'ON_ERROR_STOP=1', '-c', command],
-        ],
-        { env: { ...process.env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : Number(error.code ?? 1), output: stdout + stderr }),
-      );
-    });
-  const connect = async (id: string): Promise<pg.Client> => {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: group.frontEnds.get(id)!.port,
-      user: 'postgres',
-      database: 'postgres',
-    });
-    await client.connect();
-    return client;
-  };
-  /** Node `id`'s own database, read directly (what it has applied). */
-  const rowsOn = async (id: string, sql: string): Promise<unknown[]> => {
-    const db = new pg.Client({ connectionString: group.url(id) });
-    await db.connect();
-    try {
-      return (await db.query(sql)).rows;
-    } finally {
-      await db.end();
-    }
-  };
+  const psql = (id: string, command: string) => group.psql(id, command);
+  const connect = (id: string) => group.session(id);
+  const rowsOn = (id: string, sql: string) => group.rowsOn(id, sql);
   const sameEverywhere = async (): Promise<void> => {
     await waitFor(
       'every replica applied the same rows',
@@ -56,7 +23,6 @@ describe('COPY through the SQL front end', () => {
       20,
     );
   };
-
   beforeAll(async () => {
     group = await SqlGroup.start('copies', peers, { peers, replicated: ['points'] });
     for (const id of peers)
