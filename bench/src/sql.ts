@@ -33,15 +33,25 @@ interface Row {
   readonly latencyMs: number;
 }
 
-function psql(port: number, sql: string, database = 'synod'): string {
+/**
+ * The synod front ends trust loopback logins (no SQL user defined); the direct server asks
+ * for its own secret (startEmbeddedPostgres draws one per server).
+ */
+function psql(port: number, sql: string, password = ''): string {
   return execFileSync(
     'psql',
-    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-Atc', sql],
-    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'synod' } },
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'synod', '-Atc', sql],
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: password } },
   );
 }
 
-function pgbench(target: string, port: number, clients: number, scriptFile: string): Row {
+function pgbench(
+  target: string,
+  port: number,
+  clients: number,
+  scriptFile: string,
+  password = '',
+): Row {
   const out = execFileSync(
     'pgbench',
     [
@@ -59,7 +69,7 @@ function pgbench(target: string, port: number, clients: number, scriptFile: stri
       ],
       ...['-T', String(SECONDS)],
     ],
-    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: 'synod' } },
+    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: password } },
   );
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN);
@@ -135,9 +145,10 @@ async function main(): Promise<void> {
     // The same INSERTs straight to one PostgreSQL of the same build, fsync on.
     const direct = await startEmbeddedPostgres(join(dir, 'direct'), { tcp: true });
     try {
-      psql(direct.port, TABLE);
+      const password = decodeURIComponent(new URL(direct.url).password);
+      psql(direct.port, TABLE, password);
       for (const clients of CLIENTS)
-        rows.push(pgbench('PostgreSQL (direct)', direct.port, clients, scriptFile));
+        rows.push(pgbench('PostgreSQL (direct)', direct.port, clients, scriptFile, password));
 
       // The applier's replay of a long committed log (as a node catching up would), in
       // batches of 500 entries per transaction.

@@ -7,6 +7,8 @@ export interface GuardOptions {
   readonly replicated: Iterable<string>;
   /** Several statements in one string, all writes of replicated tables, as one log entry. */
   readonly allowMultipleStatements?: boolean;
+  /** `classify(sql)`, when the caller has it already: the string is not parsed again. */
+  readonly statements?: readonly StatementInfo[];
 }
 
 /**
@@ -48,7 +50,7 @@ const list = (names: readonly string[]): string => names.map((n) => `"${n}"`).jo
  */
 export function route(sql: string, options: GuardOptions): Route {
   const replicated = new Set([...options.replicated].map(tableKey));
-  const statements = classify(sql);
+  const statements = options.statements ?? classify(sql);
   if (statements.length === 0) return { kind: 'empty' };
   const touches = (s: StatementInfo): string[] =>
     s.tables.map(tableKey).filter((t) => replicated.has(t));

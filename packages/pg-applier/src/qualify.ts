@@ -1,6 +1,6 @@
 import { parseSync } from 'libpg-query';
 import pg from 'pg';
-import { classify } from './classify.js';
+import type { StatementInfo } from './classify.js';
 
 type Json = { readonly [key: string]: unknown };
 
@@ -10,13 +10,8 @@ interface Unqualified {
   readonly at: number;
 }
 
-/**
- * The tables `sql` names without a schema (CTE names aside), when every statement is a read
- * or a write; none otherwise. A DDL statement is left alone: `CREATE TABLE t` makes t in the
- * first schema of the search path, whatever `t` resolves to now.
- */
+/** The tables `sql` names without a schema (CTE names aside), from its parse tree. */
 function unqualified(sql: string): Unqualified[] {
-  if (!classify(sql).every((s) => s.kind === 'read' || s.kind === 'write')) return [];
   const tree = parseSync(sql) as { stmts?: { stmt: Json }[] };
   const found: Unqualified[] = [];
   const ctes = new Set<string>();
@@ -35,6 +30,49 @@ function unqualified(sql: string): Unqualified[] {
   };
   for (const { stmt } of tree.stmts ?? []) visit(stmt);
   return found.filter((u) => !ctes.has(u.name));
+}
+
+/**
+ * What a session's search path is known to be: `public` alone (its names resolve as the
+ * applier's do), something else, or unknown (a statement since may have changed it).
+ */
+export interface SessionPath {
+  publicOnly: boolean | undefined;
+}
+
+/** Reads and writes that call no function cannot change the search path; anything else may. */
+function leavesPathAlone(statements: readonly StatementInfo[]): boolean {
+  return statements.every(
+    (s) => (s.kind === 'read' || s.kind === 'write') && s.functions.length === 0,
+  );
+}
+
+/**
+ * `statements` (classify(sql)) as the session resolves its names: `sql` itself while the
+ * session's search path is `public` alone (known from one catalog query, asked again only
+ * after a statement that may have changed it: SET, a DO block, a function call), else
+ * qualifyNames' rewrite. A DDL statement is left alone: `CREATE TABLE t` makes t in the
+ * first schema of the search path, whatever `t` resolves to now.
+ */
+export async function resolveNames(
+  sql: string,
+  statements: readonly StatementInfo[],
+  db: pg.ClientBase,
+  path: SessionPath,
+): Promise<string> {
+  path.publicOnly ??= await searchesPublicOnly(db);
+  const plain = statements.every((s) => s.kind === 'read' || s.kind === 'write');
+  const resolved = path.publicOnly || !plain ? sql : await qualifyNames(sql, db);
+  if (!leavesPathAlone(statements)) path.publicOnly = undefined;
+  return resolved;
+}
+
+/** The session's search path is pg_catalog and public alone: no temporary table shadows either. */
+async function searchesPublicOnly(db: pg.ClientBase): Promise<boolean> {
+  const result = await db.query<{ schemas: string }>(
+    "SELECT array_to_string(current_schemas(true), ',') AS schemas",
+  );
+  return result.rows[0]?.schemas === 'pg_catalog,public';
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { SynodClient } from '@synod/client';
 import type pg from 'pg';
 import type { CopyInfo } from './classify.js';
+import type { SessionPath } from './qualify.js';
 import type { StatementDescription } from './statement-describe.js';
 import type { CopyIn } from './wire-copy.js';
 
@@ -47,6 +48,8 @@ export interface Portal {
 /** A client connection's state. */
 export interface Session {
   consistency: Consistency;
+  /** Whether its names resolve as the applier's (qualify.ts). */
+  readonly path: SessionPath;
   readonly client: SynodClient;
   inTransaction: boolean;
   /** After an error in the extended protocol: ignore messages until Sync. */

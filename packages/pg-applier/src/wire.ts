@@ -11,9 +11,10 @@ import {
 } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import { TEXT_VALUES } from './applier.js';
+import { classify } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
-import { qualifyNames } from './qualify.js';
+import { resolveNames } from './qualify.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
 import { errorMessage } from './wire-errors.js';
@@ -212,6 +213,7 @@ export class SqlFrontEnd {
     };
     const session: Session = {
       consistency: 'strong',
+      path: { publicOnly: undefined },
       client: new SynodClient({
         transport: this.#o.transport,
         group: this.#o.group,
@@ -315,8 +317,13 @@ export class SqlFrontEnd {
     simple = false,
   ): Promise<Result[]> {
     // Names as this session resolves them (its search_path), the way every replica will too.
-    sql = await qualifyNames(sql, db);
-    let where = route(sql, { replicated: this.#o.replicated });
+    const statements = classify(sql);
+    const resolved = await resolveNames(sql, statements, db, session.path);
+    let where = route(resolved, {
+      replicated: this.#o.replicated,
+      ...(resolved === sql ? { statements } : {}),
+    });
+    sql = resolved;
     // This node may be behind the log and not know yet that a table is replicated: a write
     // it would run alone here first catches up (strong or linearizable), then is routed again,
     // so it cannot go around the log of a table replicated a moment ago.

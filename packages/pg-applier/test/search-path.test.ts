@@ -70,6 +70,16 @@ describe('search_path through the SQL front end', () => {
       );
   }, 30_000);
 
+  it('writes a temporary table that shadows a replicated one on this session alone', async () => {
+    const a = await session('a');
+    await a.query('CREATE TEMP TABLE t (id int, v text)');
+    await a.query("INSERT INTO t VALUES (99, 'temporary')");
+    expect((await a.query('SELECT id FROM t')).rows).toEqual([{ id: 99 }]);
+    await a.end();
+    for (const id of peers)
+      expect(await rowsOn(id, 'SELECT id FROM public.t WHERE id = 99')).toEqual([]);
+  }, 30_000);
+
   it('leaves a query that names its tables in full, or no table, as it was', async () => {
     const c = await session('c');
     await c.query('SET search_path TO s2, public');
