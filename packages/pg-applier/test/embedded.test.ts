@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../src/index.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const alive = (pid: number): boolean => {
@@ -78,5 +79,17 @@ describe('the embedded PostgreSQL', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(alive(serverPid), 'the server outlived its node').toBe(false);
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+
+    // Started again on the same directory: the same secret, and the server takes it.
+    const again = await startEmbeddedPostgres(join(dir, 'pg'));
+    try {
+      expect(again.url).toBe(url);
+      const db2 = new pg.Client({ connectionString: again.url });
+      await db2.connect();
+      expect((await db2.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await db2.end();
+    } finally {
+      await again.stop();
+    }
   }, 60_000);
 });
