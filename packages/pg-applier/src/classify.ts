@@ -22,6 +22,8 @@ export interface StatementInfo {
   readonly node: string;
   /** Every table the statement names (CTE names excluded), as written: schema.name or name. */
   readonly tables: readonly string[];
+  /** Those named without a schema, each with where its name starts in the query (bytes). */
+  readonly unqualified: readonly { readonly name: string; readonly at: number }[];
   /** The tables it writes (the targets of INSERT, UPDATE, DELETE, MERGE, TRUNCATE). */
   readonly writes: readonly string[];
   /** Tables (and other relations) a DDL statement creates, changes or drops. */
@@ -149,6 +151,7 @@ type Json = { readonly [key: string]: unknown };
 
 interface Found {
   tables: Set<string>;
+  unqualified: { name: string; at: number }[];
   ctes: Set<string>;
   writes: Set<string>;
   functions: Set<string>;
@@ -176,6 +179,7 @@ function classifyStatement(stmt: Json): StatementInfo {
   const [node, body] = Object.entries(stmt)[0] as [string, Json];
   const found: Found = {
     tables: new Set(),
+    unqualified: [],
     ctes: new Set(),
     writes: new Set(),
     functions: new Set(),
@@ -193,6 +197,7 @@ function classifyStatement(stmt: Json): StatementInfo {
     kind,
     node,
     tables,
+    unqualified: found.unqualified.filter((u) => !found.ctes.has(u.name)),
     writes: [...found.writes],
     defines: kind === 'ddl' ? definedObjects(node, body, tables) : [],
     functions,
@@ -254,6 +259,13 @@ function definedObjects(node: string, body: Json, tables: readonly string[]): st
   });
 }
 
+/** A table the walk met: its name, and where it is named without a schema. */
+function named(rangeVar: Json, found: Found): string {
+  if (typeof rangeVar.schemaname !== 'string' && typeof rangeVar.location === 'number')
+    found.unqualified.push({ name: String(rangeVar.relname), at: rangeVar.location });
+  return tableName(rangeVar);
+}
+
 function tableName(rangeVar: Json): string {
   const relname = String(rangeVar.relname);
   return typeof rangeVar.schemaname === 'string' ? `${rangeVar.schemaname}.${relname}` : relname;
@@ -273,7 +285,7 @@ function walk(value: unknown, found: Found, parent = ''): void {
   if (typeof value !== 'object' || value === null) return;
   for (const [name, child] of Object.entries(value as Json)) {
     const node = child as Json;
-    if (name === 'RangeVar') found.tables.add(tableName(node));
+    if (name === 'RangeVar') found.tables.add(named(node, found));
     else if (name === 'CommonTableExpr') found.ctes.add(String(node.ctename));
     else if (name === 'LockingClause') found.locking = true;
     else if (name === 'FuncCall') {
@@ -286,7 +298,7 @@ function walk(value: unknown, found: Found, parent = ''): void {
       found.functions.add(VALUE_FUNCTIONS[op] ?? op.toLowerCase());
     } else if (name === 'relation' && 'relname' in node) {
       // A bare RangeVar (not wrapped in {RangeVar: ...}) in a statement's `relation` field.
-      found.tables.add(tableName(node));
+      found.tables.add(named(node, found));
       if (WRITE_NODES.has(parent)) found.writes.add(tableName(node));
     } else if (name === 'relations' && parent === 'TruncateStmt') {
       for (const target of child as Json[]) found.writes.add(tableName(target.RangeVar as Json));

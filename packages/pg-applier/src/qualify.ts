@@ -1,36 +1,5 @@
-import { parseSync } from 'libpg-query';
 import pg from 'pg';
 import type { StatementInfo } from './classify.js';
-
-type Json = { readonly [key: string]: unknown };
-
-/** A table named without its schema, and where its name starts in the query (in bytes). */
-interface Unqualified {
-  readonly name: string;
-  readonly at: number;
-}
-
-/** The tables `sql` names without a schema (CTE names aside), from its parse tree. */
-function unqualified(sql: string): Unqualified[] {
-  const tree = parseSync(sql) as { stmts?: { stmt: Json }[] };
-  const found: Unqualified[] = [];
-  const ctes = new Set<string>();
-  const visit = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (typeof value !== 'object' || value === null) return;
-    const node = value as Json;
-    if (typeof node.relname === 'string' && typeof node.location === 'number') {
-      if (typeof node.schemaname !== 'string')
-        found.push({ name: node.relname, at: node.location });
-    } else if (typeof node.ctename === 'string') ctes.add(node.ctename);
-    for (const child of Object.values(node)) visit(child);
-  };
-  for (const { stmt } of tree.stmts ?? []) visit(stmt);
-  return found.filter((u) => !ctes.has(u.name));
-}
 
 /**
  * What a session's search path is known to be: `public` alone (its names resolve as the
@@ -62,7 +31,7 @@ export async function resolveNames(
 ): Promise<string> {
   path.publicOnly ??= await searchesPublicOnly(db);
   const plain = statements.every((s) => s.kind === 'read' || s.kind === 'write');
-  const resolved = path.publicOnly || !plain ? sql : await qualifyNames(sql, db);
+  const resolved = path.publicOnly || !plain ? sql : await qualifyNames(sql, statements, db);
   if (!leavesPathAlone(statements)) path.publicOnly = undefined;
   return resolved;
 }
@@ -83,8 +52,12 @@ async function searchesPublicOnly(db: pg.ClientBase): Promise<boolean> {
  * query) when it names no table without a schema; names that resolve to nothing stay as
  * written, and the statement fails or routes as before.
  */
-export async function qualifyNames(sql: string, db: pg.ClientBase): Promise<string> {
-  const names = unqualified(sql);
+export async function qualifyNames(
+  sql: string,
+  statements: readonly StatementInfo[],
+  db: pg.ClientBase,
+): Promise<string> {
+  const names = statements.flatMap((s) => s.unqualified);
   if (names.length === 0) return sql;
   const distinct = [...new Set(names.map((n) => n.name))];
   const resolved = await db.query<{ name: string; schema: string | null }>(

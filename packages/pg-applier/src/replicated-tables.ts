@@ -26,6 +26,24 @@ export const quoteTable = (table: string): string =>
     .map((part) => pg.escapeIdentifier(part))
     .join('.');
 
+/** A table's schema (`public` when it names none) and its name within it. */
+export function tableParts(table: string): { schema: string; relation: string } {
+  const key = tableKey(table);
+  const dot = key.indexOf('.');
+  return dot < 0
+    ? { schema: 'public', relation: key }
+    : { schema: key.slice(0, dot), relation: key.slice(dot + 1) };
+}
+
+/** The grants that leave `table` readable by `client` (a role) and writable by its owner alone. */
+export function readOnlyGrants(table: string, client: string): string[] {
+  const name = quoteTable(table);
+  return [
+    `REVOKE ALL ON ${name} FROM PUBLIC, ${pg.escapeIdentifier(client)}`,
+    `GRANT SELECT ON ${name} TO ${pg.escapeIdentifier(client)}`,
+  ];
+}
+
 /** CREATE SCHEMA of a schema-qualified table's schema; none for a table in public. */
 const schemaStatements = (key: string): string[] =>
   key.includes('.')
@@ -168,8 +186,7 @@ export function replicateStatement(
 ): string {
   const key = tableKey(table);
   const name = quoteTable(key);
-  const schema = key.includes('.') ? key.split('.')[0]! : 'public';
-  const relation = key.includes('.') ? key.split('.')[1]! : key;
+  const { schema, relation } = tableParts(key);
   const createSchema = schemaStatements(key);
   const exec = (statement: string): string => `EXECUTE ${pg.escapeLiteral(statement)};`;
   const body = [
@@ -182,12 +199,7 @@ export function replicateStatement(
     ),
     `FOR r IN SELECT rulename FROM pg_rules WHERE schemaname = ${pg.escapeLiteral(schema)} AND tablename = ${pg.escapeLiteral(relation)} LOOP EXECUTE format('DROP RULE %I ON %s', r.rulename, ${pg.escapeLiteral(name)}); END LOOP;`,
     exec(`ALTER TABLE ${name} DISABLE TRIGGER USER`),
-    ...(options.readers === undefined
-      ? []
-      : [
-          exec(`REVOKE ALL ON ${name} FROM PUBLIC, ${pg.escapeIdentifier(options.readers)}`),
-          exec(`GRANT SELECT ON ${name} TO ${pg.escapeIdentifier(options.readers)}`),
-        ]),
+    ...(options.readers === undefined ? [] : readOnlyGrants(key, options.readers).map(exec)),
     ...(options.content === undefined ? [] : [copyRows(group, key, name, options.content)]),
     `INSERT INTO synod.replicated (group_name, table_name) VALUES (${pg.escapeLiteral(group)}, ${pg.escapeLiteral(key)}) ON CONFLICT DO NOTHING;`,
   ].join(' ');

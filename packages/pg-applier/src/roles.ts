@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createBookkeeping } from './applier.js';
 import { SqlError } from './errors.js';
-import { quoteTable, tableKey } from './replicated-tables.js';
+import {
+  loadReplicated,
+  quoteTable,
+  readOnlyGrants,
+  tableKey,
+  tableParts,
+} from './replicated-tables.js';
 
 /**
  * The PostgreSQL roles a SQL node runs as (README: "Roles"). The database is the wall, not
@@ -141,16 +147,10 @@ export async function setUpRoles(
       applyUrl: withRole(adminUrl, apply, passwords.apply),
       clientUrl: withRole(adminUrl, client, passwords.client),
     };
-    const known = await admin
-      .query<{ table_name: string }>(
-        `SELECT table_name FROM synod.replicated WHERE group_name = $1`,
-        [group],
-      )
-      .catch(() => ({ rows: [] as { table_name: string }[] }));
-    for (const table of new Set([...tables, ...known.rows.map((r) => r.table_name)])) {
-      await handOver(admin, roles, table);
-      await shareForReading(admin, roles, table);
-    }
+    const known = await loadReplicated(admin, group);
+    for (const table of new Set([...tables, ...known]))
+      if (await handOver(admin, roles, table))
+        for (const statement of readOnlyGrants(table, client)) await admin.query(statement);
     return roles;
   });
 }
@@ -158,15 +158,16 @@ export async function setUpRoles(
 /**
  * Before a replicate entry is applied here: the table's schema exists and `apply` may create
  * in it, and a table already there (made by a client, or by hand) now belongs to `apply`, so
- * that from the entry on no client can write it, alter it or put a trigger on it.
+ * that from the entry on no client can write it, alter it or put a trigger on it. Says whether
+ * the table exists here.
  */
 export async function handOver(
   admin: pg.ClientBase,
   roles: Pick<SqlRoles, 'apply' | 'client'>,
   table: string,
-): Promise<void> {
+): Promise<boolean> {
   const key = tableKey(table);
-  const schema = key.includes('.') ? key.split('.')[0]! : 'public';
+  const { schema } = tableParts(key);
   if (schema !== 'public') {
     await admin.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
     await admin.query(`GRANT USAGE, CREATE ON SCHEMA ${ident(schema)} TO ${ident(roles.apply)}`);
@@ -175,8 +176,9 @@ export async function handOver(
   const exists = await admin.query('SELECT to_regclass($1) IS NOT NULL AS exists', [
     quoteTable(key),
   ]);
-  if (exists.rows[0]?.exists === true)
-    await admin.query(`ALTER TABLE ${quoteTable(key)} OWNER TO ${ident(roles.apply)}`);
+  if (exists.rows[0]?.exists !== true) return false;
+  await admin.query(`ALTER TABLE ${quoteTable(key)} OWNER TO ${ident(roles.apply)}`);
+  return true;
 }
 
 /**
@@ -230,26 +232,4 @@ async function adoptOnCreate(
        END IF;
      END $t$`,
   );
-}
-
-/** A replicated table: readable by the client role, writable by nobody but its owner. */
-async function shareForReading(
-  admin: pg.ClientBase,
-  roles: Pick<SqlRoles, 'client'>,
-  table: string,
-): Promise<void> {
-  const exists = await admin.query('SELECT to_regclass($1) IS NOT NULL AS exists', [
-    quoteTable(table),
-  ]);
-  if (exists.rows[0]?.exists !== true) return;
-  for (const statement of readOnlyGrants(table, roles.client)) await admin.query(statement);
-}
-
-/** The grants that leave `table` readable by `client` and writable by its owner alone. */
-export function readOnlyGrants(table: string, client: string): string[] {
-  const name = quoteTable(table);
-  return [
-    `REVOKE ALL ON ${name} FROM PUBLIC, ${ident(client)}`,
-    `GRANT SELECT ON ${name} TO ${ident(client)}`,
-  ];
 }

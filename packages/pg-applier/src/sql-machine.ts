@@ -261,23 +261,8 @@ export class SqlMachine {
       };
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') return { refused: parsed };
-    try {
-      const where = route(parsed.sql, { replicated: this.#replicated });
-      if (where.kind !== 'replicate')
-        return {
-          refused: `not a write of a replicated table (${[...this.#replicated].join(', ') || 'none yet'}); send it as a read ({"op":"query"}) to run it on one node`,
-        };
-      if ((where.copy !== undefined) !== (parsed.copy !== undefined))
-        return {
-          refused:
-            where.copy === undefined
-              ? '"copy" carries the rows of a COPY ... FROM STDIN, and this is not one'
-              : 'COPY ... FROM STDIN needs its rows, in "copy"',
-        };
-    } catch (error) {
-      return { refused: refusal(error) };
-    }
-    return undefined;
+    const problem = writeProblem(parsed, this.#replicated);
+    return problem === undefined ? undefined : { refused: problem.refused };
   }
 
   /**
@@ -333,8 +318,11 @@ export class SqlMachine {
           replicated.add(table);
           handOvers.push(table);
         } else if (write.command.op !== 'sqluser') {
-          const refused = recheck(parsed, replicated);
-          if (refused !== undefined) return { sql: parsed.sql, ...who, refused };
+          const problem = writeProblem(parsed, replicated);
+          if (problem !== undefined) {
+            const { sqlState, message } = problem;
+            return { sql: parsed.sql, ...who, refused: { sqlState, message } };
+          }
         }
         return {
           sql: parsed.sql,
@@ -511,28 +499,38 @@ function tableRows(columns: unknown, rows: unknown): { columns: string[]; rows: 
   return { columns: columns as string[], rows };
 }
 
-/** A write of the log that is not a write of the replicated tables as of its slot, refused. */
-function recheck(
+/**
+ * Why `command` is no write of the `replicated` tables, if it is not: its SQLSTATE and message
+ * (the outcome every replica gives an entry that should not be in the log), and what the node
+ * that takes such a write answers (`refused`). The same check at both places: a node admits
+ * a write, and every replica checks its entry again before it applies it.
+ */
+function writeProblem(
   command: SqlCommand,
-  replicated: ReadonlySet<string>,
-): { sqlState: string; message: string } | undefined {
+  replicated: Iterable<string>,
+): { sqlState: string; message: string; refused: string } | undefined {
+  let where: ReturnType<typeof route>;
   try {
-    const where = route(command.sql, { replicated });
-    if (where.kind !== 'replicate')
-      return {
-        sqlState: '42501',
-        message: 'this log entry is not a write of a replicated table: no replica ran it',
-      };
-    if ((where.copy !== undefined) !== (command.copy !== undefined))
-      return {
-        sqlState: '22023',
-        message: 'a COPY ... FROM STDIN entry without its rows, or rows without one',
-      };
-    return undefined;
+    where = route(command.sql, { replicated });
   } catch (error) {
     return {
       sqlState: error instanceof SqlError ? error.sqlState : '42601',
       message: error instanceof Error ? error.message : String(error),
+      refused: refusal(error),
     };
   }
+  const plain = (sqlState: string, message: string) => ({ sqlState, message, refused: message });
+  if (where.kind !== 'replicate')
+    return plain(
+      '42501',
+      `not a write of a replicated table (${[...replicated].join(', ') || 'none yet'}); send it as a read ({"op":"query"}) to run it on one node`,
+    );
+  if ((where.copy !== undefined) !== (command.copy !== undefined))
+    return plain(
+      '22023',
+      where.copy === undefined
+        ? '"copy" carries the rows of a COPY ... FROM STDIN, and this is not one'
+        : 'COPY ... FROM STDIN needs its rows, in "copy"',
+    );
+  return undefined;
 }

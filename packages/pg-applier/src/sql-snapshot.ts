@@ -107,7 +107,7 @@ export async function installSqlSnapshot(
     /** The client role, which may read the tables and not write them (roles.ts). */
     readonly readers?: string;
     /** Run before the transaction for each table, as roles.ts's handOver. */
-    readonly prepare?: (table: string) => Promise<void>;
+    readonly prepare?: (table: string) => Promise<unknown>;
   } = {},
 ): Promise<{ installed: boolean; tables: string[] }> {
   const doc = JSON.parse(decoder.decode(bytes)) as SqlSnapshotDoc;

@@ -151,9 +151,14 @@ export class SqlFrontEnd {
     this.#decoy = decoy;
   }
 
+  /** The address it listens on. */
+  get #listenHost(): string {
+    return this.#o.host ?? '127.0.0.1';
+  }
+
   /** Where it listens, as HOST:PORT. */
   get address(): string {
-    return `${this.#o.host ?? '127.0.0.1'}:${this.port}`;
+    return `${this.#listenHost}:${this.port}`;
   }
 
   get port(): number {
@@ -168,7 +173,7 @@ export class SqlFrontEnd {
     server.on('connection', (socket) => void frontEnd.#serve(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+      server.listen(options.port, frontEnd.#listenHost, () => resolve());
     });
     return frontEnd;
   }
@@ -181,8 +186,7 @@ export class SqlFrontEnd {
   /** Trust on loopback while no user is defined; SCRAM-SHA-256 otherwise. */
   #auth(): NonNullable<PostgresConnectionOptions['auth']> {
     const users = this.#o.users;
-    if (isLoopback(this.#o.host ?? '127.0.0.1') && (users?.size ?? 0) === 0)
-      return { method: 'trust' };
+    if (isLoopback(this.#listenHost) && (users?.size ?? 0) === 0) return { method: 'trust' };
     return {
       method: 'scram-sha-256',
       getScramSha256Data: ({ username }) => users?.lookup(username) ?? this.#decoy,
