@@ -134,6 +134,12 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   let snapshotsInstalled = 0;
   const healAt = scenario.faultPhaseMs;
 
+  /** Runs `fire` once `node` (its current life) has applied `slot`. */
+  const whenApplied = (node: SimNode, slot: number, fire: () => void): void => {
+    if ((node.host?.deliveredThrough ?? -1) >= slot) fire();
+    else node.applyWaiters.push({ slot, fire });
+  };
+
   /** Answers the writes waiting at `node` whose slots are now applied there. */
   const releaseApplied = (node: SimNode, through: number): void => {
     if (node.applyWaiters.length === 0) return;
@@ -486,11 +492,8 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
         done(undefined);
       };
       if (scenario.mode === 'leaderless')
-        host.append(bytes, (slot) => {
-          // Answered once applied here, as in leader mode below.
-          if (host.deliveredThrough >= slot) acknowledged(slot);
-          else node.applyWaiters.push({ slot, fire: () => acknowledged(slot) });
-        });
+        // Answered once applied here, as in leader mode below.
+        host.append(bytes, (slot) => whenApplied(node, slot, () => acknowledged(slot)));
       else {
         checker.submitted(bytes);
         submitWithRetries(node, bytes, () => pending.has(entry), acknowledged);
@@ -541,8 +544,8 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
           timeout.cancel();
           applied(result.slot);
         };
-        if (scenario.plant === 'ack-when-chosen' || host.deliveredThrough >= result.slot) answer();
-        else node.applyWaiters.push({ slot: result.slot, fire: answer });
+        if (scenario.plant === 'ack-when-chosen') answer();
+        else whenApplied(node, result.slot, answer);
       });
     };
     const retry = (leader: string | undefined): void => {
