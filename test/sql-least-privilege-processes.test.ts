@@ -5,11 +5,12 @@
 // applies the log.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, type NatsServer, startNatsServer } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, until } from './support/process-cluster.js';
+import { ProcessCluster, SYNOD, until } from './support/process-cluster.js';
 
 const run = promisify(execFile);
 const peers = ['a', 'b', 'c'];
@@ -114,6 +115,50 @@ describe('SQL least privilege on node processes (embedded PostgreSQL)', () => {
     const read = await query('a', `COPY (SELECT 1) TO PROGRAM 'touch ${PROOF}'`);
     expect(read.ok).toBe(false);
     expect(existsSync(PROOF)).toBe(false);
+    await stillOneTable();
+  }, 60_000);
+
+  it("a table changed behind a node's back is found by synod sql verify, and repaired", async () => {
+    // As the node's own superuser (its secret, its socket): what an operator with --pg could do.
+    const dataDir = join(group.dir, 'c', 'postgres', 'data');
+    const socket = (await readdir(dataDir)).find((f) => /^\.s\.PGSQL\.\d+$/.test(f))!;
+    const secret = (await readFile(join(group.dir, 'c', 'postgres', 'secret'), 'utf8')).trim();
+    await run(
+      'psql',
+      ['-h', dataDir, '-p', socket.split('.').at(-1)!, '-U', 'postgres', '-d', 'synod'].concat([
+        '-c',
+        'DELETE FROM t',
+      ]),
+      { env: { ...process.env, PGPASSWORD: secret } },
+    );
+    const counts = async () =>
+      Promise.all(
+        peers.map(async (p) => {
+          const answer = await query(p, 'SELECT count(*)::int AS n FROM t');
+          return (answer.result as { rows: { n: number }[] }).rows[0]!.n;
+        }),
+      );
+    const before = await counts();
+    expect(before[2]).toBe(0);
+    expect(before[0]).toBeGreaterThan(0);
+    const { stdout } = await run(process.execPath, [
+      SYNOD,
+      ...['sql', 'verify', '--group', 'attacks', '--nats', server.url],
+    ]);
+    expect(stdout).toMatch(/^verified group attacks at slot \d+: t:\d+:\d+ users:0:0\n/);
+    await until(
+      'node c has its rows back',
+      async () => {
+        const now = await counts();
+        return now.every((n) => n === before[0]);
+      },
+      15_000,
+    );
+    const statuses = await group.status();
+    const c = statuses.find((n) => n.node === 'c') as unknown as {
+      consistency: { verdict: string } | null;
+    };
+    expect(c.consistency?.verdict).toBe('differs');
     await stillOneTable();
   }, 60_000);
 });

@@ -14,6 +14,7 @@ const KNOWN_KEYS = new Set([
   'maxInFlight',
   'join',
   'metricsPort',
+  'verifyEvery',
   'sqlPort',
   'sqlListen',
   'sqlTlsCert',

@@ -87,6 +87,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
       ...(s.retainSlots === undefined ? {} : { retainSlots: s.retainSlots }),
       ...(s.maxBatch === undefined ? {} : { maxBatch: s.maxBatch }),
       ...(s.maxInFlight === undefined ? {} : { maxInFlight: s.maxInFlight }),
+      ...(s.verifyEverySeconds === undefined ? {} : { verifyEveryMs: s.verifyEverySeconds * 1000 }),
       inspection: inspector,
       ...(s.metricsPort === undefined
         ? {}

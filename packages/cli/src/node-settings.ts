@@ -26,6 +26,7 @@ export const NODE_FLAGS = {
   'sql-tls-key': { type: 'string' },
   join: { type: 'boolean' },
   'metrics-port': { type: 'string' },
+  'verify-every': { type: 'string' },
 } as const;
 
 type NodeValues = CommonValues & {
@@ -56,6 +57,8 @@ export interface NodeSettings {
   readonly retainSlots: number | undefined;
   readonly maxBatch: number | undefined;
   readonly maxInFlight: number | undefined;
+  /** Seconds between the leader's verify writes (0: none). */
+  readonly verifyEverySeconds: number | undefined;
 }
 
 /**
@@ -124,6 +127,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     retainSlots: number('retain-slots', 'retainSlots', 0),
     maxBatch: number('max-batch', 'maxBatch', 1),
     maxInFlight: number('max-in-flight', 'maxInFlight', 1),
+    verifyEverySeconds: number('verify-every', 'verifyEvery', 0),
     nats: await natsConnection(values, config),
   };
   await assertUsableDataDirectory(data);

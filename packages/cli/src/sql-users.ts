@@ -13,8 +13,12 @@ async function firstLine(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
 }
 
-/** `synod sql user add|remove --group G NAME`: the SQL front ends' users, in the group's log. */
+/**
+ * `synod sql user add|remove --group G NAME`: the SQL front ends' users, in the group's log;
+ * `synod sql verify --group G`: a verify write.
+ */
 export async function sqlUsers(args: string[]): Promise<void> {
+  if (args[0] === 'verify') return sqlVerify(args.slice(1));
   const [noun, verb, ...rest] = args;
   const { values, positionals } = parseCommand(rest, {
     'password-stdin': { type: 'boolean' },
@@ -41,6 +45,22 @@ export async function sqlUsers(args: string[]): Promise<void> {
       values.json,
       answer,
       `${verb === 'add' ? 'added' : 'removed'} SQL user ${name} in group ${group} (slot ${answer.slot})`,
+    );
+  });
+}
+
+/** `synod sql verify`: every node compares its replicated state at one slot with the members'. */
+async function sqlVerify(args: string[]): Promise<void> {
+  const { values, positionals } = parseCommand(args, {} as const);
+  if (values.help) return void console.log(USAGE.sql);
+  if (positionals.length > 0) throw new UsageError('sql verify takes no arguments');
+  await withClient(values, async (client, _transport, group) => {
+    const answer = await client.write({ op: 'verify' });
+    const result = answer.result as { digest?: unknown };
+    print(
+      values.json,
+      answer,
+      `verified group ${group} at slot ${answer.slot}: ${String(result.digest)}\nevery node compares its digest there with the members' (synod status shows the verdicts)`,
     );
   });
 }

@@ -15,6 +15,13 @@ export interface NodeRow {
   readonly metrics?: MetricsSnapshot;
   /** Why the node applies nothing (its database fails every retry), and since when. */
   readonly applyFailing?: { readonly since: string; readonly message: string } | null;
+  /** What the node's last verify write showed (consistency-check.ts in @synod/node). */
+  readonly consistency?: {
+    readonly slot: number;
+    readonly verdict: string;
+    readonly agreeing: number;
+    readonly members: number;
+  } | null;
 }
 
 /** One line per node, sorted by name, under a header. */
@@ -48,6 +55,16 @@ export function statusTable(nodes: readonly NodeRow[]): string {
         ? []
         : [`${n.node}: applies nothing since ${n.applyFailing.since}: ${n.applyFailing.message}`],
     ),
+    ...sorted.flatMap((n) => {
+      const c = n.consistency;
+      if (c === null || c === undefined || c.verdict === 'agreed' || c.verdict === 'pending')
+        return [];
+      return [
+        c.verdict === 'differs'
+          ? `${n.node}: its replicated state differed from the group's at verified slot ${c.slot}: it installs a peer's state`
+          : `${n.node}: at verified slot ${c.slot}, ${c.agreeing} of ${c.members} members have its digest and no majority has another`,
+      ];
+    }),
   ].join('\n');
 }
 

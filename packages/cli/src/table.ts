@@ -106,9 +106,11 @@ export async function replicateTable(
     table,
   );
   // No node has it: any node answers why (the table does not exist, or the name is bad).
+  // A table with many rows stages them through the log before the write is answered.
   const client = new SynodClient({
     transport,
     group,
+    timeoutMs: 120_000,
     ...(maker === undefined ? {} : { via: maker }),
   });
   const answer = await client.replicateTable(table);

@@ -40,7 +40,7 @@ Commands:
   synod paxos        seed 001's paxos(key, value): the value chosen for a key
   synod status       every node of a group: role, leader, applied slot
   synod table        replicate a SQL table in a group, list the replicated tables
-  synod sql          add or remove a user of the SQL front ends (password logins)
+  synod sql          users of the SQL front ends (password logins); verify the replicas
   synod group        add a node to a group's members (join) or remove one (leave)
   synod demo         a local group of three nodes: writes, reads, paxos, status
   synod inspect      watch a group's actors live: in the terminal, as JSON, or in a browser
@@ -52,7 +52,8 @@ ${NATS_OPTIONS}`,
                  [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
-                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]]
+                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]
+                  [--verify-every SECONDS]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
 this one included; every node names the same founders, also one added later. A node started
@@ -86,6 +87,10 @@ as to a PostgreSQL server (SET synod.consistency_model TO 'optimistic' | 'strong
 address instead; there every login needs a user and its password (SCRAM-SHA-256, users added
 with synod sql user add), as on 127.0.0.1 too once the group has a user. --sql-tls-cert and
 --sql-tls-key (PEM files) answer clients that ask for TLS (psql's sslmode=require, verify-full).
+Every --verify-every seconds (default 600; 0: never) while writes are applied, the leader logs
+a verify write: every node takes a digest of its replicated tables at that slot and compares
+it with the members'; a node that differs from a majority installs a peer's state (synod sql
+verify asks for one now; synod status shows the verdict).
 
 The leader packs up to --max-batch writes that arrive together into one slot (default 256)
 and keeps up to --max-in-flight slots in phase 2 at once (default 64, and never more than the
@@ -97,7 +102,7 @@ applied lag, NATS reconnects. synod status shows a summary of them. Every node a
 its actors to synod inspect, but only while a viewer watches.
 
 --config reads the same options from a JSON file ({"id","group","peers":[...],"data",
-"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort",
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort","verifyEvery",
 "sqlPort","sqlListen","sqlTlsCert","sqlTlsKey","pg","replicate"} and the NATS keys of synod --help); flags override it, and a key
 it does not know is an error. --sql-port takes 1..65535, --metrics-port 0..65535; a port in
 use is refused before the node starts.
@@ -142,6 +147,13 @@ saying so), three nodes of group mokka, writes and reads, and shows the status. 
 table. Keeps running until Ctrl-C, which stops everything (--once stops at once).`,
   sql: `synod sql user add --group GROUP NAME [--password-stdin] [--nats URL] [NATS options] [--json]
 synod sql user remove --group GROUP NAME [--nats URL] [NATS options] [--json]
+synod sql verify --group GROUP [--nats URL] [NATS options] [--json]
+
+verify logs a verify write in a group running --machine sql: every node takes a digest of its
+replicated tables and SQL users at that slot and compares it with the members'. It prints the
+slot and the digest of the node that answered; a node whose digest differs from a majority's
+installs the state of a node of that majority (its log says so, and synod status shows each
+node's verdict).
 
 add makes NAME a user of every node's SQL front end (--sql-port, --sql-listen) of a group
 running --machine sql: a SCRAM-SHA-256 verifier of its password, computed here, goes through

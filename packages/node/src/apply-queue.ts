@@ -18,14 +18,18 @@ export class ApplyQueue {
   readonly #machine: AsyncStateMachine;
   readonly #applied: (slot: number, writes: readonly ClientWrite[], results: WriteResult[]) => void;
   readonly #logger: Logger | undefined;
-  #pending: ({ slot: number; writes: ClientWrite[] } | { install: Snapshot })[] = [];
+  #pending: ({ slot: number; writes: ClientWrite[] } | { install: Snapshot; replace?: boolean })[] =
+    [];
   /** After each call that moved the applied slot: the compaction policy listens. */
   onApplied: ((appliedThrough: number) => void) | undefined;
   /**
-   * A peer's state through at least a slot (database-repair.ts), for a database that left its
-   * log position: installed ahead of the slots that wait, it puts the database back in step.
+   * A peer's state through at least a slot (database-repair.ts), from one of `from` when
+   * given, else from any member: installed ahead of the slots that wait, it puts a database
+   * that left its log position back in step.
    */
-  repair: ((atLeast: number) => Promise<Snapshot | undefined>) | undefined;
+  fetchPeerState:
+    | ((atLeast: number, from?: readonly string[]) => Promise<Snapshot | undefined>)
+    | undefined;
   #repairing = false;
   #running = false;
   #stopped = false;
@@ -85,28 +89,29 @@ export class ApplyQueue {
   }
 
   /**
-   * The database is behind the slots this queue holds (not the other way: those are skipped):
-   * fetch a peer's state through the slot before the first, and install it before them.
+   * Replaces the machine's state with a peer's (one of `from`, when given): for a database
+   * that is not where its log is (it claims slots it never applied, or lost some), or whose
+   * state differs from the group's at a verified slot. The peer's state is through at least
+   * the slot this queue applied, so the slots that wait follow on from it; the database's own
+   * claim of its position is not believed. True once a peer's state is queued to install.
    */
-  #repairFrom(atLeast: number): void {
-    if (this.#repairing || this.repair === undefined) return;
+  async reinstall(why: string, from?: readonly string[]): Promise<boolean> {
+    if (this.#repairing || this.fetchPeerState === undefined) return false;
     this.#repairing = true;
-    this.#logger?.warn(
-      { atLeast },
-      "this node's database is not where its log is: installing a peer's state",
-    );
-    void this.repair(atLeast)
-      .then(
-        (snapshot) => {
-          if (snapshot === undefined || this.#stopped) return;
-          this.#pending.unshift({ install: snapshot });
-          if (!this.#running) void this.#drain();
-        },
-        (error: unknown) => this.#logger?.error({ err: error }, 'the repair failed; trying again'),
-      )
-      .finally(() => {
-        this.#repairing = false;
-      });
+    const atLeast = this.#appliedThrough;
+    this.#logger?.warn({ atLeast, why }, `${why}: installing a peer's state`);
+    try {
+      const snapshot = await this.fetchPeerState(atLeast, from);
+      if (snapshot === undefined || this.#stopped) return false;
+      this.#pending.unshift({ install: snapshot, replace: true });
+      if (!this.#running) void this.#drain();
+      return true;
+    } catch (error) {
+      this.#logger?.error({ err: error }, 'the repair failed; trying again');
+      return false;
+    } finally {
+      this.#repairing = false;
+    }
   }
 
   /** Logs the first failure and then one every LOG_AGAIN_MS, not one per retry. */
@@ -130,8 +135,14 @@ export class ApplyQueue {
     while (this.#pending.length > 0 && !this.#stopped) {
       const first = this.#pending[0]!;
       if ('install' in first) {
+        if (first.replace === true && first.install.throughSlot < this.#appliedThrough) {
+          // Slots applied while it was fetched would be undone and never delivered again.
+          this.#pending.shift();
+          void this.reinstall("the peer's state fetched for a repair is behind: fetching again");
+          continue;
+        }
         try {
-          await this.#machine.install!(first.install);
+          await this.#machine.install!(first.install, { replace: first.replace === true });
           this.#appliedThrough = await this.#machine.appliedThrough();
           this.#pending.shift();
           this.#failing = undefined;
@@ -156,7 +167,9 @@ export class ApplyQueue {
         this.#failed(error, 'applying committed slots failed');
         this.#pending.unshift(...batch);
         if (error instanceof Error && error.name === 'SlotGapError')
-          this.#repairFrom(batch[0]!.slot - 1);
+          void this.reinstall("this node's database lost slots it had applied");
+        if (error instanceof Error && error.name === 'SlotAheadError')
+          void this.reinstall("this node's database claims slots it never applied");
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
       }

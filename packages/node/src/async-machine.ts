@@ -41,8 +41,26 @@ export interface AsyncStateMachine {
    * log. A machine without it never lets the node compact (every peer replays the log).
    */
   snapshot?(): Promise<{ throughSlot: number; bytes: Uint8Array }>;
-  /** Makes the machine a peer's snapshot; changes nothing if it has applied past it. */
-  install?(snapshot: { readonly throughSlot: number; readonly bytes: Uint8Array }): Promise<void>;
+  /**
+   * Makes the machine a peer's snapshot; changes nothing if it has applied past it, unless
+   * `replace` (a repair of a machine whose own record of its position is not to be believed).
+   */
+  install?(
+    snapshot: { readonly throughSlot: number; readonly bytes: Uint8Array },
+    options?: { readonly replace?: boolean },
+  ): Promise<void>;
+  /**
+   * Set by the node: the machine calls it when it applied a `{"op":"verify"}` write, with the
+   * slot and the digest of its state there, equal on every replica that is in step. A
+   * machine without verify writes never calls it.
+   */
+  verified?: ((slot: number, digest: string) => void) | undefined;
+  /**
+   * Set by the node: puts a write of the machine's own in the log and resolves once this
+   * node applied it (rejects with the refusal or the failure). The SQL machine stages a
+   * table's rows so when they are more than one entry carries.
+   */
+  logWrite?: ((command: Command, clientId: string, seq: number) => Promise<void>) | undefined;
   /** Equal on replicas that applied the same slots. May be slow (status asks for it). */
   digest(): Promise<string>;
   close(): Promise<void>;

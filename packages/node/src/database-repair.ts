@@ -105,9 +105,12 @@ export class DatabaseRepair {
     };
   }
 
-  /** A member's snapshot through at least `atLeast`, or undefined when none could give one. */
-  async fetch(atLeast: number): Promise<RepairSnapshot | undefined> {
-    for (const peer of this.#o.peers()) {
+  /**
+   * A snapshot through at least `atLeast` from one of `from` (default: the members), or
+   * undefined when none could give one.
+   */
+  async fetch(atLeast: number, from?: readonly string[]): Promise<RepairSnapshot | undefined> {
+    for (const peer of from ?? this.#o.peers()) {
       if (peer === this.#o.nodeId) continue;
       try {
         const snapshot = await this.#fetchFrom(peer, atLeast);

@@ -13,6 +13,7 @@ import {
   assertGroupName,
   assertNodeId,
   type ClientWrite,
+  type Command,
   createClientCodec,
   groupSubjects,
   isMembershipValue,
@@ -25,6 +26,7 @@ import type { AsyncStateMachine, WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import { Batcher } from './batcher.js';
 import { ClientRequests, failure } from './client-requests.js';
+import { ConsistencyCheck, type ConsistencyVerdict } from './consistency-check.js';
 import { DataDir } from './data-dir.js';
 import type { DataDirLock } from './data-dir-lock.js';
 import { DatabaseRepair } from './database-repair.js';
@@ -86,6 +88,12 @@ export interface NodeRuntimeOptions extends SnapshotPolicy {
    * runtime closes it on stop.
    */
   readonly asyncMachine?: AsyncStateMachine;
+  /**
+   * With an asynchronous machine that has verify writes (SQL): the leader puts one in the log
+   * this often while slots are applied, and every node compares its state's digest there with
+   * the members' (consistency-check.ts). Default 600,000 ms; 0: only when a client asks.
+   */
+  readonly verifyEveryMs?: number;
   /** Told of every actor the node starts, so a viewer can watch them (@synod/inspector). */
   readonly inspection?: InspectionSink;
   /** Told of measurements as they happen (@synod/inspector's NodeMetrics). */
@@ -141,6 +149,7 @@ export class NodeRuntime {
   readonly #queue: ApplyQueue | undefined;
   readonly #asyncCompaction: AsyncCompaction | undefined;
   readonly #repair: DatabaseRepair | undefined;
+  readonly #consistency: ConsistencyCheck | undefined;
   readonly #batcher: Batcher;
   readonly #memberChanges: MemberChanges;
   readonly #requests: ClientRequests;
@@ -283,7 +292,7 @@ export class NodeRuntime {
           });
     if (this.#repair !== undefined && this.#queue !== undefined) {
       const repair = this.#repair;
-      this.#queue.repair = (atLeast) => repair.fetch(atLeast);
+      this.#queue.fetchPeerState = (atLeast, from) => repair.fetch(atLeast, from);
     }
     this.#snapshots =
       machine !== undefined
@@ -387,6 +396,30 @@ export class NodeRuntime {
     });
     const t = options.transport;
     this.#repair?.serve();
+    const queue = this.#queue;
+    this.#consistency =
+      queue === undefined || machine === undefined || this.#repair === undefined
+        ? undefined
+        : new ConsistencyCheck({
+            transport: t,
+            group: options.group,
+            nodeId: options.nodeId,
+            members: () => this.#host.membership.latest,
+            reinstall: (why, from) => queue.reinstall(why, from),
+            appliedThrough: () => this.appliedThrough,
+            isLeader: () => this.#host.leader === this.nodeId,
+            submitVerify: () =>
+              this.#logOwnWrite({ op: 'verify' }, `verify-${this.nodeId}`, Date.now()),
+            everyMs: options.verifyEveryMs ?? 600_000,
+            logger: options.logger,
+          });
+    if (machine !== undefined)
+      machine.logWrite = (command, clientId, seq) => this.#logOwnWrite(command, clientId, seq);
+    if (this.#consistency !== undefined && machine !== undefined) {
+      const check = this.#consistency;
+      machine.verified = (slot, digest) => check.verified(slot, digest);
+      check.start();
+    }
     // Every node answers status requests (no queue group): `synod status` gathers them all.
     t.subscribe(`synod.${options.group}.status`, (m) => {
       // A stopped node is gone, even while its connection drains: it must not look alive.
@@ -448,6 +481,16 @@ export class NodeRuntime {
     );
   }
 
+  /**
+   * A write of this node's own (the leader's periodic verify, a table's staged rows), taken
+   * as a client's: resolves once this node applied it.
+   */
+  async #logOwnWrite(command: Command, clientId: string, seq: number): Promise<void> {
+    const body = this.#codec.encodeWrite({ clientId, seq, command }, 'json');
+    const response = this.#codec.decodeResponse(await this.write(body));
+    if (!response.ok) throw new Error(response.error.message);
+  }
+
   /** What `synod status` shows for this node. */
   status(): {
     node: string;
@@ -481,6 +524,8 @@ export class NodeRuntime {
     droppedPeerMessages: Readonly<Record<DropReason, number>>;
     /** Why this node applies nothing (its machine fails every retry), and since when; null: it applies. */
     applyFailing: { readonly since: string; readonly message: string } | null;
+    /** What the last verify write showed: this node's state against the members' (null: none yet). */
+    consistency: ConsistencyVerdict | null;
   } {
     const failing = this.#queue?.failing;
     const memory = process.memoryUsage();
@@ -511,6 +556,7 @@ export class NodeRuntime {
         failing === undefined
           ? null
           : { since: new Date(failing.since).toISOString(), message: failing.message },
+      consistency: this.#consistency?.latest ?? null,
     };
   }
 
@@ -549,6 +595,7 @@ export class NodeRuntime {
     this.#host.stop();
     this.#queue?.stop();
     this.#repair?.stop();
+    this.#consistency?.stop();
     await this.#snapshots?.stop();
     await this.#asyncCompaction?.stop();
     await this.#store.close();

@@ -82,6 +82,15 @@ export class SlotGapError extends Error {
   override readonly name = 'SlotGapError';
 }
 
+/**
+ * The database says it applied a slot this node never gave it: its bookkeeping was moved on
+ * behind the node's back (through `--pg`, say), and the entries in between would be skipped
+ * without ever running here. Nothing of the call is applied.
+ */
+export class SlotAheadError extends Error {
+  override readonly name = 'SlotAheadError';
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS synod.applied (
   group_name text PRIMARY KEY,
@@ -97,6 +106,14 @@ CREATE TABLE IF NOT EXISTS synod.sql_users (
   name text NOT NULL,
   scram jsonb NOT NULL,
   PRIMARY KEY (group_name, name)
+);
+CREATE TABLE IF NOT EXISTS synod.staged (
+  group_name text NOT NULL,
+  stage_id text NOT NULL,
+  part int NOT NULL,
+  slot bigint NOT NULL,
+  rows text NOT NULL,
+  PRIMARY KEY (group_name, stage_id, part)
 );
 CREATE TABLE IF NOT EXISTS synod.sessions (
   group_name text NOT NULL,
@@ -136,10 +153,17 @@ export class PgApplier {
    */
   #applied: number | undefined;
   readonly #sessions = new Map<string, Session>();
+  /**
+   * The highest slot this database may have applied: where it stood when this applier
+   * opened, or the last slot given to apply() since. A lost COMMIT acknowledgement leaves the
+   * database ahead of what the caller knows, never ahead of this.
+   */
+  #highestGiven: number;
 
-  private constructor(client: ClientBase, group: string) {
+  private constructor(client: ClientBase, group: string, applied: number) {
     this.#client = client;
     this.#group = group;
+    this.#highestGiven = applied;
   }
 
   /** Creates the synod schema if needed. The client is this applier's alone. */
@@ -150,7 +174,9 @@ export class PgApplier {
       'INSERT INTO synod.applied (group_name, slot) VALUES ($1, -1) ON CONFLICT DO NOTHING',
       [group],
     );
-    return new PgApplier(client, group);
+    const applier = new PgApplier(client, group, -1);
+    applier.#highestGiven = await applier.appliedThrough();
+    return applier;
   }
 
   /** The last slot applied to this database (-1: none). */
@@ -167,10 +193,12 @@ export class PgApplier {
    * before a crash or a retry). Returns each applied entry's outcomes, by slot. A write whose
    * (clientId, seq) was applied before gets its first outcome and is not run again; one with
    * an older seq fails with SQLSTATE 22023. Throws SlotGapError (applying nothing) when an
-   * entry would leave a hole, and rethrows connection failures (the transaction is then lost
+   * entry would leave a hole, SlotAheadError when the database claims a slot it was never
+   * given, and rethrows connection failures (the transaction is then lost
    * whole).
    */
   async apply(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
+    for (const entry of entries) this.#highestGiven = Math.max(this.#highestGiven, entry.slot);
     const outcomes = await this.#applyNew(entries);
     // Entries this database has already (a peer's state was installed over them) are not run
     // again; their writes still get their outcomes, from the sessions that came with it.
@@ -306,6 +334,10 @@ export class PgApplier {
         [this.#group],
       );
       let applied = Number(locked.rows[0]?.slot ?? -1);
+      if (applied > this.#highestGiven)
+        throw new SlotAheadError(
+          `the database says slot ${applied} is applied, but this node gave it slots through ${this.#highestGiven} only: its synod.applied was changed behind the node's back`,
+        );
       const todo = [...entries].sort((a, b) => a.slot - b.slot).filter((e) => e.slot > applied);
       const sessions = await this.#loadSessions(todo);
       const changed = new Set<string>();

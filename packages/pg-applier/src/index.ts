@@ -1,6 +1,7 @@
 export {
   PgApplier,
   type ResultField,
+  SlotAheadError,
   SlotGapError,
   type SqlEntry,
   type SqlWrite,

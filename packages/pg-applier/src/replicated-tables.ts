@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { classify } from './classify.js';
 import { DeterminismError, SqlError } from './errors.js';
+import { copyStagedRows, readRowParts, type StagedRows } from './staged-rows.js';
 
 /** `public.t` and `t` name one table (the default search path). */
 export function tableKey(table: string): string {
@@ -181,7 +182,7 @@ export function replicateStatement(
      * The table's rows as the node that took the request had them: every replica ends with
      * exactly these, unless the table was replicated already (then nothing is replaced).
      */
-    readonly content?: { readonly columns: readonly string[]; readonly rows: string };
+    readonly content?: TableContent;
   } = {},
 ): string {
   const key = tableKey(table);
@@ -209,7 +210,25 @@ export function replicateStatement(
   return `DO $synod$ DECLARE r record; BEGIN ${body} END $synod$`;
 }
 
-/** A table's rows as a replicate entry carries them: its stored columns, and the rows as JSON. */
+/**
+ * A replicate entry's rows: its stored columns, and the rows as a JSON array, or the stage
+ * that holds them in parts (staged-rows.ts).
+ */
+export type TableContent =
+  | { readonly columns: readonly string[]; readonly rows: string }
+  | { readonly columns: readonly string[]; readonly staged: StagedRows };
+
+/** A table's rows at one moment, as JSON arrays of at most `maxPartBytes`, and its columns. */
+export function readRowsInParts(
+  client: pg.ClientBase,
+  table: string,
+  maxPartBytes: number,
+): Promise<{ columns: string[]; parts: string[] }> {
+  const key = tableKey(table);
+  return readRowParts(client, { key, name: quoteTable(key) }, maxPartBytes);
+}
+
+/** A table's rows as a snapshot carries them: its stored columns, and the rows as JSON. */
 export async function readRows(
   client: pg.ClientBase,
   table: string,
@@ -228,19 +247,17 @@ export async function readRows(
 }
 
 /** Replaces the table's rows with the entry's, the first time the table is replicated. */
-function copyRows(
-  group: string,
-  key: string,
-  name: string,
-  content: { readonly columns: readonly string[]; readonly rows: string },
-): string {
+function copyRows(group: string, key: string, name: string, content: TableContent): string {
+  const first = `IF NOT EXISTS (SELECT 1 FROM synod.replicated WHERE group_name = ${pg.escapeLiteral(group)} AND table_name = ${pg.escapeLiteral(key)}) THEN`;
+  if ('staged' in content)
+    return `${first} ${copyStagedRows(group, { key, name }, content.columns, content.staged)} END IF;`;
   const list = content.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
   // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
   const insert =
     content.columns.length === 0
       ? ''
       : `EXECUTE ${pg.escapeLiteral(`INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`)} USING ${pg.escapeLiteral(content.rows)}::json;`;
-  return `IF NOT EXISTS (SELECT 1 FROM synod.replicated WHERE group_name = ${pg.escapeLiteral(group)} AND table_name = ${pg.escapeLiteral(key)}) THEN ${`EXECUTE ${pg.escapeLiteral(`DELETE FROM ${name}`)};`} ${insert} END IF;`;
+  return `${first} ${`EXECUTE ${pg.escapeLiteral(`DELETE FROM ${name}`)};`} ${insert} END IF;`;
 }
 
 /** The tables a group replicated at run time, as this database has applied them. */

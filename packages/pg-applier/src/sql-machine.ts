@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
 /** The node runtime's admission shape (structural: pg-applier does not depend on @synod/node). */
@@ -12,15 +13,17 @@ import {
   assertDefinition,
   assertTableName,
   loadReplicated,
-  quoteTable,
-  readRows,
+  readRowsInParts,
   replicateStatement,
+  type TableContent,
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
 import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 import { SqlUsers, userCommand, userStatement } from './sql-users.js';
+import { MAX_STAGE_BYTES, stageCommand, stagedRows, stageStatement } from './staged-rows.js';
+import { DETERMINISTIC_SESSION, digestStatement } from './state-digest.js';
 
 /** What a write or read command of the SQL machine carries. */
 interface SqlCommand {
@@ -46,11 +49,12 @@ async function connectApplier(
   group: string,
 ): Promise<{ client: pg.Client; applier: PgApplier }> {
   // Every replica resolves names alike: with `public` alone, whatever the database's default
-  // (the front end writes other schemas' tables out in full: qualify.ts).
+  // (the front end writes other schemas' tables out in full: qualify.ts); and turns values
+  // into text alike, whatever each server's configured time zone or date style.
   const client = new pg.Client({
     connectionString,
     application_name: 'synod-apply',
-    options: '-c search_path=public',
+    options: DETERMINISTIC_SESSION,
   });
   client.on('error', () => undefined);
   try {
@@ -134,6 +138,16 @@ export class SqlMachine {
   readonly #replicated: Set<string>;
   readonly #group: string;
   readonly #users: SqlUsers;
+  /**
+   * Told of each `verify` write this node applied: the slot and the digest of its state
+   * there. The node compares it with its peers' (consistency-check.ts in @synod/node).
+   */
+  verified: ((slot: number, digest: string) => void) | undefined;
+  /**
+   * Set by the node: puts a write of this node's own in the log (clientId and seq given)
+   * and resolves once this node applied it. A table's rows larger than one entry travel so.
+   */
+  logWrite: ((command: Command, clientId: string, seq: number) => Promise<void>) | undefined;
 
   private constructor(
     adminUrl: string,
@@ -161,13 +175,18 @@ export class SqlMachine {
     await loadParser();
     const roles = await setUpRoles(options.connectionString, options.group, options.replicated);
     const { client, applier } = await connectApplier(roles.applyUrl, options.group);
-    const pool = (url: string, name: string, max: number): pg.Pool => {
-      const p = new pg.Pool({ connectionString: url, max, application_name: name });
+    const pool = (url: string, name: string, max: number, options?: string): pg.Pool => {
+      const p = new pg.Pool({
+        connectionString: url,
+        max,
+        application_name: name,
+        ...(options === undefined ? {} : { options }),
+      });
       p.on('error', () => undefined);
       return p;
     };
     const reads = pool(roles.clientUrl, 'synod-read', 4);
-    const own = pool(roles.applyUrl, 'synod-state', 2);
+    const own = pool(roles.applyUrl, 'synod-state', 2, DETERMINISTIC_SESSION);
     // Tables named at start get the check `synod table replicate` makes (serial, identity,
     // volatile defaults), when they exist already: replicas would diverge on them.
     for (const table of options.replicated) {
@@ -248,6 +267,14 @@ export class SqlMachine {
   admit(command: Command): Admission | undefined | Promise<Admission> {
     if (command.op === 'paxos') return undefined; // seed 001's registers need no table
     if (command.op === 'replicate') return this.#admitReplicate(command);
+    if (command.op === 'verify') return { command: { op: 'verify' } };
+    if (command.op === 'stage') {
+      try {
+        return { command: stageCommand(command, MAX_REPLICATED_ROWS_BYTES) };
+      } catch (error) {
+        return { refused: refusal(error) };
+      }
+    }
     if (command.op === 'sqluser') {
       try {
         return { command: userCommand(command) };
@@ -257,7 +284,7 @@ export class SqlMachine {
     }
     if (command.op !== 'sql')
       return {
-        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "replicate" and "sqluser"`,
+        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "replicate", "stage", "sqluser" and "verify"`,
       };
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') return { refused: parsed };
@@ -271,28 +298,33 @@ export class SqlMachine {
    * leader that node forwards it to checks the definition instead (it may lack T itself).
    */
   async #admitReplicate(command: Command): Promise<Admission> {
-    const { table, definition, columns, rows } = command;
+    const { table, definition } = command;
     try {
       assertTableName(table);
       if (definition !== undefined) {
         assertDefinition(table, definition);
-        const content = tableRows(columns, rows);
+        const content = entryContent(command);
         return { command: { op: 'replicate', table: tableKey(table), definition, ...content } };
       }
       // As the admin: the table may be one a client cannot see (made by hand through --pg, in
       // a schema of its own). Fixed catalog queries and one SELECT of a checked name.
-      return await asAdmin(this.#adminUrl, async (admin) => {
-        const read = await tableDefinition(admin, table);
-        const content = await readRows(admin, table);
-        if (content.rows.length > MAX_REPLICATED_ROWS_BYTES)
-          throw new SqlError(
-            '54000',
-            `the rows of "${tableKey(table)}" are ${content.rows.length} bytes as JSON, more than the ${MAX_REPLICATED_ROWS_BYTES} a replicate entry carries: replicate it empty and copy its rows in through the front end (COPY), in parts`,
-          );
-        return {
-          command: { op: 'replicate', table: tableKey(table), definition: read, ...content },
-        };
-      });
+      const read = await asAdmin(this.#adminUrl, async (admin) => ({
+        definition: await tableDefinition(admin, table),
+        ...(await readRowsInParts(admin, table, MAX_REPLICATED_ROWS_BYTES)),
+      }));
+      const key = tableKey(table);
+      const replicate = { op: 'replicate', table: key, definition: read.definition };
+      if (read.parts.length === 1)
+        return { command: { ...replicate, columns: read.columns, rows: read.parts[0]! } };
+      const logWrite = this.logWrite;
+      if (logWrite === undefined)
+        throw new SqlError('54000', `the rows of "${key}" are more than one log entry carries`);
+      // The rows in parts first (staged-rows.ts); the replicate entry then takes them all.
+      const id = randomBytes(12).toString('base64url');
+      for (const [part, rows] of read.parts.entries())
+        await logWrite({ op: 'stage', id, part, rows }, `stage-${id}`, part + 1);
+      const staged = { id, parts: read.parts.length };
+      return { command: { ...replicate, columns: read.columns, staged } };
     } catch (error) {
       return { refused: refusal(error) };
     }
@@ -310,6 +342,17 @@ export class SqlMachine {
       slot,
       writes: writes.map((write): SqlWrite => {
         const who = { clientId: write.clientId, seq: write.seq };
+        if (write.command.op === 'stage') {
+          try {
+            const stage = stageCommand(write.command, MAX_REPLICATED_ROWS_BYTES);
+            return { sql: stageStatement(this.#group, slot, stage), ...who };
+          } catch (error) {
+            return { sql: '', ...who, refused: { sqlState: '22023', message: refusal(error) } };
+          }
+        }
+        // The state at this slot, as every replica has it: compared among the nodes.
+        if (write.command.op === 'verify')
+          return { sql: digestStatement(this.#group, [...replicated].sort()), ...who };
         const parsed = this.#statement(write.command);
         if (typeof parsed === 'string')
           return { sql: '', ...who, refused: { sqlState: '22023', message: parsed } };
@@ -346,6 +389,13 @@ export class SqlMachine {
         slot,
         list.map((outcome, i) => {
           const command = writes[i]?.command;
+          if (command?.op === 'verify' && outcome.ok) {
+            const digest = String(outcome.rows[0]?.digest);
+            this.verified?.(slot, digest);
+            return { ok: true, result: { verified: slot, digest } };
+          }
+          if (command?.op === 'stage' && outcome.ok)
+            return { ok: true, result: { staged: Number(command.part) } };
           if (command?.op === 'sqluser' && outcome.ok) {
             this.#users.applied(command);
             return { ok: true, result: { user: String(command.name) } };
@@ -371,7 +421,7 @@ export class SqlMachine {
       }
     }
     if (command.op !== 'replicate') return sqlCommand(command);
-    const { table, definition, columns, rows } = command;
+    const { table, definition, rows, staged } = command;
     if (
       typeof table !== 'string' ||
       !Array.isArray(definition) ||
@@ -380,7 +430,8 @@ export class SqlMachine {
       return 'malformed replicate entry';
     try {
       // Entries from before rows travelled with the definition carry none: nothing replaced.
-      const content = rows === undefined ? {} : { content: tableRows(columns, rows) };
+      const content =
+        rows === undefined && staged === undefined ? {} : { content: entryContent(command) };
       return {
         sql: replicateStatement(this.#group, table, definition as string[], {
           readers: this.#roles.client,
@@ -418,21 +469,16 @@ export class SqlMachine {
     }
   }
 
-  /** Every replicated table's row count and checksum: equal tables, equal digests. */
+  /**
+   * Every replicated table's row count and checksum, and the users': equal state, equal
+   * digests (state-digest.ts). At whatever slot this node has applied; a `verify` write
+   * takes the same digest at one slot on every replica.
+   */
   async digest(): Promise<string> {
-    const parts: string[] = [];
-    for (const table of [...this.#replicated].sort()) {
-      const name = quoteTable(table);
-      // Order-free (no sort of the whole table): the row count and the sum of every row's
-      // 64-bit hash, a multiset checksum; a row twice or missing changes it.
-      const result = await this.#own.query<{ rows: string; sum: string | null }>(
-        `SELECT count(*) AS rows,
-                sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric) AS sum
-           FROM ${name} t`,
-      );
-      parts.push(`${table}:${result.rows[0]?.rows ?? 0}:${result.rows[0]?.sum ?? 0}`);
-    }
-    return parts.join(' ');
+    const result = await this.#own.query<{ digest: string }>(
+      digestStatement(this.#group, [...this.#replicated].sort()),
+    );
+    return result.rows[0]?.digest ?? '';
   }
 
   /**
@@ -448,11 +494,14 @@ export class SqlMachine {
     }
   }
 
-  /** Makes this database a peer's snapshot (unless it has applied past it already). */
-  async install(snapshot: {
-    readonly throughSlot: number;
-    readonly bytes: Uint8Array;
-  }): Promise<void> {
+  /**
+   * Makes this database a peer's snapshot, unless it has applied past it already; with
+   * `replace`, whatever it claims to have applied (a repair: its claim is what went wrong).
+   */
+  async install(
+    snapshot: { readonly throughSlot: number; readonly bytes: Uint8Array },
+    options: { readonly replace?: boolean } = {},
+  ): Promise<void> {
     await this.#reconnectIfBroken();
     const { installed, tables } = await installSqlSnapshot(
       this.#applyClient,
@@ -460,6 +509,7 @@ export class SqlMachine {
       snapshot.bytes,
       {
         readers: this.#roles.client,
+        replace: options.replace === true,
         prepare: (table) => asAdmin(this.#adminUrl, (admin) => handOver(admin, this.#roles, table)),
       },
     );
@@ -476,11 +526,15 @@ export class SqlMachine {
   }
 }
 
-/**
- * The most row data (JSON) a replicate entry carries: under the node's default write limit
- * (256 KiB), with room for the definition.
- */
-export const MAX_REPLICATED_ROWS_BYTES = 192 * 1024;
+/** The most row data (JSON) a replicate entry carries inline, and a stage write in one part. */
+export const MAX_REPLICATED_ROWS_BYTES = MAX_STAGE_BYTES;
+
+/** A replicate entry's rows: inline, or the stage that holds them (a forwarded write, or the log's). */
+function entryContent(command: Command): TableContent {
+  if (command.staged === undefined) return tableRows(command.columns, command.rows);
+  const { columns } = tableRows(command.columns, '[]');
+  return { columns, staged: stagedRows(command.staged) };
+}
 
 /** Checks the rows a replicate entry carries (a forwarded write, or one from the log). */
 function tableRows(columns: unknown, rows: unknown): { columns: string[]; rows: string } {

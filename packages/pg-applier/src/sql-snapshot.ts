@@ -11,6 +11,7 @@ import {
   tableKey,
 } from './replicated-tables.js';
 import { userCommand, userStatement } from './sql-users.js';
+import { MAX_STAGE_BYTES, stageCommand } from './staged-rows.js';
 
 /**
  * A SQL node's state through one slot, for a peer that is behind the log this node has
@@ -36,6 +37,8 @@ interface SqlSnapshotDoc {
   readonly sessions: readonly [string, string, string][];
   /** synod.sql_users of the group: [name, SCRAM verifier as JSON text]; absent before users. */
   readonly users?: readonly [string, string][];
+  /** synod.staged of the group (staged-rows.ts): [stage, part, slot, rows]; absent before stages. */
+  readonly staged?: readonly [string, number, string, string][];
 }
 
 const encoder = new TextEncoder();
@@ -64,7 +67,8 @@ export async function takeSqlSnapshot(
       tables: SqlSnapshotDoc['tables'][number][];
       sessions: [string, string, string][];
       users: [string, string][];
-    } = { v: 1, group, throughSlot, tables: [], sessions: [], users: [] };
+      staged: [string, number, string, string][];
+    } = { v: 1, group, throughSlot, tables: [], sessions: [], users: [], staged: [] };
     for (const table of [...tables].map(tableKey).sort()) {
       let definition: string[];
       try {
@@ -85,6 +89,11 @@ export async function takeSqlSnapshot(
       [group],
     );
     doc.users = users.rows.map((u) => [u.name, u.scram]);
+    const staged = await client.query<{ id: string; part: number; slot: string; rows: string }>(
+      'SELECT stage_id AS id, part, slot::text AS slot, rows FROM synod.staged WHERE group_name = $1 ORDER BY stage_id, part',
+      [group],
+    );
+    doc.staged = staged.rows.map((s) => [s.id, s.part, s.slot, s.rows]);
     await client.query('COMMIT');
     return { throughSlot, bytes: encoder.encode(JSON.stringify(doc)) };
   } catch (error) {
@@ -97,7 +106,7 @@ export async function takeSqlSnapshot(
  * Makes this database the snapshot's state, in one transaction: each table created if
  * missing (and recorded as replicated), its rows replaced, the group's sessions replaced, and
  * the applied slot set. A snapshot at or below the applied slot changes nothing (the node is
- * ahead of it already). Returns the tables it holds.
+ * ahead of it already), unless `replace` says to. Returns the tables it holds.
  */
 export async function installSqlSnapshot(
   client: pg.ClientBase,
@@ -108,6 +117,8 @@ export async function installSqlSnapshot(
     readonly readers?: string;
     /** Run before the transaction for each table, as roles.ts's handOver. */
     readonly prepare?: (table: string) => Promise<unknown>;
+    /** Install even at or below the applied slot: the database's own record is not believed. */
+    readonly replace?: boolean;
   } = {},
 ): Promise<{ installed: boolean; tables: string[] }> {
   const doc = JSON.parse(decoder.decode(bytes)) as SqlSnapshotDoc;
@@ -135,7 +146,7 @@ export async function installSqlSnapshot(
       'SELECT slot FROM synod.applied WHERE group_name = $1 FOR UPDATE',
       [group],
     );
-    if (Number(locked.rows[0]?.slot ?? -1) >= doc.throughSlot) {
+    if (options.replace !== true && Number(locked.rows[0]?.slot ?? -1) >= doc.throughSlot) {
       await client.query('ROLLBACK');
       return { installed: false, tables: [] };
     }
@@ -160,6 +171,16 @@ export async function installSqlSnapshot(
       // As a user add from the log is checked: a peer's snapshot is input too.
       const checked = userCommand({ op: 'sqluser', name, scram: JSON.parse(scram) as PlainData });
       await client.query(userStatement(group, checked));
+    }
+    await client.query('DELETE FROM synod.staged WHERE group_name = $1', [group]);
+    for (const [id, part, slot, rows] of doc.staged ?? []) {
+      // As a stage write from the log is checked: a peer's snapshot is input too.
+      const stage = stageCommand({ op: 'stage', id, part, rows }, MAX_STAGE_BYTES);
+      if (!/^-?\d{1,18}$/.test(slot)) throw new SqlError('XX001', 'a staged part without its slot');
+      await client.query(
+        'INSERT INTO synod.staged (group_name, stage_id, part, slot, rows) VALUES ($1, $2, $3, $4, $5)',
+        [group, stage.id, stage.part, slot, stage.rows],
+      );
     }
     await client.query('DELETE FROM synod.sessions WHERE group_name = $1', [group]);
     if (doc.sessions.length > 0)

@@ -1,7 +1,8 @@
 // Replicating a table that already has rows makes the copies equal: its rows travel in the
 // replicate entry with its definition, and every replica ends with exactly those rows, whether
 // it had no such table, an empty one, or other rows. A table whose rows do not fit in one log
-// entry is refused, and nothing is replicated.
+// entry travels in parts (stage writes) that the replicate entry takes all or nothing; a
+// replica that joins mid-way gets the parts in its snapshot.
 import type { ClientWrite, Command } from '@synod/protocol';
 import { type Postgres, startPostgres } from '@synod/testkit';
 import pg from 'pg';
@@ -96,17 +97,117 @@ describe('replicating a table with rows', () => {
       ]);
   });
 
-  it('refuses a table whose rows do not fit in one log entry, naming the limit', async () => {
-    await onDatabase('origin', 'CREATE TABLE big (id int PRIMARY KEY, body text)');
+  const bigTable = async (table: string, rows: number): Promise<void> => {
+    await onDatabase('origin', `CREATE TABLE ${table} (id int PRIMARY KEY, body text)`);
     await onDatabase(
       'origin',
-      `INSERT INTO big SELECT i, repeat('x', 1000) FROM generate_series(1, ${Math.ceil(MAX_REPLICATED_ROWS_BYTES / 1000) + 10}) i`,
+      `INSERT INTO ${table} SELECT i, repeat(md5(i::text), 30) FROM generate_series(1, ${rows}) i`,
     );
+  };
+  const rowsNeeded = Math.ceil((MAX_REPLICATED_ROWS_BYTES * 3.5) / 1000);
+
+  it('without a way to log its own writes, refuses a table larger than one entry, naming the limit', async () => {
+    await bigTable('big', Math.ceil(MAX_REPLICATED_ROWS_BYTES / 1000) + 10);
     const admitted = await machines.get('origin')!.admit({ op: 'replicate', table: 'big' });
     expect(admitted).toMatchObject({ refused: expect.stringMatching(/^ERROR 54000: .*big/) });
     expect((await machines.get('origin')!.read({ op: 'tables' })) as object).toEqual({
       tables: ['kept'],
     });
+  });
+
+  it('stages a larger table in parts through the log, and every replica ends with exactly its rows', async () => {
+    await bigTable('large', rowsNeeded);
+    await onDatabase('other', 'CREATE TABLE large (id int PRIMARY KEY, body text)');
+    await onDatabase('other', "INSERT INTO large VALUES (-1, 'only here')");
+    const origin = machines.get('origin')!;
+    const parts: Command[] = [];
+    origin.logWrite = async (command, clientId, seq) => {
+      parts.push(command);
+      const outcomes = await applyEverywhere({ clientId, seq, command });
+      expect(outcomes.every((o) => (o as { ok: boolean }).ok)).toBe(true);
+    };
+    try {
+      const command = await replicate('large');
+      expect(parts.length).toBeGreaterThanOrEqual(4);
+      expect(command).toMatchObject({ staged: { parts: parts.length } });
+      const late = await Promise.all(
+        replicas.map((name) => onDatabase(name, 'SELECT count(*)::int AS n FROM synod.staged')),
+      );
+      expect(late).toEqual(replicas.map(() => [{ n: parts.length }]));
+      const outcomes = await applyEverywhere({ clientId: 'op', seq: 3, command });
+      expect(outcomes).toEqual(replicas.map(() => ({ ok: true, result: { replicated: 'large' } })));
+    } finally {
+      origin.logWrite = undefined;
+    }
+    for (const name of replicas) {
+      expect(
+        await onDatabase(name, 'SELECT count(*)::int AS n, min(id) AS low FROM large'),
+      ).toEqual([{ n: rowsNeeded, low: 1 }]);
+      expect(await onDatabase(name, 'SELECT count(*)::int AS n FROM synod.staged')).toEqual([
+        { n: 0 },
+      ]);
+    }
+    const digests = await Promise.all(replicas.map((name) => machines.get(name)!.digest()));
+    expect(new Set(digests).size).toBe(1);
+  });
+
+  it('fails a replicate whose parts are not all in the log alike on every replica, replacing nothing', async () => {
+    await bigTable('partial', rowsNeeded);
+    const origin = machines.get('origin')!;
+    origin.logWrite = async (command, clientId, seq) => {
+      if (command.part === 1) return; // lost: its node died mid-way, say
+      await applyEverywhere({ clientId, seq, command });
+    };
+    try {
+      const command = await replicate('partial');
+      const outcomes = await applyEverywhere({ clientId: 'op', seq: 4, command });
+      expect(new Set(outcomes.map((o) => JSON.stringify(o))).size).toBe(1);
+      expect(outcomes[0]).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(/55000.*not all of them/),
+      });
+    } finally {
+      origin.logWrite = undefined;
+    }
+    expect(((await origin.read({ op: 'tables' })) as { tables: string[] }).tables).not.toContain(
+      'partial',
+    );
+    expect(await onDatabase('empty', "SELECT to_regclass('partial') IS NULL AS gone")).toEqual([
+      { gone: true },
+    ]);
+  });
+
+  it('carries staged parts in a snapshot, so a replica that joins mid-way applies the replicate alike', async () => {
+    await onDatabase('postgres', 'CREATE DATABASE late');
+    const late = await SqlMachine.open({
+      connectionString: url('late'),
+      group: 'rows',
+      replicated: [],
+    });
+    try {
+      await bigTable('joined', rowsNeeded);
+      const origin = machines.get('origin')!;
+      origin.logWrite = async (command, clientId, seq) => {
+        await applyEverywhere({ clientId, seq, command });
+      };
+      let command: Command;
+      try {
+        command = await replicate('joined');
+      } finally {
+        origin.logWrite = undefined;
+      }
+      await late.install(await machines.get('empty')!.snapshot());
+      const at = slot++;
+      const results = await late.apply([
+        { slot: at, writes: [{ clientId: 'op', seq: 5, command }] },
+      ]);
+      expect(results.get(at)?.[0]).toEqual({ ok: true, result: { replicated: 'joined' } });
+      expect(await onDatabase('late', 'SELECT count(*)::int AS n FROM joined')).toEqual([
+        { n: rowsNeeded },
+      ]);
+    } finally {
+      await late.close();
+    }
   });
 
   it('refuses rows that are not a JSON array when a node forwards a replicate entry', async () => {
