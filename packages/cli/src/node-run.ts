@@ -134,6 +134,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
             nodeId: s.id,
             transport,
             connectionString: sql.machine.clientConnectionString,
+            transactionConnectionString: sql.machine.transactionConnectionString,
             replicated: sql.machine.replicatedTables,
             local: (write) => runtime.write(write),
           });

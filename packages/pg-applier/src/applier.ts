@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { errorDigest, resultDigest, type TxnStatement } from './transaction-entry.js';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
@@ -18,6 +19,11 @@ export interface SqlWrite {
    * replicated table): nothing runs, and this is its outcome on every replica.
    */
   readonly refused?: { readonly sqlState: string; readonly message: string };
+  /**
+   * A transaction (transaction-entry.ts): its statements run in one savepoint and are kept
+   * only if each gives the result the client was given; `sql` is unused.
+   */
+  readonly txn?: readonly TxnStatement[];
 }
 
 /** A committed log slot's writes (a batch), in the order they are to be applied. */
@@ -260,7 +266,8 @@ export class PgApplier {
         (w) =>
           (w.params !== undefined && w.params.length > 0) ||
           w.copy !== undefined ||
-          w.refused !== undefined,
+          w.refused !== undefined ||
+          w.txn !== undefined,
       ) ||
       new Set(clients).size !== clients.length
     )
@@ -408,6 +415,10 @@ export class PgApplier {
    * One write, or its remembered outcome if its (clientId, seq) was applied before. Without
    * `guarded`, a failure returns undefined (the caller abandons the transaction).
    */
+  #applyTxn(statements: readonly TxnStatement[]): Promise<WriteOutcome> {
+    return runTransaction(this.#client, statements);
+  }
+
   async #applyWrite(
     write: SqlWrite,
     sessions: Map<string, Session>,
@@ -430,6 +441,11 @@ export class PgApplier {
     }
     if (write.refused !== undefined) {
       const outcome: WriteOutcome = { ok: false, ...write.refused };
+      if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
+      return outcome;
+    }
+    if (write.txn !== undefined) {
+      const outcome = await this.#applyTxn(write.txn);
       if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
       return outcome;
     }
@@ -462,6 +478,61 @@ export class PgApplier {
     if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
     return outcome;
   }
+}
+
+/**
+ * A transaction's statements, each compared with what its client was given: all equal, they
+ * stay (COMMIT); the first that differs rolls them all back, with 40001 as the outcome. A
+ * statement that failed for the client must fail alike here (then PostgreSQL's aborted
+ * state follows, as it did for the client, until a ROLLBACK TO SAVEPOINT). A transaction that
+ * ends in that state is rolled back too (25P02): its client could not have committed it.
+ */
+async function runTransaction(
+  client: ClientBase,
+  statements: readonly TxnStatement[],
+): Promise<WriteOutcome> {
+  await client.query('SAVEPOINT synod_txn');
+  let aborted = false;
+  let differs: string | undefined;
+  for (const [i, statement] of statements.entries()) {
+    let got: string;
+    try {
+      const result = await client.query({
+        text: statement.sql,
+        values: [...statement.params],
+        types: TEXT_VALUES,
+        rowMode: 'array',
+      });
+      got = resultDigest(result);
+      // In the aborted state only ROLLBACK TO SAVEPOINT succeeds, and it ends that state.
+      aborted = false;
+    } catch (error) {
+      if (!(error instanceof DatabaseError)) throw error;
+      got = errorDigest(error.code ?? 'XX000');
+      aborted = true;
+    }
+    if (got !== statement.expect) {
+      differs = `statement ${i + 1} of the transaction gives another result at its slot than it gave the client: another write got in between`;
+      break;
+    }
+  }
+  if (differs !== undefined || aborted) {
+    await client.query('ROLLBACK TO SAVEPOINT synod_txn');
+    await client.query('RELEASE SAVEPOINT synod_txn');
+    return differs !== undefined
+      ? {
+          ok: false,
+          sqlState: '40001',
+          message: `could not serialize access: ${differs}; retry the transaction`,
+        }
+      : {
+          ok: false,
+          sqlState: '25P02',
+          message: 'the transaction ended in its aborted state: nothing of it is kept',
+        };
+  }
+  await client.query('RELEASE SAVEPOINT synod_txn');
+  return { ok: true, command: 'COMMIT', rowCount: 0, rows: [] };
 }
 
 /** COPY ... FROM STDIN with these rows; how many it copied. */

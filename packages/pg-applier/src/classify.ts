@@ -36,6 +36,19 @@ export interface StatementInfo {
   readonly locking: boolean;
   /** A COPY whose data travels on the client's connection (FROM STDIN, TO STDOUT). */
   readonly copy?: CopyInfo;
+  /** A transaction statement: what it does, and the savepoint it names. */
+  readonly transaction?: TransactionInfo;
+  /** SET, RESET or SHOW: the setting's name, lower case (`transaction` for SET TRANSACTION). */
+  readonly setting?: string;
+}
+
+export interface TransactionInfo {
+  /**
+   * begin (BEGIN, START TRANSACTION), commit (COMMIT, END), rollback (ROLLBACK, ABORT),
+   * savepoint, release, rollback_to, or what else PostgreSQL's grammar says (prepare, ...).
+   */
+  readonly kind: string;
+  readonly savepoint?: string;
 }
 
 export interface CopyInfo {
@@ -91,6 +104,15 @@ export const VOLATILE_FUNCTIONS: ReadonlySet<string> = new Set([
   'current_role',
   'pg_sleep',
 ]);
+
+/**
+ * Built-in functions that act outside the statement's rows: on the session (set_config), on
+ * other sessions (pg_terminate_backend), on locks held past the statement (advisory locks),
+ * on time (pg_sleep_for), on files or large objects, on the server. Run by the applier at a
+ * slot, one would change or stall the apply session, alike on every replica.
+ */
+export const SIDE_EFFECT_FUNCTION =
+  /^(set_config|pg_sleep(_for|_until)?|pg_terminate_backend|pg_cancel_backend|pg_(try_)?advisory_.*|pg_notify|lo_.*|dblink.*|pg_read_.*|pg_ls_.*|pg_stat_file|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|pg_create_.*|pg_drop_.*|pg_logical_.*|pg_replication_.*|pg_promote|pg_log_backend_memory_contexts|pg_import_system_collations)$/;
 
 /** Sequence functions: calling one changes the sequence, so even a SELECT of it is a write. */
 const SEQUENCE_WRITERS = new Set(['nextval', 'setval']);
@@ -175,6 +197,31 @@ export function classify(sql: string): StatementInfo[] {
   return (tree.stmts ?? []).map(({ stmt }) => classifyStatement(stmt));
 }
 
+/**
+ * The text of each statement in `sql`, as the parser cut it (without the semicolons): a
+ * query string of several statements run one by one, as PostgreSQL runs a simple query.
+ */
+export function statementTexts(sql: string): string[] {
+  const tree = parseSync(sql) as { stmts?: { stmt_location?: number; stmt_len?: number }[] };
+  const bytes = Buffer.from(sql);
+  return (tree.stmts ?? []).map(({ stmt_location: at = 0, stmt_len: length = 0 }) =>
+    bytes
+      .subarray(at, length === 0 ? bytes.length : at + length)
+      .toString()
+      .trim(),
+  );
+}
+
+const TRANSACTION_KINDS: Readonly<Record<string, string>> = {
+  TRANS_STMT_BEGIN: 'begin',
+  TRANS_STMT_START: 'begin',
+  TRANS_STMT_COMMIT: 'commit',
+  TRANS_STMT_ROLLBACK: 'rollback',
+  TRANS_STMT_SAVEPOINT: 'savepoint',
+  TRANS_STMT_RELEASE: 'release',
+  TRANS_STMT_ROLLBACK_TO: 'rollback_to',
+};
+
 function classifyStatement(stmt: Json): StatementInfo {
   const [node, body] = Object.entries(stmt)[0] as [string, Json];
   const found: Found = {
@@ -204,6 +251,19 @@ function classifyStatement(stmt: Json): StatementInfo {
     volatile,
     locking: found.locking,
     ...(copy === undefined ? {} : { copy }),
+    ...(node === 'TransactionStmt' ? { transaction: transactionInfo(body) } : {}),
+    ...(SESSION_NODES.has(node) && typeof body.name === 'string'
+      ? { setting: body.name.toLowerCase() }
+      : {}),
+  };
+}
+
+function transactionInfo(body: Json): TransactionInfo {
+  const kind = String(body.kind);
+  const savepoint = body.savepoint_name;
+  return {
+    kind: TRANSACTION_KINDS[kind] ?? kind.replace(/^TRANS_STMT_/, '').toLowerCase(),
+    ...(typeof savepoint === 'string' ? { savepoint } : {}),
   };
 }
 

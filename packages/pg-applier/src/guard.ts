@@ -1,4 +1,4 @@
-import { type CopyInfo, classify, type StatementInfo } from './classify.js';
+import { type CopyInfo, classify, SIDE_EFFECT_FUNCTION, type StatementInfo } from './classify.js';
 import { DeterminismError, SqlError } from './errors.js';
 import { tableKey } from './replicated-tables.js';
 
@@ -134,6 +134,12 @@ function routeStatement(s: StatementInfo, replicated: ReadonlySet<string>): Rout
         throw new DeterminismError(
           'MIXED_TABLES',
           `a write of replicated table ${list([...new Set(mine)])} also uses ${list(others)}, which is not replicated: other replicas would see other rows there`,
+        );
+      const acting = s.functions.filter((f) => SIDE_EFFECT_FUNCTION.test(f));
+      if (acting.length > 0)
+        throw new DeterminismError(
+          'SIDE_EFFECT_FUNCTION',
+          `${acting.map((f) => `${f}()`).join(', ')} in a write of a replicated table would act on the apply session of every replica, not on rows`,
         );
       if (s.volatile.length > 0)
         throw new DeterminismError(

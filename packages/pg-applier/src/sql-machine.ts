@@ -24,6 +24,7 @@ import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 import { SqlUsers, userCommand, userStatement } from './sql-users.js';
 import { MAX_STAGE_BYTES, stageCommand, stagedRows, stageStatement } from './staged-rows.js';
 import { DETERMINISTIC_SESSION, digestStatement } from './state-digest.js';
+import { txnCommand, txnStatementProblem } from './transaction-entry.js';
 
 /** What a write or read command of the SQL machine carries. */
 interface SqlCommand {
@@ -214,6 +215,16 @@ export class SqlMachine {
     );
   }
 
+  /**
+   * Where the SQL front end runs a client's transaction on replicated tables before it
+   * commits it through the log (wire-transaction.ts): as the apply role, which may write them,
+   * and only with statements transaction-entry.ts allows. Such sessions name themselves
+   * `synod-txn`; one that holds what the applier waits for is ended (#unblockApply).
+   */
+  get transactionConnectionString(): string {
+    return this.#roles.applyUrl;
+  }
+
   /** The SQL front end's users, as this node has applied them (sql-users.ts). */
   get users(): SqlUsers {
     return this.#users;
@@ -268,6 +279,19 @@ export class SqlMachine {
     if (command.op === 'paxos') return undefined; // seed 001's registers need no table
     if (command.op === 'replicate') return this.#admitReplicate(command);
     if (command.op === 'verify') return { command: { op: 'verify' } };
+    if (command.op === 'txn') {
+      try {
+        const txn = txnCommand(command);
+        for (const [i, statement] of txn.statements.entries()) {
+          const problem = txnStatementProblem(statement.sql, this.#replicated);
+          if (problem !== undefined)
+            throw new SqlError(problem.sqlState, `statement ${i + 1}: ${problem.message}`);
+        }
+        return { command: txn };
+      } catch (error) {
+        return { refused: refusal(error) };
+      }
+    }
     if (command.op === 'stage') {
       try {
         return { command: stageCommand(command, MAX_REPLICATED_ROWS_BYTES) };
@@ -284,7 +308,7 @@ export class SqlMachine {
     }
     if (command.op !== 'sql')
       return {
-        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "replicate", "stage", "sqluser" and "verify"`,
+        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "txn", "replicate", "stage", "sqluser" and "verify"`,
       };
     const parsed = sqlCommand(command);
     if (typeof parsed === 'string') return { refused: parsed };
@@ -342,6 +366,27 @@ export class SqlMachine {
       slot,
       writes: writes.map((write): SqlWrite => {
         const who = { clientId: write.clientId, seq: write.seq };
+        if (write.command.op === 'txn') {
+          // Checked again with the tables replicated as of this slot, as a sql write is.
+          try {
+            const { statements } = txnCommand(write.command);
+            for (const [i, statement] of statements.entries()) {
+              const problem = txnStatementProblem(statement.sql, replicated);
+              if (problem !== undefined)
+                return {
+                  sql: '',
+                  ...who,
+                  refused: {
+                    sqlState: problem.sqlState,
+                    message: `statement ${i + 1}: ${problem.message}`,
+                  },
+                };
+            }
+            return { sql: '', txn: statements, ...who };
+          } catch (error) {
+            return { sql: '', ...who, refused: { sqlState: '22023', message: refusal(error) } };
+          }
+        }
         if (write.command.op === 'stage') {
           try {
             const stage = stageCommand(write.command, MAX_REPLICATED_ROWS_BYTES);
@@ -380,7 +425,14 @@ export class SqlMachine {
       await asAdmin(this.#adminUrl, async (admin) => {
         for (const table of handOvers) await handOver(admin, this.#roles, table);
       });
-    const outcomes = await this.#applier.apply(sqlEntries);
+    // A client's tentative transaction may hold row locks the log's writes need: the log wins.
+    const watchdog = setInterval(() => void this.#unblockApply(), UNBLOCK_EVERY_MS);
+    let outcomes: Awaited<ReturnType<PgApplier['apply']>>;
+    try {
+      outcomes = await this.#applier.apply(sqlEntries);
+    } finally {
+      clearInterval(watchdog);
+    }
     const results = new Map<number, ReturnType<typeof outcomeResult>[]>();
     for (const { slot, writes } of entries) {
       const list = outcomes.get(slot);
@@ -495,6 +547,23 @@ export class SqlMachine {
   }
 
   /**
+   * Ends the front end's tentative transactions (`synod-txn`) that block the apply session:
+   * their clients get 40001 and retry, as after any conflict with the log.
+   */
+  async #unblockApply(): Promise<void> {
+    // pg's Client keeps its backend's pid from BackendKeyData; @types/pg does not declare it.
+    const pid = (this.#applyClient as unknown as { processID?: unknown }).processID;
+    if (typeof pid !== 'number') return;
+    await this.#own
+      .query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE pid = ANY(pg_blocking_pids($1)) AND application_name = 'synod-txn'`,
+        [pid],
+      )
+      .catch(() => undefined);
+  }
+
+  /**
    * Makes this database a peer's snapshot, unless it has applied past it already; with
    * `replace`, whatever it claims to have applied (a repair: its claim is what went wrong).
    */
@@ -525,6 +594,9 @@ export class SqlMachine {
     await this.#own.end().catch(() => undefined);
   }
 }
+
+/** How often, while an apply call runs, the node looks for tentative transactions blocking it. */
+const UNBLOCK_EVERY_MS = 100;
 
 /** The most row data (JSON) a replicate entry carries inline, and a stage write in one part. */
 export const MAX_REPLICATED_ROWS_BYTES = MAX_STAGE_BYTES;

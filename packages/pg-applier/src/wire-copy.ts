@@ -15,6 +15,7 @@ import {
   readyForQuery,
 } from './wire-messages.js';
 import type { Session } from './wire-session.js';
+import { transactionStatus } from './wire-transaction.js';
 
 /** CopyInResponse / CopyOutResponse: the overall format and one format code per column. */
 function copyResponse(type: 'G' | 'H', binary: boolean, columns: number): Uint8Array {
@@ -126,7 +127,7 @@ export async function* copyOutMessages(
   } catch (error) {
     yield errorMessage(error);
   }
-  yield readyForQuery(session.inTransaction ? 'T' : 'I');
+  yield readyForQuery(transactionStatus(session));
 }
 
 /**
@@ -148,7 +149,7 @@ export async function copyInMessage(
   // The backend ignores Flush and Sync while it receives COPY data.
   if (type === 'H' || type === 'S') return consumed();
   session.copyIn = undefined;
-  const done = readyForQuery(session.inTransaction ? 'T' : 'I');
+  const done = readyForQuery(transactionStatus(session));
   try {
     if (type === 'f') throw CopyIn.failure(data);
     if (type !== 'c')

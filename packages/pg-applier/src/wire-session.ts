@@ -5,6 +5,7 @@ import type { CopyInfo } from './classify.js';
 import type { SessionPath } from './qualify.js';
 import type { StatementDescription } from './statement-describe.js';
 import type { CopyIn } from './wire-copy.js';
+import type { TransactionState } from './wire-transaction.js';
 
 export type Consistency = 'strong' | 'optimistic' | 'linearizable';
 
@@ -51,7 +52,8 @@ export interface Session {
   /** Whether its names resolve as the applier's (qualify.ts). */
   readonly path: SessionPath;
   readonly client: SynodClient;
-  inTransaction: boolean;
+  /** The transaction block it is in, if any (wire-transaction.ts). */
+  transaction: TransactionState;
   /** After an error in the extended protocol: ignore messages until Sync. */
   skipUntilSync: boolean;
   /** A COPY FROM STDIN receiving the client's rows; `replicate`: through the log. */

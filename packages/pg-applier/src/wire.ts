@@ -11,9 +11,9 @@ import {
 } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
 import { TEXT_VALUES } from './applier.js';
-import { classify } from './classify.js';
-import { SqlError } from './errors.js';
-import { route } from './guard.js';
+import { classify, type StatementInfo, statementTexts } from './classify.js';
+import { DeterminismError, SqlError } from './errors.js';
+import { type Route, route } from './guard.js';
 import { resolveNames } from './qualify.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
@@ -32,6 +32,7 @@ import {
   tag,
 } from './wire-messages.js';
 import { CONSISTENCIES, type Consistency, type Result, type Session } from './wire-session.js';
+import { transactionFailed, transactionStatement, transactionStatus } from './wire-transaction.js';
 
 export type { Consistency } from './wire-session.js';
 
@@ -64,6 +65,12 @@ export interface SqlFrontEndOptions {
    * path, without two trips through nats-server per write. Over NATS when not given.
    */
   readonly local?: (write: Uint8Array) => Promise<Uint8Array>;
+  /**
+   * Where a client's transaction on replicated tables runs before it commits through the log
+   * (the apply role: SqlMachine.transactionConnectionString). Without it, such a transaction
+   * is refused.
+   */
+  readonly transactionConnectionString?: string;
 }
 
 /**
@@ -99,6 +106,19 @@ export function isLoopback(host: string): boolean {
 /** A Buffer's bytes as the ArrayBuffer pg-gateway takes. */
 const arrayBuffer = (bytes: Uint8Array): ArrayBuffer =>
   bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+
+/** One statement's result, as the simple query protocol sends it. */
+function writeResult(result: Result, out: Uint8Array[]): void {
+  if (result.empty) {
+    out.push(message('I', new Uint8Array()));
+    return;
+  }
+  if (result.fields.length > 0) {
+    out.push(rowDescription(result.fields));
+    for (const row of result.rows) out.push(dataRow(row));
+  }
+  out.push(commandComplete(result.tag));
+}
 
 /** PostgreSQL's own catalogs (psql's \d reads them): never replicated, never waited for. */
 function isCatalog(table: string): boolean {
@@ -200,6 +220,8 @@ export class SqlFrontEnd {
     socket.on('close', () => {
       this.#sessions.delete(db);
       void db.end().catch(() => undefined);
+      const t = session.transaction;
+      if (t.kind === 'replicated') void t.tx.end();
     });
     socket.on('error', () => undefined);
     // The database session opens once the client has logged in: a stranger who connects and
@@ -223,7 +245,7 @@ export class SqlFrontEnd {
         group: this.#o.group,
         ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
       }),
-      inTransaction: false,
+      transaction: { kind: 'none' },
       skipUntilSync: false,
       copyIn: undefined,
       prepared: new Map(),
@@ -259,7 +281,7 @@ export class SqlFrontEnd {
       if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
       if (type === 'S') {
         session.skipUntilSync = false;
-        return readyForQuery(session.inTransaction ? 'T' : 'I');
+        return readyForQuery(transactionStatus(session));
       }
       if (session.skipUntilSync) return consumed();
       // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
@@ -267,6 +289,7 @@ export class SqlFrontEnd {
         (bytes) => (bytes.length === 0 ? consumed() : bytes),
         (error: unknown) => {
           session.skipUntilSync = true;
+          transactionFailed(session);
           return errorMessage(error);
         },
       );
@@ -279,8 +302,9 @@ export class SqlFrontEnd {
     db: pg.Client,
     session: Session,
   ): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
+    const out: Uint8Array[] = [];
     try {
-      const results = await this.#execute(sql, [], db, session, true);
+      const results = await this.#simpleQuery(sql, db, session, out);
       const copy = results[0]?.copy;
       if (copy?.info.direction === 'in') {
         const response = CopyIn.response(copy.info, await copyColumns(db, copy.info));
@@ -288,23 +312,36 @@ export class SqlFrontEnd {
         return response;
       }
       if (copy?.info.direction === 'out') return copyOutMessages(copy.sql, copy.info, db, session);
-      const out: Uint8Array[] = [];
-      for (const result of results) {
-        if (result.empty) {
-          out.push(message('I', new Uint8Array()));
-          continue;
-        }
-        if (result.fields.length > 0) {
-          out.push(rowDescription(result.fields));
-          for (const row of result.rows) out.push(dataRow(row));
-        }
-        out.push(commandComplete(result.tag));
-      }
-      out.push(readyForQuery(session.inTransaction ? 'T' : 'I'));
+      for (const result of results) writeResult(result, out);
+      out.push(readyForQuery(transactionStatus(session)));
       return concat(out);
     } catch (error) {
-      return concat([errorMessage(error), readyForQuery(session.inTransaction ? 'E' : 'I')]);
+      transactionFailed(session);
+      return concat([...out, errorMessage(error), readyForQuery(transactionStatus(session))]);
     }
+  }
+
+  /**
+   * A Query message's statements. Several that start, end or run inside a transaction block
+   * run one by one, as PostgreSQL runs them (psql -c "BEGIN; ...; COMMIT"): each one's results
+   * go to `out` as it completes, so an error leaves those before it answered.
+   */
+  async #simpleQuery(
+    sql: string,
+    db: pg.Client,
+    session: Session,
+    out: Uint8Array[],
+  ): Promise<Result[]> {
+    const statements = classify(sql);
+    if (
+      statements.length < 2 ||
+      (session.transaction.kind === 'none' && !statements.some((s) => s.kind === 'transaction'))
+    )
+      return this.#execute(sql, [], db, session, true);
+    for (const text of statementTexts(sql))
+      for (const result of await this.#execute(text, [], db, session, true))
+        writeResult(result, out);
+    return [];
   }
 
   /**
@@ -323,10 +360,8 @@ export class SqlFrontEnd {
     // Names as this session resolves them (its search_path), the way every replica will too.
     const statements = classify(sql);
     const resolved = await resolveNames(sql, statements, db, session.path);
-    let where = route(resolved, {
-      replicated: this.#o.replicated,
-      ...(resolved === sql ? { statements } : {}),
-    });
+    const inBlock = session.transaction.kind !== 'none';
+    let where = this.#route(resolved, resolved === sql ? statements : undefined, inBlock);
     sql = resolved;
     // This node may be behind the log and not know yet that a table is replicated: a write
     // it would run alone here first catches up (strong or linearizable), then is routed again,
@@ -337,9 +372,24 @@ export class SqlFrontEnd {
       where.kind === 'read' && !where.replicated && where.tables.some((t) => !isCatalog(t));
     if ((where.kind === 'local' || unknownRead) && session.consistency !== 'optimistic') {
       await this.#barrier(session.consistency);
-      where = route(sql, { replicated: this.#o.replicated });
+      where = this.#route(sql, undefined, inBlock);
     }
     if (where.kind === 'empty') return [{ empty: true, fields: [], rows: [], tag: '' }];
+    const inTransaction = await transactionStatement({
+      sql,
+      params,
+      info: statements.length === 1 ? classify(sql)[0] : undefined,
+      where,
+      db,
+      session,
+      replicated: this.#o.replicated,
+      connectionString: this.#o.transactionConnectionString,
+      barrier: () =>
+        session.consistency === 'optimistic'
+          ? Promise.resolve()
+          : this.#barrier(session.consistency),
+    });
+    if (inTransaction !== undefined) return inTransaction;
     const own = where.kind === 'session' ? consistencyStatement(sql) : undefined;
     if (own !== undefined) {
       if ('set' in own) {
@@ -366,11 +416,6 @@ export class SqlFrontEnd {
           '0A000',
           'COPY FROM STDIN or TO STDOUT works in the simple query protocol only',
         );
-      if (where.kind === 'replicate' && session.inTransaction)
-        throw new SqlError(
-          '0A000',
-          'a COPY into a replicated table cannot run inside a transaction block: it is its own log entry',
-        );
       if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
         await this.#barrier(session.consistency);
       return [
@@ -384,7 +429,7 @@ export class SqlFrontEnd {
     }
     const table = where.kind === 'read' ? replicateTableCall(sql) : undefined;
     if (table !== undefined) {
-      if (session.inTransaction)
+      if (session.transaction.kind !== 'none')
         throw new SqlError(
           '0A000',
           'synod.replicate_table() cannot run inside a transaction block',
@@ -401,11 +446,6 @@ export class SqlFrontEnd {
       return [{ fields: [textField('replicate_table')], rows: [[replicated]], tag: 'SELECT 1' }];
     }
     if (where.kind === 'replicate') {
-      if (session.inTransaction)
-        throw new SqlError(
-          '0A000',
-          'a write of a replicated table cannot run inside a transaction block: each one is its own log entry',
-        );
       const answer = await session.client.write({ op: 'sql', sql, params: [...params] });
       const result = answer.result as {
         command: string;
@@ -425,7 +465,6 @@ export class SqlFrontEnd {
       values: [...params],
       rowMode: 'array',
     } as pg.QueryArrayConfig);
-    if (where.kind === 'transaction') session.inTransaction = /^\s*(begin|start)/i.test(sql);
     return ((Array.isArray(results) ? results : [results]) as pg.QueryArrayResult[]).map(
       (result) => ({
         fields: result.fields,
@@ -433,6 +472,25 @@ export class SqlFrontEnd {
         tag: tag(result.command, result.rowCount),
       }),
     );
+  }
+
+  /**
+   * The guard's route; inside a transaction block, a locking read of replicated tables
+   * (SELECT ... FOR UPDATE) is a read: the transaction is re-run at its slot, where the locks
+   * are the applier's.
+   */
+  #route(sql: string, statements: StatementInfo[] | undefined, inBlock: boolean): Route {
+    try {
+      return route(sql, {
+        replicated: this.#o.replicated,
+        ...(statements === undefined ? {} : { statements }),
+      });
+    } catch (error) {
+      if (!inBlock || !(error instanceof DeterminismError) || error.rule !== 'LOCKING_READ')
+        throw error;
+      const s = (statements ?? classify(sql))[0]!;
+      return { kind: 'read', replicated: true, tables: s.tables };
+    }
   }
 
   /**

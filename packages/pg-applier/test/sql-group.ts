@@ -122,6 +122,7 @@ export class SqlGroup {
         nodeId: id,
         transport: node.transport,
         connectionString: node.machine.clientConnectionString,
+        transactionConnectionString: node.machine.transactionConnectionString,
         replicated: node.machine.replicatedTables,
         local: (write) => node.runtime.write(write),
       }),

@@ -1,0 +1,302 @@
+import { SynodError } from '@synod/client';
+import pg from 'pg';
+import { TEXT_VALUES } from './applier.js';
+import type { StatementInfo } from './classify.js';
+import { SqlError } from './errors.js';
+import type { Route } from './guard.js';
+import { DETERMINISTIC_SESSION } from './state-digest.js';
+import {
+  errorDigest,
+  resultDigest,
+  type TxnStatement,
+  txnStatementProblem,
+} from './transaction-entry.js';
+import { tag } from './wire-messages.js';
+import type { Result, Session } from './wire-session.js';
+
+/**
+ * A client's transaction block, as the SQL front end keeps it (README: "Transactions"):
+ * - `pending`: BEGIN was answered, nothing ran yet: the first statement that uses a table
+ *   decides what the block is (SAVEPOINTs and SET TRANSACTION wait in `pre` until then);
+ * - `local`: it uses this node's own tables: it runs on the session's database connection,
+ *   as on a plain PostgreSQL, and may read replicated tables but not write them;
+ * - `replicated`: it uses replicated tables: it runs on a tentative connection and commits
+ *   through the log as one entry (ReplicatedTransaction), and may not use local tables.
+ * `failed`: PostgreSQL's aborted state (25P02 until ROLLBACK or ROLLBACK TO SAVEPOINT).
+ */
+export type TransactionState =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'pending'; readonly begin: string; readonly pre: string[]; failed: boolean }
+  | { readonly kind: 'local'; failed: boolean }
+  | { readonly kind: 'replicated'; readonly tx: ReplicatedTransaction };
+
+/** ReadyForQuery's transaction status: idle, in a block, or in a failed block. */
+export function transactionStatus(session: Session): 'I' | 'T' | 'E' {
+  const t = session.transaction;
+  if (t.kind === 'none') return 'I';
+  const failed = t.kind === 'replicated' ? t.tx.failed : t.failed;
+  return failed ? 'E' : 'T';
+}
+
+/** An error reached the client: a transaction block it was in is now in the aborted state. */
+export function transactionFailed(session: Session): void {
+  const t = session.transaction;
+  if (t.kind === 'replicated') t.tx.failed = true;
+  else if (t.kind !== 'none') t.failed = true;
+}
+
+const aborted = (): SqlError =>
+  new SqlError(
+    '25P02',
+    'current transaction is aborted, commands ignored until end of transaction block',
+  );
+
+/**
+ * A transaction on replicated tables while the client builds it: each statement runs on a
+ * tentative connection (as the apply role, REPEATABLE READ, under the settings every replica
+ * applies with) so the client sees its results, and is recorded with the digest of what it
+ * gave. COMMIT sends the record as one `txn` log entry, which every replica re-runs at its
+ * slot and keeps only if every result is the same (transaction-entry.ts); the tentative
+ * transaction itself is always rolled back. The log's writes win over it: if it holds rows
+ * the applier needs, the node ends it, and the client gets 40001.
+ */
+export class ReplicatedTransaction {
+  readonly #db: pg.Client;
+  readonly statements: TxnStatement[] = [];
+  failed = false;
+  /** Whether any statement wrote: a transaction that only read commits nothing. */
+  wrote = false;
+
+  private constructor(db: pg.Client) {
+    this.#db = db;
+  }
+
+  /** Opens the tentative transaction on a connection of its own. */
+  static async begin(connectionString: string): Promise<ReplicatedTransaction> {
+    const db = new pg.Client({
+      connectionString,
+      application_name: 'synod-txn',
+      options: DETERMINISTIC_SESSION,
+      types: TEXT_VALUES,
+    });
+    db.on('error', () => undefined);
+    await db.connect();
+    try {
+      await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    } catch (error) {
+      await db.end().catch(() => undefined);
+      throw error;
+    }
+    return new ReplicatedTransaction(db);
+  }
+
+  /**
+   * Runs one statement the client sent, if a transaction on replicated tables may hold it,
+   * and records it. `savepoint`: SAVEPOINT, RELEASE or ROLLBACK TO.
+   */
+  async run(
+    sql: string,
+    params: readonly (string | null)[],
+    replicated: Iterable<string>,
+    info: StatementInfo | undefined,
+  ): Promise<Result[]> {
+    const rollbackTo = info?.transaction?.kind === 'rollback_to';
+    if (this.failed && !rollbackTo) throw aborted();
+    const problem = txnStatementProblem(sql, replicated);
+    if (problem !== undefined) {
+      this.failed = true;
+      throw new SqlError(problem.sqlState, problem.message);
+    }
+    let result: pg.QueryArrayResult;
+    try {
+      result = await this.#db.query({
+        text: sql,
+        values: [...params],
+        rowMode: 'array',
+      } as pg.QueryArrayConfig);
+    } catch (error) {
+      this.failed = true;
+      if (!(error instanceof pg.DatabaseError))
+        throw new SqlError(
+          '40001',
+          "could not serialize access: the log's writes needed rows this transaction held, and it was ended; retry the transaction",
+        );
+      this.statements.push({ sql, params, expect: errorDigest(error.code ?? 'XX000') });
+      throw error;
+    }
+    this.failed = false;
+    if (info?.kind === 'write' && info.writes.length > 0) this.wrote = true;
+    this.statements.push({ sql, params, expect: resultDigest(result) });
+    return [
+      {
+        fields: result.fields,
+        rows: result.rows as (string | null)[][],
+        tag: tag(result.command, result.rowCount),
+      },
+    ];
+  }
+
+  /** Ends the tentative transaction: nothing of it stays on this node's database by itself. */
+  async end(): Promise<void> {
+    await this.#db.query('ROLLBACK').catch(() => undefined);
+    await this.#db.end().catch(() => undefined);
+  }
+}
+
+export interface TransactionContext {
+  readonly sql: string;
+  readonly params: readonly (string | null)[];
+  /** The statement, classified (one: a query of several is run one statement at a time). */
+  readonly info: StatementInfo | undefined;
+  readonly where: Route;
+  readonly db: pg.Client;
+  readonly session: Session;
+  readonly replicated: Iterable<string>;
+  /** The apply role's connection string (SqlMachine.transactionConnectionString). */
+  readonly connectionString: string | undefined;
+  /** Waits for the session's consistency model before a transaction reads replicated tables. */
+  readonly barrier: () => Promise<void>;
+}
+
+const done = (command: string): Result[] => [{ fields: [], rows: [], tag: command }];
+
+/** Whether a statement uses tables of this node's own (not replicated, not the catalogs). */
+function usesLocalTables(where: Route): boolean {
+  if (where.kind === 'local') return true;
+  if (where.kind !== 'read' || where.replicated) return false;
+  return where.tables.some((t) => !/^(pg_catalog\.|information_schema\.|pg_)/i.test(t));
+}
+
+const touchesReplicated = (where: Route): boolean =>
+  where.kind === 'replicate' || (where.kind === 'read' && where.replicated);
+
+/**
+ * A statement seen while the session is in a transaction block, or one that starts or ends
+ * one: its results, or undefined when it runs as outside a block (on the session's own
+ * connection, which is then in the block itself, for a local transaction).
+ */
+export async function transactionStatement(c: TransactionContext): Promise<Result[] | undefined> {
+  const { session, info, where } = c;
+  const t = session.transaction;
+  const control = info?.kind === 'transaction' ? info.transaction?.kind : undefined;
+  if (control === 'begin') {
+    if (t.kind !== 'none') return done('BEGIN'); // PostgreSQL warns and goes on
+    session.transaction = { kind: 'pending', begin: c.sql, pre: [], failed: false };
+    return done('BEGIN');
+  }
+  if (control === 'commit' || control === 'rollback') return end(c, control);
+  if (t.kind === 'none') return undefined;
+  if (t.kind === 'pending') {
+    if (t.failed && control !== 'rollback_to') throw aborted();
+    if (control === 'rollback_to') t.failed = false;
+    if (control !== undefined || (info?.kind === 'session' && info.setting === 'transaction')) {
+      t.pre.push(c.sql);
+      return done(
+        control === 'savepoint'
+          ? 'SAVEPOINT'
+          : control === 'release'
+            ? 'RELEASE'
+            : control === 'rollback_to'
+              ? 'ROLLBACK'
+              : 'SET',
+      );
+    }
+    if (info?.kind === 'session' && info.setting?.startsWith('synod.') === true) return undefined;
+    if (where.kind === 'replicate' && c.connectionString === undefined)
+      throw new SqlError(
+        '0A000',
+        'this front end has no connection for transactions on replicated tables: write them outside a transaction block',
+      );
+    if (touchesReplicated(where) && c.connectionString !== undefined) {
+      await c.barrier();
+      const tx = await ReplicatedTransaction.begin(c.connectionString);
+      session.transaction = { kind: 'replicated', tx };
+      for (const statement of t.pre)
+        if (!/^\s*set\s/i.test(statement))
+          await tx.run(statement, [], c.replicated, savepointInfo(statement));
+      return tx.run(c.sql, c.params, c.replicated, info);
+    }
+    if (usesLocalTables(where) || info?.kind === 'session') {
+      session.transaction = { kind: 'local', failed: false };
+      await c.db.query(t.begin);
+      for (const statement of t.pre) await c.db.query(statement);
+    }
+    return undefined;
+  }
+  if (t.kind === 'local') {
+    if (where.kind === 'replicate') {
+      // PostgreSQL's own aborted state, with this error, on the block's connection.
+      const message =
+        "a write of a replicated table cannot join a transaction that used this node's own tables: commit or roll back first, and write it in a transaction of its own";
+      await c.db
+        .query(
+          `DO $synod$ BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = ${pg.escapeLiteral(message)}; END $synod$`,
+        )
+        .catch(() => undefined);
+      t.failed = true;
+      throw new SqlError('0A000', message);
+    }
+    return undefined;
+  }
+  // A transaction on replicated tables.
+  if (info?.kind === 'session') {
+    if (info.setting === 'transaction') return done('SET'); // every such transaction is serializable
+    if (info.setting === 'synod.consistency_model') return undefined;
+  }
+  return t.tx.run(c.sql, c.params, c.replicated, info);
+}
+
+/** What a savepoint statement replayed from `pre` is, for the record. */
+function savepointInfo(sql: string): StatementInfo | undefined {
+  const kind = /^\s*rollback\b/i.test(sql)
+    ? 'rollback_to'
+    : /^\s*release\b/i.test(sql)
+      ? 'release'
+      : 'savepoint';
+  return {
+    kind: 'transaction',
+    node: 'TransactionStmt',
+    tables: [],
+    unqualified: [],
+    writes: [],
+    defines: [],
+    functions: [],
+    volatile: [],
+    locking: false,
+    transaction: { kind },
+  };
+}
+
+/** COMMIT or ROLLBACK: the block ends, whatever happens. */
+async function end(
+  c: TransactionContext,
+  control: 'commit' | 'rollback',
+): Promise<Result[] | undefined> {
+  const t = c.session.transaction;
+  c.session.transaction = { kind: 'none' };
+  if (t.kind === 'none') return undefined; // PostgreSQL warns: no transaction in progress
+  if (t.kind === 'local') return undefined; // runs on the block's connection
+  if (t.kind === 'pending') return done(control === 'commit' && !t.failed ? 'COMMIT' : 'ROLLBACK');
+  const tx = t.tx;
+  try {
+    if (control === 'rollback' || tx.failed) return done('ROLLBACK');
+    if (!tx.wrote) return done('COMMIT');
+    try {
+      await c.session.client.write({ op: 'txn', statements: tx.statements });
+    } catch (error) {
+      if (
+        error instanceof SynodError &&
+        error.code === 'BAD_REQUEST' &&
+        / the limit is \d+ bytes/.test(error.message)
+      )
+        throw new SqlError(
+          '54000',
+          `the transaction is more than one log entry carries (${error.message}): nothing of it was applied; split it into smaller transactions`,
+        );
+      throw error;
+    }
+    return done('COMMIT');
+  } finally {
+    await tx.end();
+  }
+}
