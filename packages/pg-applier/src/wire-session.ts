@@ -5,6 +5,7 @@ import type { CopyInfo } from './classify.js';
 import type { SessionPath } from './qualify.js';
 import type { StatementDescription } from './statement-describe.js';
 import type { CopyIn } from './wire-copy.js';
+import type { CancelKey } from './wire-startup.js';
 import type { TransactionState } from './wire-transaction.js';
 
 export type Consistency = 'strong' | 'optimistic' | 'linearizable';
@@ -52,6 +53,14 @@ export interface Session {
   /** Whether its names resolve as the applier's (qualify.ts). */
   readonly path: SessionPath;
   readonly client: SynodClient;
+  /** The user it logged in as. */
+  user: string;
+  /** The settings last reported to the client (ParameterStatus: wire-startup.ts). */
+  settings: Map<string, string>;
+  /** A statement may have changed a reported setting: compare before ReadyForQuery. */
+  settingsStale: boolean;
+  /** What its BackendKeyData said, and a CancelRequest for it must repeat. */
+  readonly cancelKey: CancelKey;
   /** The transaction block it is in, if any (wire-transaction.ts). */
   transaction: TransactionState;
   /** After an error in the extended protocol: ignore messages until Sync. */

@@ -116,10 +116,18 @@ export class ReplicatedTransaction {
       } as pg.QueryArrayConfig);
     } catch (error) {
       this.failed = true;
-      if (!(error instanceof pg.DatabaseError))
+      // 57P01: the node ended this tentative session, which held rows the log's writes needed.
+      if (!(error instanceof pg.DatabaseError) || error.code === '57P01')
         throw new SqlError(
           '40001',
           "could not serialize access: the log's writes needed rows this transaction held, and it was ended; retry the transaction",
+        );
+      // A deadlock with another client's tentative transaction here is this node's alone: not
+      // recorded (the replicas would not meet it), and told as the conflict it is.
+      if (error.code === '40P01')
+        throw new SqlError(
+          '40001',
+          'could not serialize access: deadlock with another transaction on this node; retry the transaction',
         );
       this.statements.push({ sql, params, expect: errorDigest(error.code ?? 'XX000') });
       throw error;
@@ -134,6 +142,13 @@ export class ReplicatedTransaction {
         tag: tag(result.command, result.rowCount),
       },
     ];
+  }
+
+  /** The tentative connection's backend (a CancelRequest cancels what it runs). */
+  get backendPid(): number | undefined {
+    // pg's Client keeps it from BackendKeyData; @types/pg does not declare it.
+    const pid = (this.#db as unknown as { processID?: unknown }).processID;
+    return typeof pid === 'number' ? pid : undefined;
   }
 
   /** Ends the tentative transaction: nothing of it stays on this node's database by itself. */

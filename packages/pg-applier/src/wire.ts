@@ -4,6 +4,7 @@ import { SynodClient, SynodError } from '@synod/client';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 import {
+  closeSignal,
   createScramSha256Data,
   type MessageResponse,
   type PostgresConnectionOptions,
@@ -32,6 +33,17 @@ import {
   tag,
 } from './wire-messages.js';
 import { CONSISTENCIES, type Consistency, type Result, type Session } from './wire-session.js';
+import {
+  applyStartupSettings,
+  backendKeyData,
+  type CancelKey,
+  cancelBackend,
+  cancelRequest,
+  changedSettings,
+  newCancelKey,
+  parameterStatus,
+  reportedValues,
+} from './wire-startup.js';
 import { transactionFailed, transactionStatement, transactionStatus } from './wire-transaction.js';
 
 export type { Consistency } from './wire-session.js';
@@ -157,6 +169,8 @@ export class SqlFrontEnd {
   readonly #o: SqlFrontEndOptions;
   readonly #server: Server;
   readonly #sessions = new Set<pg.Client>();
+  /** Each session's database connection and state, by its cancel key's process id. */
+  readonly #byCancelKey = new Map<number, { readonly db: pg.Client; readonly session: Session }>();
   readonly #host: ExtendedHost = {
     execute: (sql, params, db, session) => this.#execute(sql, params, db, session),
     describe: (sql, declared, db, session) => this.#describe(sql, declared, db, session),
@@ -219,6 +233,7 @@ export class SqlFrontEnd {
     this.#sessions.add(db);
     socket.on('close', () => {
       this.#sessions.delete(db);
+      this.#byCancelKey.delete(session.cancelKey.processId);
       void db.end().catch(() => undefined);
       const t = session.transaction;
       if (t.kind === 'replicated') void t.tx.end();
@@ -245,27 +260,85 @@ export class SqlFrontEnd {
         group: this.#o.group,
         ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
       }),
+      user: '',
+      settings: new Map(),
+      settingsStale: false,
+      cancelKey: newCancelKey(),
       transaction: { kind: 'none' },
       skipUntilSync: false,
       copyIn: undefined,
       prepared: new Map(),
       portals: new Map(),
     };
-    await fromNodeSocket(socket, {
-      serverVersion: '15.0 (synod)',
+    this.#byCancelKey.set(session.cancelKey.processId, { db, session });
+    const connection = await fromNodeSocket(socket, {
       auth: this.#auth(),
       ...(this.#o.tls === undefined
         ? {}
         : { tls: { cert: arrayBuffer(this.#o.tls.cert), key: arrayBuffer(this.#o.tls.key) } }),
-      onAuthenticated: async () => {
-        await ready();
+      onAuthenticated: async (state) => {
+        if (!(await ready())) return;
+        session.user = state.clientParams?.user ?? '';
+        try {
+          await applyStartupSettings(db, state.clientParams ?? {});
+        } catch {
+          socket.destroy(); // PostgreSQL refuses a login with a setting it cannot take
+          return;
+        }
+        session.settings = await reportedValues(db, session.user).catch(() => new Map());
       },
       onMessage: async (data, state) => {
+        if (!state.hasStarted) {
+          const key = cancelRequest(data);
+          if (key === undefined) return undefined;
+          await this.#cancel(key).catch(() => undefined);
+          // The connection ends with nothing sent back, as PostgreSQL ends a cancel's.
+          return [closeSignal] as unknown as Uint8Array[];
+        }
         if (!state.isAuthenticated) return undefined;
         if (!(await ready())) return undefined;
         return this.#message(data, db, session);
       },
     });
+    // pg-gateway reports server_version alone after authentication; a PostgreSQL server
+    // reports every GUC_REPORT setting and its BackendKeyData before the first ReadyForQuery.
+    const authenticated = connection.completeAuthentication.bind(connection);
+    connection.completeAuthentication = async function* () {
+      for await (const out of authenticated()) {
+        if (out[0] === 0x5a /* Z: ReadyForQuery */) {
+          for (const [name, value] of session.settings) yield parameterStatus(name, value);
+          yield backendKeyData(session.cancelKey);
+        }
+        yield out;
+      }
+    };
+  }
+
+  /** A CancelRequest: what the session with that key runs now is cancelled. */
+  async #cancel(key: CancelKey): Promise<void> {
+    const found = this.#byCancelKey.get(key.processId);
+    if (found === undefined || found.session.cancelKey.secret !== key.secret) return;
+    const pid = (found.db as unknown as { processID?: unknown }).processID;
+    if (typeof pid === 'number') await cancelBackend(this.#o.connectionString, pid);
+    const t = found.session.transaction;
+    const tentative = t.kind === 'replicated' ? t.tx.backendPid : undefined;
+    if (tentative !== undefined && this.#o.transactionConnectionString !== undefined)
+      await cancelBackend(this.#o.transactionConnectionString, tentative);
+  }
+
+  /**
+   * ReadyForQuery, after a ParameterStatus for each reported setting a statement changed
+   * (as PostgreSQL reports them: when they change, before ReadyForQuery).
+   */
+  async #ready(db: pg.Client, session: Session): Promise<Uint8Array> {
+    const out: Uint8Array[] = [];
+    if (session.settingsStale) {
+      session.settingsStale = false;
+      const now = await reportedValues(db, session.user).catch(() => undefined);
+      if (now !== undefined) out.push(...changedSettings(session.settings, now));
+    }
+    out.push(readyForQuery(transactionStatus(session)));
+    return concat(out);
   }
 
   /** One message of a logged-in client. */
@@ -281,7 +354,7 @@ export class SqlFrontEnd {
       if (type === 'X') return undefined; // Terminate: pg-gateway closes the connection
       if (type === 'S') {
         session.skipUntilSync = false;
-        return readyForQuery(transactionStatus(session));
+        return this.#ready(db, session);
       }
       if (session.skipUntilSync) return consumed();
       // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
@@ -313,11 +386,11 @@ export class SqlFrontEnd {
       }
       if (copy?.info.direction === 'out') return copyOutMessages(copy.sql, copy.info, db, session);
       for (const result of results) writeResult(result, out);
-      out.push(readyForQuery(transactionStatus(session)));
+      out.push(await this.#ready(db, session));
       return concat(out);
     } catch (error) {
       transactionFailed(session);
-      return concat([...out, errorMessage(error), readyForQuery(transactionStatus(session))]);
+      return concat([...out, errorMessage(error), await this.#ready(db, session)]);
     }
   }
 
@@ -465,6 +538,8 @@ export class SqlFrontEnd {
       values: [...params],
       rowMode: 'array',
     } as pg.QueryArrayConfig);
+    // SET, RESET, or the end of a block (SET LOCAL): reported settings may have changed.
+    if (where.kind === 'session' || where.kind === 'transaction') session.settingsStale = true;
     return ((Array.isArray(results) ? results : [results]) as pg.QueryArrayResult[]).map(
       (result) => ({
         fields: result.fields,
