@@ -17,12 +17,13 @@ describe('transactions on replicated tables', () => {
     return client;
   };
   /** Every node's rows of `sql`, once they are all equal (and `until` holds). */
-  const everywhere = async (sql: string, until: (rows: unknown[]) => boolean = () => true) => {
+  type Row = Record<string, unknown>;
+  const everywhere = async (sql: string, until: (rows: Row[]) => boolean = () => true) => {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const all = await Promise.all(peers.map((id) => group.rowsOn(id, sql)));
       const texts = all.map((r) => JSON.stringify(r));
-      if (texts.every((t) => t === texts[0]) && until(all[0]!)) return all[0]!;
+      if (texts.every((t) => t === texts[0]) && until(all[0] as Row[])) return all[0]!;
       if (Date.now() > deadline) expect(texts).toEqual([texts[0], texts[0], texts[0]]);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
