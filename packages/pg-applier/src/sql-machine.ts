@@ -596,7 +596,7 @@ export class SqlMachine {
 }
 
 /** How often, while an apply call runs, the node looks for tentative transactions blocking it. */
-const UNBLOCK_EVERY_MS = 100;
+const UNBLOCK_EVERY_MS = 10;
 
 /** The most row data (JSON) a replicate entry carries inline, and a stage write in one part. */
 export const MAX_REPLICATED_ROWS_BYTES = MAX_STAGE_BYTES;

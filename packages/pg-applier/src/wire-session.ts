@@ -61,6 +61,8 @@ export interface Session {
   settingsStale: boolean;
   /** What its BackendKeyData said, and a CancelRequest for it must repeat. */
   readonly cancelKey: CancelKey;
+  /** Its tentative connection between transactions on replicated tables (wire-transaction.ts). */
+  tentative: pg.Client | undefined;
   /** The transaction block it is in, if any (wire-transaction.ts). */
   transaction: TransactionState;
   /** After an error in the extended protocol: ignore messages until Sync. */

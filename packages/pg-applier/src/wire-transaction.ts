@@ -71,20 +71,27 @@ export class ReplicatedTransaction {
     this.#db = db;
   }
 
-  /** Opens the tentative transaction on a connection of its own. */
-  static async begin(connectionString: string): Promise<ReplicatedTransaction> {
-    const db = new pg.Client({
-      connectionString,
-      application_name: 'synod-txn',
-      options: DETERMINISTIC_SESSION,
-      types: TEXT_VALUES,
-    });
-    db.on('error', () => undefined);
-    await db.connect();
+  /**
+   * Opens the tentative transaction on a connection of its own: `kept`, the session's from
+   * its last transaction (a login as the apply role costs a SCRAM exchange), or a new one.
+   */
+  static async begin(connectionString: string, kept?: pg.Client): Promise<ReplicatedTransaction> {
+    let db = kept;
+    if (db === undefined) {
+      db = new pg.Client({
+        connectionString,
+        application_name: 'synod-txn',
+        options: DETERMINISTIC_SESSION,
+        types: TEXT_VALUES,
+      });
+      db.on('error', () => undefined);
+      await db.connect();
+    }
     try {
       await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     } catch (error) {
       await db.end().catch(() => undefined);
+      if (kept !== undefined) return ReplicatedTransaction.begin(connectionString);
       throw error;
     }
     return new ReplicatedTransaction(db);
@@ -152,9 +159,14 @@ export class ReplicatedTransaction {
   }
 
   /** Ends the tentative transaction: nothing of it stays on this node's database by itself. */
-  async end(): Promise<void> {
-    await this.#db.query('ROLLBACK').catch(() => undefined);
-    await this.#db.end().catch(() => undefined);
+  async end(): Promise<pg.Client | undefined> {
+    try {
+      await this.#db.query('ROLLBACK');
+      return this.#db;
+    } catch {
+      await this.#db.end().catch(() => undefined);
+      return undefined;
+    }
   }
 }
 
@@ -224,7 +236,9 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
       );
     if (touchesReplicated(where) && c.connectionString !== undefined) {
       await c.barrier();
-      const tx = await ReplicatedTransaction.begin(c.connectionString);
+      const kept = session.tentative;
+      session.tentative = undefined;
+      const tx = await ReplicatedTransaction.begin(c.connectionString, kept);
       session.transaction = { kind: 'replicated', tx };
       for (const statement of t.pre)
         if (!/^\s*set\s/i.test(statement))
@@ -287,31 +301,30 @@ async function end(
   c: TransactionContext,
   control: 'commit' | 'rollback',
 ): Promise<Result[] | undefined> {
-  const t = c.session.transaction;
-  c.session.transaction = { kind: 'none' };
+  const session = c.session;
+  const t = session.transaction;
+  session.transaction = { kind: 'none' };
   if (t.kind === 'none') return undefined; // PostgreSQL warns: no transaction in progress
   if (t.kind === 'local') return undefined; // runs on the block's connection
   if (t.kind === 'pending') return done(control === 'commit' && !t.failed ? 'COMMIT' : 'ROLLBACK');
   const tx = t.tx;
+  // Ended first: its row locks would hold up its own entry's apply on this node.
+  session.tentative = await tx.end();
+  if (control === 'rollback' || tx.failed) return done('ROLLBACK');
+  if (!tx.wrote) return done('COMMIT');
   try {
-    if (control === 'rollback' || tx.failed) return done('ROLLBACK');
-    if (!tx.wrote) return done('COMMIT');
-    try {
-      await c.session.client.write({ op: 'txn', statements: tx.statements });
-    } catch (error) {
-      if (
-        error instanceof SynodError &&
-        error.code === 'BAD_REQUEST' &&
-        / the limit is \d+ bytes/.test(error.message)
-      )
-        throw new SqlError(
-          '54000',
-          `the transaction is more than one log entry carries (${error.message}): nothing of it was applied; split it into smaller transactions`,
-        );
-      throw error;
-    }
-    return done('COMMIT');
-  } finally {
-    await tx.end();
+    await session.client.write({ op: 'txn', statements: tx.statements });
+  } catch (error) {
+    if (
+      error instanceof SynodError &&
+      error.code === 'BAD_REQUEST' &&
+      / the limit is \d+ bytes/.test(error.message)
+    )
+      throw new SqlError(
+        '54000',
+        `the transaction is more than one log entry carries (${error.message}): nothing of it was applied; split it into smaller transactions`,
+      );
+    throw error;
   }
+  return done('COMMIT');
 }

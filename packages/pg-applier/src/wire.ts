@@ -236,7 +236,8 @@ export class SqlFrontEnd {
       this.#byCancelKey.delete(session.cancelKey.processId);
       void db.end().catch(() => undefined);
       const t = session.transaction;
-      if (t.kind === 'replicated') void t.tx.end();
+      if (t.kind === 'replicated') void t.tx.end().then((db) => db?.end());
+      void session.tentative?.end().catch(() => undefined);
     });
     socket.on('error', () => undefined);
     // The database session opens once the client has logged in: a stranger who connects and
@@ -264,6 +265,7 @@ export class SqlFrontEnd {
       settings: new Map(),
       settingsStale: false,
       cancelKey: newCancelKey(),
+      tentative: undefined,
       transaction: { kind: 'none' },
       skipUntilSync: false,
       copyIn: undefined,
@@ -508,10 +510,12 @@ export class SqlFrontEnd {
           'synod.replicate_table() cannot run inside a transaction block',
         );
       // Through this node, whose database has the table: it reads the definition here.
+      // A table with many rows stages them through the log before the write is answered.
       const via = new SynodClient({
         transport: this.#o.transport,
         group: this.#o.group,
         via: this.#o.nodeId,
+        timeoutMs: 120_000,
         ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
       });
       const answer = await via.replicateTable(table);
