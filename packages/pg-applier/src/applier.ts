@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { withTotalOrder } from './total-order.js';
 import { errorDigest, resultDigest, type TxnStatement } from './transaction-entry.js';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
@@ -498,7 +499,8 @@ async function runTransaction(
     let got: string;
     try {
       const result = await client.query({
-        text: statement.sql,
+        // As the client's node ran it: rows a LIMIT keeps do not depend on physical order.
+        text: withTotalOrder(statement.sql),
         values: [...statement.params],
         types: TEXT_VALUES,
         rowMode: 'array',

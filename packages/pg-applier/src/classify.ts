@@ -108,11 +108,12 @@ export const VOLATILE_FUNCTIONS: ReadonlySet<string> = new Set([
 /**
  * Built-in functions that act outside the statement's rows: on the session (set_config), on
  * other sessions (pg_terminate_backend), on locks held past the statement (advisory locks),
- * on time (pg_sleep_for), on files or large objects, on the server. Run by the applier at a
+ * on time (pg_sleep_for), on files or large objects, on the server, on the node's own
+ * bookkeeping (synod.expect_applied locks the applied slot). Run by the applier at a
  * slot, one would change or stall the apply session, alike on every replica.
  */
 export const SIDE_EFFECT_FUNCTION =
-  /^(set_config|pg_sleep(_for|_until)?|pg_terminate_backend|pg_cancel_backend|pg_(try_)?advisory_.*|pg_notify|lo_.*|dblink.*|pg_read_.*|pg_ls_.*|pg_stat_file|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|pg_create_.*|pg_drop_.*|pg_logical_.*|pg_replication_.*|pg_promote|pg_log_backend_memory_contexts|pg_import_system_collations)$/;
+  /^(set_config|pg_sleep(_for|_until)?|pg_terminate_backend|pg_cancel_backend|pg_(try_)?advisory_.*|pg_notify|lo_.*|dblink.*|pg_read_.*|pg_ls_.*|pg_stat_file|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|pg_create_.*|pg_drop_.*|pg_logical_.*|pg_replication_.*|pg_promote|pg_log_backend_memory_contexts|pg_import_system_collations|expect_applied)$/;
 
 /** Sequence functions: calling one changes the sequence, so even a SELECT of it is a write. */
 const SEQUENCE_WRITERS = new Set(['nextval', 'setval']);

@@ -5,6 +5,7 @@ import type { StatementInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import type { Route } from './guard.js';
 import { DETERMINISTIC_SESSION } from './state-digest.js';
+import { withTotalOrder } from './total-order.js';
 import {
   errorDigest,
   resultDigest,
@@ -117,7 +118,7 @@ export class ReplicatedTransaction {
     let result: pg.QueryArrayResult;
     try {
       result = await this.#db.query({
-        text: sql,
+        text: withTotalOrder(sql),
         values: [...params],
         rowMode: 'array',
       } as pg.QueryArrayConfig);

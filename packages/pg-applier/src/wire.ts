@@ -593,7 +593,7 @@ export class SqlFrontEnd {
         fields: 'show' in own ? [textField('synod.consistency_model')] : undefined,
       };
     // A statement the determinism guard refuses fails here, as PostgreSQL fails at Parse.
-    route(sql, { replicated: this.#o.replicated });
+    this.#route(sql, undefined, session.transaction.kind !== 'none');
     try {
       return await describeStatement(db, sql, declared);
     } catch (error) {

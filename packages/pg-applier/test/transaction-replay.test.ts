@@ -20,6 +20,11 @@ const statement = fc.oneof(
   fc.integer({ min: 1, max: KEYS }).map((k) => `SELECT v FROM t WHERE k = ${k}`),
   fc.integer({ min: 0, max: 30 }).map((x) => `SELECT k, v FROM t WHERE v > ${x}`),
   fc.constant('SELECT count(*), sum(v) FROM t'),
+  // Which rows a LIMIT keeps depends on their order, and replicas lay rows out differently.
+  fc.integer({ min: 0, max: 30 }).map((x) => `SELECT k FROM t WHERE v > ${x} LIMIT 2`),
+  fc
+    .integer({ min: 0, max: 30 })
+    .map((x) => `SELECT k, v FROM t WHERE v > ${x} ORDER BY v LIMIT 1`),
   fc
     .tuple(fc.integer({ min: 1, max: KEYS }), fc.integer({ min: -5, max: 5 }))
     .map(([k, d]) => `UPDATE t SET v = v + ${d} WHERE k = ${k}`),

@@ -170,6 +170,18 @@ describe('transactions on replicated tables', () => {
     ).toEqual([{ balance: 90 }]);
   }, 30_000);
 
+  it('takes SELECT ... FOR UPDATE inside a block (knex forUpdate(), ORMs), with parameters too', async () => {
+    const a = await session('a');
+    await a.query('BEGIN');
+    const locked = await a.query('SELECT balance FROM accounts WHERE id = $1 FOR UPDATE', [2]);
+    await a.query('UPDATE accounts SET balance = $1 WHERE id = 2', [locked.rows[0].balance]);
+    expect((await a.query('COMMIT')).command).toBe('COMMIT');
+    // Outside a block it is still refused: row locks are not replicated.
+    expect(
+      await a.query('SELECT balance FROM accounts WHERE id = 2 FOR UPDATE').catch(stateOf),
+    ).toBe('0A000');
+  }, 30_000);
+
   it('a transaction holding a row the log needs does not hold up the log: it ends, with 40001', async () => {
     const a = await session('a');
     await a.query('BEGIN');
