@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPORTED_SETTINGS } from '../src/wire-startup.js';
 import { SqlGroup } from './sql-group.js';
 
 const peers = ['a', 'b', 'c'];
@@ -78,19 +79,10 @@ describe('drivers against the SQL front end', () => {
     expect(ours.server_version).toMatch(/^15\.\d+ \(synod\)$/);
     expect(ours.server_version_number).toBe(real.server_version_number);
     expect(ours.is_superuser).toBe('off'); // the front end's sessions never are
-    for (const name of [
-      'application_name',
-      'client_encoding',
-      'DateStyle',
-      'default_transaction_read_only',
-      'in_hot_standby',
-      'integer_datetimes',
-      'IntervalStyle',
-      'server_encoding',
-      'session_authorization',
-      'standard_conforming_strings',
-      'TimeZone',
-    ])
+    // The rest as the real server has them (is_superuser and server_version are checked above).
+    for (const name of REPORTED_SETTINGS.filter(
+      (n) => n !== 'is_superuser' && n !== 'server_version',
+    ))
       expect([name, ours[name]]).toEqual([name, real[name]]);
   }, 60_000);
 
