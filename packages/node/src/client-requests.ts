@@ -16,7 +16,7 @@ import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
 import { type Batcher, MAX_PENDING_BYTES, type ReadOutcome } from './batcher.js';
 import { isMemberOp, type MemberChanges } from './member-changes.js';
-import type { NodeRuntimeOptions } from './runtime.js';
+import type { NodeRuntimeOptions } from './runtime-options.js';
 
 const HOPS_HEADER = 'synod-hops';
 const MAX_HOPS = 3;

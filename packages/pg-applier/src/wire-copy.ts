@@ -1,5 +1,6 @@
 // COPY over the SQL front end's connections (wire.ts): FROM STDIN collects the client's rows,
 // TO STDOUT streams this node's rows to the client. The front end decides where the rows go.
+import type { SynodClient } from '@synod/client';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { copyIn } from './applier.js';
@@ -14,8 +15,14 @@ import {
   Reader,
   readyForQuery,
 } from './wire-messages.js';
-import type { Session } from './wire-session.js';
-import { transactionStatus } from './wire-transaction.js';
+import { type TransactionState, transactionStatus } from './wire-transaction.js';
+
+/** What of a client's session COPY uses (wire-session.ts's Session has it). */
+export interface CopySession {
+  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
+  readonly client: Pick<SynodClient, 'write'>;
+  readonly transaction: TransactionState;
+}
 
 /** CopyInResponse / CopyOutResponse: the overall format and one format code per column. */
 function copyResponse(type: 'G' | 'H', binary: boolean, columns: number): Uint8Array {
@@ -120,7 +127,7 @@ export async function* copyOutMessages(
   sql: string,
   copy: CopyInfo,
   db: pg.Client,
-  session: Session,
+  session: CopySession,
 ): AsyncGenerator<Uint8Array> {
   try {
     yield* copyOut(db, sql, copy);
@@ -139,7 +146,7 @@ export async function copyInMessage(
   type: string,
   data: Uint8Array,
   db: pg.Client,
-  session: Session,
+  session: CopySession,
 ): Promise<Uint8Array | Uint8Array[]> {
   const { rows, replicate } = session.copyIn!;
   if (type === 'd') {

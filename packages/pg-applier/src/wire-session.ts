@@ -1,32 +1,18 @@
 // What the SQL front end (wire.ts) keeps per client connection, and one statement's result.
 import type { SynodClient } from '@synod/client';
 import type pg from 'pg';
-import type { CopyInfo } from './classify.js';
 import type { SessionPath } from './qualify.js';
 import type { StatementDescription } from './statement-describe.js';
 import type { CopyIn } from './wire-copy.js';
+import type { Result } from './wire-result.js';
 import type { CancelKey } from './wire-startup.js';
 import type { TransactionState } from './wire-transaction.js';
+
+export type { Result } from './wire-result.js';
 
 export type Consistency = 'strong' | 'optimistic' | 'linearizable';
 
 export const CONSISTENCIES: readonly Consistency[] = ['strong', 'optimistic', 'linearizable'];
-
-/** One statement's result, as the wire sends it: values in PostgreSQL's text format. */
-export interface Result {
-  readonly fields: readonly pg.FieldDef[];
-  readonly rows: readonly (string | null)[][];
-  readonly tag: string;
-  /** An empty query string (EmptyQueryResponse). */
-  readonly empty?: boolean;
-  /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
-  readonly copy?: {
-    readonly info: CopyInfo;
-    readonly replicate: boolean;
-    /** The statement with its names as the session resolves them (qualify.ts). */
-    readonly sql: string;
-  };
-}
 
 /** A statement of the extended protocol (Parse). */
 export interface Prepared {

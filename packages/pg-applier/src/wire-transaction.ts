@@ -1,3 +1,4 @@
+import type { SynodClient } from '@synod/client';
 import { SynodError } from '@synod/client';
 import pg from 'pg';
 import { TEXT_VALUES } from './applier.js';
@@ -13,7 +14,7 @@ import {
   txnStatementProblem,
 } from './transaction-entry.js';
 import { tag } from './wire-messages.js';
-import type { Result, Session } from './wire-session.js';
+import type { Result } from './wire-result.js';
 
 /**
  * A client's transaction block, as the SQL front end keeps it (README: "Transactions"):
@@ -32,7 +33,9 @@ export type TransactionState =
   | { readonly kind: 'replicated'; readonly tx: ReplicatedTransaction };
 
 /** ReadyForQuery's transaction status: idle, in a block, or in a failed block. */
-export function transactionStatus(session: Session): 'I' | 'T' | 'E' {
+export function transactionStatus(session: {
+  readonly transaction: TransactionState;
+}): 'I' | 'T' | 'E' {
   const t = session.transaction;
   if (t.kind === 'none') return 'I';
   const failed = t.kind === 'replicated' ? t.tx.failed : t.failed;
@@ -40,7 +43,7 @@ export function transactionStatus(session: Session): 'I' | 'T' | 'E' {
 }
 
 /** An error reached the client: a transaction block it was in is now in the aborted state. */
-export function transactionFailed(session: Session): void {
+export function transactionFailed(session: { readonly transaction: TransactionState }): void {
   const t = session.transaction;
   if (t.kind === 'replicated') t.tx.failed = true;
   else if (t.kind !== 'none') t.failed = true;
@@ -171,6 +174,13 @@ export class ReplicatedTransaction {
   }
 }
 
+/** What of a client's session its transaction block uses (wire-session.ts's Session has it). */
+export interface TransactionSession {
+  transaction: TransactionState;
+  tentative: pg.Client | undefined;
+  readonly client: Pick<SynodClient, 'write'>;
+}
+
 export interface TransactionContext {
   readonly sql: string;
   readonly params: readonly (string | null)[];
@@ -178,7 +188,7 @@ export interface TransactionContext {
   readonly info: StatementInfo | undefined;
   readonly where: Route;
   readonly db: pg.Client;
-  readonly session: Session;
+  readonly session: TransactionSession;
   readonly replicated: Iterable<string>;
   /** The apply role's connection string (SqlMachine.transactionConnectionString). */
   readonly connectionString: string | undefined;

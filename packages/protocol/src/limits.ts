@@ -1,4 +1,4 @@
-/** Bounds the decoder enforces. Everything a peer or client sends is bounded (STYLE.md). */
+/** Bounds the decoder enforces: everything a peer or client sends is bounded. */
 export const LIMITS = {
   /** Default largest encoded message, in bytes (configurable per codec). */
   maxMessageBytes: 1024 * 1024,

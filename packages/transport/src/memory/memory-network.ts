@@ -3,6 +3,7 @@ import { realScheduler, type Scheduler } from '../scheduler.js';
 import { subjectMatches } from '../subjects.js';
 import type { TransportMessage } from '../types.js';
 import { FaultModel, type FaultOptions } from './fault-model.js';
+import type { Route, RouteOwner, RouteTable } from './memory-routes.js';
 import { MemoryTransport, type MemoryTransportOptions } from './memory-transport.js';
 
 /** One thing the network did with a message, for replay checks and debugging. */
@@ -26,21 +27,12 @@ export interface MemoryNetworkOptions {
   readonly trace?: (event: TraceEvent) => void;
 }
 
-/** @internal A subscription as the network routes to it. */
-export interface Route {
-  readonly owner: MemoryTransport;
-  readonly tokens: readonly string[];
-  readonly queue: string | undefined;
-  readonly handler: (message: TransportMessage) => void;
-  active: boolean;
-}
-
 /**
  * NATS semantics in one process: subjects with wildcards, queue groups, request/reply, and
  * at-most-once delivery through a seeded fault model (drop, duplicate, delay, reorder,
  * partitions). With a VirtualScheduler and a fixed seed, a run replays exactly.
  */
-export class MemoryNetwork {
+export class MemoryNetwork implements RouteTable {
   readonly scheduler: Scheduler;
   readonly faults: FaultModel;
   readonly maxPayloadBytes: number;
@@ -93,7 +85,7 @@ export class MemoryNetwork {
    * @internal Routes one published message. `onSettled` is called once every copy has been
    * delivered or dropped, which is what flush() waits for.
    */
-  route(from: MemoryTransport, message: TransportMessage, onSettled: () => void): void {
+  route(from: RouteOwner, message: TransportMessage, onSettled: () => void): void {
     const tokens = message.subject.split('.');
     const targets: Route[] = [];
     const queues = new Map<string, Route[]>();
@@ -139,7 +131,7 @@ export class MemoryNetwork {
     if (outstanding === 0) onSettled();
   }
 
-  #noResponders(from: MemoryTransport, message: TransportMessage): void {
+  #noResponders(from: RouteOwner, message: TransportMessage): void {
     const reply = message.reply!;
     this.#emit('no-responders', from.nodeId, from.nodeId, message);
     this.scheduler.setTimer(0, () => from.receiveNoResponders(reply));

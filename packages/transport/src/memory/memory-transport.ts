@@ -11,7 +11,7 @@ import type {
   TransportMessage,
   TransportStats,
 } from '../types.js';
-import type { MemoryNetwork, Route } from './memory-network.js';
+import type { Route, RouteTable } from './memory-routes.js';
 
 export interface MemoryTransportOptions {
   readonly logger?: Logger;
@@ -21,7 +21,7 @@ export interface MemoryTransportOptions {
 export class MemoryTransport extends MuxedTransport {
   readonly kind = 'memory';
   readonly nodeId: string;
-  readonly #network: MemoryNetwork;
+  readonly #network: RouteTable;
   readonly #routes = new Set<Route>();
   readonly #flushWaiters: (() => void)[] = [];
   #outstanding = 0;
@@ -30,7 +30,7 @@ export class MemoryTransport extends MuxedTransport {
   #received = 0;
 
   constructor(
-    network: MemoryNetwork,
+    network: RouteTable,
     nodeId: string,
     inboxPrefix: string,
     options: MemoryTransportOptions,
