@@ -2,87 +2,28 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { withTotalOrder } from './total-order.js';
-import { errorDigest, resultDigest, type TxnStatement } from './transaction-entry.js';
+import { createBookkeeping } from './bookkeeping.js';
+import {
+  type SqlEntry,
+  type SqlWrite,
+  succeeded,
+  TEXT_VALUES,
+  type WriteOutcome,
+} from './sql-outcomes.js';
+import type { TxnStatement } from './transaction-entry.js';
+import { runTransaction } from './transaction-run.js';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
-/** One client write of a log entry: a statement, its parameters, and who sent it. */
-export interface SqlWrite {
-  readonly sql: string;
-  readonly params?: readonly unknown[];
-  /** For COPY ... FROM STDIN: the rows, in the statement's format (text or csv). */
-  readonly copy?: string;
-  /** With clientId and seq, a retried write (same pair) is applied once: see PgApplier.apply. */
-  readonly clientId?: string;
-  readonly seq?: number;
-  /**
-   * Refused where it was checked again before applying (a log entry that is not a write of a
-   * replicated table): nothing runs, and this is its outcome on every replica.
-   */
-  readonly refused?: { readonly sqlState: string; readonly message: string };
-  /**
-   * A transaction (transaction-entry.ts): its statements run in one savepoint and are kept
-   * only if each gives the result the client was given; `sql` is unused.
-   */
-  readonly txn?: readonly TxnStatement[];
-}
-
-/** A committed log slot's writes (a batch), in the order they are to be applied. */
-export interface SqlEntry {
-  readonly slot: number;
-  readonly writes: readonly SqlWrite[];
-}
-
-/**
- * What a write did: its command tag, row count and returned rows, or PostgreSQL's error.
- * The same on every replica: replicas start equal and apply the same statements in order.
- */
-export type WriteOutcome =
-  | {
-      readonly ok: true;
-      readonly command: string;
-      readonly rowCount: number;
-      /** Rows a write returned (RETURNING), every value in PostgreSQL's text format. */
-      readonly rows: readonly Record<string, string | null>[];
-      /** The returned columns, with their types, when there are any. */
-      readonly fields?: readonly ResultField[];
-    }
-  | { readonly ok: false; readonly sqlState: string; readonly message: string };
-
-/** A returned column as PostgreSQL describes it (what a RowDescription carries). */
-export interface ResultField {
-  readonly name: string;
-  readonly tableID: number;
-  readonly columnID: number;
-  readonly dataTypeID: number;
-  readonly dataTypeSize: number;
-  readonly dataTypeModifier: number;
-}
-
-/**
- * pg's parsing of values switched off: values stay in PostgreSQL's text format. Writes'
- * returned values are kept so (text keeps every type exact in the outcome kept for retries),
- * and the wire front end hands results on so.
- */
-export const TEXT_VALUES = { getTypeParser: () => (value: string) => value };
-
-function succeeded(result: QueryResult): WriteOutcome {
-  const fields = result.fields.map((f) => ({
-    name: f.name,
-    tableID: f.tableID,
-    columnID: f.columnID,
-    dataTypeID: f.dataTypeID,
-    dataTypeSize: f.dataTypeSize,
-    dataTypeModifier: f.dataTypeModifier,
-  }));
-  return {
-    ok: true,
-    command: result.command,
-    rowCount: result.rowCount ?? 0,
-    rows: result.rows as Record<string, string | null>[],
-    ...(fields.length === 0 ? {} : { fields }),
-  };
-}
+// The applier's vocabulary lives in sql-outcomes.ts and bookkeeping.ts; it is exported from
+// here as before.
+export { createBookkeeping } from './bookkeeping.js';
+export {
+  type ResultField,
+  type SqlEntry,
+  type SqlWrite,
+  TEXT_VALUES,
+  type WriteOutcome,
+} from './sql-outcomes.js';
 
 /** Entries must come in slot order with no hole: the log is applied as a prefix. */
 export class SlotGapError extends Error {
@@ -96,49 +37,6 @@ export class SlotGapError extends Error {
  */
 export class SlotAheadError extends Error {
   override readonly name = 'SlotAheadError';
-}
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS synod.applied (
-  group_name text PRIMARY KEY,
-  slot bigint NOT NULL
-);
-CREATE TABLE IF NOT EXISTS synod.replicated (
-  group_name text NOT NULL,
-  table_name text NOT NULL,
-  PRIMARY KEY (group_name, table_name)
-);
-CREATE TABLE IF NOT EXISTS synod.sql_users (
-  group_name text NOT NULL,
-  name text NOT NULL,
-  scram jsonb NOT NULL,
-  PRIMARY KEY (group_name, name)
-);
-CREATE TABLE IF NOT EXISTS synod.staged (
-  group_name text NOT NULL,
-  stage_id text NOT NULL,
-  part int NOT NULL,
-  slot bigint NOT NULL,
-  rows text NOT NULL,
-  PRIMARY KEY (group_name, stage_id, part)
-);
-CREATE TABLE IF NOT EXISTS synod.sessions (
-  group_name text NOT NULL,
-  client_id text NOT NULL,
-  seq bigint NOT NULL,
-  outcome jsonb NOT NULL,
-  PRIMARY KEY (group_name, client_id)
-);`;
-
-/** The `synod` schema and its tables, where they are missing. */
-export async function createBookkeeping(client: ClientBase): Promise<void> {
-  // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS,
-  // and a SQL node's apply role has not (roles.ts makes the schema for it).
-  const schema = await client.query<{ missing: boolean }>(
-    "SELECT to_regnamespace('synod') IS NULL AS missing",
-  );
-  if (schema.rows[0]?.missing === true) await client.query('CREATE SCHEMA IF NOT EXISTS synod');
-  await client.query(SCHEMA);
 }
 
 /**
@@ -479,62 +377,6 @@ export class PgApplier {
     if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
     return outcome;
   }
-}
-
-/**
- * A transaction's statements, each compared with what its client was given: all equal, they
- * stay (COMMIT); the first that differs rolls them all back, with 40001 as the outcome. A
- * statement that failed for the client must fail alike here (then PostgreSQL's aborted
- * state follows, as it did for the client, until a ROLLBACK TO SAVEPOINT). A transaction that
- * ends in that state is rolled back too (25P02): its client could not have committed it.
- */
-async function runTransaction(
-  client: ClientBase,
-  statements: readonly TxnStatement[],
-): Promise<WriteOutcome> {
-  await client.query('SAVEPOINT synod_txn');
-  let aborted = false;
-  let differs: string | undefined;
-  for (const [i, statement] of statements.entries()) {
-    let got: string;
-    try {
-      const result = await client.query({
-        // As the client's node ran it: rows a LIMIT keeps do not depend on physical order.
-        text: withTotalOrder(statement.sql),
-        values: [...statement.params],
-        types: TEXT_VALUES,
-        rowMode: 'array',
-      });
-      got = resultDigest(result);
-      // In the aborted state only ROLLBACK TO SAVEPOINT succeeds, and it ends that state.
-      aborted = false;
-    } catch (error) {
-      if (!(error instanceof DatabaseError)) throw error;
-      got = errorDigest(error.code ?? 'XX000');
-      aborted = true;
-    }
-    if (got !== statement.expect) {
-      differs = `statement ${i + 1} of the transaction gives another result at its slot than it gave the client: another write got in between`;
-      break;
-    }
-  }
-  if (differs !== undefined || aborted) {
-    await client.query('ROLLBACK TO SAVEPOINT synod_txn');
-    await client.query('RELEASE SAVEPOINT synod_txn');
-    return differs !== undefined
-      ? {
-          ok: false,
-          sqlState: '40001',
-          message: `could not serialize access: ${differs}; retry the transaction`,
-        }
-      : {
-          ok: false,
-          sqlState: '25P02',
-          message: 'the transaction ended in its aborted state: nothing of it is kept',
-        };
-  }
-  await client.query('RELEASE SAVEPOINT synod_txn');
-  return { ok: true, command: 'COMMIT', rowCount: 0, rows: [] };
 }
 
 /** COPY ... FROM STDIN with these rows; how many it copied. */

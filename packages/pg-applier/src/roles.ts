@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createBookkeeping } from './applier.js';
+import { createBookkeeping } from './bookkeeping.js';
 import { SqlError } from './errors.js';
 import {
   loadReplicated,

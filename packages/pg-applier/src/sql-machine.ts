@@ -1,48 +1,34 @@
-import { randomBytes } from 'node:crypto';
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
-/** The node runtime's admission shape (structural: pg-applier does not depend on @synod/node). */
-type Admission = { readonly refused: string } | { readonly command: Command };
-
 import pg from 'pg';
-import { PgApplier, type SqlWrite, type WriteOutcome } from './applier.js';
+import { PgApplier, type SqlWrite } from './applier.js';
 import { loadParser } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
 import {
-  assertDefinition,
-  assertTableName,
   loadReplicated,
-  readRowsInParts,
   replicateStatement,
-  type TableContent,
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
 import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
+import { type Admission, admitCommand } from './sql-admission.js';
+import {
+  entryContent,
+  outcomeResult,
+  plain,
+  refusal,
+  type SqlCommand,
+  sqlCommand,
+  stageWrite,
+  txnWrite,
+  writeProblem,
+} from './sql-commands.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 import { SqlUsers, userCommand, userStatement } from './sql-users.js';
-import { MAX_STAGE_BYTES, stageCommand, stagedRows, stageStatement } from './staged-rows.js';
 import { DETERMINISTIC_SESSION, digestStatement } from './state-digest.js';
-import { txnCommand, txnStatementProblem } from './transaction-entry.js';
 
-/** What a write or read command of the SQL machine carries. */
-interface SqlCommand {
-  readonly sql: string;
-  readonly params: readonly unknown[];
-  /** COPY ... FROM STDIN's rows (text or csv). */
-  readonly copy?: string;
-}
-
-function sqlCommand(command: Command): SqlCommand | string {
-  const sql = command.sql;
-  if (typeof sql !== 'string' || sql.trim() === '') return `${command.op} needs a string "sql"`;
-  const params = command.params ?? [];
-  if (!Array.isArray(params)) return '"params" must be an array';
-  const copy = command.copy;
-  if (copy !== undefined && typeof copy !== 'string') return '"copy" must be a string';
-  return copy === undefined ? { sql, params } : { sql, params, copy };
-}
+export { MAX_REPLICATED_ROWS_BYTES } from './sql-commands.js';
 
 /** The apply connection (named in pg_stat_activity) and its applier. */
 async function connectApplier(
@@ -65,39 +51,6 @@ async function connectApplier(
     await client.end().catch(() => undefined);
     throw error;
   }
-}
-
-const refusal = (error: unknown): string =>
-  error instanceof SqlError ? `ERROR ${error.sqlState}: ${error.message}` : String(error);
-
-/** Row values as plain data: dates as ISO text, big numbers as text, bytes as bytes. */
-function plain(value: unknown): PlainData {
-  if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (typeof value === 'bigint') return value.toString();
-  if (Array.isArray(value)) return value.map(plain);
-  if (typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  return value as PlainData;
-}
-
-function outcomeResult(
-  outcome: WriteOutcome,
-):
-  | { readonly ok: true; readonly result: PlainData }
-  | { readonly ok: false; readonly message: string } {
-  return outcome.ok
-    ? {
-        ok: true,
-        result: {
-          command: outcome.command,
-          rowCount: outcome.rowCount,
-          rows: plain(outcome.rows),
-          ...(outcome.fields === undefined ? {} : { fields: plain(outcome.fields) }),
-        },
-      }
-    : { ok: false, message: `ERROR ${outcome.sqlState}: ${outcome.message}` };
 }
 
 export interface SqlMachineOptions {
@@ -276,82 +229,11 @@ export class SqlMachine {
   }
 
   admit(command: Command): Admission | undefined | Promise<Admission> {
-    if (command.op === 'paxos') return undefined; // seed 001's registers need no table
-    if (command.op === 'replicate') return this.#admitReplicate(command);
-    if (command.op === 'verify') return { command: { op: 'verify' } };
-    if (command.op === 'txn') {
-      try {
-        const txn = txnCommand(command);
-        for (const [i, statement] of txn.statements.entries()) {
-          const problem = txnStatementProblem(statement.sql, this.#replicated);
-          if (problem !== undefined)
-            throw new SqlError(problem.sqlState, `statement ${i + 1}: ${problem.message}`);
-        }
-        return { command: txn };
-      } catch (error) {
-        return { refused: refusal(error) };
-      }
-    }
-    if (command.op === 'stage') {
-      try {
-        return { command: stageCommand(command, MAX_REPLICATED_ROWS_BYTES) };
-      } catch (error) {
-        return { refused: refusal(error) };
-      }
-    }
-    if (command.op === 'sqluser') {
-      try {
-        return { command: userCommand(command) };
-      } catch (error) {
-        return { refused: refusal(error) };
-      }
-    }
-    if (command.op !== 'sql')
-      return {
-        refused: `unknown write operation ${JSON.stringify(command.op)}; the sql machine takes "sql", "txn", "replicate", "stage", "sqluser" and "verify"`,
-      };
-    const parsed = sqlCommand(command);
-    if (typeof parsed === 'string') return { refused: parsed };
-    const problem = writeProblem(parsed, this.#replicated);
-    return problem === undefined ? undefined : { refused: problem.refused };
-  }
-
-  /**
-   * `{"op":"replicate","table":T}` enters the log with T's definition, read once from the
-   * database of the node that takes the write, so a replica without T creates it alike. The
-   * leader that node forwards it to checks the definition instead (it may lack T itself).
-   */
-  async #admitReplicate(command: Command): Promise<Admission> {
-    const { table, definition } = command;
-    try {
-      assertTableName(table);
-      if (definition !== undefined) {
-        assertDefinition(table, definition);
-        const content = entryContent(command);
-        return { command: { op: 'replicate', table: tableKey(table), definition, ...content } };
-      }
-      // As the admin: the table may be one a client cannot see (made by hand through --pg, in
-      // a schema of its own). Fixed catalog queries and one SELECT of a checked name.
-      const read = await asAdmin(this.#adminUrl, async (admin) => ({
-        definition: await tableDefinition(admin, table),
-        ...(await readRowsInParts(admin, table, MAX_REPLICATED_ROWS_BYTES)),
-      }));
-      const key = tableKey(table);
-      const replicate = { op: 'replicate', table: key, definition: read.definition };
-      if (read.parts.length === 1)
-        return { command: { ...replicate, columns: read.columns, rows: read.parts[0]! } };
-      const logWrite = this.logWrite;
-      if (logWrite === undefined)
-        throw new SqlError('54000', `the rows of "${key}" are more than one log entry carries`);
-      // The rows in parts first (staged-rows.ts); the replicate entry then takes them all.
-      const id = randomBytes(12).toString('base64url');
-      for (const [part, rows] of read.parts.entries())
-        await logWrite({ op: 'stage', id, part, rows }, `stage-${id}`, part + 1);
-      const staged = { id, parts: read.parts.length };
-      return { command: { ...replicate, columns: read.columns, staged } };
-    } catch (error) {
-      return { refused: refusal(error) };
-    }
+    return admitCommand(command, {
+      replicated: this.#replicated,
+      adminUrl: this.#adminUrl,
+      logWrite: this.logWrite,
+    });
   }
 
   async apply(
@@ -366,35 +248,9 @@ export class SqlMachine {
       slot,
       writes: writes.map((write): SqlWrite => {
         const who = { clientId: write.clientId, seq: write.seq };
-        if (write.command.op === 'txn') {
-          // Checked again with the tables replicated as of this slot, as a sql write is.
-          try {
-            const { statements } = txnCommand(write.command);
-            for (const [i, statement] of statements.entries()) {
-              const problem = txnStatementProblem(statement.sql, replicated);
-              if (problem !== undefined)
-                return {
-                  sql: '',
-                  ...who,
-                  refused: {
-                    sqlState: problem.sqlState,
-                    message: `statement ${i + 1}: ${problem.message}`,
-                  },
-                };
-            }
-            return { sql: '', txn: statements, ...who };
-          } catch (error) {
-            return { sql: '', ...who, refused: { sqlState: '22023', message: refusal(error) } };
-          }
-        }
-        if (write.command.op === 'stage') {
-          try {
-            const stage = stageCommand(write.command, MAX_REPLICATED_ROWS_BYTES);
-            return { sql: stageStatement(this.#group, slot, stage), ...who };
-          } catch (error) {
-            return { sql: '', ...who, refused: { sqlState: '22023', message: refusal(error) } };
-          }
-        }
+        if (write.command.op === 'txn') return { ...txnWrite(write.command, replicated), ...who };
+        if (write.command.op === 'stage')
+          return { ...stageWrite(write.command, this.#group, slot), ...who };
         // The state at this slot, as every replica has it: compared among the nodes.
         if (write.command.op === 'verify')
           return { sql: digestStatement(this.#group, [...replicated].sort()), ...who };
@@ -597,66 +453,3 @@ export class SqlMachine {
 
 /** How often, while an apply call runs, the node looks for tentative transactions blocking it. */
 const UNBLOCK_EVERY_MS = 10;
-
-/** The most row data (JSON) a replicate entry carries inline, and a stage write in one part. */
-export const MAX_REPLICATED_ROWS_BYTES = MAX_STAGE_BYTES;
-
-/** A replicate entry's rows: inline, or the stage that holds them (a forwarded write, or the log's). */
-function entryContent(command: Command): TableContent {
-  if (command.staged === undefined) return tableRows(command.columns, command.rows);
-  const { columns } = tableRows(command.columns, '[]');
-  return { columns, staged: stagedRows(command.staged) };
-}
-
-/** Checks the rows a replicate entry carries (a forwarded write, or one from the log). */
-function tableRows(columns: unknown, rows: unknown): { columns: string[]; rows: string } {
-  if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
-    throw new SqlError('22023', 'a replicate entry\'s "columns" must be a list of column names');
-  if (typeof rows !== 'string' || rows.length > MAX_REPLICATED_ROWS_BYTES)
-    throw new SqlError('22023', 'a replicate entry\'s "rows" must be JSON text of its rows');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(rows);
-  } catch {
-    parsed = undefined;
-  }
-  if (!Array.isArray(parsed))
-    throw new SqlError('22023', 'a replicate entry\'s "rows" must be a JSON array');
-  return { columns: columns as string[], rows };
-}
-
-/**
- * Why `command` is no write of the `replicated` tables, if it is not: its SQLSTATE and message
- * (the outcome every replica gives an entry that should not be in the log), and what the node
- * that takes such a write answers (`refused`). The same check at both places: a node admits
- * a write, and every replica checks its entry again before it applies it.
- */
-function writeProblem(
-  command: SqlCommand,
-  replicated: Iterable<string>,
-): { sqlState: string; message: string; refused: string } | undefined {
-  let where: ReturnType<typeof route>;
-  try {
-    where = route(command.sql, { replicated });
-  } catch (error) {
-    return {
-      sqlState: error instanceof SqlError ? error.sqlState : '42601',
-      message: error instanceof Error ? error.message : String(error),
-      refused: refusal(error),
-    };
-  }
-  const plain = (sqlState: string, message: string) => ({ sqlState, message, refused: message });
-  if (where.kind !== 'replicate')
-    return plain(
-      '42501',
-      `not a write of a replicated table (${[...replicated].join(', ') || 'none yet'}); send it as a read ({"op":"query"}) to run it on one node`,
-    );
-  if ((where.copy !== undefined) !== (command.copy !== undefined))
-    return plain(
-      '22023',
-      where.copy === undefined
-        ? '"copy" carries the rows of a COPY ... FROM STDIN, and this is not one'
-        : 'COPY ... FROM STDIN needs its rows, in "copy"',
-    );
-  return undefined;
-}

@@ -1,10 +1,10 @@
 import type { SynodClient } from '@synod/client';
 import { SynodError } from '@synod/client';
 import pg from 'pg';
-import { TEXT_VALUES } from './applier.js';
 import type { StatementInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import type { Route } from './guard.js';
+import { TEXT_VALUES } from './sql-outcomes.js';
 import { DETERMINISTIC_SESSION } from './state-digest.js';
 import { withTotalOrder } from './total-order.js';
 import {

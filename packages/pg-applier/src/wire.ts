@@ -11,11 +11,11 @@ import {
   type ScramSha256Data,
 } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
-import { TEXT_VALUES } from './applier.js';
 import { classify, type StatementInfo, statementTexts } from './classify.js';
 import { DeterminismError, SqlError } from './errors.js';
 import { type Route, route } from './guard.js';
 import { resolveNames } from './qualify.js';
+import { TEXT_VALUES } from './sql-outcomes.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
 import { errorMessage } from './wire-errors.js';

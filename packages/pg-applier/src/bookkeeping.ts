@@ -1,0 +1,46 @@
+// The `synod` schema's tables: where each group's applied slot, replicated tables, SQL users,
+// staged rows and clients' last outcomes are kept, in the database they describe.
+import type { ClientBase } from 'pg';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS synod.applied (
+  group_name text PRIMARY KEY,
+  slot bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS synod.replicated (
+  group_name text NOT NULL,
+  table_name text NOT NULL,
+  PRIMARY KEY (group_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS synod.sql_users (
+  group_name text NOT NULL,
+  name text NOT NULL,
+  scram jsonb NOT NULL,
+  PRIMARY KEY (group_name, name)
+);
+CREATE TABLE IF NOT EXISTS synod.staged (
+  group_name text NOT NULL,
+  stage_id text NOT NULL,
+  part int NOT NULL,
+  slot bigint NOT NULL,
+  rows text NOT NULL,
+  PRIMARY KEY (group_name, stage_id, part)
+);
+CREATE TABLE IF NOT EXISTS synod.sessions (
+  group_name text NOT NULL,
+  client_id text NOT NULL,
+  seq bigint NOT NULL,
+  outcome jsonb NOT NULL,
+  PRIMARY KEY (group_name, client_id)
+);`;
+
+/** The `synod` schema and its tables, where they are missing. */
+export async function createBookkeeping(client: ClientBase): Promise<void> {
+  // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS,
+  // and a SQL node's apply role has not (roles.ts makes the schema for it).
+  const schema = await client.query<{ missing: boolean }>(
+    "SELECT to_regnamespace('synod') IS NULL AS missing",
+  );
+  if (schema.rows[0]?.missing === true) await client.query('CREATE SCHEMA IF NOT EXISTS synod');
+  await client.query(SCHEMA);
+}
