@@ -181,6 +181,11 @@ interface Found {
   locking: boolean;
 }
 
+/** PostgreSQL's own catalogs (psql's \d reads them): never replicated, never waited for. */
+export function isCatalogTable(table: string): boolean {
+  return /^(pg_catalog\.|information_schema\.|pg_)/i.test(table);
+}
+
 /** The statements in `sql`, each classified. Throws SqlSyntaxError for what PostgreSQL would refuse to parse. */
 export function classify(sql: string): StatementInfo[] {
   let tree: { stmts?: { stmt: Json }[] };

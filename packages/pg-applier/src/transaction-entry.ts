@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Command } from '@synod/protocol';
-import { classify, SIDE_EFFECT_FUNCTION } from './classify.js';
+import { classify, isCatalogTable, SIDE_EFFECT_FUNCTION } from './classify.js';
 import { SqlError } from './errors.js';
 import { tableKey } from './replicated-tables.js';
 
@@ -74,8 +74,6 @@ export function txnCommand(command: Command): { op: 'txn'; statements: TxnStatem
   return { op: 'txn', statements };
 }
 
-const CATALOG = /^(pg_catalog\.|information_schema\.|pg_)/i;
-
 /**
  * Why a statement may not be part of a transaction on replicated tables, or undefined: it may.
  * The front end checks each statement before it runs it, and every replica checks the
@@ -115,7 +113,7 @@ export function txnStatementProblem(
       message: 'COPY cannot run inside a transaction on replicated tables',
     };
   const mine = new Set([...replicated].map(tableKey));
-  const others = s.tables.filter((t) => !mine.has(tableKey(t)) && !CATALOG.test(t));
+  const others = s.tables.filter((t) => !mine.has(tableKey(t)) && !isCatalogTable(t));
   if (others.length > 0)
     return {
       sqlState: '0A000',

@@ -1,7 +1,7 @@
 import type { SynodClient } from '@synod/client';
 import { SynodError } from '@synod/client';
 import pg from 'pg';
-import type { StatementInfo } from './classify.js';
+import { isCatalogTable, type StatementInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import type { Route } from './guard.js';
 import { TEXT_VALUES } from './sql-outcomes.js';
@@ -202,7 +202,7 @@ const done = (command: string): Result[] => [{ fields: [], rows: [], tag: comman
 function usesLocalTables(where: Route): boolean {
   if (where.kind === 'local') return true;
   if (where.kind !== 'read' || where.replicated) return false;
-  return where.tables.some((t) => !/^(pg_catalog\.|information_schema\.|pg_)/i.test(t));
+  return where.tables.some((t) => !isCatalogTable(t));
 }
 
 const touchesReplicated = (where: Route): boolean =>

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { SynodClient, SynodError } from '@synod/client';
-import type { Transport } from '@synod/transport';
+import { SynodClient } from '@synod/client';
 import pg from 'pg';
 import {
   closeSignal,
@@ -11,28 +10,14 @@ import {
   type ScramSha256Data,
 } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
-import { classify, type StatementInfo, statementTexts } from './classify.js';
-import { DeterminismError, SqlError } from './errors.js';
-import { type Route, route } from './guard.js';
-import { resolveNames } from './qualify.js';
+import { classify, statementTexts } from './classify.js';
 import { TEXT_VALUES } from './sql-outcomes.js';
-import { describeStatement, type StatementDescription } from './statement-describe.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
 import { errorMessage } from './wire-errors.js';
-import { type ExtendedHost, extendedMessage } from './wire-extended.js';
-import {
-  commandComplete,
-  concat,
-  consumed,
-  dataRow,
-  encoder,
-  message,
-  Reader,
-  readyForQuery,
-  rowDescription,
-  tag,
-} from './wire-messages.js';
-import { CONSISTENCIES, type Consistency, type Result, type Session } from './wire-session.js';
+import { extendedMessage } from './wire-extended.js';
+import { concat, consumed, Reader, readyForQuery } from './wire-messages.js';
+import { type RunnerOptions, StatementRunner } from './wire-runner.js';
+import type { Result, Session } from './wire-session.js';
 import {
   applyStartupSettings,
   backendKeyData,
@@ -44,11 +29,14 @@ import {
   parameterStatus,
   reportedValues,
 } from './wire-startup.js';
-import { transactionFailed, transactionStatement, transactionStatus } from './wire-transaction.js';
+import { arrayBuffer, isLoopback, writeResult } from './wire-statements.js';
+import { transactionFailed, transactionStatus } from './wire-transaction.js';
 
 export type { Consistency } from './wire-session.js';
+export { isLoopback } from './wire-statements.js';
 
-export interface SqlFrontEndOptions {
+/** Where the front end listens, who may log in, and the node it fronts (RunnerOptions). */
+export interface SqlFrontEndOptions extends RunnerOptions {
   /** Port to listen on (0: a free one). */
   readonly port: number;
   /**
@@ -63,89 +51,9 @@ export interface SqlFrontEndOptions {
   readonly users?: { readonly size: number; lookup(name: string): ScramSha256Data | undefined };
   /** TLS for clients that ask for it (psql's sslmode=require, verify-full): PEM. */
   readonly tls?: { readonly cert: Uint8Array; readonly key: Uint8Array };
-  readonly group: string;
-  /** This node: strong reads wait until it has applied what a majority accepted. */
-  readonly nodeId: string;
-  /** This node's NATS connection (writes go to the group's leader through it). */
-  readonly transport: Transport;
   /** This node's database: reads and local statements run there. */
   readonly connectionString: string;
-  /** The replicated tables; a live set (the SQL machine's) follows tables replicated later. */
-  readonly replicated: Iterable<string>;
-  /**
-   * Hands writes to this node in-process (NodeRuntime.write) instead of over NATS: the same
-   * path, without two trips through nats-server per write. Over NATS when not given.
-   */
-  readonly local?: (write: Uint8Array) => Promise<Uint8Array>;
-  /**
-   * Where a client's transaction on replicated tables runs before it commits through the log
-   * (the apply role: SqlMachine.transactionConnectionString). Without it, such a transaction
-   * is refused.
-   */
-  readonly transactionConnectionString?: string;
 }
-
-/**
- * pg_paxos's `paxos_replicate_table(group, table)` in this node's group:
- * `SELECT synod.replicate_table('points')` gives the table's name once it is replicated.
- * The guard has already parsed the statement as a read; this takes only that exact form.
- */
-function replicateTableCall(sql: string): string | undefined {
-  return /^\s*select\s+synod\.replicate_table\s*\(\s*'([^']*)'\s*\)\s*;?\s*$/i.exec(sql)?.[1];
-}
-
-/**
- * The front end's own session statements: `SET synod.consistency_model TO x` (the value as
- * written, lower case) or `SHOW synod.consistency_model`.
- */
-function consistencyStatement(sql: string): { set: string } | { show: true } | undefined {
-  const set = /^\s*set\s+(session\s+)?synod\.consistency_model\s*(to|=)\s*'?(\w+)'?\s*;?\s*$/i.exec(
-    sql,
-  );
-  if (set !== null) return { set: set[3]!.toLowerCase() };
-  return /^\s*show\s+synod\.consistency_model\s*;?\s*$/i.test(sql) ? { show: true } : undefined;
-}
-
-/**
- * Whether `host` is the machine's own loopback address, where a front end with no user
- * defined trusts its logins: 127.0.0.1, ::1 or localhost. Any other address, 127.0.0.2 as
- * much as a network interface, is one somebody chose with --sql-listen: passwords there.
- */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '127.0.0.1';
-}
-
-/** A Buffer's bytes as the ArrayBuffer pg-gateway takes. */
-const arrayBuffer = (bytes: Uint8Array): ArrayBuffer =>
-  bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-
-/** One statement's result, as the simple query protocol sends it. */
-function writeResult(result: Result, out: Uint8Array[]): void {
-  if (result.empty) {
-    out.push(message('I', new Uint8Array()));
-    return;
-  }
-  if (result.fields.length > 0) {
-    out.push(rowDescription(result.fields));
-    for (const row of result.rows) out.push(dataRow(row));
-  }
-  out.push(commandComplete(result.tag));
-}
-
-/** PostgreSQL's own catalogs (psql's \d reads them): never replicated, never waited for. */
-function isCatalog(table: string): boolean {
-  return /^(pg_catalog\.|information_schema\.|pg_)/i.test(table);
-}
-
-const textField = (name: string): pg.FieldDef => ({
-  name,
-  tableID: 0,
-  columnID: 0,
-  dataTypeID: 25,
-  dataTypeSize: -1,
-  dataTypeModifier: -1,
-  format: 'text',
-});
 
 /**
  * The PostgreSQL wire protocol in front of a node (issue 5): psql and drivers connect to
@@ -171,16 +79,14 @@ export class SqlFrontEnd {
   readonly #sessions = new Set<pg.Client>();
   /** Each session's database connection and state, by its cancel key's process id. */
   readonly #byCancelKey = new Map<number, { readonly db: pg.Client; readonly session: Session }>();
-  readonly #host: ExtendedHost = {
-    execute: (sql, params, db, session) => this.#execute(sql, params, db, session),
-    describe: (sql, declared, db, session) => this.#describe(sql, declared, db, session),
-  };
+  readonly #runner: StatementRunner;
 
   /** What an unknown user's login is checked against: it fails as a wrong password does. */
   readonly #decoy: ScramSha256Data;
 
   private constructor(options: SqlFrontEndOptions, server: Server, decoy: ScramSha256Data) {
     this.#o = options;
+    this.#runner = new StatementRunner(options);
     this.#server = server;
     this.#decoy = decoy;
   }
@@ -360,7 +266,7 @@ export class SqlFrontEnd {
       }
       if (session.skipUntilSync) return consumed();
       // Parse, Bind, Describe, Execute, Close, Flush: the extended protocol.
-      return extendedMessage(type, data, db, session, this.#host).then(
+      return extendedMessage(type, data, db, session, this.#runner).then(
         (bytes) => (bytes.length === 0 ? consumed() : bytes),
         (error: unknown) => {
           session.skipUntilSync = true;
@@ -412,213 +318,10 @@ export class SqlFrontEnd {
       statements.length < 2 ||
       (session.transaction.kind === 'none' && !statements.some((s) => s.kind === 'transaction'))
     )
-      return this.#execute(sql, [], db, session, true);
+      return this.#runner.execute(sql, [], db, session, true);
     for (const text of statementTexts(sql))
-      for (const result of await this.#execute(text, [], db, session, true))
+      for (const result of await this.#runner.execute(text, [], db, session, true))
         writeResult(result, out);
     return [];
-  }
-
-  /**
-   * Runs one query string (several statements in the simple protocol, one with parameters in
-   * the extended one) where the determinism guard routes it. Throws what the client is to be
-   * told as an error (SqlError, pg's DatabaseError, SynodError). A COPY over the connection
-   * (simple protocol only) comes back as a `copy` result, run by the caller.
-   */
-  async #execute(
-    sql: string,
-    params: readonly (string | null)[],
-    db: pg.Client,
-    session: Session,
-    simple = false,
-  ): Promise<Result[]> {
-    // Names as this session resolves them (its search_path), the way every replica will too.
-    const statements = classify(sql);
-    const resolved = await resolveNames(sql, statements, db, session.path);
-    const inBlock = session.transaction.kind !== 'none';
-    let where = this.#route(resolved, resolved === sql ? statements : undefined, inBlock);
-    sql = resolved;
-    // This node may be behind the log and not know yet that a table is replicated: a write
-    // it would run alone here first catches up (strong or linearizable), then is routed again,
-    // so it cannot go around the log of a table replicated a moment ago.
-    // So may a read of a table it does not know as replicated: under strong or linearizable
-    // it catches up first too (reads of the system catalogs, or of no table, need not).
-    const unknownRead =
-      where.kind === 'read' && !where.replicated && where.tables.some((t) => !isCatalog(t));
-    if ((where.kind === 'local' || unknownRead) && session.consistency !== 'optimistic') {
-      await this.#barrier(session.consistency);
-      where = this.#route(sql, undefined, inBlock);
-    }
-    if (where.kind === 'empty') return [{ empty: true, fields: [], rows: [], tag: '' }];
-    const inTransaction = await transactionStatement({
-      sql,
-      params,
-      info: statements.length === 1 ? classify(sql)[0] : undefined,
-      where,
-      db,
-      session,
-      replicated: this.#o.replicated,
-      connectionString: this.#o.transactionConnectionString,
-      barrier: () =>
-        session.consistency === 'optimistic'
-          ? Promise.resolve()
-          : this.#barrier(session.consistency),
-    });
-    if (inTransaction !== undefined) return inTransaction;
-    const own = where.kind === 'session' ? consistencyStatement(sql) : undefined;
-    if (own !== undefined) {
-      if ('set' in own) {
-        const wanted = own.set as Consistency;
-        if (!CONSISTENCIES.includes(wanted))
-          throw new SqlError(
-            '22023',
-            `synod.consistency_model must be one of ${CONSISTENCIES.join(', ')}`,
-          );
-        session.consistency = wanted;
-        return [{ fields: [], rows: [], tag: 'SET' }];
-      }
-      return [
-        {
-          fields: [textField('synod.consistency_model')],
-          rows: [[session.consistency]],
-          tag: 'SHOW',
-        },
-      ];
-    }
-    if ('copy' in where && where.copy !== undefined) {
-      if (!simple)
-        throw new SqlError(
-          '0A000',
-          'COPY FROM STDIN or TO STDOUT works in the simple query protocol only',
-        );
-      if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
-        await this.#barrier(session.consistency);
-      return [
-        {
-          fields: [],
-          rows: [],
-          tag: '',
-          copy: { info: where.copy, replicate: where.kind === 'replicate', sql },
-        },
-      ];
-    }
-    const table = where.kind === 'read' ? replicateTableCall(sql) : undefined;
-    if (table !== undefined) {
-      if (session.transaction.kind !== 'none')
-        throw new SqlError(
-          '0A000',
-          'synod.replicate_table() cannot run inside a transaction block',
-        );
-      // Through this node, whose database has the table: it reads the definition here.
-      // A table with many rows stages them through the log before the write is answered.
-      const via = new SynodClient({
-        transport: this.#o.transport,
-        group: this.#o.group,
-        via: this.#o.nodeId,
-        timeoutMs: 120_000,
-        ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
-      });
-      const answer = await via.replicateTable(table);
-      const replicated = String((answer.result as { replicated: string }).replicated);
-      return [{ fields: [textField('replicate_table')], rows: [[replicated]], tag: 'SELECT 1' }];
-    }
-    if (where.kind === 'replicate') {
-      const answer = await session.client.write({ op: 'sql', sql, params: [...params] });
-      const result = answer.result as {
-        command: string;
-        rowCount: number;
-        rows?: Record<string, string | null>[];
-        fields?: Omit<pg.FieldDef, 'format'>[];
-      };
-      // RETURNING: the applier keeps returned values as text, ready for DataRow.
-      const fields = (result.fields ?? []).map((f): pg.FieldDef => ({ ...f, format: 'text' }));
-      const rows = (result.rows ?? []).map((row) => fields.map((f) => row[f.name] ?? null));
-      return [{ fields, rows, tag: tag(result.command, result.rowCount) }];
-    }
-    if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
-      await this.#barrier(session.consistency);
-    const results = await db.query({
-      text: sql,
-      values: [...params],
-      rowMode: 'array',
-    } as pg.QueryArrayConfig);
-    // SET, RESET, or the end of a block (SET LOCAL): reported settings may have changed.
-    if (where.kind === 'session' || where.kind === 'transaction') session.settingsStale = true;
-    return ((Array.isArray(results) ? results : [results]) as pg.QueryArrayResult[]).map(
-      (result) => ({
-        fields: result.fields,
-        rows: result.rows as (string | null)[][],
-        tag: tag(result.command, result.rowCount),
-      }),
-    );
-  }
-
-  /**
-   * The guard's route; inside a transaction block, a locking read of replicated tables
-   * (SELECT ... FOR UPDATE) is a read: the transaction is re-run at its slot, where the locks
-   * are the applier's.
-   */
-  #route(sql: string, statements: StatementInfo[] | undefined, inBlock: boolean): Route {
-    try {
-      return route(sql, {
-        replicated: this.#o.replicated,
-        ...(statements === undefined ? {} : { statements }),
-      });
-    } catch (error) {
-      if (!inBlock || !(error instanceof DeterminismError) || error.rule !== 'LOCKING_READ')
-        throw error;
-      const s = (statements ?? classify(sql))[0]!;
-      return { kind: 'read', replicated: true, tables: s.tables };
-    }
-  }
-
-  /**
-   * A prepared statement's parameter and result types, as this node's database sees them.
-   * The front end's own statements (SET/SHOW synod.consistency_model,
-   * synod.replicate_table()) are described here. A table this node does not have yet (it is
-   * behind the log) is waited for as a read of it would be.
-   */
-  async #describe(
-    sql: string,
-    declared: readonly number[],
-    db: pg.Client,
-    session: Session,
-  ): Promise<StatementDescription> {
-    if (replicateTableCall(sql) !== undefined)
-      return { params: declared, fields: [textField('replicate_table')] };
-    const own = consistencyStatement(sql);
-    if (own !== undefined)
-      return {
-        params: declared,
-        fields: 'show' in own ? [textField('synod.consistency_model')] : undefined,
-      };
-    // A statement the determinism guard refuses fails here, as PostgreSQL fails at Parse.
-    this.#route(sql, undefined, session.transaction.kind !== 'none');
-    try {
-      return await describeStatement(db, sql, declared);
-    } catch (error) {
-      if (
-        !(error instanceof pg.DatabaseError) ||
-        error.code !== '42P01' ||
-        session.consistency === 'optimistic'
-      )
-        throw error;
-      await this.#barrier(session.consistency);
-      return describeStatement(db, sql, declared);
-    }
-  }
-
-  /** Waits until this node serves reads at the session's consistency (strong or linearizable). */
-  async #barrier(consistency: Consistency): Promise<void> {
-    const reply = await this.#o.transport.request(
-      `synod.${this.#o.group}.node.${this.#o.nodeId}.read`,
-      encoder.encode(JSON.stringify({ command: { op: 'query', sql: 'SELECT 1' }, consistency })),
-      { timeoutMs: 10_000 },
-    );
-    const answer = JSON.parse(new TextDecoder().decode(reply.data)) as {
-      ok: boolean;
-      error?: { code: string; message: string };
-    };
-    if (!answer.ok) throw new SynodError('NO_QUORUM', answer.error?.message ?? 'no answer');
   }
 }
