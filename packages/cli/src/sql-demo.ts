@@ -72,6 +72,12 @@ export async function sqlDemo(
       });
       return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
     };
+    // As PostgreSQL's psql shows an error: ERROR, its SQLSTATE, its message.
+    const refusal = (error: { message: string; sqlState?: string }): string =>
+      `ERROR ${error.sqlState ?? ''}${error.sqlState === undefined ? '' : ': '}${error.message}`.slice(
+        0,
+        60,
+      );
     const sql = async (id: string, text: string): Promise<void> => {
       const answer = await ask(`synod.${GROUP}.node.${id}.write`, {
         clientId: 'sql-demo',
@@ -82,7 +88,7 @@ export async function sqlDemo(
         `${text} (via ${id})`,
         answer.ok === true
           ? `${(answer.result as { command: string; rowCount: number }).command} ${(answer.result as { rowCount: number }).rowCount}`
-          : `refused: ${(answer.error as { message: string }).message.slice(0, 60)}...`,
+          : `refused: ${refusal(answer.error as { message: string; sqlState?: string })}...`,
       );
     };
     const rows = async (id: string): Promise<string> => {

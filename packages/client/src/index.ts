@@ -15,10 +15,24 @@ export class SynodError extends Error {
   override readonly name = 'SynodError';
   readonly code: ErrorCode;
   readonly leader: string | undefined;
-  constructor(code: ErrorCode, message: string, leader?: string) {
-    super(`${code}: ${message}`);
+  /** The node's message, without the code in front. */
+  readonly reason: string;
+  /** A SQL machine's failure: PostgreSQL's SQLSTATE (`reason` is PostgreSQL's message). */
+  readonly sqlState: string | undefined;
+  /** A write over the node's size limit: the limit, in bytes. */
+  readonly limitBytes: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    leader?: string,
+    more: { readonly sqlState?: string; readonly limitBytes?: number } = {},
+  ) {
+    super(`${code}: ${more.sqlState === undefined ? '' : `${more.sqlState} `}${message}`);
     this.code = code;
     this.leader = leader;
+    this.reason = message;
+    this.sqlState = more.sqlState;
+    this.limitBytes = more.limitBytes;
   }
 }
 
@@ -229,7 +243,12 @@ export class SynodClient {
         return response.slot === undefined
           ? { result: response.result }
           : { slot: response.slot, result: response.result };
-      last = new SynodError(response.error.code, response.error.message, response.error.leader);
+      last = new SynodError(
+        response.error.code,
+        response.error.message,
+        response.error.leader,
+        response.error,
+      );
       if (response.error.code === 'NOT_LEADER') this.#leader = response.error.leader;
       if (!RETRYABLE.has(response.error.code)) throw last;
       // A busy node says when to come back: wait that long (and a little, so that the clients

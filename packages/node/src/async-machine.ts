@@ -1,12 +1,14 @@
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
 /** A write's admission: refused with a reason, or let in as another command. */
-export type Admission = { readonly refused: string } | { readonly command: Command };
+export type Admission =
+  | { readonly refused: string; readonly sqlState?: string }
+  | { readonly command: Command };
 
 /** What one write did on an asynchronous machine. */
 export type WriteResult =
   | { readonly ok: true; readonly result: PlainData }
-  | { readonly ok: false; readonly message: string };
+  | { readonly ok: false; readonly message: string; readonly sqlState?: string };
 
 /**
  * A state machine that lives outside the node's memory, in a database: applying is

@@ -6,6 +6,7 @@ import {
   createClientCodec,
   DecodeError,
   detectFormat,
+  type ErrorBody,
   type ErrorCode,
   groupSubjects,
   type PlainData,
@@ -33,8 +34,29 @@ interface Incoming {
 }
 
 /** A failed request's answer. */
-export function failure(code: ErrorCode, message: string, leader?: string): ClientResponse {
-  return { ok: false, error: { code, message, ...(leader === undefined ? {} : { leader }) } };
+export function failure(
+  code: ErrorCode,
+  message: string,
+  leader?: string,
+  more: Pick<ErrorBody, 'sqlState' | 'limitBytes'> = {},
+): ClientResponse {
+  return {
+    ok: false,
+    error: { code, message, ...(leader === undefined ? {} : { leader }), ...more },
+  };
+}
+
+/** A machine's error as a client is told it: its SQLSTATE too, when it has one. */
+export function machineFailure(error: unknown): ClientResponse {
+  const message = error instanceof Error ? error.message : String(error);
+  // Duck-typed: the node does not depend on the SQL machine's error class.
+  const state = (error as { sqlState?: unknown } | null)?.sqlState;
+  return failure(
+    'BAD_REQUEST',
+    message,
+    undefined,
+    typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state) ? { sqlState: state } : {},
+  );
 }
 
 /** What the client API needs of the node runtime. */
@@ -133,6 +155,8 @@ export class ClientRequests {
         failure(
           'BAD_REQUEST',
           `the write is ${m.data.length} bytes; the limit is ${maxWriteBytes} bytes`,
+          undefined,
+          { limitBytes: maxWriteBytes },
         ),
       );
       return;
@@ -144,12 +168,7 @@ export class ClientRequests {
     if (admission instanceof Promise)
       admission.then(
         (answer) => this.#admitted(m, format, hops, write, answer),
-        (error: unknown) =>
-          this.#respond(
-            m,
-            format,
-            failure('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
-          ),
+        (error: unknown) => this.#respond(m, format, machineFailure(error)),
       );
     else this.#admitted(m, format, hops, write, admission);
   }
@@ -163,7 +182,16 @@ export class ClientRequests {
     admission: Admission | undefined,
   ): void {
     if (admission !== undefined && 'refused' in admission) {
-      this.#respond(m, format, failure('BAD_REQUEST', admission.refused));
+      this.#respond(
+        m,
+        format,
+        failure(
+          'BAD_REQUEST',
+          admission.refused,
+          undefined,
+          admission.sqlState === undefined ? {} : { sqlState: admission.sqlState },
+        ),
+      );
       return;
     }
     const write = admission === undefined ? original : { ...original, command: admission.command };
@@ -317,12 +345,7 @@ export class ClientRequests {
       this.#codec.decodeRead(data, type),
     );
     if (read === undefined) return;
-    const refuse = (error: unknown): void =>
-      this.#respond(
-        m,
-        format,
-        failure('BAD_REQUEST', error instanceof Error ? error.message : String(error)),
-      );
+    const refuse = (error: unknown): void => this.#respond(m, format, machineFailure(error));
     const machine = this.#o.asyncMachine;
     const queue = this.#r.queue;
     /** Reads at `slot`, once this node has applied through it. */

@@ -529,7 +529,12 @@ export class NodeRuntime {
         write,
         result.ok
           ? { ok: true, slot, result: result.result }
-          : failure('BAD_REQUEST', result.message),
+          : failure(
+              'BAD_REQUEST',
+              result.message,
+              undefined,
+              result.sqlState === undefined ? {} : { sqlState: result.sqlState },
+            ),
       );
     });
     this.#batcher.applied(slot);

@@ -14,7 +14,7 @@ import { asAdmin } from './roles.js';
 import {
   entryContent,
   MAX_REPLICATED_ROWS_BYTES,
-  refusal,
+  refusedBy,
   sqlCommand,
   writeProblem,
 } from './sql-commands.js';
@@ -23,7 +23,9 @@ import { stageCommand } from './staged-rows.js';
 import { txnCommand, txnStatementProblem } from './transaction-entry.js';
 
 /** The node runtime's admission shape (structural: pg-applier does not depend on @synod/node). */
-export type Admission = { readonly refused: string } | { readonly command: Command };
+export type Admission =
+  | { readonly refused: string; readonly sqlState?: string }
+  | { readonly command: Command };
 
 export interface AdmissionContext {
   /** The replicated tables as this node has applied them. */
@@ -61,7 +63,7 @@ export function admitCommand(
       return { command: stageCommand(command, MAX_REPLICATED_ROWS_BYTES) };
     if (command.op === 'sqluser') return { command: userCommand(command) };
   } catch (error) {
-    return { refused: refusal(error) };
+    return refusedBy(error);
   }
   if (command.op !== 'sql')
     return {
@@ -70,7 +72,9 @@ export function admitCommand(
   const parsed = sqlCommand(command);
   if (typeof parsed === 'string') return { refused: parsed };
   const problem = writeProblem(parsed, context.replicated);
-  return problem === undefined ? undefined : { refused: problem.refused };
+  return problem === undefined
+    ? undefined
+    : { refused: problem.message, sqlState: problem.sqlState };
 }
 
 /**
@@ -107,6 +111,6 @@ async function admitReplicate(command: Command, context: AdmissionContext): Prom
     const staged = { id, parts: read.parts.length };
     return { command: { ...replicate, columns: read.columns, staged } };
   } catch (error) {
-    return { refused: refusal(error) };
+    return refusedBy(error);
   }
 }

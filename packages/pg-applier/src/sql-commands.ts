@@ -26,8 +26,24 @@ export function sqlCommand(command: Command): SqlCommand | string {
   return copy === undefined ? { sql, params } : { sql, params, copy };
 }
 
-export const refusal = (error: unknown): string =>
-  error instanceof SqlError ? `ERROR ${error.sqlState}: ${error.message}` : String(error);
+/** Why something was refused, as a client and every replica are told it. */
+export interface Problem {
+  readonly sqlState: string;
+  readonly message: string;
+}
+
+/** An error as a Problem: a SqlError keeps its SQLSTATE; anything else is `fallback`'s. */
+export function problemOf(error: unknown, fallback = '22023'): Problem {
+  return error instanceof SqlError
+    ? { sqlState: error.sqlState, message: error.message }
+    : { sqlState: fallback, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** A refused admission: its message and its SQLSTATE, typed (the client gets both). */
+export function refusedBy(error: unknown): { refused: string; sqlState: string } {
+  const problem = problemOf(error);
+  return { refused: problem.message, sqlState: problem.sqlState };
+}
 
 /** Row values as plain data: dates as ISO text, big numbers as text, bytes as bytes. */
 export function plain(value: unknown): PlainData {
@@ -45,7 +61,7 @@ export function outcomeResult(
   outcome: WriteOutcome,
 ):
   | { readonly ok: true; readonly result: PlainData }
-  | { readonly ok: false; readonly message: string } {
+  | { readonly ok: false; readonly message: string; readonly sqlState: string } {
   return outcome.ok
     ? {
         ok: true,
@@ -56,7 +72,7 @@ export function outcomeResult(
           ...(outcome.fields === undefined ? {} : { fields: plain(outcome.fields) }),
         },
       }
-    : { ok: false, message: `ERROR ${outcome.sqlState}: ${outcome.message}` };
+    : { ok: false, message: outcome.message, sqlState: outcome.sqlState };
 }
 
 /** The most row data (JSON) a replicate entry carries inline, and a stage write in one part. */
@@ -88,25 +104,21 @@ function tableRows(columns: unknown, rows: unknown): { columns: string[]; rows: 
 
 /**
  * Why `command` is no write of the `replicated` tables, if it is not: its SQLSTATE and message
- * (the outcome every replica gives an entry that should not be in the log), and what the node
- * that takes such a write answers (`refused`). The same check at both places: a node admits
+ * (the outcome every replica gives an entry that should not be in the log, and what the node
+ * that takes such a write answers). The same check at both places: a node admits
  * a write, and every replica checks its entry again before it applies it.
  */
 export function writeProblem(
   command: SqlCommand,
   replicated: Iterable<string>,
-): { sqlState: string; message: string; refused: string } | undefined {
+): Problem | undefined {
   let where: ReturnType<typeof route>;
   try {
     where = route(command.sql, { replicated });
   } catch (error) {
-    return {
-      sqlState: error instanceof SqlError ? error.sqlState : '42601',
-      message: error instanceof Error ? error.message : String(error),
-      refused: refusal(error),
-    };
+    return problemOf(error, '42601');
   }
-  const plain = (sqlState: string, message: string) => ({ sqlState, message, refused: message });
+  const plain = (sqlState: string, message: string): Problem => ({ sqlState, message });
   if (where.kind !== 'replicate')
     return plain(
       '42501',
@@ -145,7 +157,7 @@ export function txnWrite(
     }
     return { sql: '', txn: statements };
   } catch (error) {
-    return { sql: '', refused: { sqlState: '22023', message: refusal(error) } };
+    return { sql: '', refused: problemOf(error) };
   }
 }
 
@@ -158,6 +170,6 @@ export function stageWrite(
   try {
     return { sql: stageStatement(group, slot, stageCommand(command, MAX_REPLICATED_ROWS_BYTES)) };
   } catch (error) {
-    return { sql: '', refused: { sqlState: '22023', message: refusal(error) } };
+    return { sql: '', refused: problemOf(error) };
   }
 }

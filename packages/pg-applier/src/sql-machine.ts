@@ -16,8 +16,9 @@ import { type Admission, admitCommand } from './sql-admission.js';
 import {
   entryContent,
   outcomeResult,
+  type Problem,
   plain,
-  refusal,
+  problemOf,
   type SqlCommand,
   sqlCommand,
   stageWrite,
@@ -255,8 +256,7 @@ export class SqlMachine {
         if (write.command.op === 'verify')
           return { sql: digestStatement(this.#group, [...replicated].sort()), ...who };
         const parsed = this.#statement(write.command);
-        if (typeof parsed === 'string')
-          return { sql: '', ...who, refused: { sqlState: '22023', message: parsed } };
+        if ('sqlState' in parsed) return { sql: '', ...who, refused: parsed };
         if (write.command.op === 'replicate') {
           const table = tableKey(String(write.command.table));
           replicated.add(table);
@@ -320,22 +320,25 @@ export class SqlMachine {
   }
 
   /** The statement a write runs on every replica. */
-  #statement(command: Command): SqlCommand | string {
+  #statement(command: Command): SqlCommand | Problem {
     if (command.op === 'sqluser') {
       try {
         return { sql: userStatement(this.#group, userCommand(command)), params: [] };
       } catch (error) {
-        return refusal(error);
+        return problemOf(error);
       }
     }
-    if (command.op !== 'replicate') return sqlCommand(command);
+    if (command.op !== 'replicate') {
+      const parsed = sqlCommand(command);
+      return typeof parsed === 'string' ? { sqlState: '22023', message: parsed } : parsed;
+    }
     const { table, definition, rows, staged } = command;
     if (
       typeof table !== 'string' ||
       !Array.isArray(definition) ||
       !definition.every((d) => typeof d === 'string')
     )
-      return 'malformed replicate entry';
+      return { sqlState: '22023', message: 'malformed replicate entry' };
     try {
       // Entries from before rows travelled with the definition carry none: nothing replaced.
       const content =
@@ -348,7 +351,7 @@ export class SqlMachine {
         params: [],
       };
     } catch (error) {
-      return refusal(error);
+      return problemOf(error);
     }
   }
 
@@ -372,7 +375,7 @@ export class SqlMachine {
       return { command: result.command, rowCount: result.rowCount ?? 0, rows: plain(result.rows) };
     } catch (error) {
       if (error instanceof pg.DatabaseError)
-        throw new Error(`ERROR ${error.code}: ${error.message}`);
+        throw new SqlError(error.code ?? 'XX000', error.message);
       throw error;
     }
   }

@@ -28,12 +28,11 @@ export function errorMessage(error: unknown): Uint8Array {
         : error.hint,
     );
   if (error instanceof SynodError) {
-    // The node's message for a failed SQL write starts with "ERROR <SQLSTATE>: ".
-    const sql = /ERROR ([0-9A-Z]{5}): (.*)$/s.exec(error.message);
-    if (sql !== null) return errorResponse(sql[1]!, sql[2]!);
+    // A failed SQL write or read: the node says its SQLSTATE, and PostgreSQL's message.
+    if (error.sqlState !== undefined) return errorResponse(error.sqlState, error.reason);
     // A write larger than a log entry may carry (54000 program_limit_exceeded).
-    if (error.code === 'BAD_REQUEST' && / the limit is \d+ bytes/.test(error.message))
-      return errorResponse('54000', `${error.message}; split it (a large COPY into several)`);
+    if (error.limitBytes !== undefined)
+      return errorResponse('54000', `${error.reason}; split it (a large COPY into several)`);
     // No quorum, no leader: the group cannot take the write now (SQLSTATE 57P03 cannot_connect_now).
     return errorResponse('57P03', error.message);
   }

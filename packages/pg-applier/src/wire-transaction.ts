@@ -326,14 +326,10 @@ async function end(
   try {
     await session.client.write({ op: 'txn', statements: tx.statements });
   } catch (error) {
-    if (
-      error instanceof SynodError &&
-      error.code === 'BAD_REQUEST' &&
-      / the limit is \d+ bytes/.test(error.message)
-    )
+    if (error instanceof SynodError && error.limitBytes !== undefined)
       throw new SqlError(
         '54000',
-        `the transaction is more than one log entry carries (${error.message}): nothing of it was applied; split it into smaller transactions`,
+        `the transaction is more than one log entry carries (${error.reason}): nothing of it was applied; split it into smaller transactions`,
       );
     throw error;
   }

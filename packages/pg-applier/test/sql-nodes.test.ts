@@ -75,7 +75,10 @@ describe('SQL replicated through a group (seed 000)', () => {
   it('reports a constraint violation with its SQLSTATE and keeps the replicas identical', async () => {
     const answer = await sql('c', 'INSERT INTO coordinates VALUES (4, 40)');
     expect(answer).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    expect((answer.error as { message: string }).message).toMatch(/^ERROR 23505: duplicate key/);
+    expect(answer.error).toMatchObject({
+      sqlState: '23505',
+      message: expect.stringMatching(/^duplicate key/),
+    });
     expect(await query('a', 'SELECT y FROM coordinates WHERE x = 4', 'linearizable')).toMatchObject(
       {
         result: { rows: [{ y: 4 }] },
@@ -110,7 +113,10 @@ describe('SQL replicated through a group (seed 000)', () => {
     ).toMatchObject({ result: { tables: ['coordinates', 'points'] } });
     expect(await sql('c', 'INSERT INTO points (id) VALUES (1)')).toMatchObject({ ok: true });
     const negative = await sql('b', 'INSERT INTO points VALUES (-1, $1)', ['x']);
-    expect((negative.error as { message: string }).message).toMatch(/^ERROR 23514: .*"positive"/);
+    expect(negative.error).toMatchObject({
+      sqlState: '23514',
+      message: expect.stringMatching(/"positive"/),
+    });
     for (const id of peers)
       expect(await query(id, 'SELECT id, label FROM points')).toMatchObject({
         result: { rows: [{ id: 1, label: 'none' }] },
@@ -129,7 +135,7 @@ describe('SQL replicated through a group (seed 000)', () => {
     const serial = await write(maker, { op: 'replicate', table: 'counters' });
     expect((serial.error as { message: string }).message).toMatch(/nextval\(\)/);
     const missing = await write('c', { op: 'replicate', table: 'points2' });
-    expect((missing.error as { message: string }).message).toMatch(/^ERROR 42P01: /);
+    expect(missing.error).toMatchObject({ sqlState: '42P01' });
     const forged = await write('c', {
       op: 'replicate',
       table: 'points2',
@@ -219,7 +225,10 @@ describe('SQL replicated through a group (seed 000)', () => {
     expect(volatile).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     expect((volatile.error as { message: string }).message).toMatch(/now\(\)/);
     const invalid = await sql('a', 'INSERT INTO coordinates VALUES (6,');
-    expect((invalid.error as { message: string }).message).toMatch(/^ERROR 42601: syntax error/);
+    expect(invalid.error).toMatchObject({
+      sqlState: '42601',
+      message: expect.stringMatching(/^syntax error/),
+    });
     const local = await sql('a', 'CREATE TABLE scratch (a int)');
     expect((local.error as { message: string }).message).toMatch(
       /not a write of a replicated table/,

@@ -211,6 +211,13 @@ export interface ErrorBody {
   readonly leader?: string;
   /** For BUSY: how long to wait before sending the request again (same clientId and seq). */
   readonly retryAfterMs?: number;
+  /**
+   * A SQL machine's failure: PostgreSQL's SQLSTATE (five digits or capital letters), with
+   * PostgreSQL's message in `message`.
+   */
+  readonly sqlState?: string;
+  /** A write over the node's size limit: the limit, in bytes. */
+  readonly limitBytes?: number;
 }
 
 export interface ClientOk {

@@ -59,7 +59,18 @@ export function readErrorBody(doc: Doc, path: string): ErrorBody {
     ...(doc.retryAfterMs === undefined
       ? {}
       : { retryAfterMs: readInt(doc, 'retryAfterMs', path, 0, 60_000) }),
+    ...(doc.sqlState === undefined ? {} : { sqlState: readSqlState(doc, path) }),
+    ...(doc.limitBytes === undefined
+      ? {}
+      : { limitBytes: readInt(doc, 'limitBytes', path, 0, 2 ** 31 - 1) }),
   };
+}
+
+function readSqlState(doc: Doc, path: string): string {
+  const state = readString(doc, 'sqlState', path, 5, 5);
+  if (!/^[0-9A-Z]{5}$/.test(state))
+    throw invalid(joinPath(path, 'sqlState'), 'must be five digits or capital letters');
+  return state;
 }
 
 type Body<M> = M extends PeerMessage ? Omit<M, 'type' | 'group' | 'from'> : never;

@@ -364,11 +364,35 @@ export function clientResponseArb(bytes: boolean): fc.Arbitrary<ClientResponse> 
       retryAfterMs: fc.integer({ min: 0, max: 60_000 }),
     }),
   });
+  const sqlFailure: fc.Arbitrary<ClientFailure> = fc.record({
+    ok: fc.constant(false),
+    error: fc.record({
+      code: fc.constant('BAD_REQUEST' as const),
+      message: errorTextArb,
+      sqlState: fc.stringMatching(/^[0-9A-Z]{5}$/),
+    }),
+  });
+  const tooLarge: fc.Arbitrary<ClientFailure> = fc.record({
+    ok: fc.constant(false),
+    error: fc.record({
+      code: fc.constant('BAD_REQUEST' as const),
+      message: errorTextArb,
+      limitBytes: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    }),
+  });
   const failureWithoutLeader: fc.Arbitrary<ClientFailure> = fc.record({
     ok: fc.constant(false),
     error: fc.record({ code: errorCodeArb, message: errorTextArb }),
   });
-  return fc.oneof(okWithSlot, okWithoutSlot, failureWithLeader, failureWithoutLeader, busy);
+  return fc.oneof(
+    okWithSlot,
+    okWithoutSlot,
+    failureWithLeader,
+    failureWithoutLeader,
+    busy,
+    sqlFailure,
+    tooLarge,
+  );
 }
 
 // ---------------------------------------------------------------------------------------

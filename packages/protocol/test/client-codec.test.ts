@@ -54,11 +54,33 @@ describe('public JSON contract', () => {
       'NOT_LEADER reply',
       '{"ok":false,"error":{"code":"NOT_LEADER","message":"ask n2","leader":"n2"}}',
     ],
+    [
+      'SQL failure',
+      '{"ok":false,"error":{"code":"BAD_REQUEST","message":"duplicate key value","sqlState":"23505"}}',
+    ],
+    [
+      'write over the limit',
+      '{"ok":false,"error":{"code":"BAD_REQUEST","message":"the write is 300000 bytes","limitBytes":262144}}',
+    ],
   ])('decodes the %s, and encodeResponse(json) writes the same JSON back', (_name, json) => {
     const decoded = client.decodeResponse(utf8.encode(json));
     expect(decoded).toStrictEqual(JSON.parse(json));
     const encoded = text(client.encodeResponse(decoded, 'json'));
     expect(JSON.parse(encoded)).toStrictEqual(JSON.parse(json));
+  });
+
+  it('refuses a SQLSTATE that is not five digits or capital letters', () => {
+    for (const state of ['2350', '235000', '2350a', 23505])
+      expect(() =>
+        client.decodeResponse(
+          utf8.encode(
+            JSON.stringify({
+              ok: false,
+              error: { code: 'BAD_REQUEST', message: 'm', sqlState: state },
+            }),
+          ),
+        ),
+      ).toThrow(/sqlState/);
   });
 
   it('encodeResponse writes the contract texts for replies built in code', () => {
