@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MACHINES, type StateMachineKind } from '@synod/node';
+import { MACHINES, RUNTIME_NUMBERS, type StateMachineKind } from '@synod/node';
 import { assertGroupName, assertNodeId } from '@synod/protocol';
 import type { CommonValues } from './command-line.js';
 import { type ConfigFile, fileProblem } from './config-file.js';
@@ -123,9 +123,9 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     sqlListen,
     sqlTls: cert === undefined || key === undefined ? undefined : { cert, key },
     metricsPort: port('metrics-port', 'metricsPort'),
-    snapshotEvery: number('snapshot-every', 'snapshotEvery', 1),
-    retainSlots: number('retain-slots', 'retainSlots', 0),
-    maxBatch: number('max-batch', 'maxBatch', 1),
+    snapshotEvery: number('snapshot-every', 'snapshotEvery', RUNTIME_NUMBERS.snapshotEvery.min),
+    retainSlots: number('retain-slots', 'retainSlots', RUNTIME_NUMBERS.retainSlots.min),
+    maxBatch: number('max-batch', 'maxBatch', RUNTIME_NUMBERS.maxBatch.min),
     maxInFlight: number('max-in-flight', 'maxInFlight', 1),
     verifyEverySeconds: number('verify-every', 'verifyEvery', 0),
     nats: await natsConnection(values, config),

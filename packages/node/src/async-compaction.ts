@@ -10,10 +10,10 @@ export interface AsyncCompactionOptions {
   readonly queue: ApplyQueue;
   host(): GroupHost;
   readonly initial: Snapshot | undefined;
-  /** Compact once this many slots were applied since the last time (default 10,000). */
-  readonly snapshotEvery?: number | undefined;
-  /** Slots kept below the applied one for peers a little behind (default 256). */
-  readonly retainSlots?: number | undefined;
+  /** Compact once this many slots were applied since the last time (snapshotEvery). */
+  readonly snapshotEvery: number;
+  /** Slots kept below the applied one for peers a little behind (retainSlots). */
+  readonly retainSlots: number;
   readonly logger?: Logger | undefined;
   failed(error: unknown): void;
 }
@@ -40,10 +40,10 @@ export class AsyncCompaction {
 
   /** The machine applied through `slot`: compact when the policy says so. */
   applied(slot: number): void {
-    const every = this.#o.snapshotEvery ?? 10_000;
+    const every = this.#o.snapshotEvery;
     if (this.#compacting || slot - this.#lastCompactedAt < every) return;
     const host = this.#o.host();
-    const through = Math.min(slot, host.deliveredThrough) - (this.#o.retainSlots ?? 256);
+    const through = Math.min(slot, host.deliveredThrough) - this.#o.retainSlots;
     if (through <= host.acceptorState.compactedThrough) return;
     this.#compacting = true;
     // The restart point first: once the log below it is gone, a restart must not look there.

@@ -15,13 +15,12 @@ import {
 import type { TransportMessage } from '@synod/transport';
 import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
-import { type Batcher, MAX_PENDING_BYTES, type ReadOutcome } from './batcher.js';
+import type { Batcher, ReadOutcome } from './batcher.js';
 import { isMemberOp, type MemberChanges } from './member-changes.js';
-import type { NodeRuntimeOptions } from './runtime-options.js';
+import type { ResolvedRuntimeOptions } from './runtime-options.js';
 
 const HOPS_HEADER = 'synod-hops';
 const MAX_HOPS = 3;
-const DEFAULT_MAX_WRITE_BYTES = 256 * 1024;
 /** How long a follower waits for the leader to answer a forwarded request before routing it again. */
 const FORWARD_TIMEOUT_MS = 1_000;
 
@@ -79,14 +78,14 @@ export interface RequestTarget {
  * writes to the batcher, which answers each once its slot is applied. paxos(k, v) runs here.
  */
 export class ClientRequests {
-  readonly #o: NodeRuntimeOptions;
+  readonly #o: ResolvedRuntimeOptions;
   readonly #r: RequestTarget;
   readonly #codec = createClientCodec();
   readonly #subjects;
   /** Request bytes this node forwarded to the leader and holds until it answers. */
   #forwardedBytes = 0;
 
-  constructor(options: NodeRuntimeOptions, target: RequestTarget) {
+  constructor(options: ResolvedRuntimeOptions, target: RequestTarget) {
     this.#o = options;
     this.#r = target;
     this.#subjects = groupSubjects(options.group);
@@ -147,7 +146,7 @@ export class ClientRequests {
       this.#codec.decodeWrite(data, type),
     );
     if (write === undefined) return;
-    const maxWriteBytes = this.#o.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES;
+    const maxWriteBytes = this.#o.maxWriteBytes;
     if (m.data.length > maxWriteBytes) {
       this.#respond(
         m,
@@ -236,9 +235,9 @@ export class ClientRequests {
     forward: Uint8Array,
     atLeader: () => void,
   ): void {
-    const deadline = Date.now() + (this.#o.requestTimeoutMs ?? 5_000);
+    const deadline = Date.now() + this.#o.requestTimeoutMs;
     // A follower holds what it forwards until the leader answers: bounded, like the leader's.
-    const max = this.#o.maxPendingBytes ?? MAX_PENDING_BYTES;
+    const max = this.#o.maxPendingBytes;
     if (this.#forwardedBytes > 0 && this.#forwardedBytes + forward.length > max) {
       this.#respond(m, format, {
         ok: false,
@@ -329,9 +328,9 @@ export class ClientRequests {
       this.#respond(
         m,
         format,
-        failure('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
+        failure('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs} ms`),
       );
-    }, this.#o.requestTimeoutMs ?? 5_000);
+    }, this.#o.requestTimeoutMs);
     this.#r.host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
       if (answered) return;
       clearTimeout(timeout);
@@ -391,9 +390,9 @@ export class ClientRequests {
       this.#respond(
         m,
         format,
-        failure('NO_QUORUM', `no majority answered within ${this.#o.requestTimeoutMs ?? 5_000} ms`),
+        failure('NO_QUORUM', `no majority answered within ${this.#o.requestTimeoutMs} ms`),
       );
-    }, this.#o.requestTimeoutMs ?? 5_000);
+    }, this.#o.requestTimeoutMs);
     const cancel = this.#r.host.read((through) => {
       if (answered) return;
       clearTimeout(timeout);

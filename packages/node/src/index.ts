@@ -14,6 +14,11 @@ export { LOG, MAX_LOG_READ } from './log-machine.js';
 export { MACHINES } from './machines.js';
 export { NodeRuntime, type NodeRuntimeOptions, type RuntimeMetrics } from './runtime.js';
 export {
+  type ResolvedRuntimeOptions,
+  RUNTIME_NUMBERS,
+  resolveRuntimeOptions,
+} from './runtime-options.js';
+export {
   CommandError,
   ReplicatedState,
   type StateMachine,

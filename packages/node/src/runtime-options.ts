@@ -3,6 +3,7 @@ import type { InspectionSink } from '@synod/host';
 import type { Logger } from '@synod/log';
 import type { Transport } from '@synod/transport';
 import type { AsyncStateMachine } from './async-machine.js';
+import { MAX_BATCH_BYTES, MAX_PENDING_BYTES, MAX_PENDING_BYTES_PER_CLIENT } from './batcher.js';
 import type { DataDirLock } from './data-dir-lock.js';
 import type { SnapshotPolicy } from './snapshot-keeper.js';
 import type { StateMachineKind } from './state-machine.js';
@@ -86,4 +87,55 @@ export interface RuntimeMetrics {
   committed(ms: number): void;
   /** An append to the acceptor's store (write and fsync) took `ms`. */
   persisted(ms: number): void;
+}
+
+/**
+ * Every number a node is started with: its default, and the least value it takes. The
+ * runtime checks them once, here (resolveRuntimeOptions), and its parts read the resolved
+ * values; the CLI only parses.
+ */
+export const RUNTIME_NUMBERS = {
+  requestTimeoutMs: { default: 5_000, min: 1 },
+  maxBatch: { default: 256, min: 1 },
+  maxWriteBytes: { default: 256 * 1024, min: 1 },
+  maxPendingBytes: { default: MAX_PENDING_BYTES, min: 1 },
+  maxPendingBytesPerClient: { default: MAX_PENDING_BYTES_PER_CLIENT, min: 1 },
+  snapshotEvery: { default: 10_000, min: 1 },
+  snapshotEveryBytes: { default: 4 * 2 ** 20, min: 0 },
+  retainSlots: { default: 256, min: 0 },
+  retainBytes: { default: 2 * 2 ** 20, min: 0 },
+  verifyEveryMs: { default: 600_000, min: 0 },
+} as const;
+
+/** The options with every number of RUNTIME_NUMBERS resolved to the value in force. */
+export type ResolvedRuntimeOptions = NodeRuntimeOptions & {
+  readonly [K in keyof typeof RUNTIME_NUMBERS]: number;
+};
+
+/**
+ * Checks every number (a whole number at or above its least value; maxInFlight too, whose
+ * default is the leader's), and the relations between them: a write must fit in one slot,
+ * and one client's pending bytes within everyone's. Throws RangeError naming the option.
+ */
+export function resolveRuntimeOptions(options: NodeRuntimeOptions): ResolvedRuntimeOptions {
+  const resolved: Record<string, number> = {};
+  for (const [name, { default: fallback, min }] of Object.entries(RUNTIME_NUMBERS)) {
+    const value = (options as unknown as Record<string, unknown>)[name] ?? fallback;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+      throw new RangeError(
+        `${name} must be a whole number of at least ${min}, got ${String(value)}`,
+      );
+    resolved[name] = value;
+  }
+  const inFlight = options.maxInFlight;
+  if (inFlight !== undefined && (!Number.isSafeInteger(inFlight) || inFlight < 1))
+    throw new RangeError(`maxInFlight must be a whole number of at least 1, got ${inFlight}`);
+  const r = resolved as { [K in keyof typeof RUNTIME_NUMBERS]: number };
+  if (r.maxWriteBytes > MAX_BATCH_BYTES)
+    throw new RangeError(
+      `maxWriteBytes must be at most ${MAX_BATCH_BYTES}: a write travels in one slot`,
+    );
+  if (r.maxPendingBytesPerClient > r.maxPendingBytes)
+    throw new RangeError('maxPendingBytesPerClient must be at most maxPendingBytes');
+  return { ...options, ...r };
 }

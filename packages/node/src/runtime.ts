@@ -25,7 +25,11 @@ import { DatabaseRepair } from './database-repair.js';
 import { DropLog } from './drop-log.js';
 import { KV } from './kv-machine.js';
 import { MemberChanges } from './member-changes.js';
-import type { NodeRuntimeOptions } from './runtime-options.js';
+import {
+  type NodeRuntimeOptions,
+  type ResolvedRuntimeOptions,
+  resolveRuntimeOptions,
+} from './runtime-options.js';
 import { readSnapshot } from './snapshot-io.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import { CommandError, ReplicatedState } from './state-machine.js';
@@ -57,7 +61,7 @@ const JOIN_RETRY_MS = 1_000;
 export class NodeRuntime {
   readonly group: string;
   readonly nodeId: string;
-  readonly #o: NodeRuntimeOptions;
+  readonly #o: ResolvedRuntimeOptions;
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
   #state: ReplicatedState;
@@ -87,21 +91,7 @@ export class NodeRuntime {
       throw new RangeError(
         `peers must include this node (${options.nodeId}), unless it joins the group (join)`,
       );
-    for (const [name, value] of [
-      ['snapshotEvery', options.snapshotEvery],
-      ['maxBatch', options.maxBatch],
-      ['maxInFlight', options.maxInFlight],
-      ['retainSlots', options.retainSlots],
-      ['retainBytes', options.retainBytes],
-      ['snapshotEveryBytes', options.snapshotEveryBytes],
-    ] as const) {
-      if (
-        value !== undefined &&
-        (!Number.isSafeInteger(value) ||
-          value < (['snapshotEvery', 'maxBatch', 'maxInFlight'].includes(name) ? 1 : 0))
-      )
-        throw new RangeError(`${name} must be a whole number, got ${value}`);
-    }
+    const resolved = resolveRuntimeOptions(options);
     await mkdir(options.dataDir, { recursive: true });
     // One process per directory, and only a directory of this group and node; one without
     // acceptor state waits until the group admits it (see DataDir), with its transport held.
@@ -128,7 +118,7 @@ export class NodeRuntime {
       // waiting after it starts held, and keeps asking (a refusal then is fatal).
       await dataDir.firstRound();
       runtime = new NodeRuntime(
-        { ...options, transport: dataDir.transport },
+        { ...resolved, transport: dataDir.transport },
         store,
         snapshotPath,
         snapshot,
@@ -152,7 +142,7 @@ export class NodeRuntime {
   }
 
   private constructor(
-    options: NodeRuntimeOptions,
+    options: ResolvedRuntimeOptions,
     store: AcceptorStore,
     snapshotPath: string,
     snapshot: Snapshot | undefined,
@@ -291,14 +281,10 @@ export class NodeRuntime {
     this.#memberChanges = new MemberChanges(this.#host);
     this.#batcher = new Batcher({
       nodeId: options.nodeId,
-      maxBatch: options.maxBatch ?? 256,
-      timeoutMs: options.requestTimeoutMs ?? 5_000,
-      ...(options.maxPendingBytes === undefined
-        ? {}
-        : { maxPendingBytes: options.maxPendingBytes }),
-      ...(options.maxPendingBytesPerClient === undefined
-        ? {}
-        : { maxPendingBytesPerClient: options.maxPendingBytesPerClient }),
+      maxBatch: options.maxBatch,
+      timeoutMs: options.requestTimeoutMs,
+      maxPendingBytes: options.maxPendingBytes,
+      maxPendingBytesPerClient: options.maxPendingBytesPerClient,
       submit: (value, done) => this.#host.submit(value, done),
       appliedThrough: () => this.appliedThrough,
     });
@@ -327,7 +313,7 @@ export class NodeRuntime {
             isLeader: () => this.#host.leader === this.nodeId,
             submitVerify: () =>
               this.#logOwnWrite({ op: 'verify' }, `verify-${this.nodeId}`, Date.now()),
-            everyMs: options.verifyEveryMs ?? 600_000,
+            everyMs: options.verifyEveryMs,
             logger: options.logger,
           });
     if (machine !== undefined)

@@ -22,7 +22,8 @@ export interface SnapshotPolicy {
   readonly retainBytes?: number;
 }
 
-export interface SnapshotKeeperOptions extends SnapshotPolicy {
+/** The keeper takes the policy resolved (resolveRuntimeOptions): every number in force. */
+export interface SnapshotKeeperOptions extends Required<SnapshotPolicy> {
   readonly path: string;
   readonly initial: Snapshot | undefined;
   readonly logger?: Logger | undefined;
@@ -69,18 +70,14 @@ export class SnapshotKeeper {
   applied(slot: number, bytes: number): void {
     this.#bytesSince += bytes;
     this.#recentSlotBytes.push(bytes);
-    if (this.#recentSlotBytes.length > (this.#o.retainSlots ?? 256)) this.#recentSlotBytes.shift();
-    const everyBytes = Math.max(
-      this.#o.snapshotEveryBytes ?? 4 * 2 ** 20,
-      this.#latest?.bytes.length ?? 0,
-    );
-    const due =
-      slot - this.#takenAt >= (this.#o.snapshotEvery ?? 10_000) || this.#bytesSince >= everyBytes;
+    if (this.#recentSlotBytes.length > this.#o.retainSlots) this.#recentSlotBytes.shift();
+    const everyBytes = Math.max(this.#o.snapshotEveryBytes, this.#latest?.bytes.length ?? 0);
+    const due = slot - this.#takenAt >= this.#o.snapshotEvery || this.#bytesSince >= everyBytes;
     if (this.#writing || !due) return;
     this.#takenAt = slot;
     this.#bytesSince = 0;
     // Keep the newest slots, as many as fit in retainBytes (and at most retainSlots).
-    const retainBytes = this.#o.retainBytes ?? 2 * 2 ** 20;
+    const retainBytes = this.#o.retainBytes;
     let kept = 0;
     let keptBytes = 0;
     for (let i = this.#recentSlotBytes.length - 1; i >= 0; i--) {
