@@ -10,7 +10,6 @@ import {
   TEXT_VALUES,
   type WriteOutcome,
 } from './sql-outcomes.js';
-import type { TxnStatement } from './transaction-entry.js';
 import { runTransaction } from './transaction-run.js';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
@@ -314,10 +313,6 @@ export class PgApplier {
    * One write, or its remembered outcome if its (clientId, seq) was applied before. Without
    * `guarded`, a failure returns undefined (the caller abandons the transaction).
    */
-  #applyTxn(statements: readonly TxnStatement[]): Promise<WriteOutcome> {
-    return runTransaction(this.#client, statements);
-  }
-
   async #applyWrite(
     write: SqlWrite,
     sessions: Map<string, Session>,
@@ -344,7 +339,7 @@ export class PgApplier {
       return outcome;
     }
     if (write.txn !== undefined) {
-      const outcome = await this.#applyTxn(write.txn);
+      const outcome = await runTransaction(c, write.txn);
       if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
       return outcome;
     }

@@ -26,7 +26,8 @@ const MAX_SOCKET_PATH = 107;
 /** Without TCP the port only names the socket file: any number serves. */
 const SOCKET_PORT = 5432;
 
-const alive = (pid: number): boolean => {
+/** Whether a process with this pid exists (signal 0 checks, and sends nothing). */
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -47,12 +48,12 @@ export async function stopLeftoverPostgres(dataDir: string): Promise<void> {
   } catch {
     return;
   }
-  if (!Number.isSafeInteger(pid) || pid <= 0 || !alive(pid)) return;
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !processAlive(pid)) return;
   process.kill(pid, 'SIGINT');
-  for (let waited = 0; alive(pid) && waited < 10_000; waited += 50)
+  for (let waited = 0; processAlive(pid) && waited < 10_000; waited += 50)
     await new Promise((resolve) => setTimeout(resolve, 50));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-  for (let waited = 0; alive(pid) && waited < 5_000; waited += 50)
+  if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (let waited = 0; processAlive(pid) && waited < 5_000; waited += 50)
     await new Promise((resolve) => setTimeout(resolve, 50));
 }
 

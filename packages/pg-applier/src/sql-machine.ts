@@ -2,6 +2,7 @@ import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
 import pg from 'pg';
 import { PgApplier, type SqlWrite } from './applier.js';
+import { backendPid } from './backend-pid.js';
 import { loadParser } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
@@ -410,9 +411,8 @@ export class SqlMachine {
    * their clients get 40001 and retry, as after any conflict with the log.
    */
   async #unblockApply(): Promise<void> {
-    // pg's Client keeps its backend's pid from BackendKeyData; @types/pg does not declare it.
-    const pid = (this.#applyClient as unknown as { processID?: unknown }).processID;
-    if (typeof pid !== 'number') return;
+    const pid = backendPid(this.#applyClient);
+    if (pid === undefined) return;
     await this.#own
       .query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity

@@ -83,7 +83,8 @@ export class StatementRunner implements ExtendedHost {
     const inTransaction = await transactionStatement({
       sql,
       params,
-      info: statements.length === 1 ? classify(sql)[0] : undefined,
+      // Parsed before the names were resolved: resolving changes names, not what it does.
+      info: statements.length === 1 ? statements[0] : undefined,
       where,
       db,
       session,

@@ -1,6 +1,7 @@
 import type { SynodClient } from '@synod/client';
 import { SynodError } from '@synod/client';
 import pg from 'pg';
+import { backendPid } from './backend-pid.js';
 import { isCatalogTable, type StatementInfo } from './classify.js';
 import { SqlError } from './errors.js';
 import type { Route } from './guard.js';
@@ -28,7 +29,13 @@ import type { Result } from './wire-result.js';
  */
 export type TransactionState =
   | { readonly kind: 'none' }
-  | { readonly kind: 'pending'; readonly begin: string; readonly pre: string[]; failed: boolean }
+  | {
+      readonly kind: 'pending';
+      readonly begin: string;
+      /** Savepoints and SET TRANSACTION, as classified, to run once the kind is known. */
+      readonly pre: { readonly sql: string; readonly info: StatementInfo | undefined }[];
+      failed: boolean;
+    }
   | { readonly kind: 'local'; failed: boolean }
   | { readonly kind: 'replicated'; readonly tx: ReplicatedTransaction };
 
@@ -157,9 +164,7 @@ export class ReplicatedTransaction {
 
   /** The tentative connection's backend (a CancelRequest cancels what it runs). */
   get backendPid(): number | undefined {
-    // pg's Client keeps it from BackendKeyData; @types/pg does not declare it.
-    const pid = (this.#db as unknown as { processID?: unknown }).processID;
-    return typeof pid === 'number' ? pid : undefined;
+    return backendPid(this.#db);
   }
 
   /** Ends the tentative transaction: nothing of it stays on this node's database by itself. */
@@ -228,7 +233,7 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
     if (t.failed && control !== 'rollback_to') throw aborted();
     if (control === 'rollback_to') t.failed = false;
     if (control !== undefined || (info?.kind === 'session' && info.setting === 'transaction')) {
-      t.pre.push(c.sql);
+      t.pre.push({ sql: c.sql, info });
       return done(
         control === 'savepoint'
           ? 'SAVEPOINT'
@@ -251,15 +256,15 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
       session.tentative = undefined;
       const tx = await ReplicatedTransaction.begin(c.connectionString, kept);
       session.transaction = { kind: 'replicated', tx };
-      for (const statement of t.pre)
-        if (!/^\s*set\s/i.test(statement))
-          await tx.run(statement, [], c.replicated, savepointInfo(statement));
+      // SET TRANSACTION is dropped: every transaction on replicated tables is serializable.
+      for (const { sql, info: pre } of t.pre)
+        if (pre?.kind !== 'session') await tx.run(sql, [], c.replicated, pre);
       return tx.run(c.sql, c.params, c.replicated, info);
     }
     if (usesLocalTables(where) || info?.kind === 'session') {
       session.transaction = { kind: 'local', failed: false };
       await c.db.query(t.begin);
-      for (const statement of t.pre) await c.db.query(statement);
+      for (const { sql } of t.pre) await c.db.query(sql);
     }
     return undefined;
   }
@@ -284,27 +289,6 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
     if (info.setting === 'synod.consistency_model') return undefined;
   }
   return t.tx.run(c.sql, c.params, c.replicated, info);
-}
-
-/** What a savepoint statement replayed from `pre` is, for the record. */
-function savepointInfo(sql: string): StatementInfo | undefined {
-  const kind = /^\s*rollback\b/i.test(sql)
-    ? 'rollback_to'
-    : /^\s*release\b/i.test(sql)
-      ? 'release'
-      : 'savepoint';
-  return {
-    kind: 'transaction',
-    node: 'TransactionStmt',
-    tables: [],
-    unqualified: [],
-    writes: [],
-    defines: [],
-    functions: [],
-    volatile: [],
-    locking: false,
-    transaction: { kind },
-  };
 }
 
 /** COMMIT or ROLLBACK: the block ends, whatever happens. */

@@ -10,6 +10,7 @@ import {
   type ScramSha256Data,
 } from 'pg-gateway';
 import { fromNodeSocket } from 'pg-gateway/node';
+import { backendPid } from './backend-pid.js';
 import { classify, statementTexts } from './classify.js';
 import { TEXT_VALUES } from './sql-outcomes.js';
 import { CopyIn, copyColumns, copyInMessage, copyOutMessages } from './wire-copy.js';
@@ -226,8 +227,8 @@ export class SqlFrontEnd {
   async #cancel(key: CancelKey): Promise<void> {
     const found = this.#byCancelKey.get(key.processId);
     if (found === undefined || found.session.cancelKey.secret !== key.secret) return;
-    const pid = (found.db as unknown as { processID?: unknown }).processID;
-    if (typeof pid === 'number') await cancelBackend(this.#o.connectionString, pid);
+    const pid = backendPid(found.db);
+    if (pid !== undefined) await cancelBackend(this.#o.connectionString, pid);
     const t = found.session.transaction;
     const tentative = t.kind === 'replicated' ? t.tx.backendPid : undefined;
     if (tentative !== undefined && this.#o.transactionConnectionString !== undefined)
