@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLogger } from '@synod/log';
-import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { makeCertificates, type NatsServer, startNatsServer } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYNOD, until } from './support/process-cluster.js';
@@ -30,61 +30,6 @@ let observer: Transport;
 /** What the observer's own transport logged: the server's refusals arrive this way. */
 const observerLog: string[] = [];
 const nodes = new Map<string, { child: ChildProcess; log: string[] }>();
-
-/** Makes a CA, and the server's and each role's certificates signed by it (EC keys: fast). */
-async function makeCertificates(into: string): Promise<void> {
-  const openssl = (...args: string[]) => run('openssl', args, { cwd: into });
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl(
-    'req',
-    '-x509',
-    ...newKey,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=synod-test-ca',
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-  );
-  const sign = async (name: string, extensions: string) => {
-    await writeFile(join(into, `${name}.ext`), extensions);
-    await openssl(
-      'req',
-      ...newKey,
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}-key.pem`,
-      '-out',
-      `${name}.csr`,
-    );
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca-key.pem',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.pem`,
-    );
-  };
-  await sign(
-    'nats-server',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
-  );
-  await sign('synod-node', 'extendedKeyUsage=clientAuth\n');
-  await sign('synod-client', 'extendedKeyUsage=clientAuth\n');
-}
 
 const tlsFlags = (role: string) => [
   '--tls-ca',
@@ -180,7 +125,14 @@ async function oneLeader(): Promise<string | undefined> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'synod-security-'));
-  await makeCertificates(dir);
+  // A CA, and the server's and each role's certificates signed by it.
+  await makeCertificates(dir, {
+    'nats-server': {
+      extensions: 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+    },
+    'synod-node': { extensions: 'extendedKeyUsage=clientAuth\n' },
+    'synod-client': { extensions: 'extendedKeyUsage=clientAuth\n' },
+  });
   const conf = join(dir, 'secure.conf');
   await writeFile(
     conf,

@@ -118,7 +118,7 @@ function pgbench(
   return row;
 }
 
-/** pgbench -i (scale 1) through `port`; with `replicateVia`, its tables then replicated. */
+/** pgbench -i (scale 1) through `port`; with `replicate`, its tables then replicated. */
 function pgbenchInit(port: number, password = '', replicate = false): void {
   execFileSync(
     'pgbench',

@@ -9,17 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../src/embedded.js';
 import { startEmbeddedPostgres } from '../src/index.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('the embedded PostgreSQL', () => {
   let dir: string;
@@ -72,12 +65,12 @@ describe('the embedded PostgreSQL', () => {
     const serverPid = Number(
       (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
     );
-    expect(alive(serverPid)).toBe(true);
+    expect(processAlive(serverPid)).toBe(true);
     holder.kill('SIGKILL');
     const deadline = Date.now() + 15_000;
-    while (alive(serverPid) && Date.now() < deadline)
+    while (processAlive(serverPid) && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(alive(serverPid), 'the server outlived its node').toBe(false);
+    expect(processAlive(serverPid), 'the server outlived its node').toBe(false);
     expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
 
     // Started again on the same directory: the same secret, and the server takes it.

@@ -3,10 +3,11 @@
 // and node-postgres log in with a password, over TLS with sslmode=require and verify-full; a
 // wrong password, an unknown user and a login before any user exists are refused.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeCertificates } from '@synod/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scramVerifier } from '../src/index.js';
@@ -15,53 +16,6 @@ import { SqlGroup } from './sql-group.js';
 const run = promisify(execFile);
 const peers = ['a', 'b', 'c'];
 const HOST = '127.0.0.2';
-
-/** A CA and a certificate for HOST signed by it (EC keys: fast). */
-async function certificates(dir: string): Promise<void> {
-  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl(
-    'req',
-    '-x509',
-    ...key,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=synod-test-ca',
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-  );
-  await openssl(
-    'req',
-    ...key,
-    '-subj',
-    `/CN=${HOST}`,
-    '-keyout',
-    'server-key.pem',
-    '-out',
-    'server.csr',
-  );
-  await writeFile(join(dir, 'server.ext'), `subjectAltName=IP:${HOST}\n`);
-  await openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca-key.pem',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server.pem',
-  );
-}
 
 describe('logins to the SQL front end', () => {
   let group: SqlGroup;
@@ -94,7 +48,10 @@ describe('logins to the SQL front end', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'synod-logins-'));
-    await certificates(dir);
+    // A CA, and a certificate for HOST signed by it (server.pem, server-key.pem).
+    await makeCertificates(dir, {
+      server: { subject: `/CN=${HOST}`, extensions: `subjectAltName=IP:${HOST}\n` },
+    });
     const tls = {
       cert: await readFile(join(dir, 'server.pem')),
       key: await readFile(join(dir, 'server-key.pem')),

@@ -4,6 +4,7 @@ export {
   findBinary,
   postgresBinDirs,
 } from './binaries.js';
+export { type CertificateRequest, makeCertificates } from './certificates.js';
 export { MissingBinaryError, ServerStartError } from './errors.js';
 export { type NatsServer, type NatsServerOptions, startNatsServer } from './nats.js';
 export {
