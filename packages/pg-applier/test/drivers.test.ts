@@ -4,6 +4,7 @@
 // replicated). The reported settings are checked against a real PostgreSQL 15's.
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '@synod/testkit';
 import knexFactory, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTED_SETTINGS } from '../src/wire-startup.js';
@@ -46,13 +47,7 @@ describe('drivers against the SQL front end', () => {
     knexes.push(k);
     return k;
   };
-  const until = async (what: () => Promise<boolean>): Promise<void> => {
-    const deadline = Date.now() + 15_000;
-    while (!(await what())) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
+  const until = (what: string, check: () => Promise<boolean>) => waitFor(what, check, 15_000, 50);
 
   beforeAll(async () => {
     group = await SqlGroup.start('drivers', peers, { peers, replicated: [] });
@@ -141,6 +136,7 @@ describe('drivers against the SQL front end', () => {
     expect(moved).toEqual({ id: 600, body: 'knex' });
     const c = knex('c');
     await until(
+      'the transfer on node c',
       async () => (await c('accounts').where({ id: 1 }).first('balance'))?.balance === 70,
     );
     expect(await c('accounts').orderBy('id').select('id', 'balance')).toEqual([
@@ -191,12 +187,14 @@ describe('drivers against the SQL front end', () => {
       );
     for (const id of peers)
       await until(
+        `the ledger's rows on ${id}`,
         async () => (await ledger(id)) === '[{"id":1,"entry":"opened"},{"id":2,"entry":"funded"}]',
       );
     // Its writes now go through the log, from a knex transaction on another node.
     await knex('c').transaction(async (trx) => {
       await trx('ledger').insert({ id: 3, entry: 'replicated' });
     });
-    for (const id of peers) await until(async () => (await ledger(id)).includes('"id":3'));
+    for (const id of peers)
+      await until(`row 3 on ${id}`, async () => (await ledger(id)).includes('"id":3'));
   }, 60_000);
 });
