@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { classify } from './classify.js';
 import { DeterminismError, SqlError } from './errors.js';
-import { copyStagedRows, readRowParts, type StagedRows } from './staged-rows.js';
+import { copyStagedRows, readRowParts, type StagedRows, storedColumns } from './staged-rows.js';
 
 /** `public.t` and `t` name one table (the default search path). */
 export function tableKey(table: string): string {
@@ -234,16 +234,11 @@ export async function readRows(
   table: string,
 ): Promise<{ columns: string[]; rows: string }> {
   const name = quoteTable(table);
-  const columns = await client.query<{ name: string }>(
-    `SELECT attname AS name FROM pg_attribute
-      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-      ORDER BY attnum`,
-    [name],
-  );
+  const columns = await storedColumns(client, name);
   const rows = await client.query<{ rows: string }>(
     `SELECT coalesce(json_agg(t), '[]')::text AS rows FROM ${name} t`,
   );
-  return { columns: columns.rows.map((c) => c.name), rows: rows.rows[0]?.rows ?? '[]' };
+  return { columns, rows: rows.rows[0]?.rows ?? '[]' };
 }
 
 /** Replaces the table's rows with the entry's, the first time the table is replicated. */

@@ -121,6 +121,20 @@ export function copyStagedRows(
 }
 
 /**
+ * The columns a table's rows are copied by, in order: its stored ones (a stored generated
+ * column is computed again where the rows arrive). `name` is the quoted name.
+ */
+export async function storedColumns(client: pg.ClientBase, name: string): Promise<string[]> {
+  const columns = await client.query<{ name: string }>(
+    `SELECT attname AS name FROM pg_attribute
+      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      ORDER BY attnum`,
+    [name],
+  );
+  return columns.rows.map((c) => c.name);
+}
+
+/**
  * A table's rows read at one moment, as JSON arrays of at most `maxPartBytes` each (a row
  * larger than that is refused), and its stored columns. `table.name` is the quoted name.
  */
@@ -132,12 +146,7 @@ export async function readRowParts(
   const { name, key } = table;
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    const columns = await client.query<{ name: string }>(
-      `SELECT attname AS name FROM pg_attribute
-        WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-        ORDER BY attnum`,
-      [name],
-    );
+    const columns = await storedColumns(client, name);
     await client.query(
       `DECLARE synod_rows NO SCROLL CURSOR FOR SELECT row_to_json(t)::text AS r FROM ${name} t`,
     );
@@ -170,7 +179,7 @@ export async function readRowParts(
         `the rows of "${key}" need ${parts.length} log entries, more than the ${MAX_STAGE_PARTS} one replicate takes: replicate it empty and copy its rows in through the front end, in parts`,
       );
     await client.query('COMMIT');
-    return { columns: columns.rows.map((c) => c.name), parts };
+    return { columns, parts };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
