@@ -246,13 +246,28 @@ function copyRows(group: string, key: string, name: string, content: TableConten
   const first = `IF NOT EXISTS (SELECT 1 FROM synod.replicated WHERE group_name = ${pg.escapeLiteral(group)} AND table_name = ${pg.escapeLiteral(key)}) THEN`;
   if ('staged' in content)
     return `${first} ${copyStagedRows(group, { key, name }, content.columns, content.staged)} END IF;`;
-  const list = content.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
-  // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
-  const insert =
-    content.columns.length === 0
+  const insert = insertRowsStatement(name, content.columns);
+  const run =
+    insert === undefined
       ? ''
-      : `EXECUTE ${pg.escapeLiteral(`INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`)} USING ${pg.escapeLiteral(content.rows)}::json;`;
-  return `${first} ${`EXECUTE ${pg.escapeLiteral(`DELETE FROM ${name}`)};`} ${insert} END IF;`;
+      : `EXECUTE ${pg.escapeLiteral(insert)} USING ${pg.escapeLiteral(content.rows)}::json;`;
+  return `${first} ${`EXECUTE ${pg.escapeLiteral(deleteRowsStatement(name))};`} ${run} END IF;`;
+}
+
+/**
+ * Empties a table (quoted `name`) before its rows are replaced: DELETE, not TRUNCATE, since a
+ * local table may reference this one, and TRUNCATE refuses that.
+ */
+export const deleteRowsStatement = (name: string): string => `DELETE FROM ${name}`;
+
+/**
+ * Inserts rows given as a JSON array ($1) into a table (quoted `name`), each column with its
+ * own type; undefined when there is no column to insert.
+ */
+export function insertRowsStatement(name: string, columns: readonly string[]): string | undefined {
+  if (columns.length === 0) return undefined;
+  const list = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+  return `INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`;
 }
 
 /** The tables a group replicated at run time, as this database has applied them. */

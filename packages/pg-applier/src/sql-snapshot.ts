@@ -1,9 +1,11 @@
 import type { PlainData } from '@synod/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import { SqlError } from './errors.js';
 import {
   assertDefinition,
   assertTableName,
+  deleteRowsStatement,
+  insertRowsStatement,
   quoteTable,
   readRows,
   replicateStatement,
@@ -157,14 +159,9 @@ export async function installSqlSnapshot(
         }),
       );
       const name = quoteTable(table);
-      // DELETE, not TRUNCATE: a local table may reference this one, and TRUNCATE refuses that.
-      await client.query(`DELETE FROM ${name}`);
-      if (columns.length === 0) continue;
-      const list = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
-      await client.query(
-        `INSERT INTO ${name} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1::json)`,
-        [rows],
-      );
+      await client.query(deleteRowsStatement(name));
+      const insert = insertRowsStatement(name, columns);
+      if (insert !== undefined) await client.query(insert, [rows]);
     }
     await client.query('DELETE FROM synod.sql_users WHERE group_name = $1', [group]);
     for (const [name, scram] of doc.users ?? []) {
