@@ -8,6 +8,10 @@ import {
   type Value,
   ZERO_BALLOT,
 } from '@synod/protocol';
+import { sameBytes } from './bytes.js';
+import { PAXOS_RULES, type ProtocolRules } from './rules.js';
+
+export { sameBytes } from './bytes.js';
 
 /** What an acceptor decided about one request: the records to make durable and its answer. */
 export interface Verdict<Answer> {
@@ -60,19 +64,15 @@ export class AcceptorState {
   #highestAcceptedSlot = -1;
   /** Slots at or below are chosen, captured in this node's snapshot, and forgotten here. */
   #compactedThrough = -1;
-  /**
-   * The simulator's planted bug: compaction that only deletes, so compacted slots look
-   * empty and phase 1 and 2 over them are granted as if nothing had been chosen there.
-   */
-  #forgetCompacted = false;
+  #rules: Pick<ProtocolRules, 'compactionFloor'> = PAXOS_RULES;
 
   /** Rebuilds the state from durable records, in the order they were written. */
   static recover(
     records: readonly StoreRecord[],
-    options: { readonly plantForgetCompacted?: boolean } = {},
+    rules: Pick<ProtocolRules, 'compactionFloor'> = PAXOS_RULES,
   ): AcceptorState {
     const state = new AcceptorState();
-    state.#forgetCompacted = options.plantForgetCompacted ?? false;
+    state.#rules = rules;
     for (const record of records) state.#apply(record);
     return state;
   }
@@ -83,9 +83,7 @@ export class AcceptorState {
 
   /** Whether a log slot was compacted away: no request may touch it any more. */
   #compacted(instance: Instance): boolean {
-    return (
-      !this.#forgetCompacted && typeof instance === 'number' && instance <= this.#compactedThrough
-    );
+    return typeof instance === 'number' && instance <= this.#compactedThrough;
   }
 
   /**
@@ -172,7 +170,7 @@ export class AcceptorState {
     maxBytes: number = PROMISE_PAGE_BYTES,
   ): Verdict<PromiseAnswer> {
     const higher = this.#highestPromiseFrom(fromSlot);
-    if (fromSlot <= this.#compactedThrough && !this.#forgetCompacted)
+    if (fromSlot <= this.#compactedThrough)
       return { records: [], answer: this.#refuseCompacted(higher) };
     if (!atLeast(ballot, higher))
       return { records: [], answer: { ok: false, promised: higher, accepted: [], more: false } };
@@ -269,9 +267,11 @@ export class AcceptorState {
         if (record.throughSlot > this.#compactedThrough) {
           forgetThrough(this.#promised, record.throughSlot);
           forgetThrough(this.#accepted, record.throughSlot);
-          if (this.#forgetCompacted) break;
-          this.#compactedThrough = record.throughSlot;
-          this.#highestAcceptedSlot = Math.max(this.#highestAcceptedSlot, record.throughSlot);
+          this.#compactedThrough = this.#rules.compactionFloor(
+            this.#compactedThrough,
+            record.throughSlot,
+          );
+          this.#highestAcceptedSlot = Math.max(this.#highestAcceptedSlot, this.#compactedThrough);
         }
         break;
       case 'accept':
@@ -299,10 +299,4 @@ export class AcceptorState {
 function forgetThrough(map: Map<Instance, unknown>, throughSlot: number): void {
   for (const instance of map.keys())
     if (typeof instance === 'number' && instance <= throughSlot) map.delete(instance);
-}
-
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

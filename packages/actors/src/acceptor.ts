@@ -2,14 +2,15 @@ import type { PeerMessage, StoreRecord } from '@synod/protocol';
 import { enqueueActions, setup } from 'xstate';
 import { AcceptorState } from './acceptor-state.js';
 import { type Effect, LEARNERS, type MessageEvent, type PersistedEvent } from './effects.js';
-import type { PlantedBug } from './plants.js';
+import { PAXOS_RULES, type ProtocolRules } from './rules.js';
 
 export interface AcceptorInput {
   readonly group: string;
   readonly nodeId: string;
   /** Durable records found at start, in write order (empty for a new acceptor). */
   readonly recovered?: readonly StoreRecord[];
-  readonly plant?: PlantedBug;
+  /** The protocol's rules (the simulator bends one to plant a bug); default PAXOS_RULES. */
+  readonly rules?: ProtocolRules;
   /**
    * Send learners a copy of every acceptance, with its value (default true): how learners
    * learn without a leader (pg_paxos). With a distinguished leader, learners learn from its
@@ -27,7 +28,7 @@ export interface AcceptorContext {
   readonly group: string;
   readonly nodeId: string;
   readonly state: AcceptorState;
-  readonly plant: PlantedBug | undefined;
+  readonly rules: ProtocolRules;
   readonly copyToLearners: boolean;
   /** Id of the last persist effect emitted. */
   lastPersistId: number;
@@ -128,8 +129,7 @@ export const acceptorMachine = setup({
         context.lastPersistId += 1;
         enqueue.emit({ type: 'persist', id: context.lastPersistId, records });
       }
-      const mustWait =
-        context.lastPersistId > context.durableId && context.plant !== 'reply-before-persist';
+      const mustWait = context.rules.holdsAnswers(context.lastPersistId > context.durableId);
       if (mustWait) context.held.push({ waitFor: context.lastPersistId, effects: sends });
       else for (const effect of sends) enqueue.emit(effect);
     }),
@@ -157,10 +157,8 @@ export const acceptorMachine = setup({
   context: ({ input }) => ({
     group: input.group,
     nodeId: input.nodeId,
-    state: AcceptorState.recover(input.recovered ?? [], {
-      plantForgetCompacted: input.plant === 'compaction-forgets-slots',
-    }),
-    plant: input.plant,
+    state: AcceptorState.recover(input.recovered ?? [], input.rules ?? PAXOS_RULES),
+    rules: input.rules ?? PAXOS_RULES,
     copyToLearners: input.copyToLearners ?? true,
     lastPersistId: 0,
     durableId: 0,

@@ -48,7 +48,7 @@ export {
   NOOP,
   type ProposalDoneEvent,
 } from './log-ops.js';
-export { LEADER_PLANTED_BUGS, PLANTED_BUGS, type PlantedBug } from './plants.js';
+export { LEADER_PLANTED_BUGS, PLANTED_BUGS, type PlantedBug, rulesFor } from './plants.js';
 export {
   DEFAULT_PROPOSER_TIMING,
   type KnownValueEvent,
@@ -59,3 +59,4 @@ export {
   proposerMachine,
 } from './proposer.js';
 export { majority, quorumImpossible } from './quorum.js';
+export { PAXOS_RULES, type ProtocolRules, type Votes } from './rules.js';

@@ -1,9 +1,9 @@
-import { type Ballot, formatBallot, type Instance, type Value } from '@synod/protocol';
+import { formatBallot, type Instance, type Value } from '@synod/protocol';
 import { enqueueActions, setup } from 'xstate';
 import { sameBytes } from './acceptor-state.js';
 import type { Effect, MessageEvent } from './effects.js';
-import type { PlantedBug } from './plants.js';
 import { majority } from './quorum.js';
+import { PAXOS_RULES, type ProtocolRules, type Votes } from './rules.js';
 
 export interface LearnerInput {
   readonly group: string;
@@ -16,18 +16,19 @@ export interface LearnerInput {
    * distinguished leader's acceptors send none: with it off, votes that arrive are ignored.
    */
   readonly learnFromVotes?: boolean;
-  readonly plant?: PlantedBug;
+  /** The protocol's rules (the simulator bends one to plant a bug); default PAXOS_RULES. */
+  readonly rules?: ProtocolRules;
 }
 
 /** Votes for one instance, by ballot: a value is learned when one ballot gathers a majority. */
-type Tally = Map<string, { readonly value: Value; readonly voters: Set<string> }>;
+type Tally = Map<string, Votes>;
 
 /** Mutable for O(1) steps, like the acceptor's; drive it as a live actor. */
 export interface LearnerContext {
   readonly group: string;
   readonly quorum: number;
   readonly learnFromVotes: boolean;
-  readonly plant: PlantedBug | undefined;
+  readonly rules: ProtocolRules;
   readonly tallies: Map<Instance, Tally>;
   readonly learned: Map<Instance, Value>;
   /** Learned slots waiting for the ones before them. */
@@ -56,11 +57,6 @@ export type LearnerEvent = MessageEvent | KnownEvent | SkipEvent;
 /** A broken invariant: the node must stop rather than apply a second value for one slot. */
 export class InvariantViolation extends Error {
   override readonly name = 'InvariantViolation';
-}
-
-function ballotKey(ballot: Ballot, plant: PlantedBug | undefined): string {
-  // The planted bug: votes at different ballots are counted together.
-  return plant === 'mixed-ballot-quorum' ? 'any' : formatBallot(ballot);
 }
 
 function learn(
@@ -148,17 +144,16 @@ export const learnerMachine = setup({
         return;
       const tally: Tally = context.tallies.get(m.instance) ?? new Map();
       context.tallies.set(m.instance, tally);
-      const key = ballotKey(m.ballot, context.plant);
+      const key = context.rules.voteKey(formatBallot(m.ballot));
       const votes = tally.get(key) ?? { value: m.value, voters: new Set<string>() };
-      if (context.plant !== 'mixed-ballot-quorum' && !sameBytes(votes.value, m.value)) {
+      const counted = context.rules.addVote(votes, m.value);
+      if (counted === undefined) {
         // One ballot carries one value (a node never reuses a ballot): counting these votes
         // together could learn a value no majority accepted.
         throw new InvariantViolation(
           `learner ${context.group}: instance ${String(m.instance)} has two values accepted at ballot ${key}`,
         );
       }
-      const counted =
-        context.plant === 'mixed-ballot-quorum' ? { value: m.value, voters: votes.voters } : votes;
       counted.voters.add(m.from);
       tally.set(key, counted);
       if (counted.voters.size >= context.quorum) learn(context, m.instance, counted.value, emit);
@@ -170,7 +165,7 @@ export const learnerMachine = setup({
     group: input.group,
     quorum: majority(input.acceptorCount),
     learnFromVotes: input.learnFromVotes ?? true,
-    plant: input.plant,
+    rules: input.rules ?? PAXOS_RULES,
     tallies: new Map(),
     learned: new Map(),
     waiting: new Map(),

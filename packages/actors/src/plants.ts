@@ -1,6 +1,10 @@
+import { majorityOf } from '@synod/protocol';
+import { PAXOS_RULES, type ProtocolRules } from './rules.js';
+
 /**
  * Known bugs that can be built into the machines, so the simulator can prove it catches them
- * (`npm run sim -- --plant BUG`). Production code never sets these.
+ * (`npm run sim -- --plant BUG`). Each is the protocol's rules with one rule bent (rulesFor):
+ * the machines and the host only ever call their rules, and production code runs PAXOS_RULES.
  */
 export type PlantedBug =
   | 'reply-before-persist'
@@ -54,6 +58,31 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'ack-when-chosen',
 ];
 
-export interface Plants {
-  readonly plant?: PlantedBug;
+/** A quorum of the right size from any acceptors, members or not. */
+const anyMajoritySize = (voters: ReadonlySet<string>, members: readonly string[]): boolean =>
+  voters.size >= majorityOf(members.length);
+
+/** Each planted bug as the one rule it bends. */
+const BENT_RULES: Readonly<Record<PlantedBug, Partial<ProtocolRules>>> = {
+  'reply-before-persist': { holdsAnswers: () => false },
+  'ignore-accepted': { valueToPropose: (own) => own },
+  'mixed-ballot-quorum': {
+    voteKey: () => 'any',
+    addVote: (votes, value) => ({ value, voters: votes.voters }),
+  },
+  'skip-repropose': { reported: () => [] },
+  'deposed-keeps-committing': { countsAsAck: () => true, deposes: () => false },
+  'compaction-forgets-slots': { compactionFloor: (floor) => floor },
+  'no-round-floor': { shareRound: () => undefined },
+  'ignore-membership': { isQuorum: anyMajoritySize, slotPrepared: anyMajoritySize },
+  'unprepared-members': { slotPrepared: () => true },
+  'no-membership-window': { withinWindow: () => true },
+  'trust-any-peer': { peerVerdict: () => undefined },
+  // Built into the simulator's clients (they stand for the node's answer path): no rule here.
+  'ack-when-chosen': {},
+};
+
+/** The protocol's rules with `plant` built in (none: the rules as they are meant to run). */
+export function rulesFor(plant: PlantedBug | undefined): ProtocolRules {
+  return plant === undefined ? PAXOS_RULES : { ...PAXOS_RULES, ...BENT_RULES[plant] };
 }

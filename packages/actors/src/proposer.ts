@@ -19,9 +19,9 @@ import {
   type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
-import type { PlantedBug } from './plants.js';
 import { majority, quorumImpossible } from './quorum.js';
 import { nextRound } from './rounds.js';
+import { PAXOS_RULES, type ProtocolRules } from './rules.js';
 
 export interface ProposerTiming {
   /** How long a phase waits for a majority before retrying. */
@@ -54,7 +54,8 @@ export interface ProposerInput {
   readonly timing?: ProposerTiming;
   /** Seeds the randomized backoff. */
   readonly seed: number;
-  readonly plant?: PlantedBug;
+  /** The protocol's rules (the simulator bends one to plant a bug); default PAXOS_RULES. */
+  readonly rules?: ProtocolRules;
 }
 
 export interface ProposerOutput {
@@ -103,7 +104,6 @@ const sameBallot = (a: Ballot, b: Ballot): boolean => compareBallots(a, b) === 0
 
 /** Seed 001, 1b: adopt the value accepted at the highest ballot among the responders, else ours. */
 function valueToPropose(context: ProposerContext): Value {
-  if (context.input.plant === 'ignore-accepted') return context.input.value;
   let best: AcceptedEntry | undefined;
   for (const entry of context.promises.values()) {
     if (
@@ -112,7 +112,7 @@ function valueToPropose(context: ProposerContext): Value {
     )
       best = entry;
   }
-  return best?.value ?? context.input.value;
+  return (context.input.rules ?? PAXOS_RULES).valueToPropose(context.input.value, best);
 }
 
 /**

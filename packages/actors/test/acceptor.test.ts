@@ -3,7 +3,7 @@ import { ballot, type PeerMessage, ZERO_BALLOT } from '@synod/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { AcceptorState, acceptorMachine } from '../src/index.js';
+import { AcceptorState, acceptorMachine, rulesFor } from '../src/index.js';
 import { bytes, record } from './helpers.js';
 
 const b = (round: number, node = 'a') => ballot(round, node);
@@ -180,7 +180,7 @@ describe('acceptor machine: persistence comes before the reply', () => {
 
   it('with the planted reply-before-persist bug, answers before the record is durable (the simulator must catch this)', () => {
     const actor = createActor(acceptorMachine, {
-      input: { group: 'g', nodeId: 'a', plant: 'reply-before-persist' },
+      input: { group: 'g', nodeId: 'a', rules: rulesFor('reply-before-persist') },
     });
     const effects = record(actor);
     actor.start();

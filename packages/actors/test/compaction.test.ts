@@ -4,7 +4,13 @@
 import { ballot, Membership, type StoreRecord } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { AcceptorState, type Effect, leaderMachine, learnerMachine } from '../src/index.js';
+import {
+  AcceptorState,
+  type Effect,
+  leaderMachine,
+  learnerMachine,
+  rulesFor,
+} from '../src/index.js';
 import { bytes, record } from './helpers.js';
 
 const b = (round: number, node = 'l') => ballot(round, node);
@@ -79,7 +85,7 @@ describe('acceptor compaction', () => {
   });
 
   it('with the planted compaction-forgets-slots bug, grants phase 1 over compacted slots as if empty', () => {
-    const s = AcceptorState.recover([], { plantForgetCompacted: true });
+    const s = AcceptorState.recover([], rulesFor('compaction-forgets-slots'));
     s.accept(b(1), 0, bytes('chosen'));
     s.compact(0);
     const answer = s.prepareLog(b(2, 'm'), 0).answer;

@@ -3,7 +3,13 @@
 import { ballot, encodeMembership, Membership, type PeerMessage } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { AcceptorState, type LeaderEffect, leaderMachine, type PlantedBug } from '../src/index.js';
+import {
+  AcceptorState,
+  type LeaderEffect,
+  leaderMachine,
+  type PlantedBug,
+  rulesFor,
+} from '../src/index.js';
 import { bytes, text } from './helpers.js';
 
 /** A leader candidate wired to three in-process acceptors that answer at once. */
@@ -41,7 +47,7 @@ function setup(
       ...(options.maxInFlightBytes === undefined
         ? {}
         : { maxInFlightBytes: options.maxInFlightBytes }),
-      ...(options.plant === undefined ? {} : { plant: options.plant }),
+      rules: rulesFor(options.plant),
     },
   });
   const effects: LeaderEffect[] = [];

@@ -1,7 +1,7 @@
 import { ballot, type PeerMessage } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { learnerMachine } from '../src/index.js';
+import { learnerMachine, rulesFor } from '../src/index.js';
 import { bytes, record, text } from './helpers.js';
 
 const accepted = (
@@ -22,7 +22,7 @@ const accepted = (
 
 function learner(plant?: 'mixed-ballot-quorum') {
   const actor = createActor(learnerMachine, {
-    input: { group: 'g', nodeId: 'n', acceptorCount: 3, ...(plant ? { plant } : {}) },
+    input: { group: 'g', nodeId: 'n', acceptorCount: 3, rules: rulesFor(plant) },
   });
   const effects = record(actor);
   actor.start();

@@ -3,7 +3,7 @@
 import { ballot, type PeerMessage } from '@synod/protocol';
 import { describe, expect, it } from 'vitest';
 import { type AnyActorRef, createActor } from 'xstate';
-import { AcceptorState, type Effect, proposerMachine } from '../src/index.js';
+import { AcceptorState, type Effect, proposerMachine, rulesFor } from '../src/index.js';
 import { bytes, record, text } from './helpers.js';
 
 /** Three in-process acceptors; `reachable` says which of them answer. */
@@ -144,7 +144,7 @@ describe('proposer (seed 001)', () => {
         acceptorCount: 3,
         minRound: 5,
         seed: 1,
-        plant: 'ignore-accepted',
+        rules: rulesFor('ignore-accepted'),
       },
     });
     const queue: Effect[] = [];

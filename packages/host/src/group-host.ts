@@ -6,7 +6,9 @@ import {
   catchUpMachine,
   type LeaderEffect,
   learnerMachine,
+  type ProtocolRules,
   proposerMachine,
+  rulesFor,
 } from '@synod/actors';
 import {
   createPeerCodec,
@@ -85,9 +87,12 @@ export class GroupHost {
   #stopped = false;
   decodeErrors = 0;
   readonly #filter: PeerFilter;
+  /** The protocol's rules; a simulator run bends one of them (GroupHostOptions.plant). */
+  readonly #rules: ProtocolRules;
 
   constructor(options: GroupHostOptions) {
     this.#o = options;
+    this.#rules = rulesFor(options.plant);
     this.nodeId = options.nodeId;
     this.#subjects = groupSubjects(options.group);
     this.#nextRequestId = (Math.abs(options.seed) % 2 ** 21) * 2 ** 20;
@@ -122,7 +127,7 @@ export class GroupHost {
     const base = {
       group: options.group,
       nodeId: options.nodeId,
-      ...(options.plant === undefined ? {} : { plant: options.plant }),
+      rules: this.#rules,
     };
     this.#acceptor = this.#start(
       'acceptor',
@@ -168,7 +173,7 @@ export class GroupHost {
       scheduler: o.scheduler,
       subjects: this.#subjects,
       seed: o.seed,
-      plant: o.plant,
+      rules: this.#rules,
       timing: o.leaderTiming,
       maxInFlight: o.maxInFlight,
       minRound: () => this.#roundFloor + 1,
@@ -460,7 +465,7 @@ export class GroupHost {
       deliver(message);
       return;
     }
-    const dropped = this.#o.plant === 'trust-any-peer' ? undefined : this.#filter.check(message);
+    const dropped = this.#rules.peerVerdict(() => this.#filter.check(message));
     if (dropped !== undefined) {
       this.#o.observer?.dropped?.(this.nodeId, message, dropped);
       // A decide this node cannot vouch for still says the slot is chosen: fetch it from logs.
@@ -563,7 +568,7 @@ export class GroupHost {
         minRound: this.#roundFloor + 1,
         seed: this.#o.seed * 7919 + this.#actorSeq,
         ...(this.#o.timing === undefined ? {} : { timing: this.#o.timing }),
-        ...(this.#o.plant === undefined ? {} : { plant: this.#o.plant }),
+        rules: this.#rules,
       },
     });
     const proposal: Proposal = { actor, waiters: [done] };
@@ -702,10 +707,11 @@ export class GroupHost {
   #raiseFloor(round: number): void {
     this.#roundFloor = round;
     this.#filter.sawRound(round);
-    if (this.#o.plant === 'no-round-floor') return; // the planted bug: machines not told
-    const event = { type: 'roundFloor', round } as const;
-    if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
-    for (const { actor } of this.#proposals.values()) tell(actor, event);
+    this.#rules.shareRound(() => {
+      const event = { type: 'roundFloor', round } as const;
+      if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
+      for (const { actor } of this.#proposals.values()) tell(actor, event);
+    });
   }
 
   #setMembership(membership: Membership): void {

@@ -3,7 +3,7 @@ import {
   type LeaderContext,
   type LeaderTiming,
   leaderMachine,
-  type PlantedBug,
+  type ProtocolRules,
 } from '@synod/actors';
 import {
   type Ballot,
@@ -37,7 +37,7 @@ export interface LeaderModeHost {
   readonly scheduler: Scheduler;
   readonly subjects: GroupSubjects;
   readonly seed: number;
-  readonly plant: PlantedBug | undefined;
+  readonly rules: ProtocolRules;
   readonly timing: LeaderTiming | undefined;
   readonly maxInFlight: number | undefined;
   minRound(): number;
@@ -126,7 +126,7 @@ export class LeaderMode {
           minRound: host.minRound(),
           firstUnchosen: host.firstUnknownSlot(),
           seed: host.seed * 104_729 + 1,
-          ...(host.plant === undefined ? {} : { plant: host.plant }),
+          rules: host.rules,
           ...(host.timing === undefined ? {} : { timing: host.timing }),
           ...(host.maxInFlight === undefined ? {} : { maxInFlight: host.maxInFlight }),
         },
