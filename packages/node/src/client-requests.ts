@@ -12,7 +12,7 @@ import {
   type PlainData,
   type WireFormat,
 } from '@synod/protocol';
-import type { TransportMessage } from '@synod/transport';
+import type { Scheduler, TransportMessage } from '@synod/transport';
 import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
 import type { Batcher, ReadOutcome } from './batcher.js';
@@ -58,13 +58,21 @@ export function machineFailure(error: unknown): ClientResponse {
   );
 }
 
-/** What the client API needs of the node runtime. */
+/**
+ * What the client API needs of the node runtime: only the members it calls, so a test can
+ * hand it stand-ins.
+ */
 export interface RequestTarget {
-  readonly host: GroupHost;
-  readonly batcher: Batcher;
-  readonly memberChanges: MemberChanges;
+  readonly host: Pick<GroupHost, 'leader' | 'maySpeakFor' | 'paxos' | 'read'>;
+  readonly batcher: Pick<Batcher, 'write' | 'read'>;
+  readonly memberChanges: Pick<MemberChanges, 'change'>;
   /** With an asynchronous machine: slots on their way to it. */
-  readonly queue: ApplyQueue | undefined;
+  readonly queue: Pick<ApplyQueue, 'appliedThrough' | 'whenApplied'> | undefined;
+  /**
+   * Every deadline, retry and latency of the client path is read and set here, so a test or
+   * the simulator can drive it on a virtual clock.
+   */
+  readonly scheduler: Scheduler;
   /** A read of the in-memory state machine (kv, log). */
   readState(command: Command): PlainData;
   appliedThrough(): number;
@@ -214,9 +222,9 @@ export class ClientRequests {
     // The leader gets the write as admitted here: a rewritten one carries what it needs.
     const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
     this.#viaLeader(m, format, 'write', hops, forward, () => {
-      const started = performance.now();
+      const started = this.#r.scheduler.now();
       this.#r.batcher.write(write, m.data.length, (response) => {
-        if (response.ok) this.#o.metrics?.committed(performance.now() - started);
+        if (response.ok) this.#o.metrics?.committed(this.#r.scheduler.now() - started);
         this.#respond(m, format, response);
       });
     });
@@ -235,7 +243,8 @@ export class ClientRequests {
     forward: Uint8Array,
     atLeader: () => void,
   ): void {
-    const deadline = Date.now() + this.#o.requestTimeoutMs;
+    const clock = this.#r.scheduler;
+    const deadline = clock.now() + this.#o.requestTimeoutMs;
     // A follower holds what it forwards until the leader answers: bounded, like the leader's.
     const max = this.#o.maxPendingBytes;
     if (this.#forwardedBytes > 0 && this.#forwardedBytes + forward.length > max) {
@@ -272,7 +281,7 @@ export class ClientRequests {
         atLeader();
       } else if (leader !== undefined && hops < MAX_HOPS) {
         hold(forward.length);
-        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - Date.now()));
+        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()));
         this.#o.transport
           .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
             timeoutMs: forwardMs,
@@ -283,7 +292,7 @@ export class ClientRequests {
               if (!this.#r.stopped()) request.reply(answer.data);
             },
             () => {
-              if (Date.now() < deadline) setTimeout(route, 50);
+              if (clock.now() < deadline) clock.setTimer(50, route);
               else
                 this.#respond(
                   request,
@@ -295,8 +304,8 @@ export class ClientRequests {
                 );
             },
           );
-      } else if (Date.now() < deadline) {
-        setTimeout(route, 20);
+      } else if (clock.now() < deadline) {
+        clock.setTimer(20, route);
       } else {
         this.#respond(
           request,
@@ -323,17 +332,17 @@ export class ClientRequests {
       return;
     }
     let answered = false;
-    const timeout = setTimeout(() => {
+    const timeout = this.#r.scheduler.setTimer(this.#o.requestTimeoutMs, () => {
       answered = true;
       this.#respond(
         m,
         format,
         failure('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs} ms`),
       );
-    }, this.#o.requestTimeoutMs);
+    });
     this.#r.host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
       if (answered) return;
-      clearTimeout(timeout);
+      timeout.cancel();
       this.#respond(m, format, { ok: true, result: { value: new TextDecoder().decode(chosen) } });
     });
   }
@@ -384,7 +393,7 @@ export class ClientRequests {
     // strong: pg_paxos's read, which holds with or without a leader: highest accepted slot
     // of a majority, applied, then read.
     let answered = false;
-    const timeout = setTimeout(() => {
+    const timeout = this.#r.scheduler.setTimer(this.#o.requestTimeoutMs, () => {
       answered = true;
       cancel(); // stop asking the acceptors: nobody waits for this read any more
       this.#respond(
@@ -392,10 +401,10 @@ export class ClientRequests {
         format,
         failure('NO_QUORUM', `no majority answered within ${this.#o.requestTimeoutMs} ms`),
       );
-    }, this.#o.requestTimeoutMs);
+    });
     const cancel = this.#r.host.read((through) => {
       if (answered) return;
-      clearTimeout(timeout);
+      timeout.cancel();
       answer(through);
     });
   }

@@ -1,38 +1,24 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LeaderTiming } from '@synod/actors';
-import { type Disk, type DropReason, GroupHost, type Snapshot } from '@synod/host';
-import {
-  assertGroupName,
-  assertNodeId,
-  type ClientWrite,
-  type Command,
-  createClientCodec,
-  groupSubjects,
-  isMembershipValue,
-} from '@synod/protocol';
+import { type Disk, GroupHost, type Snapshot, type SnapshotHooks } from '@synod/host';
+import { assertGroupName, assertNodeId, type Command, createClientCodec } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import { realScheduler } from '@synod/transport';
-import { ApplyQueue } from './apply-queue.js';
-import { AsyncCompaction } from './async-compaction.js';
-import type { WriteResult } from './async-machine.js';
-import { decodeBatch } from './batch.js';
 import { Batcher } from './batcher.js';
-import { ClientRequests, failure } from './client-requests.js';
-import { ConsistencyCheck, type ConsistencyVerdict } from './consistency-check.js';
+import { ClientRequests } from './client-requests.js';
 import { DataDir } from './data-dir.js';
-import { DatabaseRepair } from './database-repair.js';
 import { DropLog } from './drop-log.js';
-import { KV } from './kv-machine.js';
+import { askToJoin } from './join-request.js';
 import { MemberChanges } from './member-changes.js';
+import { type NodeStatus, serveStatus } from './node-status.js';
 import {
   type NodeRuntimeOptions,
   type ResolvedRuntimeOptions,
   resolveRuntimeOptions,
 } from './runtime-options.js';
+import { SlotApplier } from './slot-applier.js';
 import { readSnapshot } from './snapshot-io.js';
-import { SnapshotKeeper } from './snapshot-keeper.js';
-import { CommandError, ReplicatedState } from './state-machine.js';
 
 export type { NodeRuntimeOptions, RuntimeMetrics } from './runtime-options.js';
 
@@ -46,8 +32,6 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
   electionMaxMs: 800,
   phaseTimeoutMs: 300,
 };
-/** How often a joining node asks to be added until a leader answers. */
-const JOIN_RETRY_MS = 1_000;
 
 /**
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
@@ -56,7 +40,7 @@ const JOIN_RETRY_MS = 1_000;
  * or JSON; see ClientRequests). Any node takes a request; a follower forwards writes and
  * linearizable reads to the leader, which packs what arrives together into one slot and
  * answers each once its slot is applied (see Batcher). The state machine is snapshotted and
- * the log compacted as it grows (see SnapshotKeeper).
+ * the log compacted as it grows (see SlotApplier).
  */
 export class NodeRuntime {
   readonly group: string;
@@ -64,18 +48,11 @@ export class NodeRuntime {
   readonly #o: ResolvedRuntimeOptions;
   readonly #store: AcceptorStore;
   readonly #host: GroupHost;
-  #state: ReplicatedState;
-  readonly #snapshots: SnapshotKeeper | undefined;
-  /** With an asynchronous machine: slots on their way to it. */
-  readonly #queue: ApplyQueue | undefined;
-  readonly #asyncCompaction: AsyncCompaction | undefined;
-  readonly #repair: DatabaseRepair | undefined;
-  readonly #consistency: ConsistencyCheck | undefined;
+  readonly #applier: SlotApplier;
   readonly #batcher: Batcher;
   readonly #memberChanges: MemberChanges;
   readonly #requests: ClientRequests;
   readonly #codec = createClientCodec();
-  readonly #subjects;
   /** Answers this node's acceptor sent, by phase: after an election, phase 1 should stay still. */
   readonly #counts = { phase1: 0, phase2: 0 };
   #stopped = false;
@@ -153,74 +130,90 @@ export class NodeRuntime {
     this.group = options.group;
     this.nodeId = options.nodeId;
     this.#store = store;
-    const kind = options.machine ?? KV;
-    // With an asynchronous machine, `snapshot` is only where its log starts again.
-    this.#state =
-      snapshot === undefined || options.asyncMachine !== undefined
-        ? new ReplicatedState(kind)
-        : ReplicatedState.restore(kind, snapshot.bytes);
-    this.#subjects = groupSubjects(options.group);
-    const machine = options.asyncMachine;
-    this.#queue =
-      machine === undefined
-        ? undefined
-        : new ApplyQueue(
-            machine,
-            asyncApplied,
-            (slot, writes, results) => this.#appliedAsync(slot, writes, results),
-            options.logger,
-          );
-    this.#asyncCompaction =
-      this.#queue === undefined || machine?.snapshot === undefined || machine.install === undefined
-        ? undefined
-        : new AsyncCompaction({
-            ...options,
-            path: snapshotPath,
-            machine,
-            queue: this.#queue,
-            host: () => this.#host,
-            initial: snapshot,
-            failed: (error) => this.#fatal(error, 'writing the restart point failed'),
-          });
-    if (this.#asyncCompaction !== undefined && this.#queue !== undefined) {
-      const compaction = this.#asyncCompaction;
-      this.#queue.onApplied = (through) => compaction.applied(through);
-    }
-    this.#repair =
-      this.#queue === undefined || machine?.snapshot === undefined || machine.install === undefined
-        ? undefined
-        : new DatabaseRepair({
-            transport: options.transport,
-            group: options.group,
-            nodeId: options.nodeId,
-            machine,
-            peers: () => this.#host.membership.latest,
-            logger: options.logger,
-          });
-    if (this.#repair !== undefined && this.#queue !== undefined) {
-      const repair = this.#repair;
-      this.#queue.fetchPeerState = (atLeast, from) => repair.fetch(atLeast, from);
-    }
-    this.#snapshots =
-      machine !== undefined
-        ? undefined
-        : new SnapshotKeeper({
-            ...options,
-            path: snapshotPath,
-            initial: snapshot,
-            logger: options.logger,
-            capture: () => this.#state.snapshot(),
-            membership: (slot) => this.#host.membershipThrough(slot).toRecord(),
-            compact: (through) => this.#host.compact(through),
-            failed: (error) => this.#fatal(error, 'writing a snapshot failed'),
-          });
-    const disk: Disk = {
+    this.#batcher = new Batcher({
+      nodeId: options.nodeId,
+      maxBatch: options.maxBatch,
+      timeoutMs: options.requestTimeoutMs,
+      maxPendingBytes: options.maxPendingBytes,
+      maxPendingBytesPerClient: options.maxPendingBytesPerClient,
+      submit: (value, done) => this.#host.submit(value, done),
+      appliedThrough: () => this.appliedThrough,
+    });
+    this.#applier = new SlotApplier({
+      options,
+      snapshotPath,
+      snapshot,
+      asyncApplied,
+      batcher: this.#batcher,
+      host: () => this.#host,
+      logOwnWrite: (command, clientId, seq) => this.#logOwnWrite(command, clientId, seq),
+      fatal: (error, what) => this.#fatal(error, what),
+    });
+    this.#host = this.#startHost(this.#applier.snapshotHooks());
+    this.#memberChanges = new MemberChanges(this.#host);
+    this.#requests = new ClientRequests(options, {
+      host: this.#host,
+      batcher: this.#batcher,
+      memberChanges: this.#memberChanges,
+      queue: this.#applier.queue,
+      scheduler: realScheduler,
+      readState: (command) => this.#applier.read(command),
+      appliedThrough: () => this.appliedThrough,
+      stopped: () => this.#stopped,
+    });
+    this.#applier.serve();
+    serveStatus(options, { status: () => this.status(), stopped: () => this.#stopped });
+    if (options.join === true)
+      askToJoin(options, { scheduler: realScheduler, stopped: () => this.#stopped });
+  }
+
+  /**
+   * The group's machines on this node (leader mode), over the node's transport and the
+   * acceptor's store, delivering chosen slots to the applier.
+   */
+  #startHost(snapshots: SnapshotHooks | undefined): GroupHost {
+    const options = this.#o;
+    return new GroupHost({
+      group: options.group,
+      nodeId: options.nodeId,
+      peers: options.peers,
+      transport: options.transport,
+      scheduler: realScheduler,
+      disk: this.#acceptorDisk(),
+      seed: Math.floor(Math.random() * 2 ** 30),
+      mode: 'leader',
+      leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
+      ...(options.inspection === undefined ? {} : { inspection: options.inspection }),
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+      ...(snapshots === undefined ? {} : { snapshots }),
+      observer: {
+        delivered: (_node, slot, value) => {
+          this.#memberChanges.delivered(slot);
+          this.#applier.apply(slot, value);
+        },
+        acceptorAnswered: (_node, message) => {
+          if (message.type === 'promise') this.#counts.phase1 += 1;
+          else if (message.type === 'accepted' && message.value === undefined)
+            this.#counts.phase2 += 1;
+        },
+        // A machine that caught a broken invariant (a learner told two values for one slot)
+        // has stopped: the node stops with it rather than run on without serving.
+        failed: (_node, error) => this.#fatal(error, 'a protocol invariant broke'),
+        dropped: (_node, message, reason) => this.#drops.note(reason, message),
+      },
+    });
+  }
+
+  /** The host's disk: the acceptor's file store. */
+  #acceptorDisk(): Disk {
+    const store = this.#store;
+    return {
       durable: store.recovered,
       write: (records, done) => {
         const started = performance.now();
         store.append(records).then(
           () => {
-            options.metrics?.persisted(performance.now() - started);
+            this.#o.metrics?.persisted(performance.now() - started);
             done();
           },
           // A node that cannot persist must not answer as if it had: stop loudly.
@@ -233,155 +226,6 @@ export class NodeRuntime {
           .catch((error: unknown) => this.#fatal(error, 'compacting the acceptor store failed'));
       },
     };
-    this.#host = new GroupHost({
-      group: options.group,
-      nodeId: options.nodeId,
-      peers: options.peers,
-      transport: options.transport,
-      scheduler: realScheduler,
-      disk,
-      seed: Math.floor(Math.random() * 2 ** 30),
-      mode: 'leader',
-      leaderTiming: options.leaderTiming ?? RUNTIME_LEADER_TIMING,
-      ...(options.inspection === undefined ? {} : { inspection: options.inspection }),
-      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
-      ...(this.#asyncCompaction !== undefined
-        ? {
-            snapshots: {
-              initial: snapshot,
-              latest: () => this.#asyncCompaction?.latest(),
-              install: (installed: Snapshot) => this.#asyncCompaction?.install(installed),
-            },
-          }
-        : this.#snapshots === undefined
-          ? {}
-          : {
-              snapshots: {
-                initial: snapshot,
-                latest: () => this.#snapshots?.latest,
-                install: (installed) => {
-                  this.#state = ReplicatedState.restore(kind, installed.bytes);
-                  this.#snapshots?.install(installed);
-                },
-              },
-            }),
-      observer: {
-        delivered: (_node, slot, value) => this.#apply(slot, value),
-        acceptorAnswered: (_node, message) => {
-          if (message.type === 'promise') this.#counts.phase1 += 1;
-          else if (message.type === 'accepted' && message.value === undefined)
-            this.#counts.phase2 += 1;
-        },
-        // A machine that caught a broken invariant (a learner told two values for one slot)
-        // has stopped: the node stops with it rather than run on without serving.
-        failed: (_node, error) => this.#fatal(error, 'a protocol invariant broke'),
-        dropped: (_node, message, reason) => this.#drops.note(reason, message),
-      },
-    });
-    this.#memberChanges = new MemberChanges(this.#host);
-    this.#batcher = new Batcher({
-      nodeId: options.nodeId,
-      maxBatch: options.maxBatch,
-      timeoutMs: options.requestTimeoutMs,
-      maxPendingBytes: options.maxPendingBytes,
-      maxPendingBytesPerClient: options.maxPendingBytesPerClient,
-      submit: (value, done) => this.#host.submit(value, done),
-      appliedThrough: () => this.appliedThrough,
-    });
-    this.#requests = new ClientRequests(options, {
-      host: this.#host,
-      batcher: this.#batcher,
-      memberChanges: this.#memberChanges,
-      queue: this.#queue,
-      readState: (command) => this.#state.read(command),
-      appliedThrough: () => this.appliedThrough,
-      stopped: () => this.#stopped,
-    });
-    const t = options.transport;
-    this.#repair?.serve();
-    const queue = this.#queue;
-    this.#consistency =
-      queue === undefined || machine === undefined || this.#repair === undefined
-        ? undefined
-        : new ConsistencyCheck({
-            transport: t,
-            group: options.group,
-            nodeId: options.nodeId,
-            members: () => this.#host.membership.latest,
-            reinstall: (why, from) => queue.reinstall(why, from),
-            appliedThrough: () => this.appliedThrough,
-            isLeader: () => this.#host.leader === this.nodeId,
-            submitVerify: () =>
-              this.#logOwnWrite({ op: 'verify' }, `verify-${this.nodeId}`, Date.now()),
-            everyMs: options.verifyEveryMs,
-            logger: options.logger,
-          });
-    if (machine !== undefined)
-      machine.logWrite = (command, clientId, seq) => this.#logOwnWrite(command, clientId, seq);
-    if (this.#consistency !== undefined && machine !== undefined) {
-      const check = this.#consistency;
-      machine.verified = (slot, digest) => check.verified(slot, digest);
-      check.start();
-    }
-    // Every node answers status requests (no queue group): `synod status` gathers them all.
-    t.subscribe(`synod.${options.group}.status`, (m) => {
-      // A stopped node is gone, even while its connection drains: it must not look alive.
-      if (m.reply === undefined || this.#stopped) return;
-      // Benchmarks measure live memory: a process started with --expose-gc collects first
-      // when asked (`{"gc":true}`); otherwise the field is ignored.
-      const body = new TextDecoder().decode(m.data);
-      const gc = (globalThis as { gc?: () => void }).gc;
-      if (gc !== undefined && body.includes('"gc":true')) gc();
-      const reply = m.reply;
-      const status = this.status();
-      // A database's digest reads every replicated row: only when asked ({"digest":true}),
-      // not for every client that looks for the leader.
-      const digest =
-        machine === undefined || !body.includes('"digest":true')
-          ? Promise.resolve(status.stateDigest)
-          : machine.digest();
-      digest.then(
-        (stateDigest) => {
-          const extra = options.statusExtra?.() ?? {};
-          if (!t.closed)
-            t.publish(
-              reply,
-              new TextEncoder().encode(JSON.stringify({ ...status, ...extra, stateDigest })),
-            );
-        },
-        (error: unknown) => options.logger?.warn({ err: error }, 'status: no state digest'),
-      );
-    });
-    if (options.join === true) this.#askToJoin();
-  }
-
-  /**
-   * A node started to join asks the group (through any node, which routes to the leader) to
-   * add it, and asks again until a leader has put it in the log. Asking when already a member
-   * is answered at once, so a restarted joiner does no harm.
-   */
-  #askToJoin(delayMs = JOIN_RETRY_MS): void {
-    if (this.#stopped) return;
-    const body = this.#codec.encodeWrite(
-      { clientId: `join-${this.nodeId}`, seq: 1, command: { op: 'join', node: this.nodeId } },
-      'json',
-    );
-    const again = (reason: string): void => {
-      this.#o.logger?.info({ reason, retryMs: delayMs }, 'not a member yet: asking again');
-      if (!this.#stopped) setTimeout(() => this.#askToJoin(Math.min(delayMs * 2, 10_000)), delayMs);
-    };
-    this.#o.transport.request(this.#subjects.write, body, { timeoutMs: JOIN_RETRY_MS * 3 }).then(
-      (answer) => {
-        const response = this.#codec.decodeResponse(answer.data);
-        if (!response.ok) again(response.error.message);
-        else
-          this.#o.logger?.info(
-            { slot: response.slot, result: response.result },
-            'joined the group: the log now lists this node as a member',
-          );
-      },
-      (error: unknown) => again(error instanceof Error ? error.message : String(error)),
-    );
   }
 
   /**
@@ -395,42 +239,8 @@ export class NodeRuntime {
   }
 
   /** What `synod status` shows for this node. */
-  status(): {
-    node: string;
-    group: string;
-    role: string;
-    leader: string | null;
-    /** The leader's ballot, as round.node. */
-    ballot: string;
-    /** The highest slot known chosen. */
-    commitIndex: number;
-    /** The highest slot this node's acceptor has accepted a value for. */
-    acceptedThrough: number;
-    appliedThrough: number;
-    /** Milliseconds since the leader's last heartbeat (0 on the leader, null: none heard). */
-    lastHeartbeatMsAgo: number | null;
-    machine: string;
-    stateDigest: string;
-    pid: number;
-    phase1Answers: number;
-    phase2Answers: number;
-    snapshotThrough: number;
-    compactedThrough: number;
-    snapshotsInstalled: number;
-    rssBytes: number;
-    heapUsedBytes: number;
-    /** Buffers outside the JS heap (log values live there). */
-    arrayBuffersBytes: number;
-    /** The group's members once every change this node has delivered is in effect. */
-    members: readonly string[];
-    /** Peer messages this node did not believe since it started, by reason. */
-    droppedPeerMessages: Readonly<Record<DropReason, number>>;
-    /** Why this node applies nothing (its machine fails every retry), and since when; null: it applies. */
-    applyFailing: { readonly since: string; readonly message: string } | null;
-    /** What the last verify write showed: this node's state against the members' (null: none yet). */
-    consistency: ConsistencyVerdict | null;
-  } {
-    const failing = this.#queue?.failing;
+  status(): NodeStatus {
+    const applier = this.#applier.status();
     const memory = process.memoryUsage();
     const leader = this.#host.leader ?? null;
     return {
@@ -441,25 +251,21 @@ export class NodeRuntime {
       ...this.#host.leaderView(),
       acceptedThrough: this.#host.acceptorState.highestAcceptedSlot,
       appliedThrough: this.appliedThrough,
-      machine: this.#o.asyncMachine?.name ?? this.#state.kind.name,
-      // An asynchronous machine's digest is asked for by the status handler.
-      stateDigest: this.#o.asyncMachine === undefined ? this.#state.digest() : '',
+      machine: applier.machine,
+      stateDigest: applier.stateDigest,
       pid: process.pid,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
-      snapshotThrough: this.#snapshots?.latest?.throughSlot ?? -1,
+      snapshotThrough: applier.snapshotThrough,
       compactedThrough: this.#host.acceptorState.compactedThrough,
-      snapshotsInstalled: this.#snapshots?.installed ?? this.#asyncCompaction?.installed ?? 0,
+      snapshotsInstalled: applier.snapshotsInstalled,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
       members: this.#host.membership.latest,
       droppedPeerMessages: { ...this.#host.droppedPeerMessages },
-      applyFailing:
-        failing === undefined
-          ? null
-          : { since: new Date(failing.since).toISOString(), message: failing.message },
-      consistency: this.#consistency?.latest ?? null,
+      applyFailing: applier.applyFailing,
+      consistency: applier.consistency,
     };
   }
 
@@ -477,7 +283,7 @@ export class NodeRuntime {
   }
 
   get appliedThrough(): number {
-    return this.#queue?.appliedThrough ?? this.#host.deliveredThrough;
+    return this.#applier.appliedThrough;
   }
 
   /**
@@ -496,56 +302,9 @@ export class NodeRuntime {
     this.#stopped = true;
     this.#drops.stop();
     this.#host.stop();
-    this.#queue?.stop();
-    this.#repair?.stop();
-    this.#consistency?.stop();
-    await this.#snapshots?.stop();
-    await this.#asyncCompaction?.stop();
+    await this.#applier.stop();
     await this.#store.close();
     await this.#o.asyncMachine?.close();
     await this.#dataDir?.close();
-  }
-
-  /** An asynchronous machine applied `slot`: answer its writes and the reads waiting for it. */
-  #appliedAsync(slot: number, writes: readonly ClientWrite[], results: WriteResult[]): void {
-    writes.forEach((write, i) => {
-      const result = results[i];
-      if (result === undefined) return;
-      this.#batcher.answer(
-        write,
-        result.ok
-          ? { ok: true, slot, result: result.result }
-          : failure(
-              'BAD_REQUEST',
-              result.message,
-              undefined,
-              result.sqlState === undefined ? {} : { sqlState: result.sqlState },
-            ),
-      );
-    });
-    this.#batcher.applied(slot);
-  }
-
-  #apply(slot: number, value: Uint8Array): void {
-    this.#memberChanges.delivered(slot);
-    // A no-op (empty) or a membership change (the host's business) has nothing to apply, but
-    // the slot still counts.
-    const writes = value.length === 0 || isMembershipValue(value) ? [] : decodeBatch(value);
-    if (this.#queue !== undefined) {
-      this.#queue.push(slot, writes);
-      return;
-    }
-    for (const write of writes) {
-      const result = this.#state.applyWrite(write);
-      this.#batcher.answer(
-        write,
-        result instanceof CommandError
-          ? failure('BAD_REQUEST', result.message)
-          : { ok: true, slot, result },
-      );
-    }
-    this.#batcher.applied(slot);
-    // After the slot is applied: a snapshot now is the state through `slot`.
-    this.#snapshots?.applied(slot, value.length);
   }
 }
