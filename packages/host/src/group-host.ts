@@ -1,13 +1,11 @@
 import {
-  type AcceptorContext,
   type AcceptorState,
   acceptorMachine,
   appendMachine,
-  catchUpMachine,
+  type Effect,
   type LeaderEffect,
   learnerMachine,
   type ProtocolRules,
-  proposerMachine,
   rulesFor,
 } from '@synod/actors';
 import {
@@ -21,11 +19,15 @@ import {
   type Value,
 } from '@synod/protocol';
 import type { TimerHandle, TransportMessage } from '@synod/transport';
-import { type AnyActorRef, createActor } from 'xstate';
-import { LeaderMode, type SubmitResult } from './leader-mode.js';
+import { type ActorRefFrom, createActor } from 'xstate';
+import { LeaderMode } from './leader-mode.js';
+import { type HostLimits, resolveHostLimits } from './limits.js';
 import { type DropReason, PeerFilter } from './peer-filter.js';
+import { Proposals } from './proposals.js';
 import { unwrapSnapshot, wrapSnapshot } from './snapshot-envelope.js';
-import { tell } from './tell.js';
+import { StrongReads } from './strong-reads.js';
+import type { SubmitResult } from './submits.js';
+import { type Feedback, type HostedActor, tell } from './tell.js';
 import type { GroupHostOptions, Snapshot } from './types.js';
 
 export type {
@@ -37,18 +39,20 @@ export type {
   SnapshotHooks,
 } from './types.js';
 
-interface Proposal {
-  readonly actor: AnyActorRef;
-  readonly waiters: ((value: Value) => void)[];
-}
-
 const peerCodec = createPeerCodec();
 
 /**
  * Hosts one group's machines on one node and executes their effects: messages go out on the
  * group's subjects, records to the disk, timers to the scheduler. Protocol decisions stay in
- * the machines; this class only routes. Used by the simulator; the node runtime does the
- * same with NATS, the file store and real time.
+ * the machines. The parts with state of their own live beside it: single-decree proposals
+ * (proposals.ts), strong reads (strong-reads.ts), the distinguished leader with its submits
+ * and catch-up (leader-mode.ts), and the check of who may speak (peer-filter.ts). The
+ * simulator and the node runtime both run this class, over their own transports, disks and
+ * clocks.
+ *
+ * Over 400 lines because it is the one place that sees every machine of the node: routing
+ * peer messages in, executing effects out, and compaction and snapshot installs, which must
+ * move the log, the learner, the proposals and the reads together.
  */
 export class GroupHost {
   readonly nodeId: string;
@@ -56,30 +60,18 @@ export class GroupHost {
   readonly #subjects;
   readonly #nodeSubject: string;
   readonly #timers = new Map<string, TimerHandle>();
-  readonly #proposals = new Map<Instance, Proposal>();
-  readonly #ops = new Set<AnyActorRef>();
+  readonly #proposals: Proposals;
+  /** Appends and reads running: stopped with the host. */
+  readonly #ops = new Set<HostedActor<Effect>>();
   readonly #log = new Map<number, Value>();
-  /** Register keys whose value this node learned (paxos(k, v) answers at once afterwards). */
-  readonly #registers = new Map<string, Value>();
-  readonly #readWaiters: { through: number; done: (through: number) => void }[] = [];
-  /**
-   * Reads still asking acceptors, with the member sets they asked: they ask again when the
-   * member sets of the undelivered slots change (see read).
-   */
-  readonly #readRestarts = new Map<() => void, string>();
-  readonly #acceptor: AnyActorRef;
-  readonly #learner: AnyActorRef;
+  readonly #acceptor: ActorRefFrom<typeof acceptorMachine>;
+  readonly #learner: ActorRefFrom<typeof learnerMachine>;
   readonly #leaderMode: LeaderMode | undefined;
   #roundFloor = 0;
   /** Leader mode: the founding members and every change delivered so far. */
   #membership: Membership;
   /** The last snapshot served to peers, wrapped with its membership (see #servedSnapshot). */
   #served: { readonly source: Snapshot; readonly wrapped: Snapshot } | undefined;
-  /**
-   * Read request ids start at a seed-derived base, so answers still in flight from this
-   * node's previous life (the same node subject) are not mistaken for answers to new reads.
-   */
-  #nextRequestId: number;
   #nextSlot = 0;
   /** The first slot #log still holds: those before it were compacted away. */
   #logStart = 0;
@@ -89,15 +81,53 @@ export class GroupHost {
   readonly #filter: PeerFilter;
   /** The protocol's rules; a simulator run bends one of them (GroupHostOptions.plant). */
   readonly #rules: ProtocolRules;
+  readonly #limits: HostLimits;
+  readonly #reads: StrongReads;
 
   constructor(options: GroupHostOptions) {
     this.#o = options;
     this.#rules = rulesFor(options.plant);
+    this.#limits = resolveHostLimits({
+      ...options.limits,
+      ...(options.snapshotChunkBytes === undefined
+        ? {}
+        : { snapshotChunkBytes: options.snapshotChunkBytes }),
+    });
     this.nodeId = options.nodeId;
     this.#subjects = groupSubjects(options.group);
-    this.#nextRequestId = (Math.abs(options.seed) % 2 ** 21) * 2 ** 20;
     this.#nodeSubject = this.#subjects.node(options.nodeId);
     this.#membership = new Membership(options.peers, [], options.membershipWindow);
+    this.#proposals = new Proposals({
+      group: options.group,
+      nodeId: options.nodeId,
+      acceptorCount: options.peers.length,
+      scheduler: options.scheduler,
+      timing: options.timing,
+      rules: this.#rules,
+      maxKnownRegisters: this.#limits.maxKnownRegisters,
+      delivered: (slot) => this.#log.get(slot),
+      membersFor: (instance) =>
+        options.mode === 'leader' ? this.#membersFor(instance) : undefined,
+      minRound: () => this.#roundFloor + 1,
+      nextSeed: () => options.seed * 7919 + this.#actorSeq,
+      stopped: () => this.#stopped,
+      proposed: (instance, value) => options.observer?.proposed?.(this.nodeId, instance, value),
+      start: (name, actor, feedback) => this.#start(name, actor, feedback),
+    });
+    this.#reads = new StrongReads({
+      group: options.group,
+      nodeId: options.nodeId,
+      acceptorCount: options.peers.length,
+      leaderMode: options.mode === 'leader',
+      seed: options.seed,
+      membership: () => this.#membership,
+      firstUnknownSlot: () => this.#nextSlot,
+      startOp: (actor, feedback, completed) => this.#startOp(actor, feedback, completed),
+      stopOp: (actor) => {
+        this.#ops.delete(actor);
+        actor.stop();
+      },
+    });
     const initial = options.snapshots?.initial;
     if (initial !== undefined) {
       if (options.mode !== 'leader') throw new Error('snapshots need leader mode');
@@ -129,24 +159,24 @@ export class GroupHost {
       nodeId: options.nodeId,
       rules: this.#rules,
     };
-    this.#acceptor = this.#start(
-      'acceptor',
-      createActor(acceptorMachine, {
-        input: { ...base, recovered, copyToLearners: options.mode !== 'leader' },
-      }),
-    );
-    this.#learner = this.#start(
-      'learner',
-      createActor(learnerMachine, {
-        input: {
-          ...base,
-          acceptorCount: options.peers.length,
-          nextSlot: this.#nextSlot,
-          // A distinguished leader's acceptors send learners no votes: any that arrive are forged.
-          learnFromVotes: options.mode !== 'leader',
-        },
-      }),
-    );
+    const acceptor = createActor(acceptorMachine, {
+      input: { ...base, recovered, copyToLearners: options.mode !== 'leader' },
+    });
+    this.#acceptor = acceptor;
+    this.#start('acceptor', acceptor, (event) => {
+      if (event.type === 'persisted') tell(acceptor, event);
+    });
+    this.#learner = createActor(learnerMachine, {
+      input: {
+        ...base,
+        acceptorCount: options.peers.length,
+        nextSlot: this.#nextSlot,
+        // A distinguished leader's acceptors send learners no votes: any that arrive are forged.
+        learnFromVotes: options.mode !== 'leader',
+      },
+    });
+    // The learner asks the host for nothing it answers: no persists, timers or proposals.
+    this.#start('learner', this.#learner, () => undefined);
     const t = options.transport;
     // This node's own messages reach its machines in-process (see #deliverLocally): the copy
     // the network echoes back is dropped.
@@ -179,15 +209,16 @@ export class GroupHost {
       minRound: () => this.#roundFloor + 1,
       firstUnknownSlot: () => this.#nextSlot,
       log: () => this.#log,
-      start: (name, actor) => this.#start(name, actor),
+      start: (name, actor, feedback) => this.#start(name, actor, feedback),
       publish: (subject, message) => {
         if (!this.#stopped)
           o.transport.publish(subject, peerCodec.encode(message), { reply: this.#nodeSubject });
       },
       learn: (slot, value) => tell(this.#learner, { type: 'known', instance: slot, value }),
-      proposeNoop: (slot, done) => !this.#stopped && this.#propose(slot, new Uint8Array(0), done),
+      proposeNoop: (slot, done) =>
+        !this.#stopped && this.#proposals.propose(slot, new Uint8Array(0), done),
       logStart: () => this.#logStart,
-      snapshotChunkBytes: o.snapshotChunkBytes,
+      limits: this.#limits,
       latestSnapshot: () => this.#servedSnapshot(),
       installSnapshot: (snapshot) => this.#install(snapshot),
     });
@@ -235,6 +266,18 @@ export class GroupHost {
     return this.#log;
   }
 
+  /**
+   * What this host holds for clients and reads now, each bounded by its HostLimits entry:
+   * values waiting for a slot, reads waiting for slots, registers whose value it keeps.
+   */
+  held(): { waitingSubmits: number; slotWaiters: number; knownRegisters: number } {
+    return {
+      waitingSubmits: this.#leaderMode?.waitingSubmits ?? 0,
+      slotWaiters: this.#leaderMode?.slotWaiters ?? 0,
+      knownRegisters: this.#proposals.knownRegisters,
+    };
+  }
+
   /** The highest ballot round this node has seen believed (its own included). */
   get highestRound(): number {
     return this.#filter.highestRound;
@@ -247,7 +290,7 @@ export class GroupHost {
 
   /** The acceptor's state, for checkers and for measuring what it holds. */
   get acceptorState(): AcceptorState {
-    return (this.#acceptor.getSnapshot().context as AcceptorContext).state;
+    return this.#acceptor.getSnapshot().context.state;
   }
 
   /**
@@ -281,7 +324,16 @@ export class GroupHost {
     const actor = createActor(appendMachine, {
       input: { value, firstUnknownSlot: this.#nextSlot },
     });
-    this.#startOp(actor, (output) => done((output as { slot: number }).slot));
+    this.#startOp(
+      actor,
+      (event) => {
+        if (event.type === 'proposalDone') tell(actor, event);
+      },
+      () => {
+        const output = actor.getSnapshot().output;
+        if (output !== undefined) done(output.slot);
+      },
+    );
   }
 
   /**
@@ -289,63 +341,7 @@ export class GroupHost {
    * before the call. Returns a cancel function: a read given up on (a timeout) stops asking.
    */
   read(done: (through: number) => void): () => void {
-    let cancelled = false;
-    let cancelRound = (): void => undefined;
-    // A write acknowledged under members this node has not yet learned of was accepted by a
-    // majority of those members: the first change it did not know of was chosen under members
-    // it did know, so catching up brings it here, and the read asks again. A round still
-    // asking when the member sets of the undelivered slots change starts over too: members it
-    // asked may no longer speak for the group (their answers are dropped), and slots
-    // delivered since need no answer.
-    const restart = (): void => {
-      cancelRound();
-      round();
-    };
-    const round = (): void => {
-      const membership = this.#membership;
-      this.#readRestarts.set(restart, this.#quorumsKey());
-      cancelRound = this.#readRound((through) => {
-        this.#readRestarts.delete(restart);
-        if (cancelled) return;
-        if (this.#membership !== membership) round();
-        else done(through);
-      });
-    };
-    round();
-    return () => {
-      cancelled = true;
-      this.#readRestarts.delete(restart);
-      cancelRound();
-    };
-  }
-
-  #readRound(done: (through: number) => void): () => void {
-    const leaderMode = this.#leaderMode !== undefined;
-    const actor = createActor(catchUpMachine, {
-      input: {
-        group: this.#o.group,
-        nodeId: this.nodeId,
-        acceptorCount: this.#o.peers.length,
-        ...(leaderMode ? { quorums: this.#membership.configsFrom(this.#nextSlot) } : {}),
-        deliveredThrough: this.deliveredThrough,
-        requestId: this.#nextRequestId++,
-      },
-    });
-    let waiter: { through: number; done: (through: number) => void } | undefined;
-    this.#startOp(actor, (output) => {
-      const through = (output as { through: number }).through;
-      if (this.deliveredThrough >= through) done(through);
-      else {
-        waiter = { through, done };
-        this.#readWaiters.push(waiter);
-      }
-    });
-    return () => {
-      this.#ops.delete(actor);
-      actor.stop();
-      const index = waiter === undefined ? -1 : this.#readWaiters.indexOf(waiter);
-      if (index >= 0) this.#readWaiters.splice(index, 1);
-    };
+    return this.#reads.read(done);
   }
 
   /**
@@ -358,7 +354,7 @@ export class GroupHost {
 
   /** Single-decree paxos(key, value): calls back with the value chosen for the key. */
   paxos(key: Instance, value: Value, done: (value: Value) => void): void {
-    this.#propose(key, value, done);
+    this.#proposals.propose(key, value, done);
   }
 
   /** Stops everything at once, as a crash would: no effect of this host runs afterwards. */
@@ -366,7 +362,7 @@ export class GroupHost {
     this.#stopped = true;
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
-    for (const { actor } of this.#proposals.values()) actor.stop();
+    this.#proposals.stop();
     for (const op of this.#ops) op.stop();
     this.#leaderMode?.stop();
     this.#acceptor.stop();
@@ -399,12 +395,7 @@ export class GroupHost {
     this.#setMembership(membership ?? this.#membership);
     this.#logStart = Math.max(this.#logStart, this.#nextSlot);
     // Proposals for slots the snapshot covers are moot: those slots are chosen.
-    for (const [instance, { actor }] of this.#proposals) {
-      if (typeof instance === 'number' && instance <= snapshot.throughSlot) {
-        this.#proposals.delete(instance);
-        actor.stop();
-      }
-    }
+    this.#proposals.settledThrough(snapshot.throughSlot);
     tell(this.#learner, { type: 'skip', nextSlot: this.#nextSlot });
     this.#leaderMode?.skipped(snapshot.throughSlot);
     this.#releaseReads();
@@ -424,26 +415,32 @@ export class GroupHost {
     return this.#served.wrapped;
   }
 
-  #start(name: string, actor: AnyActorRef): AnyActorRef {
+  /** Starts an actor whose effects this host executes; `feedback` answers them. */
+  #start<Emitted extends LeaderEffect>(
+    name: string,
+    actor: HostedActor<Emitted>,
+    feedback: Feedback,
+  ): void {
     const key = `${name}#${this.#actorSeq++}`;
     this.#o.inspection?.started(key, actor);
-    actor.on('*', (effect: LeaderEffect) => this.#execute(key, actor, effect));
+    actor.on('*', (effect) => this.#execute(key, name === 'acceptor', feedback, effect));
     actor.subscribe({ error: (error) => this.#fail(error) });
     actor.start();
-    return actor;
   }
 
-  #startOp(actor: AnyActorRef, done: (output: unknown) => void): void {
+  /**
+   * Starts an append or a read. `completed` runs when it ends, unless the host stopped: an op
+   * stopped early (a cancelled read) ends without an output.
+   */
+  #startOp(actor: HostedActor<Effect>, feedback: Feedback, completed: () => void): void {
     this.#ops.add(actor);
     actor.subscribe({
       complete: () => {
         this.#ops.delete(actor);
-        // An op stopped early (a cancelled read) completes without an output.
-        const output: unknown = actor.getSnapshot().output;
-        if (!this.#stopped && output !== undefined) done(output);
+        if (!this.#stopped) completed();
       },
     });
-    this.#start('op', actor);
+    this.#start('op', actor, feedback);
   }
 
   #fail(error: unknown): void {
@@ -535,55 +532,12 @@ export class GroupHost {
         tell(this.#leaderMode.actor, { type: 'message', message });
       if (message.type === 'promise' && message.instance === undefined) return;
       const instance = message.type === 'promise' ? message.instance! : message.instance;
-      const proposal = this.#proposals.get(instance);
-      if (proposal !== undefined) tell(proposal.actor, { type: 'message', message });
+      this.#proposals.answered(instance, message);
     } else if (message.type === 'catchupResponse') {
       this.#leaderMode?.caughtUp(message);
     } else if (message.type === 'highestAcceptedAnswer') {
-      for (const op of this.#ops) tell(op, { type: 'message', message });
+      this.#reads.answered(message);
     }
-  }
-
-  #propose(instance: Instance, value: Value, done: (value: Value) => void): void {
-    const known =
-      typeof instance === 'number' ? this.#log.get(instance) : this.#registers.get(instance);
-    if (known !== undefined) {
-      this.#o.scheduler.setTimer(0, () => !this.#stopped && done(known));
-      return;
-    }
-    const running = this.#proposals.get(instance);
-    if (running !== undefined) {
-      running.waiters.push(done);
-      return;
-    }
-    this.#o.observer?.proposed?.(this.nodeId, instance, value);
-    const actor = createActor(proposerMachine, {
-      input: {
-        group: this.#o.group,
-        nodeId: this.nodeId,
-        instance,
-        value,
-        acceptorCount: this.#o.peers.length,
-        ...(this.#leaderMode === undefined ? {} : { members: this.#membersFor(instance) }),
-        minRound: this.#roundFloor + 1,
-        seed: this.#o.seed * 7919 + this.#actorSeq,
-        ...(this.#o.timing === undefined ? {} : { timing: this.#o.timing }),
-        rules: this.#rules,
-      },
-    });
-    const proposal: Proposal = { actor, waiters: [done] };
-    this.#proposals.set(instance, proposal);
-    actor.subscribe({
-      complete: () => {
-        if (this.#proposals.get(instance) === proposal) this.#proposals.delete(instance);
-        // A proposer stopped by a snapshot install (or the host) completes without an outcome.
-        const output = actor.getSnapshot().output as { value: Value } | undefined;
-        if (this.#stopped || output === undefined) return;
-        const chosen = output.value;
-        for (const waiter of proposal.waiters) waiter(chosen);
-      },
-    });
-    this.#start(`proposer:${String(instance)}`, actor);
   }
 
   /**
@@ -599,12 +553,12 @@ export class GroupHost {
     return this.#membership.membersAt(instance);
   }
 
-  #execute(key: string, actor: AnyActorRef, effect: LeaderEffect): void {
+  #execute(key: string, fromAcceptor: boolean, feedback: Feedback, effect: LeaderEffect): void {
     if (this.#stopped) return;
     const o = this.#o;
     switch (effect.type) {
       case 'send': {
-        if (actor === this.#acceptor) o.observer?.acceptorAnswered?.(this.nodeId, effect.message);
+        if (fromAcceptor) o.observer?.acceptorAnswered?.(this.nodeId, effect.message);
         else if (effect.message.type === 'prepare' || effect.message.type === 'prepareLog')
           o.observer?.sentPrepare?.(this.nodeId, `${this.#o.seed}/${key}`, effect.message.ballot);
         else if (effect.message.type === 'accept') {
@@ -632,7 +586,7 @@ export class GroupHost {
             this.#raiseFloor(record.round);
         o.disk.write(
           effect.records,
-          () => !this.#stopped && tell(actor, { type: 'persisted', id: effect.id }),
+          () => !this.#stopped && feedback({ type: 'persisted', id: effect.id }),
         );
         break;
       case 'setTimer': {
@@ -644,7 +598,7 @@ export class GroupHost {
             this.#timers.delete(name);
             if (this.#stopped) return;
             o.observer?.timerFired?.(this.nodeId, key, effect.timer);
-            tell(actor, { type: 'timer', timer: effect.timer });
+            feedback({ type: 'timer', timer: effect.timer });
           }),
         );
         break;
@@ -663,9 +617,7 @@ export class GroupHost {
         break;
       case 'learned': {
         o.observer?.learned?.(this.nodeId, effect.instance, effect.value);
-        if (typeof effect.instance === 'string') this.#registers.set(effect.instance, effect.value);
-        const proposal = this.#proposals.get(effect.instance);
-        if (proposal !== undefined) tell(proposal.actor, { type: 'known', value: effect.value });
+        this.#proposals.learned(effect.instance, effect.value);
         break;
       }
       case 'deliver': {
@@ -689,12 +641,12 @@ export class GroupHost {
         // our own would depose the leader); the leader mode falls back to it if need be.
         if (this.#leaderMode !== undefined) {
           this.#leaderMode.awaitSlot(effect.instance, (value) =>
-            tell(actor, { type: 'proposalDone', instance: effect.instance, value }),
+            feedback({ type: 'proposalDone', instance: effect.instance, value }),
           );
           break;
         }
-        this.#propose(effect.instance, effect.value, (value) =>
-          tell(actor, { type: 'proposalDone', instance: effect.instance, value }),
+        this.#proposals.propose(effect.instance, effect.value, (value) =>
+          feedback({ type: 'proposalDone', instance: effect.instance, value }),
         );
         break;
     }
@@ -708,34 +660,18 @@ export class GroupHost {
     this.#roundFloor = round;
     this.#filter.sawRound(round);
     this.#rules.shareRound(() => {
-      const event = { type: 'roundFloor', round } as const;
-      if (this.#leaderMode !== undefined) tell(this.#leaderMode.actor, event);
-      for (const { actor } of this.#proposals.values()) tell(actor, event);
+      if (this.#leaderMode !== undefined)
+        tell(this.#leaderMode.actor, { type: 'roundFloor', round });
+      this.#proposals.roundReserved(round);
     });
   }
 
   #setMembership(membership: Membership): void {
     this.#membership = membership;
-    if (this.#readRestarts.size === 0) return;
-    const now = this.#quorumsKey();
-    for (const [restart, asked] of [...this.#readRestarts]) if (asked !== now) restart();
-  }
-
-  /** The member sets a read asks now: those of the undelivered slots. */
-  #quorumsKey(): string {
-    return this.#membership
-      .configsFrom(this.#nextSlot)
-      .map((members) => members.join(','))
-      .join('|');
+    this.#reads.membershipChanged();
   }
 
   #releaseReads(): void {
-    for (let i = this.#readWaiters.length - 1; i >= 0; i--) {
-      const waiter = this.#readWaiters[i]!;
-      if (waiter.through <= this.deliveredThrough) {
-        this.#readWaiters.splice(i, 1);
-        waiter.done(waiter.through);
-      }
-    }
+    this.#reads.delivered(this.deliveredThrough);
   }
 }

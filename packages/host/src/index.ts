@@ -7,10 +7,11 @@ export {
   type Snapshot,
   type SnapshotHooks,
 } from './group-host.js';
+export { LeaderMode, type LeaderModeHost, type SubmitResult } from './leader-mode.js';
 export {
-  LeaderMode,
-  type LeaderModeHost,
+  DEFAULT_HOST_LIMITS,
+  type HostLimits,
+  resolveHostLimits,
   SNAPSHOT_CHUNK_BYTES,
-  type SubmitResult,
-} from './leader-mode.js';
+} from './limits.js';
 export { DROP_REASONS, type DropReason, MAX_ROUND_STEP, PeerFilter } from './peer-filter.js';

@@ -8,8 +8,10 @@ import type {
   Value,
 } from '@synod/protocol';
 import type { Scheduler, Transport } from '@synod/transport';
-import type { AnyActorRef } from 'xstate';
+import type { EventObject } from 'xstate';
+import type { HostLimits } from './limits.js';
 import type { DropReason } from './peer-filter.js';
+import type { HostedActor } from './tell.js';
 
 /** What a host needs to make its records durable. */
 export interface Disk {
@@ -85,7 +87,7 @@ export interface HostObserver {
  * unique on this node. It may attach `actor.system.inspect(...)` while someone looks.
  */
 export interface InspectionSink {
-  started(name: string, actor: AnyActorRef): void;
+  started(name: string, actor: HostedActor<EventObject>): void;
 }
 
 export interface GroupHostOptions {
@@ -116,8 +118,10 @@ export interface GroupHostOptions {
   readonly maxInFlight?: number;
   /** Leader mode only: snapshots for compaction and catch-up (see SnapshotHooks). */
   readonly snapshots?: SnapshotHooks;
-  /** Size of the pieces a snapshot is sent to a peer in. Default 256 KiB. */
+  /** Size of the pieces a snapshot is sent to a peer in (HostLimits.snapshotChunkBytes). */
   readonly snapshotChunkBytes?: number;
+  /** What the host holds at most, and the sizes it moves state in (defaults: DEFAULT_HOST_LIMITS). */
+  readonly limits?: Partial<HostLimits>;
   /** Told of every actor the host starts (@synod/inspector's NodeInspector). */
   readonly inspection?: InspectionSink;
 }
