@@ -12,7 +12,9 @@ export {
 export * from './linearizability/index.js';
 export { type BatchOptions, type BatchSummary, replayCommand, runSeeds } from './sim/batch.js';
 export { SafetyChecker } from './sim/checker.js';
+export type { MembershipShapes } from './sim/checks.js';
 export { SimDisk } from './sim/disk.js';
-export { type KvOperation, type MembershipShapes, runSeed, type SeedResult } from './sim/run.js';
+export { runSeed, type SeedResult } from './sim/run.js';
 export type { SimMode } from './sim/scenario.js';
 export { chooseScenario, type Scenario, type ScenarioOptions } from './sim/scenario.js';
+export type { KvOperation } from './sim/world.js';

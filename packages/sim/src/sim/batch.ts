@@ -1,5 +1,6 @@
 import type { PlantedBug } from '@synod/actors';
-import { type MembershipShapes, runSeed, type SeedResult } from './run.js';
+import type { MembershipShapes } from './checks.js';
+import { runSeed, type SeedResult } from './run.js';
 import type { SimMode } from './scenario.js';
 import type { TraceSink } from './trace.js';
 
