@@ -87,12 +87,7 @@ export class GroupHost {
   constructor(options: GroupHostOptions) {
     this.#o = options;
     this.#rules = rulesFor(options.plant);
-    this.#limits = resolveHostLimits({
-      ...options.limits,
-      ...(options.snapshotChunkBytes === undefined
-        ? {}
-        : { snapshotChunkBytes: options.snapshotChunkBytes }),
-    });
+    this.#limits = resolveHostLimits(options.limits);
     this.nodeId = options.nodeId;
     this.#subjects = groupSubjects(options.group);
     this.#nodeSubject = this.#subjects.node(options.nodeId);

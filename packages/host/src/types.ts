@@ -118,8 +118,6 @@ export interface GroupHostOptions {
   readonly maxInFlight?: number;
   /** Leader mode only: snapshots for compaction and catch-up (see SnapshotHooks). */
   readonly snapshots?: SnapshotHooks;
-  /** Size of the pieces a snapshot is sent to a peer in (HostLimits.snapshotChunkBytes). */
-  readonly snapshotChunkBytes?: number;
   /** What the host holds at most, and the sizes it moves state in (defaults: DEFAULT_HOST_LIMITS). */
   readonly limits?: Partial<HostLimits>;
   /** Told of every actor the host starts (@synod/inspector's NodeInspector). */

@@ -143,7 +143,7 @@ export class SimCluster {
                 node.disk.saveSnapshot(snapshot, () => undefined);
               },
             },
-            snapshotChunkBytes: compaction?.chunkBytes ?? 256 * 1024,
+            limits: { snapshotChunkBytes: compaction?.chunkBytes ?? 256 * 1024 },
           }
         : {}),
       observer: checkedObserver(checker, trace, {
