@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { groupSubjects } from '@synod/protocol';
 import { freePort, type NatsServer, startNatsServer, waitFor as until } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 
@@ -53,7 +54,7 @@ export async function startSynod(
   );
   const transport = await connectNats({ servers: nats.url, name: 'bench-client' });
   await until('a synod leader', async () => {
-    const answer = await transport.gather(`synod.${group}.status`, new Uint8Array(0), {
+    const answer = await transport.gather(groupSubjects(group).status, new Uint8Array(0), {
       timeoutMs: 300,
       map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
     });

@@ -1,3 +1,4 @@
+import { groupSubjects } from '@synod/protocol';
 import { print, withClient } from './client-session.js';
 import { parseCommand } from './command-line.js';
 import { consistency, wholeNumber } from './option-values.js';
@@ -102,7 +103,7 @@ export async function status(args: string[]): Promise<void> {
   const waitMs = wholeNumber('--wait-ms', values['wait-ms'] ?? '500', 1);
   await withClient(values, async (_client, transport, group) => {
     const result = await transport.gather(
-      `synod.${group}.status`,
+      groupSubjects(group).status,
       new TextEncoder().encode('{"digest":true}'),
       {
         timeoutMs: waitMs,

@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeRuntime } from '@synod/node';
 import { type EmbeddedDatabase, SqlMachine, startEmbeddedPostgres } from '@synod/pg-applier';
+import { groupSubjects } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 
@@ -79,7 +80,7 @@ export async function sqlDemo(
         60,
       );
     const sql = async (id: string, text: string): Promise<void> => {
-      const answer = await ask(`synod.${GROUP}.node.${id}.write`, {
+      const answer = await ask(groupSubjects(GROUP).endpoint(id, 'write'), {
         clientId: 'sql-demo',
         seq: ++seq,
         command: { op: 'sql', sql: text },
@@ -92,7 +93,7 @@ export async function sqlDemo(
       );
     };
     const rows = async (id: string): Promise<string> => {
-      const answer = await ask(`synod.${GROUP}.node.${id}.read`, {
+      const answer = await ask(groupSubjects(GROUP).endpoint(id, 'read'), {
         command: { op: 'query', sql: 'SELECT x, y FROM coordinates ORDER BY x' },
         consistency: 'strong',
       });

@@ -1,4 +1,5 @@
 import { SynodClient } from '@synod/client';
+import { groupSubjects } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 
 /** What each node of the group says it replicates (a strong read on every node that answers). */
@@ -27,7 +28,7 @@ export async function tablesOfEveryNode(
     nodes.map(async (node): Promise<NodeTables> => {
       try {
         const reply = await transport.request(
-          `synod.${group}.node.${node}.read`,
+          groupSubjects(group).endpoint(node, 'read'),
           encode({ command: { op: 'tables' }, consistency: 'strong' }),
           { timeoutMs: 10_000 },
         );
@@ -48,7 +49,7 @@ export async function tablesOfEveryNode(
 
 /** The nodes that answer status within `waitMs`, sorted. */
 async function nodesOf(transport: Transport, group: string, waitMs: number): Promise<string[]> {
-  const answered = await transport.gather(`synod.${group}.status`, encode({}), {
+  const answered = await transport.gather(groupSubjects(group).status, encode({}), {
     timeoutMs: waitMs,
     map: (m) => String(decode(m.data).node),
   });
@@ -65,7 +66,7 @@ async function nodeWithTable(
   for (const node of nodes) {
     try {
       const reply = await transport.request(
-        `synod.${group}.node.${node}.read`,
+        groupSubjects(group).endpoint(node, 'read'),
         encode({
           command: {
             op: 'query',

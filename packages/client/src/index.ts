@@ -171,7 +171,7 @@ export class SynodClient {
           const target = via ?? this.#leader;
           return target === undefined
             ? this.#subjects.write
-            : `${this.#subjects.node(target)}.write`;
+            : this.#subjects.endpoint(target, 'write');
         },
         body,
         local,
@@ -191,7 +191,7 @@ export class SynodClient {
   /** Asks the group's nodes who leads (`status`); the first answer naming a leader wins. */
   #findLeader(): Promise<void> {
     this.#leaderLookup ??= this.#o.transport
-      .gather(`synod.${this.#o.group}.status`, new Uint8Array(0), {
+      .gather(this.#subjects.status, new Uint8Array(0), {
         timeoutMs: 200,
         maxReplies: 16,
         map: (m) => {

@@ -108,11 +108,11 @@ export class ClientRequests {
       },
     });
     t.subscribe(this.#subjects.write, (m) => this.#onWrite(incoming(m), 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.write`, (m) =>
+    t.subscribe(this.#subjects.endpoint(options.nodeId, 'write'), (m) =>
       this.#onWrite(incoming(m), hops(m)),
     );
     t.subscribe(this.#subjects.read, (m) => this.#onRead(incoming(m), 0), { queue });
-    t.subscribe(`${this.#subjects.node(options.nodeId)}.read`, (m) =>
+    t.subscribe(this.#subjects.endpoint(options.nodeId, 'read'), (m) =>
       this.#onRead(incoming(m), hops(m)),
     );
   }
@@ -283,7 +283,7 @@ export class ClientRequests {
         hold(forward.length);
         const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()));
         this.#o.transport
-          .request(`${this.#subjects.node(leader)}.${kind}`, forward, {
+          .request(this.#subjects.endpoint(leader, kind), forward, {
             timeoutMs: forwardMs,
             headers: { ...request.headers, [HOPS_HEADER]: String(hops + 1) },
           })

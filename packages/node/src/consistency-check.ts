@@ -1,4 +1,5 @@
 import type { Logger } from '@synod/log';
+import { groupSubjects } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 
 /** How many verified slots a node remembers the digest of, for peers that ask late. */
@@ -75,7 +76,7 @@ export class ConsistencyCheck {
   }
 
   #subject(node: string): string {
-    return `synod.${this.#o.group}.node.${node}.digest`;
+    return groupSubjects(this.#o.group).endpoint(node, 'digest');
   }
 
   start(): void {

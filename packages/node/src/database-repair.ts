@@ -1,4 +1,5 @@
 import type { Logger } from '@synod/log';
+import { groupSubjects } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 import type { AsyncStateMachine } from './async-machine.js';
 
@@ -45,7 +46,7 @@ export class DatabaseRepair {
   }
 
   #subject(node: string): string {
-    return `synod.${this.#o.group}.node.${node}.repair`;
+    return groupSubjects(this.#o.group).endpoint(node, 'repair');
   }
 
   serve(): void {

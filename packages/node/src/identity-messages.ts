@@ -1,9 +1,9 @@
-import { isValidName, MAX_MEMBERS } from '@synod/protocol';
+import { groupSubjects, isValidName, MAX_MEMBERS } from '@synod/protocol';
 import { isIncarnation, type Registry, toRegistry } from './identity-file.js';
 
 /** The subject every node of a group answers identity requests on (no queue group). */
 export function identitySubject(group: string): string {
-  return `synod.${group}.identity`;
+  return groupSubjects(group).identity;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { DropReason } from '@synod/host';
+import { groupSubjects } from '@synod/protocol';
 import type { ConsistencyVerdict } from './consistency-check.js';
 import type { NodeRuntimeOptions } from './runtime-options.js';
 
@@ -58,7 +59,7 @@ export function serveStatus(
 ): void {
   const t = options.transport;
   const machine = options.asyncMachine;
-  t.subscribe(`synod.${options.group}.status`, (m) => {
+  t.subscribe(groupSubjects(options.group).status, (m) => {
     // A stopped node is gone, even while its connection drains: it must not look alive.
     if (m.reply === undefined || node.stopped()) return;
     // Benchmarks measure live memory: a process started with --expose-gc collects first

@@ -1,4 +1,5 @@
 import { SynodClient, SynodError } from '@synod/client';
+import { groupSubjects } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 import pg from 'pg';
 import { classify, isCatalogTable, type StatementInfo } from './classify.js';
@@ -242,7 +243,7 @@ export class StatementRunner implements ExtendedHost {
   /** Waits until this node serves reads at the session's consistency (strong or linearizable). */
   async #barrier(consistency: Consistency): Promise<void> {
     const reply = await this.#o.transport.request(
-      `synod.${this.#o.group}.node.${this.#o.nodeId}.read`,
+      groupSubjects(this.#o.group).endpoint(this.#o.nodeId, 'read'),
       encoder.encode(JSON.stringify({ command: { op: 'query', sql: 'SELECT 1' }, consistency })),
       { timeoutMs: 10_000 },
     );

@@ -43,6 +43,6 @@ export {
 export * from './messages.js';
 export { assertGroupName, assertNodeId, isValidName, MAX_NAME_LENGTH } from './names.js';
 export type { StoreRecord, StoreRecordKind } from './records.js';
-export { type GroupSubjects, groupSubjects } from './subjects.js';
+export { type GroupSubjects, groupSubjects, type NodeEndpoint } from './subjects.js';
 /** Validates a decoded client write (an object), throwing DecodeError: for writes stored inside other values. */
 export { toClientWrite as validateClientWrite } from './validate.js';

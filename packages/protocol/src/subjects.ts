@@ -17,8 +17,14 @@ export interface GroupSubjects {
   readonly read: string;
   /** Catch-up requests for chosen values. */
   readonly catchup: string;
-  /** Point-to-point subject of one node. */
+  /** Status requests: every node answers with its view (`synod status`). */
+  readonly status: string;
+  /** A node's identity records: who it is, which incarnation, whether it votes. */
+  readonly identity: string;
+  /** Point-to-point subject of one node: peer replies go here. */
   node(nodeId: string): string;
+  /** A request subject one node serves alone (its writes, reads, repairs and digests). */
+  endpoint(nodeId: string, name: NodeEndpoint): string;
   /** Inspection stream of one node. */
   inspect(nodeId: string): string;
   /**
@@ -30,6 +36,9 @@ export interface GroupSubjects {
   readonly inspectAll: string;
 }
 
+/** What a node serves on its own subjects (GroupSubjects.endpoint). */
+export type NodeEndpoint = 'write' | 'read' | 'repair' | 'digest';
+
 export function groupSubjects(group: string): GroupSubjects {
   const prefix = `synod.${assertGroupName(group)}`;
   return {
@@ -39,7 +48,10 @@ export function groupSubjects(group: string): GroupSubjects {
     write: `${prefix}.write`,
     read: `${prefix}.read`,
     catchup: `${prefix}.catchup`,
+    status: `${prefix}.status`,
+    identity: `${prefix}.identity`,
     node: (nodeId) => `${prefix}.node.${assertNodeId(nodeId)}`,
+    endpoint: (nodeId, name) => `${prefix}.node.${assertNodeId(nodeId)}.${name}`,
     inspect: (nodeId) => `${prefix}.inspect.${assertNodeId(nodeId)}`,
     inspectWatch: `${prefix}.inspect`,
     inspectAll: `${prefix}.inspect.*`,

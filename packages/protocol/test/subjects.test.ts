@@ -15,6 +15,11 @@ describe('groupSubjects', () => {
     expect(s.catchup).toBe('synod.orders.catchup');
     expect(s.node('n1')).toBe('synod.orders.node.n1');
     expect(s.inspect('n-2_b')).toBe('synod.orders.inspect.n-2_b');
+    expect(s.status).toBe('synod.orders.status');
+    expect(s.identity).toBe('synod.orders.identity');
+    expect(s.endpoint('n1', 'read')).toBe('synod.orders.node.n1.read');
+    expect(s.endpoint('n1', 'repair')).toBe('synod.orders.node.n1.repair');
+    expect(() => s.endpoint('n.1', 'write')).toThrow(InvalidNameError);
   });
 
   it.each(['', 'a.b', 'a*', '>', 'a b', 'x'.repeat(65)])(
