@@ -64,10 +64,10 @@ export interface InspectEvent {
 }
 
 /** A batch bigger than this is not sent (the events are cut well before it). */
-export const MAX_BATCH_BYTES = 512 * 1024;
+export const MAX_INSPECT_BATCH_BYTES = 512 * 1024;
 
-export function encodeBatch(batch: InspectBatch): Uint8Array {
-  return packChecked(batch, MAX_BATCH_BYTES);
+export function encodeInspectBatch(batch: InspectBatch): Uint8Array {
+  return packChecked(batch, MAX_INSPECT_BATCH_BYTES);
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
@@ -86,8 +86,8 @@ function record(v: unknown, what: string): Record<string, unknown> {
  * Decodes and checks a batch field by field (msgpack decodes some random bytes without
  * error, DEPENDENCIES.md). Throws DecodeError for anything else; a viewer drops and counts it.
  */
-export function decodeBatch(bytes: Uint8Array): InspectBatch {
-  const b = record(unpackStrict(bytes, MAX_BATCH_BYTES), 'the batch');
+export function decodeInspectBatch(bytes: Uint8Array): InspectBatch {
+  const b = record(unpackStrict(bytes, MAX_INSPECT_BATCH_BYTES), 'the batch');
   if (b.v !== 1) fail(`version ${String(b.v)}, not 1`);
   if (!isString(b.group) || !isString(b.node)) fail('group or node is not text');
   if (!isCount(b.seq) || !isCount(b.at) || !isCount(b.dropped))

@@ -2,7 +2,7 @@ import { groupSubjects } from '@synod/protocol';
 import type { Subscription, Transport } from '@synod/transport';
 import {
   type ActorState,
-  decodeBatch,
+  decodeInspectBatch,
   type InspectBatch,
   type InspectEvent,
   type NodeSummary,
@@ -64,7 +64,7 @@ export class GroupView {
     this.#subscription = options.transport.subscribe(subjects.inspectAll, (m) => {
       let batch: InspectBatch;
       try {
-        batch = decodeBatch(m.data);
+        batch = decodeInspectBatch(m.data);
         if (batch.group !== options.group) throw new Error('another group');
       } catch {
         this.malformed++;

@@ -1,10 +1,10 @@
 export {
   type ActorState,
-  decodeBatch,
-  encodeBatch,
+  decodeInspectBatch,
+  encodeInspectBatch,
   type InspectBatch,
   type InspectEvent,
-  MAX_BATCH_BYTES,
+  MAX_INSPECT_BATCH_BYTES,
   type NodeSummary,
   nodeSummary,
 } from './batch.js';

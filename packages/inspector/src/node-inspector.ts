@@ -2,7 +2,12 @@ import type { InspectionSink } from '@synod/host';
 import { groupSubjects } from '@synod/protocol';
 import type { Transport, Subscription as TransportSubscription } from '@synod/transport';
 import type { AnyActorRef, InspectionEvent, Subscription } from 'xstate';
-import { type ActorState, encodeBatch, type InspectEvent, type NodeSummary } from './batch.js';
+import {
+  type ActorState,
+  encodeInspectBatch,
+  type InspectEvent,
+  type NodeSummary,
+} from './batch.js';
 
 export interface NodeInspectorOptions {
   readonly transport: Transport;
@@ -223,7 +228,7 @@ export class NodeInspector implements InspectionSink {
     try {
       this.#o.transport.publish(
         this.#subject,
-        encodeBatch({
+        encodeInspectBatch({
           v: 1,
           group: this.#o.group,
           node: this.#o.nodeId,

@@ -2,7 +2,7 @@
 // by a GroupView as `synod inspect` watches them.
 import { waitFor } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBatch, GroupView, renderTerminal } from '../src/index.js';
+import { encodeInspectBatch, GroupView, renderTerminal } from '../src/index.js';
 import { InspectedGroup, MAX_EVENTS } from './inspected-group.js';
 
 const peers = ['a', 'b', 'c'];
@@ -91,7 +91,7 @@ describe('inspection over NATS', () => {
       // A well-formed batch of another group on this subject is not this group's.
       group.client.publish(
         'synod.watched.inspect.y',
-        encodeBatch({
+        encodeInspectBatch({
           v: 1,
           group: 'other',
           node: 'y',

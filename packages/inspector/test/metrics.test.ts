@@ -5,7 +5,7 @@ import { DecodeError } from '@synod/protocol';
 import { waitFor } from '@synod/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, type InspectBatch } from '../src/index.js';
+import { decodeInspectBatch, encodeInspectBatch, type InspectBatch } from '../src/index.js';
 import { InspectedGroup } from './inspected-group.js';
 
 /** One sample's value out of Prometheus's text format (labels ignored). */
@@ -106,14 +106,14 @@ describe('the inspection batch codec', () => {
   };
 
   it('decodes what it encodes', () => {
-    expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
+    expect(decodeInspectBatch(encodeInspectBatch(batch))).toEqual(batch);
   });
 
   it('throws only DecodeError, for any bytes, and refuses each field of the wrong type', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
         try {
-          decodeBatch(bytes);
+          decodeInspectBatch(bytes);
         } catch (error) {
           if (!(error instanceof DecodeError)) throw error;
         }
@@ -130,8 +130,9 @@ describe('the inspection batch codec', () => {
       { ...batch, events: [{ at: 1, kind: 'event', actor: 'x', event: 7 }] },
     ];
     for (const value of broken)
-      expect(() => decodeBatch(encodeBatch(value as InspectBatch)), JSON.stringify(value)).toThrow(
-        DecodeError,
-      );
+      expect(
+        () => decodeInspectBatch(encodeInspectBatch(value as InspectBatch)),
+        JSON.stringify(value),
+      ).toThrow(DecodeError);
   });
 });

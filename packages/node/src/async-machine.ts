@@ -1,9 +1,6 @@
-import type { ClientWrite, Command, PlainData } from '@synod/protocol';
+import type { Admission, ClientWrite, Command, PlainData } from '@synod/protocol';
 
-/** A write's admission: refused with a reason, or let in as another command. */
-export type Admission =
-  | { readonly refused: string; readonly sqlState?: string }
-  | { readonly command: Command };
+export type { Admission } from '@synod/protocol';
 
 /** What one write did on an asynchronous machine. */
 export type WriteResult =

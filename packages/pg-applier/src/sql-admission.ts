@@ -1,7 +1,7 @@
 // What a node checks before a write of the SQL machine enters the log (and what it computes
 // there once, for every replica: a table's definition and rows).
 import { randomBytes } from 'node:crypto';
-import type { Command } from '@synod/protocol';
+import type { Admission, Command } from '@synod/protocol';
 import { SqlError } from './errors.js';
 import {
   assertDefinition,
@@ -22,10 +22,7 @@ import { userCommand } from './sql-users.js';
 import { stageCommand } from './staged-rows.js';
 import { txnCommand, txnStatementProblem } from './transaction-entry.js';
 
-/** The node runtime's admission shape (structural: pg-applier does not depend on @synod/node). */
-export type Admission =
-  | { readonly refused: string; readonly sqlState?: string }
-  | { readonly command: Command };
+export type { Admission } from '@synod/protocol';
 
 export interface AdmissionContext {
   /** The replicated tables as this node has applied them. */

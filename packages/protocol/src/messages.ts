@@ -156,6 +156,14 @@ export interface Command {
   readonly [argument: string]: PlainData;
 }
 
+/**
+ * What a node's state machine says of a write before it goes into the log: refused (with a
+ * reason and, for SQL, its SQLSTATE), or let in as this command (possibly rewritten).
+ */
+export type Admission =
+  | { readonly refused: string; readonly sqlState?: string }
+  | { readonly command: Command };
+
 export type ReadConsistency = 'linearizable' | 'strong' | 'optimistic';
 export const READ_CONSISTENCIES: readonly ReadConsistency[] = [
   'linearizable',

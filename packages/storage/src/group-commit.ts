@@ -5,7 +5,7 @@ import { StoreFailedError } from './errors.js';
  * into several write+fsync rounds beyond it, so memory for a batch stays bounded (one append
  * is never split: its frames go out in one round).
  */
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+const MAX_GROUP_COMMIT_BYTES = 8 * 1024 * 1024;
 
 /** Writes the bytes and makes them durable; resolves only once they are. */
 export type PersistBatch = (bytes: Uint8Array) => Promise<void>;
@@ -113,7 +113,7 @@ export class GroupCommitter {
     if (this.#pending[0]?.task !== undefined) return this.#pending.splice(0, 1);
     for (const waiter of this.#pending) {
       if (waiter.task !== undefined) break;
-      if (count > 0 && bytes + waiter.bytes > MAX_BATCH_BYTES) break;
+      if (count > 0 && bytes + waiter.bytes > MAX_GROUP_COMMIT_BYTES) break;
       bytes += waiter.bytes;
       count += 1;
     }
