@@ -58,5 +58,4 @@ export {
   type ProposerTiming,
   proposerMachine,
 } from './proposer.js';
-export { majority, quorumImpossible } from './quorum.js';
 export { PAXOS_RULES, type ProtocolRules, type Votes } from './rules.js';

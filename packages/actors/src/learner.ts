@@ -1,8 +1,7 @@
-import { formatBallot, type Instance, type Value } from '@synod/protocol';
+import { formatBallot, type Instance, majorityOf, type Value } from '@synod/protocol';
 import { enqueueActions, setup } from 'xstate';
 import { sameBytes } from './acceptor-state.js';
 import type { Effect, MessageEvent } from './effects.js';
-import { majority } from './quorum.js';
 import { PAXOS_RULES, type ProtocolRules, type Votes } from './rules.js';
 
 export interface LearnerInput {
@@ -163,7 +162,7 @@ export const learnerMachine = setup({
   id: 'learner',
   context: ({ input }) => ({
     group: input.group,
-    quorum: majority(input.acceptorCount),
+    quorum: majorityOf(input.acceptorCount),
     learnFromVotes: input.learnFromVotes ?? true,
     rules: input.rules ?? PAXOS_RULES,
     tallies: new Map(),

@@ -1,8 +1,7 @@
-import { isMajorityOf, type Value } from '@synod/protocol';
+import { isMajorityOf, majorityOf, type Value } from '@synod/protocol';
 import { assign, enqueueActions, setup } from 'xstate';
 import { sameBytes } from './acceptor-state.js';
 import { ACCEPTORS, type Effect, type MessageEvent, type TimerEvent } from './effects.js';
-import { majority } from './quorum.js';
 
 /** The no-op a reader proposes for a slot it cannot learn (pg_paxos's paxos(i, '')). */
 export const NOOP: Value = new Uint8Array(0);
@@ -155,7 +154,7 @@ export const catchUpMachine = setup({
   guards: {
     majorityAnswered: ({ context }) => {
       const { quorums, acceptorCount } = context.input;
-      if (quorums === undefined) return context.answers.size >= majority(acceptorCount);
+      if (quorums === undefined) return context.answers.size >= majorityOf(acceptorCount);
       const answered = new Set(context.answers.keys());
       return quorums.every((members) => isMajorityOf(answered, members));
     },

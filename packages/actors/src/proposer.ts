@@ -4,6 +4,8 @@ import {
   ballot,
   compareBallots,
   type Instance,
+  majorityOf,
+  majorityUnreachable,
   maxBallot,
   type Value,
   ZERO_BALLOT,
@@ -19,7 +21,6 @@ import {
   type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
-import { majority, quorumImpossible } from './quorum.js';
 import { nextRound } from './rounds.js';
 import { PAXOS_RULES, type ProtocolRules } from './rules.js';
 
@@ -243,7 +244,7 @@ export const proposerMachine = setup({
     promisedByMajority: ({ context }) => context.promises.size >= context.quorum,
     acceptedByMajority: ({ context }) => context.acks.size >= context.quorum,
     majorityLost: ({ context }) =>
-      quorumImpossible(context.refusals.size, acceptors(context.input)),
+      majorityUnreachable(context.refusals.size, acceptors(context.input)),
     isPhaseTimer: ({ event }) => event.type === 'timer' && event.timer === 'phase',
     isBackoffTimer: ({ event }) => event.type === 'timer' && event.timer === 'backoff',
   },
@@ -252,7 +253,7 @@ export const proposerMachine = setup({
   context: ({ input }) => ({
     input,
     timing: input.timing ?? DEFAULT_PROPOSER_TIMING,
-    quorum: majority(acceptors(input)),
+    quorum: majorityOf(acceptors(input)),
     ballot: ZERO_BALLOT,
     highestSeen: ZERO_BALLOT,
     promises: new Map(),

@@ -38,6 +38,7 @@ export {
   type MembershipRecord,
   majorityImpossible,
   majorityOf,
+  majorityUnreachable,
   normalizeMembers,
 } from './membership.js';
 export * from './messages.js';

@@ -207,7 +207,19 @@ export class Membership {
 }
 
 /** The smallest majority of `n` members. */
-export const majorityOf = (n: number): number => Math.floor(n / 2) + 1;
+export function majorityOf(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new RangeError(`acceptor count must be a positive integer, got ${n}`);
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * True once `refusals` of `acceptors` acceptors (counted, not named: pg_paxos's leaderless
+ * group, where any majority of the founding acceptors decides) refused: no majority can agree.
+ */
+export function majorityUnreachable(refusals: number, acceptors: number): boolean {
+  return refusals > acceptors - majorityOf(acceptors);
+}
 
 const countIn = (set: ReadonlySet<string>, members: readonly string[]): number =>
   members.reduce((count, member) => count + (set.has(member) ? 1 : 0), 0);
