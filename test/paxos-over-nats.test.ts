@@ -37,7 +37,7 @@ async function startHost(
   const host = new GroupHost({
     group: 'mokka',
     nodeId,
-    peers,
+    founders: peers,
     transport,
     scheduler: realScheduler,
     disk: storeDisk(store),

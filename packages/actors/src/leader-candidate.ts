@@ -66,7 +66,7 @@ export function reserveRound(context: LeaderContext, emit: Emit): void {
 }
 
 export function sendPrepareLog(context: LeaderContext, emit: Emit): void {
-  context.fromSlot = context.firstUnchosen;
+  context.fromSlot = context.firstUnknownSlot;
   context.phase1 = promiseRound(context.fromSlot);
   emit(prepareLogFrom(context, context.fromSlot));
   emit({ type: 'setTimer', timer: 'phase', delayMs: context.timing.phaseTimeoutMs });

@@ -44,7 +44,7 @@ export interface LeaderInput {
   /** Above every round this node ever used (the host's persisted floor + 1). */
   readonly minRound: number;
   /** The first slot this node does not know chosen. */
-  readonly firstUnchosen: number;
+  readonly firstUnknownSlot: number;
   readonly timing?: LeaderTiming;
   /** Most slots in phase 2 at once (pipelining). */
   readonly maxInFlight?: number;
@@ -70,12 +70,12 @@ export type LeaderEvent =
   /** Put this value (a batch of commands) in the log. */
   | { readonly type: 'propose'; readonly value: Value }
   /**
-   * The host learned the log is chosen up to firstUnchosen - 1, and with it the membership
+   * The host learned the log is chosen up to firstUnknownSlot - 1, and with it the membership
    * changes chosen there.
    */
   | {
       readonly type: 'progress';
-      readonly firstUnchosen: number;
+      readonly firstUnknownSlot: number;
       readonly membership?: Membership;
     };
 
@@ -112,7 +112,7 @@ export interface LeaderContext {
   highestSeen: Ballot;
   leader: string | undefined;
   leaderBallot: Ballot;
-  firstUnchosen: number;
+  firstUnknownSlot: number;
   /** Candidate: the answers to its prepareLog (from fromSlot). */
   phase1: PromiseRound;
   /** Leader: where phase 1 started, the next free slot, and the slots in phase 2. */

@@ -43,7 +43,7 @@ export function takeOver(context: LeaderContext, emit: Emit): void {
 
 export function noteProgress(context: LeaderContext, event: LeaderEvent, emit: Emit): void {
   if (event.type !== 'progress') return;
-  context.firstUnchosen = Math.max(context.firstUnchosen, event.firstUnchosen);
+  context.firstUnknownSlot = Math.max(context.firstUnknownSlot, event.firstUnknownSlot);
   if (event.membership !== undefined) context.membership = event.membership;
   // A slot in flight that this node learned chosen by other means (the acceptors' copies
   // to learners, catch-up, a snapshot) needs no more acks, and an acceptor that compacted
@@ -52,7 +52,7 @@ export function noteProgress(context: LeaderContext, event: LeaderEvent, emit: E
   // value is handed back as refused, and the client's retry (same clientId, seq) settles it.
   const dropped: Value[] = [];
   for (const [slot, { value }] of context.inFlight) {
-    if (slot < context.firstUnchosen) {
+    if (slot < context.firstUnknownSlot) {
       context.inFlight.delete(slot);
       context.inFlightBytes -= value.length;
       if (value.length > 0) dropped.push(value);
@@ -173,7 +173,11 @@ function startSlots(context: LeaderContext, emit: Emit): void {
   while (
     context.inFlight.size < maxInFlight &&
     (context.inFlightBytes < maxBytes || context.inFlight.size === 0) &&
-    context.rules.withinWindow(context.nextSlot, context.firstUnchosen, context.membership.window)
+    context.rules.withinWindow(
+      context.nextSlot,
+      context.firstUnknownSlot,
+      context.membership.window,
+    )
   ) {
     const slot = context.nextSlot;
     if (!preparedFor(context, slot)) {
@@ -204,10 +208,10 @@ function startSlots(context: LeaderContext, emit: Emit): void {
  * started them need no proposal.
  */
 function skipChosenSlots(context: LeaderContext): void {
-  if (context.nextSlot >= context.firstUnchosen) return;
+  if (context.nextSlot >= context.firstUnknownSlot) return;
   for (const slot of context.recovered.keys())
-    if (slot < context.firstUnchosen) context.recovered.delete(slot);
-  context.nextSlot = context.firstUnchosen;
+    if (slot < context.firstUnknownSlot) context.recovered.delete(slot);
+  context.nextSlot = context.firstUnknownSlot;
 }
 
 /**
@@ -260,7 +264,7 @@ function sendHeartbeat(context: LeaderContext, emit: Emit): void {
       group,
       from: nodeId,
       ballot: context.ballot,
-      commitIndex: context.firstUnchosen - 1,
+      commitIndex: context.firstUnknownSlot - 1,
     },
   });
   emit({ type: 'setTimer', timer: 'heartbeat', delayMs: context.timing.heartbeatMs });

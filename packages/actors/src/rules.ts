@@ -29,7 +29,7 @@ export interface ProtocolRules {
    */
   slotPrepared(voters: ReadonlySet<string>, members: readonly string[]): boolean;
   /** Leader: whether `slot` lies within the membership window of the first unchosen slot. */
-  withinWindow(slot: number, firstUnchosen: number, window: number): boolean;
+  withinWindow(slot: number, firstUnknownSlot: number, window: number): boolean;
   /** Leader: of one promiser's phase 1 report, the entries a new leader re-proposes. */
   reported(entries: readonly AcceptedEntry[]): readonly AcceptedEntry[];
   /** Leader: whether an acceptor's answer to an accept counts towards choosing the slot. */
@@ -62,7 +62,7 @@ export interface ProtocolRules {
 export const PAXOS_RULES: ProtocolRules = {
   isQuorum: isMajorityOf,
   slotPrepared: isMajorityOf,
-  withinWindow: (slot, firstUnchosen, window) => slot < firstUnchosen + window,
+  withinWindow: (slot, firstUnknownSlot, window) => slot < firstUnknownSlot + window,
   reported: (entries) => entries,
   countsAsAck: (ok) => ok,
   deposes: (seen, own) => compareBallots(seen, own) > 0,

@@ -150,7 +150,7 @@ describe('one ballot carries one value', () => {
         nodeId: 'l',
         membership: new Membership(['a', 'b', 'c']),
         minRound: 1,
-        firstUnchosen: 0,
+        firstUnknownSlot: 0,
         seed: 1,
       },
     });

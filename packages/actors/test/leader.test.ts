@@ -15,7 +15,7 @@ import { bytes, text } from './helpers.js';
 /** A leader candidate wired to three in-process acceptors that answer at once. */
 function setup(
   options: {
-    firstUnchosen?: number;
+    firstUnknownSlot?: number;
     minRound?: number;
     maxInFlight?: number;
     maxInFlightBytes?: number;
@@ -41,7 +41,7 @@ function setup(
       nodeId: 'l',
       membership: new Membership(['a', 'b', 'c'], [], options.window),
       minRound: options.minRound ?? 1,
-      firstUnchosen: options.firstUnchosen ?? 0,
+      firstUnknownSlot: options.firstUnknownSlot ?? 0,
       seed: 7,
       ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
       ...(options.maxInFlightBytes === undefined
@@ -110,7 +110,7 @@ function setup(
 
 describe('distinguished leader', () => {
   it('becomes leader with one prepareLog for every slot from its first unchosen one', () => {
-    const t = setup({ firstUnchosen: 4 });
+    const t = setup({ firstUnknownSlot: 4 });
     expect(t.actor.getSnapshot().value).toBe('follower');
     t.elect();
     expect(t.actor.getSnapshot().value).toBe('leading');
@@ -132,7 +132,7 @@ describe('distinguished leader', () => {
   });
 
   it('re-proposes the highest-ballot value reported in each slot and fills holes with no-ops', () => {
-    const t = setup({ firstUnchosen: 3, minRound: 5 });
+    const t = setup({ firstUnknownSlot: 3, minRound: 5 });
     t.acceptors.get('a')!.accept(ballot(1, 'x'), 3, bytes('old'));
     t.acceptors.get('b')!.accept(ballot(2, 'y'), 3, bytes('newer'));
     // On a (the first majority to answer is a and b): c alone could not have had it chosen.
@@ -145,7 +145,7 @@ describe('distinguished leader', () => {
   });
 
   it('reads a long phase-1 answer in pages, and re-proposes every value it reported', () => {
-    const t = setup({ firstUnchosen: 0, minRound: 5, pageEntries: 3 });
+    const t = setup({ firstUnknownSlot: 0, minRound: 5, pageEntries: 3 });
     for (let slot = 0; slot < 10; slot++)
       t.acceptors.get('a')!.accept(ballot(1, 'x'), slot, bytes(`s${slot}`));
     t.answering.delete('c');
@@ -175,7 +175,7 @@ describe('distinguished leader', () => {
       t.actor.send({ type: 'propose', value: bytes(v) });
     t.pump();
     expect(t.chosen()).toEqual(['0=one', '1=two']);
-    t.actor.send({ type: 'progress', firstUnchosen: 1 });
+    t.actor.send({ type: 'progress', firstUnknownSlot: 1 });
     t.pump();
     expect(t.chosen()).toEqual(['0=one', '1=two', '2=three']);
   });
@@ -188,7 +188,7 @@ describe('distinguished leader', () => {
     expect(t.actor.getSnapshot().value).toBe('leading');
     t.actor.send({
       type: 'progress',
-      firstUnchosen: 1,
+      firstUnknownSlot: 1,
       membership: new Membership(['a', 'b', 'c'], [], 2).withChange(0, ['c', 'd', 'e']),
     });
     for (const v of ['one', 'two']) t.actor.send({ type: 'propose', value: bytes(v) });
@@ -226,7 +226,7 @@ describe('distinguished leader', () => {
       t.answering.add('e');
       t.actor.send({
         type: 'progress',
-        firstUnchosen: 1,
+        firstUnknownSlot: 1,
         membership: new Membership(['a', 'b', 'c'], [], 2).withChange(0, ['e']),
       });
       for (const v of ['one', 'two']) t.actor.send({ type: 'propose', value: bytes(v) });
@@ -246,7 +246,7 @@ describe('distinguished leader', () => {
     expect(t.chosen()).toHaveLength(1);
     t.actor.send({
       type: 'progress',
-      firstUnchosen: 1,
+      firstUnknownSlot: 1,
       membership: new Membership(['a', 'b', 'c'], [], 1).withChange(0, ['c', 'd', 'e']),
     });
     for (const id of ['c', 'd', 'e']) t.answering.delete(id);
@@ -273,7 +273,7 @@ describe('distinguished leader', () => {
   });
 
   it('with the planted skip-repropose bug, overwrites slots whose values were reported (the simulator must catch this)', () => {
-    const t = setup({ firstUnchosen: 3, minRound: 5, plant: 'skip-repropose' });
+    const t = setup({ firstUnknownSlot: 3, minRound: 5, plant: 'skip-repropose' });
     for (const id of ['a', 'b'])
       t.acceptors.get(id)!.accept(ballot(1, 'x'), 3, bytes('chosen before'));
     t.elect();

@@ -72,7 +72,7 @@ export class GroupHost {
   #membership: Membership;
   /** The last snapshot served to peers, wrapped with its membership (see #servedSnapshot). */
   #served: { readonly source: Snapshot; readonly wrapped: Snapshot } | undefined;
-  #nextSlot = 0;
+  #firstUnknownSlot = 0;
   /** The first slot #log still holds: those before it were compacted away. */
   #logStart = 0;
   #actorSeq = 0;
@@ -91,11 +91,11 @@ export class GroupHost {
     this.nodeId = options.nodeId;
     this.#subjects = groupSubjects(options.group);
     this.#nodeSubject = this.#subjects.node(options.nodeId);
-    this.#membership = new Membership(options.peers, [], options.membershipWindow);
+    this.#membership = new Membership(options.founders, [], options.membershipWindow);
     this.#proposals = new Proposals({
       group: options.group,
       nodeId: options.nodeId,
-      acceptorCount: options.peers.length,
+      acceptorCount: options.founders.length,
       scheduler: options.scheduler,
       timing: options.timing,
       rules: this.#rules,
@@ -112,11 +112,11 @@ export class GroupHost {
     this.#reads = new StrongReads({
       group: options.group,
       nodeId: options.nodeId,
-      acceptorCount: options.peers.length,
+      acceptorCount: options.founders.length,
       leaderMode: options.mode === 'leader',
       seed: options.seed,
       membership: () => this.#membership,
-      firstUnknownSlot: () => this.#nextSlot,
+      firstUnknownSlot: () => this.#firstUnknownSlot,
       startOp: (actor, feedback, completed) => this.#startOp(actor, feedback, completed),
       stopOp: (actor) => {
         this.#ops.delete(actor);
@@ -126,8 +126,8 @@ export class GroupHost {
     const initial = options.snapshots?.initial;
     if (initial !== undefined) {
       if (options.mode !== 'leader') throw new Error('snapshots need leader mode');
-      this.#nextSlot = initial.throughSlot + 1;
-      this.#logStart = this.#nextSlot;
+      this.#firstUnknownSlot = initial.throughSlot + 1;
+      this.#logStart = this.#firstUnknownSlot;
       if (initial.membership !== undefined) this.#membership = Membership.from(initial.membership);
     }
     const recovered = options.disk.durable;
@@ -142,7 +142,7 @@ export class GroupHost {
       {
         nodeId: options.nodeId,
         membership: () => this.#membership,
-        firstUnknownSlot: () => this.#nextSlot,
+        firstUnknownSlot: () => this.#firstUnknownSlot,
         followedLeader: () => this.#leaderMode?.followed(),
         ownAccepted: (slot) => this.acceptorState.acceptedFor(slot),
         leaderMode: options.mode === 'leader',
@@ -164,8 +164,8 @@ export class GroupHost {
     this.#learner = createActor(learnerMachine, {
       input: {
         ...base,
-        acceptorCount: options.peers.length,
-        nextSlot: this.#nextSlot,
+        acceptorCount: options.founders.length,
+        nextSlot: this.#firstUnknownSlot,
         // A distinguished leader's acceptors send learners no votes: any that arrive are forged.
         learnFromVotes: options.mode !== 'leader',
       },
@@ -202,7 +202,7 @@ export class GroupHost {
       timing: o.leaderTiming,
       maxInFlight: o.maxInFlight,
       minRound: () => this.#roundFloor + 1,
-      firstUnknownSlot: () => this.#nextSlot,
+      firstUnknownSlot: () => this.#firstUnknownSlot,
       log: () => this.#log,
       start: (name, actor, feedback) => this.#start(name, actor, feedback),
       publish: (subject, message) => {
@@ -296,9 +296,9 @@ export class GroupHost {
    */
   compact(throughSlot: number): void {
     if (this.#stopped || throughSlot < this.#logStart) return;
-    if (throughSlot >= this.#nextSlot)
+    if (throughSlot >= this.#firstUnknownSlot)
       throw new RangeError(
-        `cannot compact through slot ${throughSlot}: only slots before ${this.#nextSlot} are delivered`,
+        `cannot compact through slot ${throughSlot}: only slots before ${this.#firstUnknownSlot} are delivered`,
       );
     for (let slot = this.#logStart; slot <= throughSlot; slot++) this.#log.delete(slot);
     this.#logStart = throughSlot + 1;
@@ -311,13 +311,13 @@ export class GroupHost {
   }
 
   get deliveredThrough(): number {
-    return this.#nextSlot - 1;
+    return this.#firstUnknownSlot - 1;
   }
 
   /** pg_paxos's append: calls back with the slot the value was chosen in. */
   append(value: Value, done: (slot: number) => void): void {
     const actor = createActor(appendMachine, {
-      input: { value, firstUnknownSlot: this.#nextSlot },
+      input: { value, firstUnknownSlot: this.#firstUnknownSlot },
     });
     this.#startOp(
       actor,
@@ -367,7 +367,7 @@ export class GroupHost {
 
   /** A peer's snapshot: the state machine jumps to its slot, and delivery goes on after it. */
   #install(wrapped: Snapshot): void {
-    if (this.#stopped || wrapped.throughSlot < this.#nextSlot) return;
+    if (this.#stopped || wrapped.throughSlot < this.#firstUnknownSlot) return;
     let snapshot: Snapshot;
     let membership: Membership | undefined;
     try {
@@ -386,12 +386,12 @@ export class GroupHost {
     }
     this.#o.snapshots?.install(snapshot);
     for (const slot of this.#log.keys()) if (slot <= snapshot.throughSlot) this.#log.delete(slot);
-    this.#nextSlot = snapshot.throughSlot + 1;
+    this.#firstUnknownSlot = snapshot.throughSlot + 1;
     this.#setMembership(membership ?? this.#membership);
-    this.#logStart = Math.max(this.#logStart, this.#nextSlot);
+    this.#logStart = Math.max(this.#logStart, this.#firstUnknownSlot);
     // Proposals for slots the snapshot covers are moot: those slots are chosen.
     this.#proposals.settledThrough(snapshot.throughSlot);
-    tell(this.#learner, { type: 'skip', nextSlot: this.#nextSlot });
+    tell(this.#learner, { type: 'skip', nextSlot: this.#firstUnknownSlot });
     this.#leaderMode?.skipped(snapshot.throughSlot);
     this.#releaseReads();
   }
@@ -543,7 +543,7 @@ export class GroupHost {
    */
   #membersFor(instance: Instance): readonly string[] {
     if (typeof instance !== 'number') return this.#membership.genesis;
-    if (instance >= this.#nextSlot + this.#membership.window)
+    if (instance >= this.#firstUnknownSlot + this.#membership.window)
       throw new RangeError(`slot ${instance} is too far ahead to know its members`);
     return this.#membership.membersAt(instance);
   }
@@ -617,7 +617,7 @@ export class GroupHost {
       }
       case 'deliver': {
         this.#log.set(effect.slot, effect.value);
-        this.#nextSlot = effect.slot + 1;
+        this.#firstUnknownSlot = effect.slot + 1;
         if (this.#leaderMode !== undefined)
           this.#setMembership(this.#membership.after(effect.slot, effect.value));
         o.observer?.delivered?.(this.nodeId, effect.slot, effect.value);

@@ -32,7 +32,7 @@ export class LeaderMode {
         nodeId: host.nodeId,
         membership: host.membership(),
         minRound: host.minRound(),
-        firstUnchosen: host.firstUnknownSlot(),
+        firstUnknownSlot: host.firstUnknownSlot(),
         seed: host.seed * 104_729 + 1,
         rules: host.rules,
         ...(host.timing === undefined ? {} : { timing: host.timing }),
@@ -70,7 +70,7 @@ export class LeaderMode {
     return {
       ballot: formatBallot(leading ? context.ballot : context.leaderBallot),
       commitIndex: leading
-        ? context.firstUnchosen - 1
+        ? context.firstUnknownSlot - 1
         : Math.max(this.#catchUp.knownCommitIndex, this.#host.firstUnknownSlot() - 1),
       lastHeartbeatMsAgo: leading
         ? 0
@@ -109,7 +109,7 @@ export class LeaderMode {
     this.#submits.chosen(slot, value);
     tell(this.actor, {
       type: 'progress',
-      firstUnchosen: slot + 1,
+      firstUnknownSlot: slot + 1,
       membership: this.#host.membership(),
     });
     this.#catchUp.delivered(slot, value);
@@ -119,7 +119,7 @@ export class LeaderMode {
   skipped(throughSlot: number): void {
     tell(this.actor, {
       type: 'progress',
-      firstUnchosen: throughSlot + 1,
+      firstUnknownSlot: throughSlot + 1,
       membership: this.#host.membership(),
     });
     this.#catchUp.skipped(throughSlot);

@@ -32,7 +32,7 @@ export interface Snapshot {
   /**
    * The group's membership through `throughSlot` (GroupHost.membershipThrough): a node that
    * starts from the snapshot cannot read the changes from the log it replaces. Without it,
-   * the members are the founding `peers`.
+   * the members are the `founders`.
    */
   readonly membership?: MembershipRecord;
 }
@@ -98,7 +98,7 @@ export interface GroupHostOptions {
    * (encodeMembership values) change who must accept each slot; a node that joins later
    * passes the founding members too, and learns the changes from the log or a snapshot.
    */
-  readonly peers: readonly string[];
+  readonly founders: readonly string[];
   /** How many slots after its own a membership change takes effect (default MEMBERSHIP_WINDOW). */
   readonly membershipWindow?: number;
   readonly transport: Transport;

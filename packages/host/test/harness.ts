@@ -73,7 +73,7 @@ export class Cluster {
     const hostOptions: GroupHostOptions = {
       group: GROUP,
       nodeId: id,
-      peers: this.peers,
+      founders: this.peers,
       transport,
       scheduler: this.scheduler,
       disk,

@@ -176,7 +176,7 @@ export class NodeRuntime {
     return new GroupHost({
       group: options.group,
       nodeId: options.nodeId,
-      peers: options.peers,
+      founders: options.peers,
       transport: options.transport,
       scheduler: realScheduler,
       disk: this.#acceptorDisk(),

@@ -16,7 +16,7 @@ const hosts = new Map(
     new GroupHost({
       group: 'mokka',
       nodeId: id,
-      peers,
+      founders: peers,
       transport: network.connect(id),
       scheduler: realScheduler,
       disk: new SimDisk(realScheduler, createRng(i), { min: 0.1, max: 0.3 }),

@@ -119,7 +119,7 @@ export class SimCluster {
     node.host = new GroupHost({
       group: GROUP,
       nodeId: node.id,
-      peers: founders,
+      founders,
       ...(scenario.membership === undefined
         ? {}
         : { membershipWindow: scenario.membership.window }),

@@ -128,7 +128,7 @@ describe('simulator, leader mode', () => {
         new GroupHost({
           group: 'g',
           nodeId: id,
-          peers,
+          founders: peers,
           transport: network.connect(id),
           scheduler,
           disk: new SimDisk(scheduler, createRng(i), { min: 0.1, max: 0.5 }),
