@@ -1,33 +1,18 @@
 import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 
 import pg from 'pg';
-import { PgApplier, type SqlWrite } from './applier.js';
+import { PgApplier } from './applier.js';
 import { backendPid } from './backend-pid.js';
 import { loadParser } from './classify.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
-import {
-  loadReplicated,
-  replicateStatement,
-  tableDefinition,
-  tableKey,
-} from './replicated-tables.js';
+import { loggedWrite } from './logged-write.js';
+import { loadReplicated, tableDefinition, tableKey } from './replicated-tables.js';
 import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
 import { type Admission, admitCommand } from './sql-admission.js';
-import {
-  entryContent,
-  outcomeResult,
-  type Problem,
-  plain,
-  problemOf,
-  type SqlCommand,
-  sqlCommand,
-  stageWrite,
-  txnWrite,
-  writeProblem,
-} from './sql-commands.js';
+import { outcomeResult, plain, sqlCommand } from './sql-commands.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
-import { SqlUsers, userCommand, userStatement } from './sql-users.js';
+import { SqlUsers } from './sql-users.js';
 import { DETERMINISTIC_SESSION, digestStatement } from './state-digest.js';
 
 export { MAX_REPLICATED_ROWS_BYTES } from './sql-commands.js';
@@ -241,41 +226,19 @@ export class SqlMachine {
   async apply(
     entries: readonly { readonly slot: number; readonly writes: readonly ClientWrite[] }[],
   ): Promise<Map<number, ReturnType<typeof outcomeResult>[]>> {
-    // Checked again here, with the tables replicated as of each write's slot: an entry that
-    // is not a write of replicated tables (forged, or admitted by a node that should not
-    // have) runs nowhere, and every replica gives it the same refusal.
+    // Each write is checked again as of its slot (loggedWrite): the log is not trusted.
     const replicated = new Set(this.#replicated);
     const handOvers: string[] = [];
     const sqlEntries = entries.map(({ slot, writes }) => ({
       slot,
-      writes: writes.map((write): SqlWrite => {
-        const who = { clientId: write.clientId, seq: write.seq };
-        if (write.command.op === 'txn') return { ...txnWrite(write.command, replicated), ...who };
-        if (write.command.op === 'stage')
-          return { ...stageWrite(write.command, this.#group, slot), ...who };
-        // The state at this slot, as every replica has it: compared among the nodes.
-        if (write.command.op === 'verify')
-          return { sql: digestStatement(this.#group, [...replicated].sort()), ...who };
-        const parsed = this.#statement(write.command);
-        if ('sqlState' in parsed) return { sql: '', ...who, refused: parsed };
-        if (write.command.op === 'replicate') {
-          const table = tableKey(String(write.command.table));
-          replicated.add(table);
-          handOvers.push(table);
-        } else if (write.command.op !== 'sqluser') {
-          const problem = writeProblem(parsed, replicated);
-          if (problem !== undefined) {
-            const { sqlState, message } = problem;
-            return { sql: parsed.sql, ...who, refused: { sqlState, message } };
-          }
-        }
-        return {
-          sql: parsed.sql,
-          params: parsed.params,
-          ...(parsed.copy === undefined ? {} : { copy: parsed.copy }),
-          ...who,
-        };
-      }),
+      writes: writes.map((write) =>
+        loggedWrite(write, slot, {
+          group: this.#group,
+          readers: this.#roles.client,
+          replicated,
+          handOvers,
+        }),
+      ),
     }));
     await this.#reconnectIfBroken();
     if (handOvers.length > 0)
@@ -318,42 +281,6 @@ export class SqlMachine {
       );
     }
     return results;
-  }
-
-  /** The statement a write runs on every replica. */
-  #statement(command: Command): SqlCommand | Problem {
-    if (command.op === 'sqluser') {
-      try {
-        return { sql: userStatement(this.#group, userCommand(command)), params: [] };
-      } catch (error) {
-        return problemOf(error);
-      }
-    }
-    if (command.op !== 'replicate') {
-      const parsed = sqlCommand(command);
-      return typeof parsed === 'string' ? { sqlState: '22023', message: parsed } : parsed;
-    }
-    const { table, definition, rows, staged } = command;
-    if (
-      typeof table !== 'string' ||
-      !Array.isArray(definition) ||
-      !definition.every((d) => typeof d === 'string')
-    )
-      return { sqlState: '22023', message: 'malformed replicate entry' };
-    try {
-      // Entries from before rows travelled with the definition carry none: nothing replaced.
-      const content =
-        rows === undefined && staged === undefined ? {} : { content: entryContent(command) };
-      return {
-        sql: replicateStatement(this.#group, table, definition as string[], {
-          readers: this.#roles.client,
-          ...content,
-        }),
-        params: [],
-      };
-    } catch (error) {
-      return problemOf(error);
-    }
   }
 
   async read(command: Command): Promise<PlainData> {
