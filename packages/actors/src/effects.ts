@@ -68,3 +68,24 @@ export interface RoundFloorEvent {
   readonly type: 'roundFloor';
   readonly round: number;
 }
+
+/**
+ * A value this machine saw a majority accept: tell the host (`chosen`), and every learner
+ * (a decide, which carries the value so no learner has to ask for it).
+ */
+export function chosenEffects(
+  who: { readonly group: string; readonly nodeId: string },
+  instance: Instance,
+  ballot: Ballot,
+  value: Value,
+): readonly Effect[] {
+  const { group, nodeId } = who;
+  return [
+    { type: 'chosen', instance, ballot, value },
+    {
+      type: 'send',
+      to: LEARNERS,
+      message: { type: 'decide', group, from: nodeId, instance, ballot, value },
+    },
+  ];
+}

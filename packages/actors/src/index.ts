@@ -22,6 +22,7 @@ export {
   type PersistedEvent,
   type TimerEvent,
 } from './effects.js';
+export { leaderMachine } from './leader.js';
 export {
   DEFAULT_LEADER_TIMING,
   type LeaderContext,
@@ -29,8 +30,7 @@ export {
   type LeaderEvent,
   type LeaderInput,
   type LeaderTiming,
-  leaderMachine,
-} from './leader.js';
+} from './leader-context.js';
 export {
   InvariantViolation,
   type KnownEvent,

@@ -1,9 +1,9 @@
-import { ballot, compareBallots, maxBallot } from '@synod/protocol';
+import { compareBallots, maxBallot } from '@synod/protocol';
 import { nextRandom } from './backoff.js';
 import { ACCEPTORS } from './effects.js';
 import type { Emit, LeaderContext, LeaderEffect, LeaderEvent } from './leader-context.js';
 import { addPromise, promiseRound } from './leader-promises.js';
-import { nextRound } from './rounds.js';
+import { reserveNextRound } from './rounds.js';
 
 /*
  * What a follower and a candidate do: wait for the leader's heartbeats, and when they stop,
@@ -54,15 +54,10 @@ export function forgetLeader(context: LeaderContext, emit: Emit): void {
 }
 
 export function reserveRound(context: LeaderContext, emit: Emit): void {
-  const round = nextRound(context.minRound, context.highestSeen, context.ballot);
-  if (round === undefined) {
-    context.exhausted = true;
-    return;
-  }
-  context.ballot = ballot(round, context.input.nodeId);
-  context.persistId += 1;
+  const persist = reserveNextRound(context);
+  if (persist === undefined) return;
   emit({ type: 'cancelTimer', timer: 'election' });
-  emit({ type: 'persist', id: context.persistId, records: [{ kind: 'round', round }] });
+  emit(persist);
 }
 
 export function sendPrepareLog(context: LeaderContext, emit: Emit): void {

@@ -1,5 +1,5 @@
 import { type AcceptedEntry, MEMBERSHIP_WINDOW, maxBallot, type Value } from '@synod/protocol';
-import { ACCEPTORS, LEARNERS } from './effects.js';
+import { ACCEPTORS, chosenEffects, LEARNERS } from './effects.js';
 import { prepareLogFrom } from './leader-candidate.js';
 import {
   type Emit,
@@ -104,20 +104,8 @@ export function countAccepted(context: LeaderContext, event: LeaderEvent, emit: 
   if (!context.rules.isQuorum(slot.acks, slot.members)) return;
   context.inFlight.delete(m.instance);
   context.inFlightBytes -= slot.value.length;
-  const { group, nodeId } = context.input;
-  emit({ type: 'chosen', instance: m.instance, ballot: context.ballot, value: slot.value });
-  emit({
-    type: 'send',
-    to: LEARNERS,
-    message: {
-      type: 'decide',
-      group,
-      from: nodeId,
-      instance: m.instance,
-      ballot: context.ballot,
-      value: slot.value,
-    },
-  });
+  for (const effect of chosenEffects(context.input, m.instance, context.ballot, slot.value))
+    emit(effect);
   startSlots(context, emit);
 }
 

@@ -29,16 +29,6 @@ import {
 import { promiseRound } from './leader-promises.js';
 import { PAXOS_RULES } from './rules.js';
 
-export {
-  DEFAULT_LEADER_TIMING,
-  type LeaderContext,
-  type LeaderEffect,
-  type LeaderEvent,
-  type LeaderInput,
-  type LeaderTiming,
-  MAX_IN_FLIGHT_BYTES,
-} from './leader-context.js';
-
 /**
  * Seed 003's distinguished proposer. A follower that misses the leader's heartbeats starts an
  * election: it persists a new round, then runs phase 1 once for every slot at or above its

@@ -1,7 +1,6 @@
 import {
   type AcceptedEntry,
   type Ballot,
-  ballot,
   compareBallots,
   type Instance,
   majorityOf,
@@ -14,14 +13,14 @@ import { enqueueActions, setup } from 'xstate';
 import { type BackoffSettings, backoffDelay, nextRandom } from './backoff.js';
 import {
   ACCEPTORS,
+  chosenEffects,
   type Effect,
-  LEARNERS,
   type MessageEvent,
   type PersistedEvent,
   type RoundFloorEvent,
   type TimerEvent,
 } from './effects.js';
-import { nextRound } from './rounds.js';
+import { reserveNextRound } from './rounds.js';
 import { PAXOS_RULES, type ProtocolRules } from './rules.js';
 
 export interface ProposerTiming {
@@ -137,14 +136,8 @@ export const proposerMachine = setup({
         context.minRound = Math.max(context.minRound, event.round + 1);
     },
     reserveRound: enqueueActions(({ context, enqueue }) => {
-      const round = nextRound(context.minRound, context.highestSeen, context.ballot);
-      if (round === undefined) {
-        context.exhausted = true;
-        return;
-      }
-      context.ballot = ballot(round, context.input.nodeId);
-      context.persistId += 1;
-      enqueue.emit({ type: 'persist', id: context.persistId, records: [{ kind: 'round', round }] });
+      const persist = reserveNextRound(context);
+      if (persist !== undefined) enqueue.emit(persist);
     }),
     sendPrepare: enqueueActions(({ context, enqueue }) => {
       context.promises = new Map();
@@ -203,22 +196,11 @@ export const proposerMachine = setup({
       });
     }),
     announceChosen: enqueueActions(({ context, enqueue }) => {
-      const { group, nodeId, instance } = context.input;
       context.outcome = context.proposal;
       enqueue.emit({ type: 'cancelTimer', timer: 'phase' });
-      enqueue.emit({ type: 'chosen', instance, ballot: context.ballot, value: context.proposal });
-      enqueue.emit({
-        type: 'send',
-        to: LEARNERS,
-        message: {
-          type: 'decide',
-          group,
-          from: nodeId,
-          instance,
-          ballot: context.ballot,
-          value: context.proposal,
-        },
-      });
+      const { instance } = context.input;
+      for (const effect of chosenEffects(context.input, instance, context.ballot, context.proposal))
+        enqueue.emit(effect);
     }),
     adoptKnown: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'known') return;

@@ -1,7 +1,7 @@
 import type { Value } from '@synod/protocol';
 import type { Rng, TimerHandle } from '@synod/transport';
 import type { SimCluster, SimNode } from './cluster.js';
-import { encodeWrite } from './kv.js';
+import { encodeWrite, hex } from './kv.js';
 import { type KvOperation, pick, type SimWorld } from './world.js';
 
 /** Leader mode: how long a client waits for one node's answer before trying another. */
@@ -353,7 +353,7 @@ export class Workload {
       answered = true;
       timer.cancel();
       const answers = this.#registerAnswers.get(key) ?? new Set<string>();
-      answers.add(Buffer.from(chosen).toString('hex'));
+      answers.add(hex(chosen));
       this.#registerAnswers.set(key, answers);
       if (answers.size > 1)
         checker.violate(`agreement: paxos(${key}) answered two different values`);
