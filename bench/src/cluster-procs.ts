@@ -1,6 +1,7 @@
 // The two systems under test, as separate processes on loopback: a synod group of three
 // `synod node start` processes over one nats-server, and a three-member etcd cluster.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -78,12 +79,13 @@ export async function startSynod(
   };
 }
 
-export function hasEtcd(): boolean {
+/** The installed etcd's version ("3.4.23"), or undefined when there is none. */
+export function etcdVersion(): string | undefined {
   try {
-    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
-    return true;
+    const out = execFileSync('etcd', ['--version'], { encoding: 'utf8' });
+    return /etcd Version: (\S+)/.exec(out)?.[1] ?? 'unknown';
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -150,4 +152,11 @@ export function rssMiB(pid: number): number {
     execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim(),
   );
   return Math.round((kib / 1024) * 10) / 10;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are 11 and 12.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }

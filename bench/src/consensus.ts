@@ -1,82 +1,120 @@
-// npm run bench:consensus — put throughput and latency (p50, p99) of a 3-node synod group and a
-// 3-member etcd cluster in the same run (separate processes, fsync on, loopback), for 16-byte
-// keys and 100-byte values at 1, 16 and 256 concurrent clients, plus each node's memory.
-import { hasEtcd, rssMiB, startEtcd, startSynod } from './cluster-procs.js';
+// npm run bench:consensus — puts and linearizable reads against a 3-node synod group and a
+// 3-member etcd cluster in the same run (separate processes, fsync on, loopback), each system
+// driven through the client its users take, from a load generator process of its own: etcd
+// through its gRPC client to the leader; synod through SynodClient and through its JSON
+// subject from a plain NATS client. Rows at 1, 16, 256 and 1,024 clients (reads at 1 and 256).
+import { createRequire } from 'node:module';
+import { etcdVersion, rssMiB, startEtcd, startSynod } from './cluster-procs.js';
+import { consensusSection } from './consensus-table.js';
+import { etcdLeader } from './etcd-leader.js';
+import type { LoadSpec, OpKind, SystemId } from './load-drivers.js';
+import { type LoadRow, runLoad } from './load-run.js';
 import { describeMachine } from './machine.js';
-import { key, load, type Row, SECONDS, synodPut, VALUE, WARMUP_SECONDS } from './put-load.js';
+import { SECONDS, WARMUP_SECONDS } from './put-load.js';
 import { updateReadme, writeResults } from './report.js';
-import { round } from './stats.js';
 
-const CONCURRENCY = [1, 16, 256];
+/** BENCH_CLIENTS=256 runs the put rows at that concurrency only (to try a change quickly). */
+const PUT_CLIENTS = (process.env.BENCH_CLIENTS ?? '1,16,256,1024').split(',').map(Number);
+const READ_CLIENTS = [1, 256].filter((c) => PUT_CLIENTS.includes(c));
+/** The gateway row is a reference only: two concurrencies keep it cheap. */
+const GATEWAY_CLIENTS = [1, 256].filter((c) => PUT_CLIENTS.includes(c));
+const GROUP = 'bench';
+
+const LABELS: Record<SystemId, string> = {
+  etcd: 'etcd (etcd3 gRPC, to the leader)',
+  'etcd-gateway': "etcd JSON gateway (not its users' path)",
+  'synod-client': 'synod (SynodClient)',
+  'synod-nats': 'synod (plain NATS, JSON subject)',
+};
+
+/** Runs one generator per concurrency, one after the other, and collects their rows. */
+async function rowsFor(
+  system: SystemId,
+  op: OpKind,
+  clients: readonly number[],
+  endpoints: readonly string[],
+  serverPids: readonly number[],
+): Promise<LoadRow[]> {
+  const rows: LoadRow[] = [];
+  for (const c of clients) {
+    const spec: LoadSpec = {
+      system,
+      op,
+      clients: c,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      endpoints,
+      group: GROUP,
+    };
+    rows.push(await runLoad(LABELS[system], spec, serverPids));
+  }
+  return rows;
+}
+
+/** How this run was started, BENCH_* settings included, for the README. */
+function command(): string {
+  const settings = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_'))
+    .map(([name, value]) => `${name}=${value}`);
+  return [...settings, 'npm run bench:consensus'].join(' ');
+}
 
 async function main(): Promise<void> {
-  if (!hasEtcd()) {
+  const etcd = etcdVersion();
+  if (etcd === undefined) {
     console.error(
       'etcd is not installed: apt-get install -y etcd-server (the comparison needs it)',
     );
     process.exit(2);
   }
   const machine = describeMachine();
-  const rows: Row[] = [];
+  const rows: LoadRow[] = [];
   const memory: Record<string, number[]> = {};
 
-  const synod = await startSynod('bench');
+  const synod = await startSynod(GROUP);
   try {
-    const put = synodPut(synod.transport, 'bench');
-    await load('synod warm-up', 16, put, WARMUP_SECONDS);
-    for (const c of CONCURRENCY) rows.push(await load('synod', c, put));
-    memory.synod = synod.pids.map(rssMiB);
+    const pids = [...synod.pids, synod.nats.pid];
+    const nats = [synod.nats.url];
+    rows.push(...(await rowsFor('synod-client', 'put', PUT_CLIENTS, nats, pids)));
+    rows.push(...(await rowsFor('synod-nats', 'put', PUT_CLIENTS, nats, pids)));
+    // After the puts: the reads ask for keys those rows wrote.
+    rows.push(...(await rowsFor('synod-client', 'read', READ_CLIENTS, nats, pids)));
+    memory['synod nodes'] = synod.pids.map(rssMiB);
+    memory['nats-server'] = [rssMiB(synod.nats.pid)];
   } finally {
     await synod.stop();
   }
 
-  const etcd = await startEtcd();
+  const cluster = await startEtcd();
   try {
-    const put = async (worker: number, n: number): Promise<void> => {
-      const body = JSON.stringify({
-        key: Buffer.from(key(worker, n)).toString('base64'),
-        value: Buffer.from(VALUE).toString('base64'),
-      });
-      const response = await fetch(`${etcd.endpoints[worker % 3]}/v3/kv/put`, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json' },
-      });
-      if (!response.ok) throw new Error(`etcd put failed: ${response.status}`);
-      await response.arrayBuffer();
-    };
-    await load('etcd warm-up', 16, put, WARMUP_SECONDS);
-    for (const c of CONCURRENCY) rows.push(await load('etcd', c, put));
-    memory.etcd = etcd.pids.map(rssMiB);
+    const leader = await etcdLeader(cluster.endpoints);
+    const pids = cluster.pids;
+    rows.push(...(await rowsFor('etcd', 'put', PUT_CLIENTS, [leader], pids)));
+    rows.push(...(await rowsFor('etcd', 'read', READ_CLIENTS, [leader], pids)));
+    rows.push(...(await rowsFor('etcd-gateway', 'put', GATEWAY_CLIENTS, cluster.endpoints, pids)));
+    memory['etcd members'] = cluster.pids.map(rssMiB);
   } finally {
-    await etcd.stop();
+    await cluster.stop();
   }
 
-  const file = writeResults('consensus', machine, {
+  const etcd3Version = (createRequire(import.meta.url)('etcd3/package.json') as { version: string })
+    .version;
+  const run = {
+    command: command(),
+    etcdVersion: etcd,
+    etcd3Version,
     seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    group: GROUP,
     keyBytes: 16,
     valueBytes: 100,
     rows,
     memoryMiB: memory,
-  });
-  const lines = CONCURRENCY.map((c) => {
-    const s = rows.find((r) => r.system === 'synod' && r.clients === c)!;
-    const e = rows.find((r) => r.system === 'etcd' && r.clients === c)!;
-    return `| ${c} | ${s.putsPerSecond.toLocaleString('en-US')} | ${e.putsPerSecond.toLocaleString('en-US')} | ${round(s.putsPerSecond / e.putsPerSecond, 2)}x | ${s.p50Ms} / ${s.p99Ms} | ${e.p50Ms} / ${e.p99Ms} | ${round(s.p50Ms / e.p50Ms, 2)}x |`;
-  });
-  const table = [
-    '## Consensus: synod vs etcd (`npm run bench:consensus`)',
-    '',
-    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; both systems as 3 separate processes on loopback with fsync on (synod over ${machine.natsServer}; Debian etcd-server 3.4 through its JSON gateway from Node fetch); 16-byte keys, 100-byte values, ${WARMUP_SECONDS} s of warm-up at 16 clients, then ${SECONDS} s per row. Raw data: [${file}](${file}).`,
-    '',
-    '| clients | synod puts/s | etcd puts/s | synod/etcd | synod p50 / p99 ms | etcd p50 / p99 ms | p50 synod/etcd |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    ...lines,
-    '',
-    `Memory after the run (RSS, MiB per process): synod ${memory.synod?.join(', ')}; etcd ${memory.etcd?.join(', ')}.`,
-  ].join('\n');
-  updateReadme('consensus', table);
-  console.log(table);
+  };
+  const resultsFile = writeResults('consensus', machine, run);
+  const section = consensusSection({ ...run, machine, resultsFile });
+  updateReadme('consensus', section);
+  console.log(section);
 }
 
 await main();

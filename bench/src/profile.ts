@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { SynodClient } from '@synod/client';
 import { startNatsServer, waitFor } from '@synod/testkit';
 import { connectNats } from '@synod/transport';
+import { cpuMs } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
 import { BENCH_DIR, updateReadme, writeResults } from './report.js';
 import { percentile, round } from './stats.js';
@@ -31,13 +32,6 @@ interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
-}
-
-/** CPU time (user + system) a process has used so far, in ms, from /proc. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are 11 and 12.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
 function summarize(file: string, puts: number): string[] {
