@@ -48,13 +48,22 @@ describe('synod node processes under faults', () => {
     const down = peers.filter((p) => p !== survivor);
     for (const id of down) await group.kill(id);
     const started = Date.now();
-    const reply = await group.transport.request(
-      'synod.faults.write',
-      new TextEncoder().encode(
-        '{"clientId":"q","seq":1,"command":{"op":"put","key":"q","value":"1"}}',
-      ),
-      { timeoutMs: 10_000 },
-    );
+    // Until the survivor's election timeout it still believes the dead leader, which served
+    // the public write subject alone: NATS answers "no responders", and a client retries.
+    const send = () =>
+      group.transport.request(
+        'synod.faults.write',
+        new TextEncoder().encode(
+          '{"clientId":"q","seq":1,"command":{"op":"put","key":"q","value":"1"}}',
+        ),
+        { timeoutMs: 10_000 },
+      );
+    let reply = await send().catch((error: Error) => error);
+    while (reply instanceof Error && reply.name === 'NoRespondersError') {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      reply = await send().catch((error: Error) => error);
+    }
+    if (reply instanceof Error) throw reply;
     expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({
       ok: false,
       error: { code: 'NO_QUORUM' },

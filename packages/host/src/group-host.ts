@@ -627,6 +627,7 @@ export class GroupHost {
       }
       case 'leadership':
         this.#leaderMode?.leadership(effect.leader);
+        o.observer?.leadership?.(this.nodeId, effect.leader);
         break;
       case 'refused':
         this.#leaderMode?.refused(effect.values, effect.leader);

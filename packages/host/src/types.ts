@@ -61,6 +61,8 @@ export interface HostObserver {
   learned?(node: string, instance: Instance, value: Value): void;
   delivered?(node: string, slot: number, value: Value): void;
   failed?(node: string, error: unknown): void;
+  /** Leader mode: who `node` now knows leads (undefined: nobody it knows of). */
+  leadership?(node: string, leader: string | undefined): void;
   /** The acceptor of `node` sent this answer (a promise, an acceptance, ...). */
   acceptorAnswered?(node: string, message: PeerMessage): void;
   /**

@@ -1,5 +1,6 @@
 import type { SubmitResult } from '@synod/host';
 import type { ClientResponse, ClientWrite } from '@synod/protocol';
+import { realScheduler, type Scheduler } from '@synod/transport';
 import { encodeBarrier, encodeBatch } from './batch.js';
 
 /** Most request bytes packed into one slot, so an accept message stays under 1 MiB. */
@@ -21,8 +22,10 @@ export interface BatcherOptions {
   readonly nodeId: string;
   /** Most client writes in one slot. */
   readonly maxBatch: number;
-  /** A request not answered in this time gets NO_QUORUM. */
+  /** A request not answered in this time gets NO_QUORUM (unless it says how long it has left). */
   readonly timeoutMs: number;
+  /** Where its timeouts run (real time unless a test or the simulator drives it). */
+  readonly scheduler?: Scheduler;
   /** See MAX_PENDING_BYTES and MAX_PENDING_BYTES_PER_CLIENT. */
   readonly maxPendingBytes?: number;
   readonly maxPendingBytesPerClient?: number;
@@ -54,6 +57,7 @@ const failure = (code: 'NO_QUORUM' | 'NOT_LEADER', message: string, leader?: str
  */
 export class Batcher {
   readonly #o: BatcherOptions;
+  readonly #scheduler: Scheduler;
   readonly #waiting = new Map<string, ((response: ClientResponse) => void)[]>();
   #entries: Entry[] = [];
   /** Reads whose slot is chosen, waiting for it to be applied here. */
@@ -66,13 +70,20 @@ export class Batcher {
 
   constructor(options: BatcherOptions) {
     this.#o = options;
+    this.#scheduler = options.scheduler ?? realScheduler;
   }
 
   /**
-   * Queues a write; `reply` gets its result once applied, NO_QUORUM after the timeout, or BUSY
+   * Queues a write; `reply` gets its result once applied, NO_QUORUM after `timeoutMs` (what is
+   * left of the client's time: it may have waited at a follower for this node to lead), or BUSY
    * at once when the leader already holds as many bytes as it may (in all, or of this client).
    */
-  write(write: ClientWrite, bytes: number, reply: (response: ClientResponse) => void): void {
+  write(
+    write: ClientWrite,
+    bytes: number,
+    reply: (response: ClientResponse) => void,
+    timeoutMs = this.#o.timeoutMs,
+  ): void {
     const busy = this.#busy(write.clientId, bytes);
     if (busy !== undefined) {
       reply(busy);
@@ -85,17 +96,17 @@ export class Batcher {
       held = false;
     };
     const key = `${write.clientId}\u0000${write.seq}`;
-    const timeout = setTimeout(() => {
+    const timeout = this.#scheduler.setTimer(timeoutMs, () => {
       release();
       const waiters = this.#waiting.get(key);
       if (waiters === undefined) return;
       const index = waiters.indexOf(answer);
       if (index >= 0) waiters.splice(index, 1);
       if (waiters.length === 0) this.#waiting.delete(key);
-      reply(failure('NO_QUORUM', `write not committed within ${this.#o.timeoutMs} ms`).response);
-    }, this.#o.timeoutMs);
+      reply(failure('NO_QUORUM', `write not committed within ${timeoutMs} ms`).response);
+    });
     const answer = (response: ClientResponse): void => {
-      clearTimeout(timeout);
+      timeout.cancel();
       release();
       reply(response);
     };
@@ -105,18 +116,20 @@ export class Batcher {
     this.#push({ kind: 'write', write, bytes });
   }
 
-  /** Queues a linearizable read; `settle` says at which applied slot to serve it. */
-  read(settle: (outcome: ReadOutcome) => void): void {
+  /**
+   * Queues a linearizable read; `settle` says at which applied slot to serve it, or fails it
+   * after `timeoutMs` (what is left of the client's time).
+   */
+  read(settle: (outcome: ReadOutcome) => void, timeoutMs = this.#o.timeoutMs): void {
     let settled = false;
     const once = (outcome: ReadOutcome): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timeout);
+      timeout.cancel();
       settle(outcome);
     };
-    const timeout = setTimeout(
-      () => once(failure('NO_QUORUM', `read not confirmed within ${this.#o.timeoutMs} ms`)),
-      this.#o.timeoutMs,
+    const timeout = this.#scheduler.setTimer(timeoutMs, () =>
+      once(failure('NO_QUORUM', `read not confirmed within ${timeoutMs} ms`)),
     );
     this.#push({ kind: 'read', settle: once });
   }

@@ -12,7 +12,7 @@ import {
   type PlainData,
   type WireFormat,
 } from '@synod/protocol';
-import type { Scheduler, TransportMessage } from '@synod/transport';
+import type { Scheduler, Subscription, TransportMessage } from '@synod/transport';
 import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
 import type { Batcher, ReadOutcome } from './batcher.js';
@@ -92,6 +92,9 @@ export class ClientRequests {
   readonly #subjects;
   /** Request bytes this node forwarded to the leader and holds until it answers. */
   #forwardedBytes = 0;
+  /** This node's subscription to the public write subject, while it serves it. */
+  #publicWrites: Subscription | undefined;
+  readonly #servePublicWrites: () => Subscription;
 
   constructor(options: ResolvedRuntimeOptions, target: RequestTarget) {
     this.#o = options;
@@ -107,7 +110,9 @@ export class ClientRequests {
         if (m.reply !== undefined && !t.closed) t.publish(m.reply, bytes);
       },
     });
-    t.subscribe(this.#subjects.write, (m) => this.#onWrite(incoming(m), 0), { queue });
+    this.#servePublicWrites = () =>
+      t.subscribe(this.#subjects.write, (m) => this.#onWrite(incoming(m), 0), { queue });
+    this.#publicWrites = this.#servePublicWrites();
     t.subscribe(this.#subjects.endpoint(options.nodeId, 'write'), (m) =>
       this.#onWrite(incoming(m), hops(m)),
     );
@@ -115,6 +120,24 @@ export class ClientRequests {
     t.subscribe(this.#subjects.endpoint(options.nodeId, 'read'), (m) =>
       this.#onRead(incoming(m), hops(m)),
     );
+  }
+
+  /**
+   * Who this node now knows leads. The public write subject is served by the leader alone
+   * while a leader is known, so NATS hands every client's write straight to it instead of
+   * to a follower that forwards it (2 of 3 writes, at 2-3x the cost). While no leader is
+   * known, every node serves it again, holding writes until one is (or answering NO_QUORUM
+   * at the timeout). Between a leader's crash and its followers' election timeout nobody
+   * may serve it: a client then gets NATS "no responders" and retries shortly (SynodClient
+   * does; the client README says so for plain NATS clients).
+   */
+  leadershipChanged(leader: string | undefined): void {
+    const serve = leader === undefined || leader === this.#o.nodeId;
+    if (serve && this.#publicWrites === undefined) this.#publicWrites = this.#servePublicWrites();
+    else if (!serve && this.#publicWrites !== undefined) {
+      this.#publicWrites.unsubscribe();
+      this.#publicWrites = undefined;
+    }
   }
 
   /**
@@ -206,7 +229,9 @@ export class ClientRequests {
       const key = write.command.key;
       // The group ignores the proposals of a node that is no member: the leader runs it then.
       if (typeof key === 'string' && !this.#r.host.maySpeakFor(`paxos:${key}`))
-        this.#viaLeader(m, format, 'write', hops, m.data, () => this.#paxos(m, format, write));
+        this.#viaLeader(m, format, 'write', hops, m.data, (leftMs) =>
+          this.#paxos(m, format, write, leftMs),
+        );
       else this.#paxos(m, format, write);
       return;
     }
@@ -221,19 +246,26 @@ export class ClientRequests {
     }
     // The leader gets the write as admitted here: a rewritten one carries what it needs.
     const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
-    this.#viaLeader(m, format, 'write', hops, forward, () => {
+    this.#viaLeader(m, format, 'write', hops, forward, (leftMs) => {
       const started = this.#r.scheduler.now();
-      this.#r.batcher.write(write, m.data.length, (response) => {
-        if (response.ok) this.#o.metrics?.committed(this.#r.scheduler.now() - started);
-        this.#respond(m, format, response);
-      });
+      this.#r.batcher.write(
+        write,
+        m.data.length,
+        (response) => {
+          if (response.ok) this.#o.metrics?.committed(this.#r.scheduler.now() - started);
+          this.#respond(m, format, response);
+        },
+        leftMs,
+      );
     });
   }
 
   /**
-   * Runs `atLeader` if this node leads; otherwise forwards the request to the leader as a
-   * request of its own, and routes it again if that leader does not answer (it may have died
-   * before anyone noticed; a write's (clientId, seq) is applied once however often it is sent).
+   * Runs `atLeader` if this node leads, with what is left of the request's time (the client's
+   * deadline holds even when this node waited to become leader); otherwise forwards the
+   * request to the leader as a request of its own, and routes it again if that leader does
+   * not answer (it may have died before anyone noticed; a write's (clientId, seq) is applied
+   * once however often it is sent).
    */
   #viaLeader(
     m: Incoming,
@@ -241,7 +273,7 @@ export class ClientRequests {
     kind: 'write' | 'read',
     hops: number,
     forward: Uint8Array,
-    atLeader: () => void,
+    atLeader: (leftMs: number) => void,
   ): void {
     const clock = this.#r.scheduler;
     const deadline = clock.now() + this.#o.requestTimeoutMs;
@@ -278,7 +310,7 @@ export class ClientRequests {
       const leader = this.#r.host.leader;
       if (leader === this.#o.nodeId) {
         hold(0);
-        atLeader();
+        atLeader(Math.max(1, deadline - clock.now()));
       } else if (leader !== undefined && hops < MAX_HOPS) {
         hold(forward.length);
         const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()));
@@ -321,7 +353,12 @@ export class ClientRequests {
    * Seed 001's paxos(k, v): single-decree Paxos on the register `key`, run by this node (no
    * leader needed). Every caller for the key gets the same value, one of those proposed.
    */
-  #paxos(m: Incoming, format: WireFormat, write: ClientWrite): void {
+  #paxos(
+    m: Incoming,
+    format: WireFormat,
+    write: ClientWrite,
+    timeoutMs = this.#o.requestTimeoutMs,
+  ): void {
     const { key, value } = write.command;
     if (typeof key !== 'string' || key === '' || typeof value !== 'string') {
       this.#respond(
@@ -332,13 +369,9 @@ export class ClientRequests {
       return;
     }
     let answered = false;
-    const timeout = this.#r.scheduler.setTimer(this.#o.requestTimeoutMs, () => {
+    const timeout = this.#r.scheduler.setTimer(timeoutMs, () => {
       answered = true;
-      this.#respond(
-        m,
-        format,
-        failure('NO_QUORUM', `no majority within ${this.#o.requestTimeoutMs} ms`),
-      );
+      this.#respond(m, format, failure('NO_QUORUM', `no majority within ${timeoutMs} ms`));
     });
     this.#r.host.paxos(`paxos:${key}`, new TextEncoder().encode(value), (chosen) => {
       if (answered) return;
@@ -382,11 +415,11 @@ export class ClientRequests {
     if (read.consistency === 'linearizable') {
       // The leader confirms it still leads with a majority (the read rides in a slot at its
       // ballot), then answers at that slot, applied.
-      this.#viaLeader(m, format, 'read', hops, m.data, () =>
+      this.#viaLeader(m, format, 'read', hops, m.data, (leftMs) =>
         this.#r.batcher.read((outcome: ReadOutcome) => {
           if ('slot' in outcome) answer(outcome.slot);
           else this.#respond(m, format, outcome.response);
-        }),
+        }, leftMs),
       );
       return;
     }

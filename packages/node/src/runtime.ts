@@ -37,8 +37,9 @@ const RUNTIME_LEADER_TIMING: LeaderTiming = {
  * One node of one group: the group's machines (leader mode) over a Transport, the acceptor's
  * records in a file store with fsync, a state machine (kv unless told otherwise) with client
  * sessions, and the client API on `synod.<group>.write` and `synod.<group>.read` (msgpack
- * or JSON; see ClientRequests). Any node takes a request; a follower forwards writes and
- * linearizable reads to the leader, which packs what arrives together into one slot and
+ * or JSON; see ClientRequests). Any node takes a read; the public write subject is served by
+ * the leader while one is known (by every node otherwise), and a follower forwards the writes
+ * it gets on its own subject, and linearizable reads, to the leader, which packs what arrives together into one slot and
  * answers each once its slot is applied (see Batcher). The state machine is snapshotted and
  * the log compacted as it grows (see SlotApplier).
  */
@@ -134,6 +135,7 @@ export class NodeRuntime {
       nodeId: options.nodeId,
       maxBatch: options.maxBatch,
       timeoutMs: options.requestTimeoutMs,
+      scheduler: realScheduler,
       maxPendingBytes: options.maxPendingBytes,
       maxPendingBytesPerClient: options.maxPendingBytesPerClient,
       submit: (value, done) => this.#host.submit(value, done),
@@ -199,6 +201,8 @@ export class NodeRuntime {
         // A machine that caught a broken invariant (a learner told two values for one slot)
         // has stopped: the node stops with it rather than run on without serving.
         failed: (_node, error) => this.#fatal(error, 'a protocol invariant broke'),
+        // The constructor's later steps make #requests; leadership is only known after start.
+        leadership: (_node, leader) => this.#requests?.leadershipChanged(leader),
         dropped: (_node, message, reason) => this.#drops.note(reason, message),
       },
     });

@@ -68,7 +68,17 @@ function setup(leader: string | undefined) {
       while (scheduler.runUntil(t) > 0);
     }
   };
-  return { host, send, answers, forwarded, localWrites, answerAsLeader, advanceTo };
+  return {
+    host,
+    requests,
+    network,
+    send,
+    answers,
+    forwarded,
+    localWrites,
+    answerAsLeader,
+    advanceTo,
+  };
 }
 
 describe('the client path on an injected clock', () => {
@@ -120,6 +130,35 @@ describe('the client path on an injected clock', () => {
     expect(t.forwarded).toEqual([]);
     await t.advanceTo(TIMEOUT_MS);
     expect(t.answers).toMatchObject([{ ok: false, error: { code: 'NO_QUORUM' } }]);
+  });
+
+  it('serves the public write subject only while it leads or knows no leader', async () => {
+    const t = setup(undefined);
+    const client = t.network.connect('client');
+    const publicWrite = (): Promise<unknown> =>
+      client.request(groupSubjects('g').write, body, { timeoutMs: 100 }).then(
+        () => 'answered',
+        (error: Error) => error.name,
+      );
+    // Another node leads: NATS has nobody here to hand the write to.
+    t.host.leader = 'a';
+    t.requests.leadershipChanged('a');
+    let outcome = publicWrite();
+    await t.advanceTo(1);
+    expect(await outcome).toBe('NoRespondersError');
+    // This node leads: the write is its own to take.
+    t.host.leader = 'b';
+    t.requests.leadershipChanged('b');
+    outcome = publicWrite();
+    await t.advanceTo(2);
+    expect(t.localWrites).toHaveLength(1);
+    // Nobody known: every node serves it again, and holds the write until a leader is known.
+    t.host.leader = undefined;
+    t.requests.leadershipChanged(undefined);
+    outcome = publicWrite();
+    await t.advanceTo(200);
+    expect(await outcome).toBe('TransportTimeoutError');
+    expect(t.localWrites).toHaveLength(1);
   });
 
   it('forwards as soon as a leader is known', async () => {

@@ -75,9 +75,15 @@ export async function whileLeaderMoves(
       answer = await send();
     } catch (error) {
       // NATS is at-most-once: a request can be lost, e.g. delivered to the queue subscription
-      // of a node that was just stopped, before the server saw its connection close. Sent
-      // again with the same (clientId, seq), a write is still applied once.
-      if ((error as Error).name !== 'TransportTimeoutError' || attempt >= attempts) throw error;
+      // of a node that was just stopped, before the server saw its connection close. And
+      // while a leader that crashed is still believed by its followers, nobody serves the
+      // public write subject ("no responders"). Sent again with the same (clientId, seq), a
+      // write is still applied once.
+      const name = (error as Error).name;
+      const retryable = name === 'TransportTimeoutError' || name === 'NoRespondersError';
+      if (!retryable || attempt >= attempts) throw error;
+      // "No responders" comes back at once: wait, as for a leader change, before asking again.
+      if (name === 'NoRespondersError') await sleep(everyMs);
       continue;
     }
     const code = (answer.error as { code?: string } | undefined)?.code;
