@@ -6,8 +6,6 @@ import {
   createClientCodec,
   DecodeError,
   detectFormat,
-  type ErrorBody,
-  type ErrorCode,
   groupSubjects,
   type PlainData,
   type WireFormat,
@@ -16,47 +14,12 @@ import type { Scheduler, Subscription, TransportMessage } from '@synod/transport
 import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
 import type { Batcher, ReadOutcome } from './batcher.js';
+import { failure, type Incoming, machineFailure } from './client-answers.js';
+import { HOPS_HEADER, LeaderRoute } from './leader-route.js';
 import { isMemberOp, type MemberChanges } from './member-changes.js';
 import type { ResolvedRuntimeOptions } from './runtime-options.js';
 
-const HOPS_HEADER = 'synod-hops';
-const MAX_HOPS = 3;
-/** How long a follower waits for the leader to answer a forwarded request before routing it again. */
-const FORWARD_TIMEOUT_MS = 1_000;
-
-/** A client request, from NATS or from this process, and where its answer goes. */
-interface Incoming {
-  readonly data: Uint8Array;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Sends the encoded answer (a forwarded request's answer as the leader encoded it). */
-  reply(answer: Uint8Array): void;
-}
-
-/** A failed request's answer. */
-export function failure(
-  code: ErrorCode,
-  message: string,
-  leader?: string,
-  more: Pick<ErrorBody, 'sqlState' | 'limitBytes'> = {},
-): ClientResponse {
-  return {
-    ok: false,
-    error: { code, message, ...(leader === undefined ? {} : { leader }), ...more },
-  };
-}
-
-/** A machine's error as a client is told it: its SQLSTATE too, when it has one. */
-export function machineFailure(error: unknown): ClientResponse {
-  const message = error instanceof Error ? error.message : String(error);
-  // Duck-typed: the node does not depend on the SQL machine's error class.
-  const state = (error as { sqlState?: unknown } | null)?.sqlState;
-  return failure(
-    'BAD_REQUEST',
-    message,
-    undefined,
-    typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state) ? { sqlState: state } : {},
-  );
-}
+export { failure, machineFailure } from './client-answers.js';
 
 /**
  * What the client API needs of the node runtime: only the members it calls, so a test can
@@ -80,18 +43,18 @@ export interface RequestTarget {
 }
 
 /**
- * The client API of one node: writes and reads on `synod.<group>.write` and `.read` (any node
- * of the group, a queue group) and on the node's own subjects (forwarded requests), msgpack or
- * JSON. A follower forwards writes and linearizable reads to the leader; the leader admits
- * writes to the batcher, which answers each once its slot is applied. paxos(k, v) runs here.
+ * The client API of one node: writes and reads on `synod.<group>.write` and `.read` (a queue
+ * group; the write subject only while this node leads or knows no leader) and on the node's
+ * own subjects, msgpack or JSON. A request that needs the leader gets there through
+ * LeaderRoute; the leader admits writes to the batcher, which answers each once its slot is
+ * applied. paxos(k, v) runs here.
  */
 export class ClientRequests {
   readonly #o: ResolvedRuntimeOptions;
   readonly #r: RequestTarget;
   readonly #codec = createClientCodec();
   readonly #subjects;
-  /** Request bytes this node forwarded to the leader and holds until it answers. */
-  #forwardedBytes = 0;
+  readonly #toLeader: LeaderRoute;
   /** This node's subscription to the public write subject, while it serves it. */
   #publicWrites: Subscription | undefined;
   readonly #servePublicWrites: () => Subscription;
@@ -100,6 +63,18 @@ export class ClientRequests {
     this.#o = options;
     this.#r = target;
     this.#subjects = groupSubjects(options.group);
+    this.#toLeader = new LeaderRoute({
+      nodeId: options.nodeId,
+      group: options.group,
+      subjects: this.#subjects,
+      transport: options.transport,
+      scheduler: target.scheduler,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxPendingBytes: options.maxPendingBytes,
+      leader: () => target.host.leader,
+      stopped: () => target.stopped(),
+      answer: (m, format, response) => this.#respond(m, format, response),
+    });
     const queue = `synod-${options.group}`;
     const t = options.transport;
     const hops = (m: TransportMessage): number => Number(m.headers?.[HOPS_HEADER] ?? 0);
@@ -229,7 +204,7 @@ export class ClientRequests {
       const key = write.command.key;
       // The group ignores the proposals of a node that is no member: the leader runs it then.
       if (typeof key === 'string' && !this.#r.host.maySpeakFor(`paxos:${key}`))
-        this.#viaLeader(m, format, 'write', hops, m.data, (leftMs) =>
+        this.#toLeader.route(m, format, 'write', hops, m.data, (leftMs) =>
           this.#paxos(m, format, write, leftMs),
         );
       else this.#paxos(m, format, write);
@@ -237,7 +212,7 @@ export class ClientRequests {
     }
     const op = write.command.op;
     if (isMemberOp(op)) {
-      this.#viaLeader(m, format, 'write', hops, m.data, () =>
+      this.#toLeader.route(m, format, 'write', hops, m.data, () =>
         this.#r.memberChanges.change(op, write.command.node, (response) =>
           this.#respond(m, format, response),
         ),
@@ -246,7 +221,7 @@ export class ClientRequests {
     }
     // The leader gets the write as admitted here: a rewritten one carries what it needs.
     const forward = admission === undefined ? m.data : this.#codec.encodeWrite(write, format);
-    this.#viaLeader(m, format, 'write', hops, forward, (leftMs) => {
+    this.#toLeader.route(m, format, 'write', hops, forward, (leftMs) => {
       const started = this.#r.scheduler.now();
       this.#r.batcher.write(
         write,
@@ -258,95 +233,6 @@ export class ClientRequests {
         leftMs,
       );
     });
-  }
-
-  /**
-   * Runs `atLeader` if this node leads, with what is left of the request's time (the client's
-   * deadline holds even when this node waited to become leader); otherwise forwards the
-   * request to the leader as a request of its own, and routes it again if that leader does
-   * not answer (it may have died before anyone noticed; a write's (clientId, seq) is applied
-   * once however often it is sent).
-   */
-  #viaLeader(
-    m: Incoming,
-    format: WireFormat,
-    kind: 'write' | 'read',
-    hops: number,
-    forward: Uint8Array,
-    atLeader: (leftMs: number) => void,
-  ): void {
-    const clock = this.#r.scheduler;
-    const deadline = clock.now() + this.#o.requestTimeoutMs;
-    // A follower holds what it forwards until the leader answers: bounded, like the leader's.
-    const max = this.#o.maxPendingBytes;
-    if (this.#forwardedBytes > 0 && this.#forwardedBytes + forward.length > max) {
-      this.#respond(m, format, {
-        ok: false,
-        error: {
-          code: 'BUSY',
-          message: `node ${this.#o.nodeId} is forwarding ${this.#forwardedBytes} bytes to the leader (limit ${max})`,
-          retryAfterMs: 100,
-        },
-      });
-      return;
-    }
-    let held = 0;
-    const hold = (bytes: number): void => {
-      this.#forwardedBytes += bytes - held;
-      held = bytes;
-    };
-    const request: Incoming = {
-      ...m,
-      reply: (answer) => {
-        hold(0);
-        m.reply(answer);
-      },
-    };
-    const route = (): void => {
-      if (this.#r.stopped()) {
-        hold(0);
-        return;
-      }
-      const leader = this.#r.host.leader;
-      if (leader === this.#o.nodeId) {
-        hold(0);
-        atLeader(Math.max(1, deadline - clock.now()));
-      } else if (leader !== undefined && hops < MAX_HOPS) {
-        hold(forward.length);
-        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()));
-        this.#o.transport
-          .request(this.#subjects.endpoint(leader, kind), forward, {
-            timeoutMs: forwardMs,
-            headers: { ...request.headers, [HOPS_HEADER]: String(hops + 1) },
-          })
-          .then(
-            (answer) => {
-              if (!this.#r.stopped()) request.reply(answer.data);
-            },
-            () => {
-              if (clock.now() < deadline) clock.setTimer(50, route);
-              else
-                this.#respond(
-                  request,
-                  format,
-                  failure(
-                    'NO_QUORUM',
-                    `the leader of group ${this.#o.group} did not answer within the timeout`,
-                  ),
-                );
-            },
-          );
-      } else if (clock.now() < deadline) {
-        clock.setTimer(20, route);
-      } else {
-        this.#respond(
-          request,
-          format,
-          failure('NO_QUORUM', `no leader for group ${this.#o.group} within the timeout`, leader),
-        );
-      }
-    };
-    route();
   }
 
   /**
@@ -415,7 +301,7 @@ export class ClientRequests {
     if (read.consistency === 'linearizable') {
       // The leader confirms it still leads with a majority (the read rides in a slot at its
       // ballot), then answers at that slot, applied.
-      this.#viaLeader(m, format, 'read', hops, m.data, (leftMs) =>
+      this.#toLeader.route(m, format, 'read', hops, m.data, (leftMs) =>
         this.#r.batcher.read((outcome: ReadOutcome) => {
           if ('slot' in outcome) answer(outcome.slot);
           else this.#respond(m, format, outcome.response);

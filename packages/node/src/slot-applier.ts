@@ -5,7 +5,7 @@ import { AsyncCompaction } from './async-compaction.js';
 import type { WriteResult } from './async-machine.js';
 import { decodeBatch } from './batch.js';
 import type { Batcher } from './batcher.js';
-import { failure } from './client-requests.js';
+import { failure } from './client-answers.js';
 import { ConsistencyCheck } from './consistency-check.js';
 import { DatabaseRepair } from './database-repair.js';
 import { KV } from './kv-machine.js';

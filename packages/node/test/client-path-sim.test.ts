@@ -37,7 +37,7 @@ import { describe, expect, it } from 'vitest';
 import { ClientRequests } from '../src/client-requests.js';
 import { resolveRuntimeOptions } from '../src/runtime-options.js';
 
-// client-requests.ts's constants (not exported; keep in step with it).
+// leader-route.ts's constants (not exported; keep in step with it).
 /** The most hops a forwarded request makes (`hops < MAX_HOPS` before forwarding again). */
 const MAX_HOPS = 3;
 /** The header that carries the hop count. */
