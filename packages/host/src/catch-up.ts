@@ -145,14 +145,23 @@ export class CatchUp {
     });
   }
 
-  /** Answers a peer's catch-up request from this node's delivered log. */
-  serve(message: PeerMessage, reply: string | undefined): void {
+  /**
+   * Answers a peer's catch-up request from this node's delivered log. A request from a member
+   * (`fromMember`) also says every slot before its `fromSlot` is chosen, since a node asks from
+   * its first undelivered slot: a node that lost its log (restarted before any snapshot) hears
+   * no heartbeat while no leader holds, and this is how it learns it is behind. Without it, a
+   * peer stuck on a slot only this node's members could decide asked it in vain forever
+   * (simulator seed 400029854 in leader mode).
+   */
+  serve(message: PeerMessage, reply: string | undefined, fromMember: boolean): void {
     if (
       message.type !== 'catchupRequest' ||
       reply === undefined ||
       message.from === this.#host.nodeId
     )
       return;
+    if (fromMember && message.fromSlot > this.#host.firstUnknownSlot())
+      this.heard(message.fromSlot - 1);
     if (message.fromSlot < this.#host.logStart()) {
       this.#serveSnapshot(message.snapshot, reply);
       return;

@@ -218,7 +218,9 @@ export class GroupHost {
       installSnapshot: (snapshot) => this.#install(snapshot),
     });
     o.transport.subscribe(this.#subjects.catchup, (m) =>
-      this.#receive(m, (message) => mode.serveCatchUp(message, m.reply)),
+      this.#receive(m, (message) =>
+        mode.serveCatchUp(message, m.reply, this.#filter.speaks(message.from)),
+      ),
     );
     return mode;
   }

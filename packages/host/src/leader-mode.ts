@@ -191,9 +191,9 @@ export class LeaderMode {
     this.#catchUp.heard(message.commitIndex);
   }
 
-  /** Answers a peer's catch-up request from this node's delivered log. */
-  serveCatchUp(message: PeerMessage, reply: string | undefined): void {
-    this.#catchUp.serve(message, reply);
+  /** Answers a peer's catch-up request, and learns from a member's how far it got (CatchUp.serve). */
+  serveCatchUp(message: PeerMessage, reply: string | undefined, fromMember: boolean): void {
+    this.#catchUp.serve(message, reply, fromMember);
   }
 
   caughtUp(message: PeerMessage): void {

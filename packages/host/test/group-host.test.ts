@@ -129,6 +129,32 @@ describe('leader mode', () => {
     expect(logOf(c)).toEqual(logOf(cluster.host(leader)));
   });
 
+  it("a member's catch-up request from slot s tells a node that lost its log it is behind", () => {
+    cluster = new Cluster('leader');
+    const alone = cluster.start('a');
+    const observer = cluster.network.connect('observer');
+    const asked: PeerMessage[] = [];
+    observer.subscribe(subjects.catchup, (m) => {
+      const message = codec.decode(m.data);
+      if (message.from === 'a') asked.push(message);
+    });
+    const requestFrom = (from: string): void =>
+      observer.publish(
+        subjects.catchup,
+        codec.encode({ type: 'catchupRequest', group: GROUP, from, fromSlot: 14, maxEntries: 16 }),
+        { reply: subjects.node('observer') },
+      );
+    // A sender that is no member proves nothing: a does not start asking.
+    requestFrom('mallory');
+    cluster.advance(100);
+    expect(asked).toEqual([]);
+    // Member b asks from slot 14, so slots 0-13 are chosen: a, at slot 0, asks its peers.
+    requestFrom('b');
+    cluster.advance(1);
+    expect(asked).toMatchObject([{ type: 'catchupRequest', from: 'a', fromSlot: 0 }]);
+    expect(alone.deliveredThrough).toBe(-1);
+  });
+
   it('read() calls back only once this node delivered every write acknowledged before it', () => {
     cluster = new Cluster('leader');
     cluster.startAll();

@@ -45,18 +45,18 @@ describe('simulator, leader mode', () => {
     expect(membershipChanges).toBeGreaterThan(0);
   }, 300_000);
 
+  // The plant is caught within PLANT_SEED_BOUND seeds (below) by its durability violations; two
+  // values chosen for one slot need a node that stays behind the compaction long enough to run
+  // phase 1 over it, rarer since a member's catch-up request tells a node it is behind (the
+  // first such seed from 1 is 513).
   it('the planted compaction-forgets-slots bug breaks agreement, not only durability', () => {
-    const kinds = new Set<string>();
-    runSeeds({
-      start: 1,
-      count: PLANT_SEED_BOUND,
-      plant: 'compaction-forgets-slots',
-      mode: 'leader',
-      onResult: (r) => {
-        for (const v of r.violations) kinds.add(v.replace(/^t=\S+ /, '').split(':')[0]!);
-      },
-    });
-    expect([...kinds]).toContain('agreement');
+    let agreement: number | undefined;
+    for (let seed = 1; seed <= 1_000 && agreement === undefined; seed++) {
+      const { violations } = runSeed(seed, { mode: 'leader', plant: 'compaction-forgets-slots' });
+      if (violations.some((v) => v.replace(/^t=\S+ /, '').startsWith('agreement:')))
+        agreement = seed;
+    }
+    expect(agreement).toBeDefined();
   }, 300_000);
 
   // ack-when-chosen needs a new leader to fill an open slot below one already chosen with a
@@ -68,6 +68,13 @@ describe('simulator, leader mode', () => {
     const planted = runSeed(211_814_180, { mode: 'leader', plant: 'ack-when-chosen' });
     expect(planted.violations.join('\n')).toMatch(/acknowledged write lost: .* skipped the write/);
     expect(runSeed(211_814_180, { mode: 'leader' }).violations).toEqual([]);
+  });
+
+  // A member restarted without its log (no snapshot yet) heard no heartbeat while no leader
+  // held, so it never asked to catch up, and it alone could decide the slots a peer was stuck
+  // on: no leader for 120 s. A member's catch-up request now tells it how far the group got.
+  it('elects a leader again when the only members of a slot lost their log (seed 400029854)', () => {
+    expect(runSeed(400_029_854, { mode: 'leader' }).violations).toEqual([]);
   });
 
   for (const plant of LEADER_PLANTED_BUGS.filter((p) => p !== 'ack-when-chosen')) {
