@@ -11,6 +11,7 @@ import {
   type Postgres,
   startNatsServer,
   startPostgres,
+  whileLeaderMoves,
 } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import pg from 'pg';
@@ -183,13 +184,16 @@ export class SqlGroup {
   }
 
   /** One JSON request to `subject`, answered as JSON. */
-  async ask(subject: string, body: unknown): Promise<Record<string, unknown>> {
-    const reply = await this.client.request(
-      subject,
-      new TextEncoder().encode(JSON.stringify(body)),
-      { timeoutMs: 10_000 },
-    );
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+  /**
+   * One JSON request, sent again as a client would while the leader moves (NOT_LEADER,
+   * NO_QUORUM, no responders): a write keeps its (clientId, seq), so it is applied once.
+   */
+  ask(subject: string, body: unknown): Promise<Record<string, unknown>> {
+    const bytes = new TextEncoder().encode(JSON.stringify(body));
+    return whileLeaderMoves(async () => {
+      const reply = await this.client.request(subject, bytes, { timeoutMs: 10_000 });
+      return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+    });
   }
 
   /** Every running node's state digest, as its status reports it. */

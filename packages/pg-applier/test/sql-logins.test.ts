@@ -43,7 +43,7 @@ describe('logins to the SQL front end', () => {
       seq: 1,
       command: { op: 'sqluser', name, scram: await scramVerifier(password) },
     });
-    expect(answer).toMatchObject({ ok: true });
+    expect(answer, JSON.stringify(answer)).toMatchObject({ ok: true });
   };
 
   beforeAll(async () => {
