@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeRuntime } from '@synod/node';
-import { leaderKnown, type NatsServer, startNatsServer } from '@synod/testkit';
+import { leaderKnown, type NatsServer, startNatsServer, whileLeaderMoves } from '@synod/testkit';
 import { connectNats, type Transport } from '@synod/transport';
 import { NodeInspector, NodeMetrics, nodeSummary } from '../src/index.js';
 
@@ -89,20 +89,21 @@ export class InspectedGroup {
     await node.transport.close();
   }
 
-  /** A kv put through any node, as JSON. */
-  async put(key: string, value: string, seq: number): Promise<Record<string, unknown>> {
-    const reply = await this.client.request(
-      `synod.${this.group}.write`,
-      new TextEncoder().encode(
-        JSON.stringify({
-          clientId: `inspector-test-${seq}`,
-          seq,
-          command: { op: 'put', key, value },
-        }),
-      ),
-      { timeoutMs: 10_000 },
+  /** A kv put on the group's write subject, as JSON, sent again while the leader moves. */
+  put(key: string, value: string, seq: number): Promise<Record<string, unknown>> {
+    const body = new TextEncoder().encode(
+      JSON.stringify({
+        clientId: `inspector-test-${seq}`,
+        seq,
+        command: { op: 'put', key, value },
+      }),
     );
-    return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+    return whileLeaderMoves(async () => {
+      const reply = await this.client.request(`synod.${this.group}.write`, body, {
+        timeoutMs: 10_000,
+      });
+      return JSON.parse(new TextDecoder().decode(reply.data)) as Record<string, unknown>;
+    });
   }
 
   async stop(): Promise<void> {
