@@ -3,9 +3,16 @@ import type { Scheduler, Transport } from '@synod/transport';
 import { failure, type Incoming } from './client-answers.js';
 
 export const HOPS_HEADER = 'synod-hops';
-const MAX_HOPS = 3;
+/** The most hops a forwarded request makes (`hops < MAX_HOPS` before forwarding again). */
+export const MAX_HOPS = 3;
 /** How long a follower waits for the leader to answer a forwarded request before routing it again. */
-const FORWARD_TIMEOUT_MS = 1_000;
+export const FORWARD_TIMEOUT_MS = 1_000;
+/** The shortest wait for a forward's answer, however close the client's deadline. */
+export const MIN_FORWARD_MS = 100;
+/** After a failed forward, the request is routed again this much later (if before the deadline). */
+export const RETRY_PAUSE_MS = 50;
+/** With no leader known (or MAX_HOPS reached), the node looks again this much later. */
+export const NO_LEADER_POLL_MS = 20;
 
 /** What routing a request to the leader needs of its node. */
 export interface ForwardingNode {
@@ -91,7 +98,10 @@ export class LeaderRoute {
         atLeader(Math.max(1, deadline - clock.now()));
       } else if (leader !== undefined && hops < MAX_HOPS) {
         hold(forward.length);
-        const forwardMs = Math.max(100, Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()));
+        const forwardMs = Math.max(
+          MIN_FORWARD_MS,
+          Math.min(FORWARD_TIMEOUT_MS, deadline - clock.now()),
+        );
         this.#n.transport
           .request(this.#n.subjects.endpoint(leader, kind), forward, {
             timeoutMs: forwardMs,
@@ -102,7 +112,7 @@ export class LeaderRoute {
               if (!this.#n.stopped()) request.reply(answer.data);
             },
             () => {
-              if (clock.now() < deadline) clock.setTimer(50, route);
+              if (clock.now() < deadline) clock.setTimer(RETRY_PAUSE_MS, route);
               else
                 this.#n.answer(
                   request,
@@ -115,7 +125,7 @@ export class LeaderRoute {
             },
           );
       } else if (clock.now() < deadline) {
-        clock.setTimer(20, route);
+        clock.setTimer(NO_LEADER_POLL_MS, route);
       } else {
         this.#n.answer(
           request,

@@ -35,20 +35,15 @@ import {
 } from '@synod/transport';
 import { describe, expect, it } from 'vitest';
 import { ClientRequests } from '../src/client-requests.js';
+import {
+  FORWARD_TIMEOUT_MS,
+  HOPS_HEADER as HOPS,
+  MAX_HOPS,
+  MIN_FORWARD_MS,
+  NO_LEADER_POLL_MS,
+  RETRY_PAUSE_MS,
+} from '../src/leader-route.js';
 import { resolveRuntimeOptions } from '../src/runtime-options.js';
-
-// leader-route.ts's constants (not exported; keep in step with it).
-/** The most hops a forwarded request makes (`hops < MAX_HOPS` before forwarding again). */
-const MAX_HOPS = 3;
-/** The header that carries the hop count. */
-const HOPS = 'synod-hops';
-/** A forward waits max(MIN_FORWARD_MS, min(FORWARD_TIMEOUT_MS, deadline - now)). */
-const FORWARD_TIMEOUT_MS = 1_000;
-const MIN_FORWARD_MS = 100;
-/** After a failed forward, the follower routes again this much later (if before the deadline). */
-const RETRY_PAUSE_MS = 50;
-/** With no leader known, the node looks again this much later (if before the deadline). */
-const NO_LEADER_POLL_MS = 20;
 
 /** requestTimeoutMs: room for a forward to time out twice and go again before the deadline. */
 const TIMEOUT_MS = 2 * FORWARD_TIMEOUT_MS + 500;
