@@ -41,9 +41,9 @@ export class CatchUp {
   #transfer: Transfer | undefined;
   #lastProbeAt = Number.NEGATIVE_INFINITY;
 
-  constructor(host: LeaderModeHost, limits: HostLimits) {
+  constructor(host: LeaderModeHost) {
     this.#host = host;
-    this.#limits = limits;
+    this.#limits = host.limits;
   }
 
   /** The highest slot this node has heard is chosen. */

@@ -25,7 +25,7 @@ export class LeaderMode {
   constructor(host: LeaderModeHost) {
     this.#host = host;
     this.#submits = new WaitingSubmits(host.limits.maxWaitingSubmits);
-    this.#catchUp = new CatchUp(host, host.limits);
+    this.#catchUp = new CatchUp(host);
     const actor = createActor(leaderMachine, {
       input: {
         group: host.group,

@@ -91,7 +91,7 @@ describe('what a host holds is bounded', () => {
       limits: resolveHostLimits({ maxSlotWaiters: 3 }),
       installSnapshot: () => undefined,
     };
-    const catchUp = new CatchUp(host, host.limits);
+    const catchUp = new CatchUp(host);
     const answered: number[] = [];
     for (const slot of [5, 5, 6, 7, 8]) catchUp.awaitSlot(slot, () => void answered.push(slot));
     expect(catchUp.slotWaiters).toBe(3);
