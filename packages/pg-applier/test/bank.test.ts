@@ -51,9 +51,7 @@ describe('transfers between accounts under contention', () => {
   let group: SqlGroup;
 
   beforeAll(async () => {
-    group = await SqlGroup.start('bank', peers, { peers, replicated: [] });
-    for (const id of peers) await group.startNodeWithFrontEnd(id);
-    await group.leaderKnown();
+    group = await SqlGroup.withFrontEnds('bank', peers);
     const a = await group.session('a');
     await a.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)');
     await a.query("SELECT synod.replicate_table('accounts')");

@@ -50,9 +50,7 @@ describe('drivers against the SQL front end', () => {
   const until = (what: string, check: () => Promise<boolean>) => waitFor(what, check, 15_000, 50);
 
   beforeAll(async () => {
-    group = await SqlGroup.start('drivers', peers, { peers, replicated: [] });
-    for (const id of peers) await group.startNodeWithFrontEnd(id);
-    await group.leaderKnown();
+    group = await SqlGroup.withFrontEnds('drivers', peers);
     const a = await group.session('a');
     await a.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
     await a.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)');

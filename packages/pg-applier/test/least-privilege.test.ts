@@ -57,9 +57,7 @@ describe('least privilege on every SQL path', () => {
 
   beforeAll(async () => {
     await rm(PROOF, { force: true });
-    group = await SqlGroup.start('walls', peers, { peers, replicated: ['named'] });
-    for (const id of peers) await group.startNodeWithFrontEnd(id);
-    await group.leaderKnown();
+    group = await SqlGroup.withFrontEnds('walls', peers, ['named']);
     // As a user would: the table made through the front end, then replicated.
     expect(await sqlState('a', 'CREATE TABLE t (id int PRIMARY KEY, v text)')).toBeUndefined();
     expect(await psql('a', "SELECT synod.replicate_table('t')")).toMatchObject({ code: 0 });

@@ -17,9 +17,7 @@ describe('search_path through the SQL front end', () => {
   };
 
   beforeAll(async () => {
-    group = await SqlGroup.start('paths', peers, { peers, replicated: [] });
-    for (const id of peers) await group.startNodeWithFrontEnd(id);
-    await group.leaderKnown();
+    group = await SqlGroup.withFrontEnds('paths', peers);
     const a = await session('a');
     await a.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     await a.query("SELECT synod.replicate_table('t')");

@@ -67,6 +67,21 @@ export class SqlGroup {
     return new SqlGroup(group, nats, postgres, dir, client, prefix, defaults);
   }
 
+  /**
+   * A group whose nodes `ids` (all founders) each run with a front end, once every node knows
+   * a leader: the start most front-end tests share.
+   */
+  static async withFrontEnds(
+    group: string,
+    ids: readonly string[],
+    replicated: readonly string[] = [],
+  ): Promise<SqlGroup> {
+    const started = await SqlGroup.start(group, ids, { peers: ids, replicated });
+    for (const id of ids) await started.startNodeWithFrontEnd(id);
+    await started.leaderKnown();
+    return started;
+  }
+
   url(id: string): string {
     const { user, host, port } = this.postgres;
     return `postgres://${user}@${host}:${port}/${this.prefix}_${id}`;

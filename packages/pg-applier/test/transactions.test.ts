@@ -31,9 +31,7 @@ describe('transactions on replicated tables', () => {
   const stateOf = (error: unknown): string | undefined => (error as { code?: string }).code;
 
   beforeAll(async () => {
-    group = await SqlGroup.start('txns', peers, { peers, replicated: [] });
-    for (const id of peers) await group.startNodeWithFrontEnd(id);
-    await group.leaderKnown();
+    group = await SqlGroup.withFrontEnds('txns', peers);
     const a = await session('a');
     await a.query('CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)');
     await a.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
