@@ -17,6 +17,13 @@ interface Transfer {
 const CATCH_UP_GRACE_MS = 200;
 /** How often a node that knows it is behind asks its peers for chosen values. */
 const CATCH_UP_EVERY_MS = 50;
+/**
+ * A slot said to be chosen that no peer hands over within this long gets the no-op proposal
+ * too: the word that it is chosen may be false (a forged decide or heartbeat from a sender
+ * claiming a member's id; NATS without authentication cannot tell), and a proposal in a slot
+ * that is chosen finds the chosen value, so it is always safe.
+ */
+const UNPROVEN_CHOSEN_MS = 1_000;
 /** Most no-op proposals a node starts per grace period for slots its reads wait for. */
 const NOOP_FALLBACK_BATCH = 16;
 const TRANSFER_STALL_ROUNDS = 5;
@@ -33,6 +40,8 @@ export class CatchUp {
   readonly #limits: HostLimits;
   /** Reads waiting for a slot to be delivered here, by slot. */
   readonly #slotWaiters = new Map<number, ((value: Value) => void)[]>();
+  /** When a read first waited for each slot of #slotWaiters. */
+  readonly #waitingSince = new Map<number, number>();
   #waiterCount = 0;
   /** One timer for all waiting slots: see #armFallback. */
   #fallbackTimer: TimerHandle | undefined;
@@ -67,6 +76,7 @@ export class CatchUp {
     const waiters = this.#slotWaiters.get(slot);
     if (waiters === undefined) return;
     this.#slotWaiters.delete(slot);
+    this.#waitingSince.delete(slot);
     this.#waiterCount -= waiters.length;
     for (const done of waiters) done(value);
   }
@@ -76,6 +86,7 @@ export class CatchUp {
     for (const [slot, waiters] of this.#slotWaiters) {
       if (slot > throughSlot) continue;
       this.#slotWaiters.delete(slot);
+      this.#waitingSince.delete(slot);
       this.#waiterCount -= waiters.length;
       // The value of a slot inside a snapshot is unknown here; its readers only need it settled.
       for (const done of waiters) done(new Uint8Array(0));
@@ -116,6 +127,7 @@ export class CatchUp {
       return;
     }
     this.#slotWaiters.set(slot, [done]);
+    this.#waitingSince.set(slot, this.#host.scheduler.now());
     this.#armFallback();
     this.#requestCatchUp();
   }
@@ -130,11 +142,13 @@ export class CatchUp {
     this.#fallbackTimer = this.#host.scheduler.setTimer(CATCH_UP_GRACE_MS, () => {
       this.#fallbackTimer = undefined;
       if (this.#slotWaiters.size === 0) return;
+      const now = this.#host.scheduler.now();
       const slots = [...this.#slotWaiters.keys()]
         // Beyond the membership window the members who decide a slot are not known yet.
         .filter(
           (slot) =>
-            slot > this.#knownCommitIndex &&
+            (slot > this.#knownCommitIndex ||
+              now - (this.#waitingSince.get(slot) ?? now) >= UNPROVEN_CHOSEN_MS) &&
             slot < this.#host.firstUnknownSlot() + this.#host.membership().window,
         )
         .sort((a, b) => a - b)

@@ -192,6 +192,62 @@ describe('leader mode', () => {
   });
 });
 
+describe('leader mode: believing a forged claim', () => {
+  it("a forged decide claiming a member's id cannot hold a strong read forever: the slot gets the no-op", () => {
+    cluster = new Cluster('leader');
+    cluster.startAll();
+    const first = cluster.elect();
+    expect(cluster.submit(first, 'first').ok).toBe(true);
+    cluster.runUntil(() => PEERS.every((id) => cluster.host(id).deliveredThrough >= 0), 500);
+    // The leader, cut off alone, accepts a write nobody else sees, and dies; the others elect
+    // a leader whose phase 1 never heard of it, and the dead one comes back with it on disk.
+    cluster.network.partition(
+      [first],
+      PEERS.filter((id) => id !== first),
+    );
+    const slot = cluster.host(first).deliveredThrough + 1;
+    cluster.host(first).submit(bytes('unchosen'), () => undefined);
+    cluster.advance(20);
+    expect(cluster.host(first).acceptorState.acceptedFor(slot)).toBeDefined();
+    cluster.stop(first);
+    cluster.network.heal();
+    const newLeader = (): string | undefined =>
+      PEERS.find((id) => id !== first && cluster.host(id).leader === id);
+    cluster.runUntil(() => newLeader() !== undefined, 3_000);
+    const reader = newLeader()!;
+    const other = PEERS.find((id) => id !== first && id !== reader)!;
+    cluster.start(first);
+    cluster.advance(50);
+
+    // Someone claiming to be the other member says the slot after it is chosen.
+    const mallory = cluster.network.connect(other);
+    mallory.publish(
+      subjects.learn,
+      codec.encode({
+        type: 'decide',
+        group: GROUP,
+        from: other,
+        ballot: { round: 99, nodeId: other },
+        instance: slot + 1,
+        value: bytes('forged'),
+      }),
+    );
+    cluster.advance(50);
+    // The read must hear the restarted node: the other member is cut off.
+    cluster.network.partition([reader, first], [other]);
+    let through: number | undefined;
+    cluster.host(reader).read((t) => {
+      through = t;
+    });
+    // The read finds the slot accepted at the restarted node and waits for it; after a second
+    // of nobody handing it over, the reader proposes the no-op there, which adopts the value.
+    cluster.runUntil(() => through !== undefined, 5_000);
+    expect(through).toBeGreaterThanOrEqual(slot);
+    expect(text(cluster.host(reader).log.get(slot)!)).toBe('unchosen');
+    void mallory.close();
+  });
+});
+
 describe('leaderless mode', () => {
   it('concurrent append() on two hosts takes two slots, and every host delivers one log', () => {
     cluster = new Cluster('leaderless');
