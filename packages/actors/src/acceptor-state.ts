@@ -5,6 +5,7 @@ import {
   compareBallots,
   type Instance,
   LIMITS,
+  maxBallot,
   type Value,
   ZERO_BALLOT,
 } from '@synod/protocol';
@@ -62,6 +63,8 @@ export class AcceptorState {
   /** A distinguished leader's promise for every slot at or above fromSlot. */
   #logPromise: { fromSlot: number; ballot: Ballot } | undefined;
   #highestAcceptedSlot = -1;
+  /** The highest ballot promised (or accepted) for any log slot, ever: ReadIndex answers it. */
+  #highestSlotBallot: Ballot = ZERO_BALLOT;
   /** Slots at or below are chosen, captured in this node's snapshot, and forgotten here. */
   #compactedThrough = -1;
   #rules: Pick<ProtocolRules, 'compactionFloor'> = PAXOS_RULES;
@@ -139,6 +142,16 @@ export class AcceptorState {
 
   get highestAcceptedSlot(): number {
     return this.#highestAcceptedSlot;
+  }
+
+  /**
+   * The highest ballot this acceptor promised or accepted for any log slot, compacted ones
+   * included: what it answers a leader's ReadIndex check. Higher than the leader's ballot
+   * means another proposer may have taken the log over (registers, keyed by string, are
+   * left out: their ballots say nothing about who leads the log).
+   */
+  get highestSlotBallot(): Ballot {
+    return this.#highestSlotBallot;
   }
 
   /** Phase 1b for one instance (seed 001, step 1a/1b). */
@@ -262,6 +275,7 @@ export class AcceptorState {
         ) {
           this.#logPromise = { fromSlot: record.fromSlot, ballot: record.ballot };
         }
+        this.#highestSlotBallot = maxBallot(this.#highestSlotBallot, record.ballot);
         break;
       case 'compact':
         if (record.throughSlot > this.#compactedThrough) {
@@ -289,6 +303,8 @@ export class AcceptorState {
   }
 
   #raise(instance: Instance, ballot: Ballot): void {
+    if (typeof instance === 'number')
+      this.#highestSlotBallot = maxBallot(this.#highestSlotBallot, ballot);
     if (this.#compacted(instance)) return;
     const current = this.#promised.get(instance);
     if (current === undefined || compareBallots(ballot, current) > 0)

@@ -103,6 +103,17 @@ function decide(
           slot: context.state.highestAcceptedSlot,
         }),
       };
+    case 'readIndexCheck':
+      return {
+        records: [],
+        sends: reply({
+          type: 'readIndexAnswer',
+          ...envelope,
+          ballot: m.ballot,
+          requestId: m.requestId,
+          promised: context.state.highestSlotBallot,
+        }),
+      };
     default:
       return { records: [], sends: [] };
   }

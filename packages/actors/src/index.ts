@@ -29,6 +29,7 @@ export {
   type LeaderEffect,
   type LeaderEvent,
   type LeaderInput,
+  type LeadershipRefusal,
   type LeaderTiming,
 } from './leader-context.js';
 export {

@@ -70,6 +70,12 @@ export type LeaderEvent =
   /** Put this value (a batch of commands) in the log. */
   | { readonly type: 'propose'; readonly value: Value }
   /**
+   * Confirm, without a log slot, that this node still leads (ReadIndex, leader-reads.ts):
+   * answered by a `leadershipChecked` effect with the same id. A new check replaces one
+   * still open, which is then never answered.
+   */
+  | { readonly type: 'checkLeadership'; readonly id: number }
+  /**
    * The host learned the log is chosen up to firstUnknownSlot - 1, and with it the membership
    * changes chosen there.
    */
@@ -79,9 +85,30 @@ export type LeaderEvent =
       readonly membership?: Membership;
     };
 
+/** Why a leader could not confirm that it leads, for a linearizable read. */
+export type LeadershipRefusal =
+  /** This node does not lead (or stopped leading before a majority answered). */
+  | 'not-leader'
+  /** It leads, but not yet settled: slots phase 1 reported, or promises of new members, are missing. */
+  | 'unsettled'
+  /** An acceptor promised a higher ballot: this leader is deposed. */
+  | 'deposed';
+
 /** What the leader role adds to the common effects. */
 export type LeaderEffect =
   | Effect
+  /**
+   * The answer to a checkLeadership: a majority of every member set of the undelivered slots
+   * promised no higher ballot after the check began, so every write acknowledged before it is
+   * at or below `readIndex`; or why not.
+   */
+  | {
+      readonly type: 'leadershipChecked';
+      readonly id: number;
+      readonly readIndex?: number;
+      readonly refused?: LeadershipRefusal;
+      readonly leader?: string | undefined;
+    }
   /** Who leads, as far as this node knows (undefined: nobody known). */
   | { readonly type: 'leadership'; readonly leader: string | undefined; readonly ballot: Ballot }
   /** Values this node cannot put in the log (not the leader, deposed, or busy): the client retries. */
@@ -100,6 +127,14 @@ interface InFlight {
   readonly members: readonly string[];
   readonly acks: Set<string>;
   readonly refusals: Set<string>;
+}
+
+/** Leader: a ReadIndex round waiting for a majority of every member set to answer. */
+export interface ReadCheck {
+  readonly id: number;
+  readonly readIndex: number;
+  readonly configs: readonly (readonly string[])[];
+  readonly answered: Set<string>;
 }
 
 /** Mutable, like the other machines' contexts: drive it as a live actor. */
@@ -137,6 +172,8 @@ export interface LeaderContext {
   inFlight: Map<number, InFlight>;
   /** The value bytes of inFlight. */
   inFlightBytes: number;
+  /** Leader: the open ReadIndex round (leader-reads.ts), if any. */
+  readCheck: ReadCheck | undefined;
   /** Heartbeat ticks since this node started leading. */
   ticks: number;
   queue: Value[];

@@ -27,6 +27,12 @@ import {
   tick,
 } from './leader-leading.js';
 import { promiseRound } from './leader-promises.js';
+import {
+  abandonReadCheck,
+  checkLeadership,
+  countReadIndexAnswer,
+  refuseLeadershipCheck,
+} from './leader-reads.js';
 import { PAXOS_RULES } from './rules.js';
 
 /**
@@ -71,7 +77,19 @@ export const leaderMachine = setup({
       countAccepted(context, event, enqueue.emit),
     ),
     tick: enqueueActions(({ context, enqueue }) => tick(context, enqueue.emit)),
-    stepDown: enqueueActions(({ context, enqueue }) => stepDown(context, enqueue.emit)),
+    stepDown: enqueueActions(({ context, enqueue }) => {
+      abandonReadCheck(context, enqueue.emit);
+      stepDown(context, enqueue.emit);
+    }),
+    checkLeadership: enqueueActions(({ context, event, enqueue }) =>
+      checkLeadership(context, event, enqueue.emit),
+    ),
+    refuseLeadershipCheck: enqueueActions(({ context, event, enqueue }) =>
+      refuseLeadershipCheck(context, event, enqueue.emit),
+    ),
+    countReadIndexAnswer: enqueueActions(({ context, event, enqueue }) =>
+      countReadIndexAnswer(context, event, enqueue.emit),
+    ),
   },
   guards: {
     isOurPersist: ({ context, event }) =>
@@ -109,6 +127,10 @@ export const leaderMachine = setup({
     majorityLost: ({ context }) =>
       majorityImpossible(context.phase1.refusals, context.membership.membersAt(context.fromSlot)),
     deposed: ({ context }) => context.rules.deposes(context.highestSeen, context.ballot),
+    isOurReadIndexAnswer: ({ context, event }) =>
+      event.type === 'message' &&
+      event.message.type === 'readIndexAnswer' &&
+      sameBallot(event.message.ballot, context.ballot),
     isTimer: ({ event }, params: { timer: string }) =>
       event.type === 'timer' && event.timer === params.timer,
   },
@@ -131,6 +153,7 @@ export const leaderMachine = setup({
     widening: undefined,
     recovered: new Map(),
     recoveredThrough: input.firstUnknownSlot - 1,
+    readCheck: undefined,
     inFlight: new Map(),
     inFlightBytes: 0,
     ticks: 0,
@@ -142,6 +165,7 @@ export const leaderMachine = setup({
   }),
   on: {
     progress: { actions: 'noteProgress' },
+    checkLeadership: { actions: 'refuseLeadershipCheck' },
     roundFloor: {
       actions: ({ context, event }) => {
         context.minRound = Math.max(context.minRound, event.round + 1);
@@ -202,8 +226,10 @@ export const leaderMachine = setup({
       exit: 'stepDown',
       on: {
         propose: { actions: 'acceptProposal' },
+        checkLeadership: { actions: 'checkLeadership' },
         message: [
           { guard: 'isOurAccepted', actions: 'countAccepted' },
+          { guard: 'isOurReadIndexAnswer', actions: 'countReadIndexAnswer' },
           { guard: 'isOurPromise', actions: 'countWideningPromise' },
           { guard: 'isCurrentHeartbeat', target: 'follower', actions: 'followHeartbeat' },
         ],

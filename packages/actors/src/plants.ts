@@ -37,7 +37,11 @@ export type PlantedBug =
   // be open, and the client's next write chosen there overtakes the acknowledged one, which
   // is then skipped as stale (simulator seed 211814180 in leader mode). Built into the
   // simulator's clients, which stand for the node runtime's answer path.
-  | 'ack-when-chosen';
+  | 'ack-when-chosen'
+  // A leader serves linearizable reads on its own word, without asking the acceptors whether
+  // it still leads (what a lease does when clocks drift): a deposed leader cut off from the
+  // group answers reads from a state that misses acknowledged writes.
+  | 'deposed-leader-reads';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -56,6 +60,7 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'unprepared-members',
   'no-membership-window',
   'ack-when-chosen',
+  'deposed-leader-reads',
 ];
 
 /** A quorum of the right size from any acceptors, members or not. */
@@ -80,6 +85,7 @@ const BENT_RULES: Readonly<Record<PlantedBug, Partial<ProtocolRules>>> = {
   'trust-any-peer': { peerVerdict: () => undefined },
   // Built into the simulator's clients (they stand for the node's answer path): no rule here.
   'ack-when-chosen': {},
+  'deposed-leader-reads': { confirmsLeadership: () => true },
 };
 
 /** The protocol's rules with `plant` built in (none: the rules as they are meant to run). */

@@ -36,6 +36,14 @@ export interface ProtocolRules {
   countsAsAck(ok: boolean): boolean;
   /** Leader: whether a ballot seen from another node deposes this leader's own. */
   deposes(seen: Ballot, own: Ballot): boolean;
+  /**
+   * Leader, ReadIndex: whether the acceptors that answered a check (none promised a higher
+   * ballot) include a majority of every member set of the undelivered slots.
+   */
+  confirmsLeadership(
+    answered: ReadonlySet<string>,
+    configs: readonly (readonly string[])[],
+  ): boolean;
   /** Proposer, phase 1b: the value to propose, given the highest accepted one reported. */
   valueToPropose(own: Value, highestAccepted: AcceptedEntry | undefined): Value;
   /** Acceptor: whether its answers wait while records they depend on are not yet durable. */
@@ -66,6 +74,8 @@ export const PAXOS_RULES: ProtocolRules = {
   reported: (entries) => entries,
   countsAsAck: (ok) => ok,
   deposes: (seen, own) => compareBallots(seen, own) > 0,
+  confirmsLeadership: (answered, configs) =>
+    configs.every((members) => isMajorityOf(answered, members)),
   valueToPropose: (own, highestAccepted) => highestAccepted?.value ?? own,
   holdsAnswers: (notYetDurable) => notYetDurable,
   compactionFloor: (_floor, through) => through,

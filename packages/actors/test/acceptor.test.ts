@@ -164,6 +164,44 @@ describe('acceptor machine: persistence comes before the reply', () => {
     expect(effects.filter((e) => e.type === 'send')).toHaveLength(2);
   });
 
+  it('answers a ReadIndex check with the highest ballot it promised or accepted for any log slot, and records nothing', () => {
+    const actor = createActor(acceptorMachine, { input: { group: 'g', nodeId: 'a' } });
+    const effects = record(actor);
+    actor.start();
+    const check = (round: number, replyTo: string): void =>
+      actor.send({
+        type: 'message',
+        message: { type: 'readIndexCheck', ...env, ballot: b(round, 'l'), requestId: round },
+        replyTo,
+      });
+    const answers = (): unknown[] =>
+      effects.flatMap((e) =>
+        e.type === 'send' && e.message.type === 'readIndexAnswer' ? [e.message.promised] : [],
+      );
+    check(1, 'r1');
+    expect(answers()).toEqual([ZERO_BALLOT]);
+    // A register's ballot says nothing of who leads the log; a log promise and an accept do.
+    actor.send({ type: 'message', message: prepare(9), replyTo: 'p' });
+    actor.send({ type: 'persisted', id: 1 });
+    check(2, 'r2');
+    actor.send({
+      type: 'message',
+      message: { type: 'prepareLog', ...env, ballot: b(4, 'm'), fromSlot: 10 },
+      replyTo: 'p',
+    });
+    actor.send({ type: 'persisted', id: 2 });
+    check(3, 'r3');
+    actor.send({
+      type: 'message',
+      message: { type: 'accept', ...env, ballot: b(6, 'n'), instance: 2, value: bytes('v') },
+      replyTo: 'p',
+    });
+    actor.send({ type: 'persisted', id: 3 });
+    check(4, 'r4');
+    expect(answers()).toEqual([ZERO_BALLOT, ZERO_BALLOT, b(4, 'm'), b(6, 'n')]);
+    expect(effects.filter((e) => e.type === 'persist')).toHaveLength(3);
+  });
+
   it('tells learners of an acceptance, with the value, once durable', () => {
     const actor = createActor(acceptorMachine, { input: { group: 'g', nodeId: 'a' } });
     const effects = record(actor);

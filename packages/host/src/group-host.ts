@@ -20,7 +20,7 @@ import {
 } from '@synod/protocol';
 import type { TimerHandle, TransportMessage } from '@synod/transport';
 import { type ActorRefFrom, createActor } from 'xstate';
-import { LeaderMode } from './leader-mode.js';
+import { LeaderMode, type LeaderReadOutcome } from './leader-mode.js';
 import { type HostLimits, resolveHostLimits } from './limits.js';
 import { type DropReason, PeerFilter } from './peer-filter.js';
 import { Proposals } from './proposals.js';
@@ -267,10 +267,16 @@ export class GroupHost {
    * What this host holds for clients and reads now, each bounded by its HostLimits entry:
    * values waiting for a slot, reads waiting for slots, registers whose value it keeps.
    */
-  held(): { waitingSubmits: number; slotWaiters: number; knownRegisters: number } {
+  held(): {
+    waitingSubmits: number;
+    slotWaiters: number;
+    leaderReads: number;
+    knownRegisters: number;
+  } {
     return {
       waitingSubmits: this.#leaderMode?.waitingSubmits ?? 0,
       slotWaiters: this.#leaderMode?.slotWaiters ?? 0,
+      leaderReads: this.#leaderMode?.leaderReads ?? 0,
       knownRegisters: this.#proposals.knownRegisters,
     };
   }
@@ -339,6 +345,18 @@ export class GroupHost {
    */
   read(done: (through: number) => void): () => void {
     return this.#reads.read(done);
+  }
+
+  /**
+   * A linearizable read on the leader without a log slot (ReadIndex): `done` gets the slot
+   * to serve it at, once this node has applied through it, or why this node cannot serve it.
+   * Returns a function that gives the read up.
+   */
+  leaderRead(done: (outcome: LeaderReadOutcome) => void): () => void {
+    const mode = this.#leaderMode;
+    if (mode !== undefined) return mode.read(done);
+    this.#o.scheduler.setTimer(0, () => done({ refused: 'not-leader' }));
+    return () => undefined;
   }
 
   /**
@@ -534,6 +552,8 @@ export class GroupHost {
       this.#leaderMode?.caughtUp(message);
     } else if (message.type === 'highestAcceptedAnswer') {
       this.#reads.answered(message);
+    } else if (message.type === 'readIndexAnswer' && this.#leaderMode !== undefined) {
+      tell(this.#leaderMode.actor, { type: 'message', message });
     }
   }
 
@@ -633,6 +653,9 @@ export class GroupHost {
         break;
       case 'refused':
         this.#leaderMode?.refused(effect.values, effect.leader);
+        break;
+      case 'leadershipChecked':
+        this.#leaderMode?.leadershipChecked(effect);
         break;
       case 'propose':
         // With a leader, a read's missing slots come from peers first (a no-op proposal of

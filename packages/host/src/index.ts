@@ -7,7 +7,12 @@ export {
   type Snapshot,
   type SnapshotHooks,
 } from './group-host.js';
-export { LeaderMode, type LeaderModeHost, type SubmitResult } from './leader-mode.js';
+export {
+  LeaderMode,
+  type LeaderModeHost,
+  type LeaderReadOutcome,
+  type SubmitResult,
+} from './leader-mode.js';
 export {
   DEFAULT_HOST_LIMITS,
   type HostLimits,

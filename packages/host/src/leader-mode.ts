@@ -1,12 +1,14 @@
-import { leaderMachine } from '@synod/actors';
+import { DEFAULT_LEADER_TIMING, type LeaderEffect, leaderMachine } from '@synod/actors';
 import { type Ballot, formatBallot, type PeerMessage, type Value } from '@synod/protocol';
 import { type ActorRefFrom, createActor } from 'xstate';
 import { CatchUp } from './catch-up.js';
 import type { LeaderModeHost } from './leader-mode-host.js';
+import { type LeaderReadOutcome, LeaderReads } from './leader-reads.js';
 import { type SubmitResult, WaitingSubmits } from './submits.js';
 import { tell } from './tell.js';
 
 export type { LeaderModeHost } from './leader-mode-host.js';
+export type { LeaderReadOutcome } from './leader-reads.js';
 export type { SubmitResult } from './submits.js';
 
 /**
@@ -19,6 +21,7 @@ export class LeaderMode {
   readonly #host: LeaderModeHost;
   readonly #submits: WaitingSubmits;
   readonly #catchUp: CatchUp;
+  readonly #reads: LeaderReads;
   #leaderId: string | undefined;
   #lastHeartbeatAt: number | undefined;
 
@@ -40,6 +43,13 @@ export class LeaderMode {
       },
     });
     this.actor = actor;
+    this.#reads = new LeaderReads({
+      scheduler: host.scheduler,
+      check: (id) => tell(actor, { type: 'checkLeadership', id }),
+      // Two beats: an answer slower than that was most likely lost (NATS is at-most-once).
+      resendAfterMs: 2 * (host.timing ?? DEFAULT_LEADER_TIMING).heartbeatMs,
+      maxReads: host.limits.maxLeaderReads,
+    });
     host.start('leader', actor, (event) => {
       if (event.type !== 'proposalDone') tell(actor, event);
     });
@@ -57,6 +67,24 @@ export class LeaderMode {
   /** Reads waiting for slots to reach this node (at most HostLimits.maxSlotWaiters). */
   get slotWaiters(): number {
     return this.#catchUp.slotWaiters;
+  }
+
+  /** Linearizable reads waiting for a ReadIndex round here (at most HostLimits.maxLeaderReads). */
+  get leaderReads(): number {
+    return this.#reads.size;
+  }
+
+  /**
+   * A linearizable read without a log slot: once a majority confirmed this node still leads,
+   * `done` gets the slot to serve it at (LeaderReads). Returns a function that gives it up.
+   */
+  read(done: (outcome: LeaderReadOutcome) => void): () => void {
+    return this.#reads.read(done);
+  }
+
+  /** The leader machine's answer to a ReadIndex round. */
+  leadershipChecked(effect: Extract<LeaderEffect, { type: 'leadershipChecked' }>): void {
+    this.#reads.checked(effect);
   }
 
   /** Who leads at which ballot, how far the log is known chosen, and the leader's last beat. */
@@ -202,6 +230,7 @@ export class LeaderMode {
 
   stop(): void {
     this.#catchUp.stop();
+    this.#reads.stop();
     this.actor.stop();
   }
 }

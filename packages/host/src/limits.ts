@@ -17,6 +17,11 @@ export interface HostLimits {
    */
   readonly maxSlotWaiters: number;
   /**
+   * Most linearizable reads waiting on a leader for its ReadIndex round (LeaderReads). Beyond
+   * it a read is refused as busy at once.
+   */
+  readonly maxLeaderReads: number;
+  /**
    * paxos(key, value) registers whose chosen value this node remembers, to answer at once.
    * The oldest is forgotten beyond it: asking again runs Paxos, which finds the same value.
    */
@@ -35,6 +40,7 @@ export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 export const DEFAULT_HOST_LIMITS: HostLimits = {
   maxWaitingSubmits: 16_384,
   maxSlotWaiters: 65_536,
+  maxLeaderReads: 65_536,
   maxKnownRegisters: 10_000,
   catchUpEntries: 512,
   catchUpBytes: 512 * 1024,

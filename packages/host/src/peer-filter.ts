@@ -21,7 +21,7 @@ export type DropReason =
   | 'not-a-member'
   /** A ballot beyond MAX_ROUND_STEP above the highest round seen. */
   | 'ballot-out-of-bounds'
-  /** A proposal, decision or heartbeat at a ballot that is not the sender's own. */
+  /** A proposal, decision, heartbeat or ReadIndex check at a ballot that is not the sender's own. */
   | 'not-its-ballot'
   /**
    * A decide from a node this one does not follow as leader at that ballot, for a value its own
@@ -156,14 +156,15 @@ function ownsBallot(
   m: PeerMessage,
 ): m is Extract<
   PeerMessage,
-  { type: 'prepare' | 'prepareLog' | 'accept' | 'decide' | 'heartbeat' }
+  { type: 'prepare' | 'prepareLog' | 'accept' | 'decide' | 'heartbeat' | 'readIndexCheck' }
 > {
   return (
     m.type === 'prepare' ||
     m.type === 'prepareLog' ||
     m.type === 'accept' ||
     m.type === 'decide' ||
-    m.type === 'heartbeat'
+    m.type === 'heartbeat' ||
+    m.type === 'readIndexCheck'
   );
 }
 
@@ -174,9 +175,11 @@ function rounds(m: PeerMessage): number[] {
     case 'accept':
     case 'decide':
     case 'heartbeat':
+    case 'readIndexCheck':
       return [m.ballot.round];
     case 'promise':
     case 'accepted':
+    case 'readIndexAnswer':
       return [m.ballot.round, m.promised.round];
     default:
       return [];

@@ -150,6 +150,27 @@ export interface HighestAcceptedAnswer extends Envelope<'highestAcceptedAnswer'>
   readonly slot: number;
 }
 
+/**
+ * A leader asks whether it still leads before it serves a linearizable read without a log
+ * slot (Raft's ReadIndex): has the acceptor promised any ballot above `ballot` for a log slot?
+ * Answering changes nothing at the acceptor.
+ */
+export interface ReadIndexCheck extends Envelope<'readIndexCheck'> {
+  readonly ballot: Ballot;
+  /** Echoed in the answer, so the leader counts only answers to this round. */
+  readonly requestId: number;
+}
+
+/**
+ * `promised` is the highest ballot the acceptor promised for any log slot: at or below the
+ * check's `ballot`, the acceptor still stands behind the asking leader.
+ */
+export interface ReadIndexAnswer extends Envelope<'readIndexAnswer'> {
+  readonly ballot: Ballot;
+  readonly requestId: number;
+  readonly promised: Ballot;
+}
+
 /** A state machine command: an operation name and its plain-data arguments. */
 export interface Command {
   readonly op: string;
@@ -259,6 +280,8 @@ export type PeerMessage =
   | CatchupResponse
   | HighestAcceptedQuery
   | HighestAcceptedAnswer
+  | ReadIndexCheck
+  | ReadIndexAnswer
   | ErrorMessage;
 
 export type PeerMessageType = PeerMessage['type'];
@@ -275,5 +298,7 @@ export const PEER_MESSAGE_TYPES: readonly PeerMessageType[] = [
   'catchupResponse',
   'highestAcceptedQuery',
   'highestAcceptedAnswer',
+  'readIndexCheck',
+  'readIndexAnswer',
   'error',
 ];

@@ -171,6 +171,15 @@ const BODY: BodyReaders = {
     requestId: readInt(d, 'requestId', '', 0),
     slot: readInt(d, 'slot', '', -1),
   }),
+  readIndexCheck: (d) => ({
+    ballot: readBallot(d, 'ballot', ''),
+    requestId: readInt(d, 'requestId', '', 0),
+  }),
+  readIndexAnswer: (d) => ({
+    ballot: readBallot(d, 'ballot', ''),
+    requestId: readInt(d, 'requestId', '', 0),
+    promised: readBallot(d, 'promised', ''),
+  }),
   error: (d) => readErrorBody(d, ''),
 };
 

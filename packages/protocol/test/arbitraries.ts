@@ -30,6 +30,8 @@ import {
   type PrepareLog,
   type PromiseReply,
   READ_CONSISTENCIES,
+  type ReadIndexAnswer,
+  type ReadIndexCheck,
 } from '../src/index.js';
 import { FORBIDDEN_KEYS, type Mutation, type TextMutation } from './helpers.js';
 
@@ -219,6 +221,21 @@ export const highestAcceptedAnswerArb: fc.Arbitrary<HighestAcceptedAnswer> = fc.
   slot: slotOrNoneArb,
 });
 
+export const readIndexCheckArb: fc.Arbitrary<ReadIndexCheck> = fc.record({
+  type: fc.constant('readIndexCheck'),
+  ...envelope,
+  ballot: ballotArb,
+  requestId: fc.nat(),
+});
+
+export const readIndexAnswerArb: fc.Arbitrary<ReadIndexAnswer> = fc.record({
+  type: fc.constant('readIndexAnswer'),
+  ...envelope,
+  ballot: ballotArb,
+  requestId: fc.nat(),
+  promised: ballotArb,
+});
+
 export const errorCodeArb = fc.constantFrom(...ERROR_CODES);
 
 /** Error texts: 0 to 8192 UTF-16 code units. */
@@ -257,6 +274,8 @@ export const peerMessageArbs = {
   catchupResponse: catchupResponseArb,
   highestAcceptedQuery: highestAcceptedQueryArb,
   highestAcceptedAnswer: highestAcceptedAnswerArb,
+  readIndexCheck: readIndexCheckArb,
+  readIndexAnswer: readIndexAnswerArb,
   'error with leader': errorWithLeaderArb,
   'error without leader': errorWithoutLeaderArb,
 } satisfies Record<string, fc.Arbitrary<PeerMessage>>;

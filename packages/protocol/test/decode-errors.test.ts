@@ -416,6 +416,22 @@ describe('INVALID_FIELD in peer messages', () => {
       'slot',
       'must be between -1',
     ),
+    at(
+      { ...env, type: 'readIndexCheck', ballot: { round: 1, nodeId: 'a' }, requestId: -1 },
+      'requestId',
+      'must be between 0',
+    ),
+    at(
+      {
+        ...env,
+        type: 'readIndexAnswer',
+        ballot: { round: 1, nodeId: 'a' },
+        requestId: 1,
+        promised: { round: 1 },
+      },
+      'promised.nodeId',
+      'must be a string',
+    ),
     at({ ...error, code: 'NOPE' }, 'code', 'expected one of NO_QUORUM, NOT_LEADER'),
     at(
       { ...error, message: 'm'.repeat(LIMITS.maxErrorMessageLength + 1) },
