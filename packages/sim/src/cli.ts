@@ -111,6 +111,10 @@ if (summary.compactions > 0)
   console.log(
     `compactions: ${summary.compactions}, snapshots installed from peers: ${summary.snapshotsInstalled}`,
   );
+if (summary.leaderReads.served + summary.leaderReads.refused > 0)
+  console.log(
+    `reads served by a leader without a log slot: ${summary.leaderReads.served} (not confirmed, read through a majority instead: ${summary.leaderReads.refused}; reads at a leader cut off alone: ${summary.leaderReads.stalenessProbes})`,
+  );
 if (summary.membershipChanges > 0) {
   const m = summary.membershipShapes;
   const windows = [...summary.membershipWindows]

@@ -29,6 +29,8 @@ export interface BatchSummary {
   readonly undecided: number;
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  /** Summed over the seeds (SeedResult.leaderReads). */
+  readonly leaderReads: { served: number; refused: number; stalenessProbes: number };
   readonly membershipChanges: number;
   /** Summed over the seeds; and the membership windows the seeds with changes used. */
   readonly membershipShapes: MembershipShapes;
@@ -62,6 +64,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
   let undecided = 0;
   let compactions = 0;
   let snapshotsInstalled = 0;
+  const leaderReads = { served: 0, refused: 0, stalenessProbes: 0 };
   let membershipChanges = 0;
   const shapes = { even: 0, odd: 0, withinWindow: 0, adjacent: 0 };
   const windows = new Map<number, number>();
@@ -84,6 +87,8 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     if (result.linearizability === 'unknown') undecided++;
     compactions += result.compactions;
     snapshotsInstalled += result.snapshotsInstalled;
+    for (const key of Object.keys(leaderReads) as (keyof typeof leaderReads)[])
+      leaderReads[key] += result.leaderReads[key];
     membershipChanges += result.membershipChanges;
     for (const key of Object.keys(shapes) as (keyof MembershipShapes)[])
       shapes[key] += result.membershipShapes[key];
@@ -108,6 +113,7 @@ export function runSeeds(options: BatchOptions): BatchSummary {
     undecided,
     compactions,
     snapshotsInstalled,
+    leaderReads,
     membershipChanges,
     membershipShapes: shapes,
     membershipWindows: windows,

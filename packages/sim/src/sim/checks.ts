@@ -19,6 +19,8 @@ export interface NodeReactions {
   delivered(node: string, slot: number, value: Value): void;
   chosen(slot: number): void;
   sentAccept(node: string): void;
+  /** This node started leading. */
+  leads(): void;
 }
 
 /** The observer of one life of a node: every event goes to the safety checker and the trace. */
@@ -60,6 +62,9 @@ export function checkedObserver(
       if (typeof i === 'number') on.sentAccept(n);
     },
     sentPrepare: (n, machine, b) => checker.sentPrepare(n, machine, b),
+    leadership: (n, leader) => {
+      if (leader === n) on.leads();
+    },
   };
 }
 

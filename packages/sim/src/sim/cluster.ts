@@ -26,6 +26,7 @@ export interface NodeEvents {
   chosen(node: SimNode, slot: number): void;
   delivered(node: SimNode, id: string, slot: number, value: Value): void;
   sentAccept(leader: string): void;
+  leads(node: SimNode): void;
   crashed(node: SimNode): void;
 }
 
@@ -155,6 +156,7 @@ export class SimCluster {
         },
         chosen: (i) => this.events.chosen(node, i),
         sentAccept: (n) => this.events.sentAccept(n),
+        leads: () => this.events.leads(node),
       }),
     });
   }

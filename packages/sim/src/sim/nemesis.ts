@@ -16,6 +16,8 @@ export interface NemesisStreams {
   readonly rogue: Rng;
   /** Accepts lost and leaders killed with slots open below a chosen one. */
   readonly gap: Rng;
+  /** New leaders cut off alone while clients still read from them. */
+  readonly isolate: Rng;
 }
 
 /**
@@ -34,6 +36,8 @@ export class Nemesis {
     private readonly world: SimWorld,
     private readonly cluster: SimCluster,
     private readonly rngs: NemesisStreams,
+    /** A leader was cut off alone: `other`, on the other side, takes a client's write. */
+    private readonly leaderCutOff: (leader: SimNode, other: SimNode) => void = () => undefined,
   ) {}
 
   get healed(): boolean {
@@ -190,6 +194,31 @@ export class Nemesis {
     if (apart.length === 0 || side.length === 1) return;
     trace?.(`nemesis: the leader ${leader} and the new members [${side.join(',')}] are cut off`);
     this.#aimedPartition([side, apart], 300 + splitRng.next() * 700);
+  }
+
+  /**
+   * Leader mode: a new leader is sometimes cut off alone a little after it took over, for
+   * longer than an election takes. It goes on believing it leads while the others elect
+   * another and acknowledge writes, and clients that knew it still send it reads: a leader
+   * that served them on its own word (no ReadIndex round) would answer from a stale state.
+   */
+  maybeIsolateLeader(node: SimNode): void {
+    const { scenario, scheduler, trace, peers } = this.world;
+    const isolateRng = this.rngs.isolate;
+    if (!scenario.leaderReads || this.#healed || !isolateRng.chance(0.3)) return;
+    const host = node.host;
+    scheduler.setTimer(10 + isolateRng.next() * 50, () => {
+      if (this.#healed || node.host !== host || host?.leader !== node.id) return;
+      if (scheduler.now() < this.#aimedPartitionUntil) return;
+      const others = this.cluster.up().filter((n) => n !== node);
+      if (others.length === 0) return;
+      trace?.(`nemesis: the leader ${node.id} is cut off alone`);
+      this.#aimedPartition(
+        [[node.id], peers.filter((id) => id !== node.id)],
+        400 + isolateRng.next() * 800,
+      );
+      this.leaderCutOff(node, pick(isolateRng, others));
+    });
   }
 
   /** Sometimes the accepts a leader is sending now are lost to every other node. */

@@ -22,6 +22,12 @@ export interface SeedResult {
   /** Compactions done and peer snapshots installed (leader mode with compaction). */
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  /** Leader mode with Scenario.leaderReads: what became of the reads sent to leaders. */
+  readonly leaderReads: {
+    readonly served: number;
+    readonly refused: number;
+    readonly stalenessProbes: number;
+  };
   /** Membership changes in the log, as the node that delivered most of them knows them. */
   readonly membershipChanges: number;
   /** What those changes were like: what the simulator claims to cover. */
@@ -91,6 +97,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     chosen: (node, slot) => nemesis.maybeDieAtGap(node, slot),
     delivered: (node, id, slot, value) => nemesis.delivered(node, id, slot, value),
     sentAccept: (leader) => nemesis.maybeLoseAccept(leader),
+    leads: (node) => nemesis.maybeIsolateLeader(node),
     crashed: (node) => workload.crashed(node),
   });
   const changes = rng.fork();
@@ -98,8 +105,14 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const backToBack = rng.fork();
   const rogue = rng.fork();
   const gap = rng.fork();
+  const isolate = rng.fork();
 
-  const nemesis = new Nemesis(world, cluster, { faults: faultRng, split, rogue, gap });
+  const nemesis = new Nemesis(
+    world,
+    cluster,
+    { faults: faultRng, split, rogue, gap, isolate },
+    (leader, other) => workload.probeStaleRead(leader, other),
+  );
   const workload = new Workload(world, cluster, clientRng, () => nemesis.healed);
   // Timers due at the same time fire in the order they were set: this order is part of a seed.
   nemesis.start();
@@ -139,6 +152,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     linearizability,
     compactions: cluster.compactions,
     snapshotsInstalled: cluster.snapshotsInstalled,
+    leaderReads: { ...workload.leaderReads },
     membershipChanges: covered.membershipChanges,
     membershipShapes: covered.membershipShapes,
     droppedPeerMessages: covered.droppedPeerMessages,

@@ -51,6 +51,13 @@ export interface Scenario {
    * clients on chosen instead of applied loses acknowledged writes.
    */
   readonly leaderDiesAtGap: boolean;
+  /**
+   * Leader mode: a node that believes it leads serves reads without a log slot (ReadIndex),
+   * clients prefer nodes that believe they lead for reads, and a new leader is sometimes cut
+   * off alone while a client writes elsewhere and then reads from it (Nemesis
+   * maybeIsolateLeader). Without it every read is pg_paxos's, as before ReadIndex existed.
+   */
+  readonly leaderReads: boolean;
   readonly membership?: {
     readonly founders: number;
     readonly changes: number;
@@ -70,6 +77,11 @@ export type SimMode = 'leaderless' | 'leader';
 
 export interface ScenarioOptions {
   readonly nodes?: number;
+  /**
+   * Fixes Scenario.leaderReads instead of drawing it: a seed recorded before ReadIndex existed
+   * replays as it ran then with `leaderReads: false`.
+   */
+  readonly leaderReads?: boolean;
   readonly plant?: PlantedBug;
   readonly mode?: SimMode;
 }
@@ -127,5 +139,7 @@ export function chooseScenario(seed: number, rng: Rng, options: ScenarioOptions 
     // Drawn after everything else, like the options above.
     rogue: rng.chance(0.3),
     leaderDiesAtGap: mode === 'leader' && rng.chance(0.3),
+    // Drawn last: the seeds without it run exactly as before it existed.
+    leaderReads: mode === 'leader' && rng.chance(0.5) && options.leaderReads !== false,
   };
 }

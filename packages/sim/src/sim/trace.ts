@@ -75,6 +75,10 @@ export function describeMessage(m: PeerMessage): string {
       return `highestAcceptedQuery #${m.requestId}`;
     case 'highestAcceptedAnswer':
       return `highestAcceptedAnswer #${m.requestId} slot ${m.slot}`;
+    case 'readIndexCheck':
+      return `readIndexCheck #${m.requestId} ${b(m.ballot)}`;
+    case 'readIndexAnswer':
+      return `readIndexAnswer #${m.requestId} ${b(m.ballot)} (promised ${b(m.promised)})`;
     case 'error':
       return `error ${m.code}: ${m.message}`;
   }

@@ -38,6 +38,9 @@ export class Workload {
   #finishedAt: number | undefined;
   #bursts = 0;
   #burstsOpen = 0;
+  #probes = 0;
+  /** Reads a leader served without a log slot, and those it could not confirm (then read as pg_paxos does). */
+  readonly leaderReads = { served: 0, refused: 0, stalenessProbes: 0 };
   /** Seed 001's paxos(k, v) on a few shared keys: everyone who asks must get the same value. */
   readonly #registerAnswers = new Map<string, Set<string>>();
 
@@ -119,10 +122,16 @@ export class Workload {
       scheduler.setTimer(10, () => this.#runClient(client));
       return;
     }
-    const node = pick(clientRng, live);
-    const host = node.host!;
+    let node = pick(clientRng, live);
     const key = `k${clientRng.int(0, scenario.keys - 1)}`;
     const roll = clientRng.next();
+    // A client reads where it last heard the leader is, as a linearizable read is routed: to
+    // any node that believes it leads, a deposed one cut off from the group included.
+    if (scenario.leaderReads && roll >= 0.2 && roll < 0.5 && clientRng.chance(0.7)) {
+      const leaders = live.filter((n) => n.host?.leader === n.id);
+      if (leaders.length > 0) node = pick(clientRng, leaders);
+    }
+    const host = node.host!;
     if (roll < 0.2) {
       // Only a node the others take proposals from runs paxos(k, v) (a founding member always
       // may); another one would pass it on, as the node runtime does.
@@ -186,7 +195,7 @@ export class Workload {
     };
     pending.add(entry);
     if (kind === 'get') {
-      host.read(() => done(node.kv.get(key)));
+      this.#read(node, () => done(node.kv.get(key)));
     } else {
       const bytes: Value = encodeWrite({
         client: client.name,
@@ -221,6 +230,8 @@ export class Workload {
     bytes: Value,
     stillWanted: () => boolean,
     applied: (slot: number) => void,
+    /** The nodes this client can reach (default: all). */
+    reaches: (node: SimNode) => boolean = () => true,
   ): void {
     const { scenario, scheduler } = this.world;
     const clientRng = this.clientRng;
@@ -263,8 +274,8 @@ export class Workload {
     const retry = (leader: string | undefined): void => {
       scheduler.setTimer(5 + clientRng.next() * 10, () => {
         const hinted = leader === undefined ? undefined : this.cluster.nodes.get(leader);
-        const live = this.cluster.up();
-        if (hinted?.host !== undefined) attempt(hinted);
+        const live = this.cluster.up().filter(reaches);
+        if (hinted?.host !== undefined && reaches(hinted)) attempt(hinted);
         else if (live.length > 0) attempt(pick(clientRng, live));
         else retry(undefined);
       });
@@ -316,6 +327,92 @@ export class Workload {
         },
       );
     }
+  }
+
+  /**
+   * A read as a client's linearizable read runs: a node that believes it leads serves it
+   * without a log slot (ReadIndex) once a majority confirms it still leads; any other node,
+   * or a leader that cannot confirm, reads as pg_paxos does (a majority's highest accepted
+   * slot). `readHere` runs once the node has applied what the read must see.
+   */
+  #read(node: SimNode, readHere: () => void): void {
+    const host = node.host!;
+    if (this.world.scenario.leaderReads && host.leader === node.id)
+      host.leaderRead((outcome) => {
+        if ('readIndex' in outcome) {
+          this.leaderReads.served++;
+          this.cluster.whenApplied(node, outcome.readIndex, readHere);
+        } else {
+          this.leaderReads.refused++;
+          host.read(readHere);
+        }
+      });
+    else host.read(readHere);
+  }
+
+  /**
+   * The leader `cutOff` was just cut off from the others (Nemesis.maybeIsolateLeader): a
+   * client of its own writes through `other` until a new leader acknowledges the write, then
+   * reads the key where it last knew the leader to be. A leader that still served reads on
+   * its own word would miss the write.
+   */
+  probeStaleRead(cutOff: SimNode, other: SimNode): void {
+    const { scheduler, checker } = this.world;
+    const clientId = `probe${this.#probes++}`;
+    const key = 'k0';
+    const put: KvOperation = {
+      clientId,
+      input: { op: 'put', key, value: `${clientId}:0;` },
+      call: scheduler.now(),
+      output: undefined,
+      return: Number.POSITIVE_INFINITY,
+    };
+    this.history.push(put);
+    const bytes = encodeWrite({
+      client: clientId,
+      seq: 0,
+      op: 'put',
+      key,
+      value: `${clientId}:0;`,
+    });
+    checker.submitted(bytes);
+    let open = true;
+    // Given up at the heal: the read that follows only means something while cutOff is cut off.
+    scheduler.setTimer(Math.max(0, this.world.healAt - scheduler.now()), () => {
+      open = false;
+    });
+    this.submitWithRetries(
+      other,
+      bytes,
+      () => open,
+      (slot) => {
+        if (!open) return;
+        open = false;
+        checker.acknowledged(slot, bytes);
+        put.return = scheduler.now();
+        // The client reads a moment later: the read begins strictly after the write returned.
+        scheduler.setTimer(1, () => {
+          const host = cutOff.host;
+          if (host === undefined || this.healed()) return;
+          const get: KvOperation = {
+            clientId: `${clientId}.read`,
+            input: { op: 'get', key },
+            call: scheduler.now(),
+            output: undefined,
+            return: Number.POSITIVE_INFINITY,
+          };
+          this.history.push(get);
+          this.leaderReads.stalenessProbes++;
+          this.#read(cutOff, () => {
+            if (cutOff.host !== host) return; // crashed under the read: its outcome is unknown
+            get.output = cutOff.kv.get(key);
+            get.return = scheduler.now();
+          });
+        });
+      },
+      // The client is on the others' side: the leader cut off is out of its reach.
+      (node) => node !== cutOff,
+    );
   }
 
   #runPaxos(client: Client, node: SimNode): void {

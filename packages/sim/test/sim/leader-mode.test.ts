@@ -23,6 +23,7 @@ describe('simulator, leader mode', () => {
     let compactions = 0;
     let installs = 0;
     let membershipChanges = 0;
+    const leaderReads = { served: 0, refused: 0, stalenessProbes: 0 };
     for (const nodes of [3, 5]) {
       const summary = runSeeds({
         start: 1,
@@ -38,11 +39,16 @@ describe('simulator, leader mode', () => {
       compactions += summary.compactions;
       installs += summary.snapshotsInstalled;
       membershipChanges += summary.membershipChanges;
+      for (const key of Object.keys(leaderReads) as (keyof typeof leaderReads)[])
+        leaderReads[key] += summary.leaderReads[key];
     }
     // The seeds must exercise what they claim to check.
     expect(compactions).toBeGreaterThan(0);
     expect(installs).toBeGreaterThan(0);
     expect(membershipChanges).toBeGreaterThan(0);
+    // Reads served by leaders without a log slot, and reads at a leader cut off alone.
+    expect(leaderReads.served).toBeGreaterThan(0);
+    expect(leaderReads.stalenessProbes).toBeGreaterThan(0);
   }, 300_000);
 
   // The plant is caught within PLANT_SEED_BOUND seeds (below) by its durability violations; two
@@ -64,9 +70,12 @@ describe('simulator, leader mode', () => {
   // members can run phase 1 without hearing of a later slot the new members chose), and it is
   // too rare for a 300-seed search. The seed that found it replays it, and the end-of-run
   // check that an acknowledged write took effect is what names it.
+  // The seed was found before ReadIndex reads existed: it replays as it ran then without them.
   it('catches the planted ack-when-chosen bug at seed 211814180, and the fix holds there', () => {
-    const planted = runSeed(211_814_180, { mode: 'leader', plant: 'ack-when-chosen' });
+    const asRecorded = { mode: 'leader', leaderReads: false } as const;
+    const planted = runSeed(211_814_180, { ...asRecorded, plant: 'ack-when-chosen' });
     expect(planted.violations.join('\n')).toMatch(/acknowledged write lost: .* skipped the write/);
+    expect(runSeed(211_814_180, asRecorded).violations).toEqual([]);
     expect(runSeed(211_814_180, { mode: 'leader' }).violations).toEqual([]);
   });
 
