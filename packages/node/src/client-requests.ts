@@ -15,6 +15,7 @@ import type { ApplyQueue } from './apply-queue.js';
 import type { Admission } from './async-machine.js';
 import type { Batcher, ReadOutcome } from './batcher.js';
 import { failure, type Incoming, machineFailure } from './client-answers.js';
+import { readOnLeader } from './leader-read.js';
 import { HOPS_HEADER, LeaderRoute } from './leader-route.js';
 import { isMemberOp, type MemberChanges } from './member-changes.js';
 import type { ResolvedRuntimeOptions } from './runtime-options.js';
@@ -26,7 +27,7 @@ export { failure, machineFailure } from './client-answers.js';
  * hand it stand-ins.
  */
 export interface RequestTarget {
-  readonly host: Pick<GroupHost, 'leader' | 'maySpeakFor' | 'paxos' | 'read'>;
+  readonly host: Pick<GroupHost, 'leader' | 'maySpeakFor' | 'paxos' | 'read' | 'leaderRead'>;
   readonly batcher: Pick<Batcher, 'write' | 'read'>;
   readonly memberChanges: Pick<MemberChanges, 'change'>;
   /** With an asynchronous machine: slots on their way to it. */
@@ -299,13 +300,13 @@ export class ClientRequests {
       return;
     }
     if (read.consistency === 'linearizable') {
-      // The leader confirms it still leads with a majority (the read rides in a slot at its
-      // ballot), then answers at that slot, applied.
+      // The leader confirms it still leads with a majority (ReadIndex, or a log slot while
+      // it cannot yet), then answers at the slot it names, applied.
       this.#toLeader.route(m, format, 'read', hops, m.data, (leftMs) =>
-        this.#r.batcher.read((outcome: ReadOutcome) => {
+        readOnLeader(this.#r, leftMs, (outcome: ReadOutcome) => {
           if ('slot' in outcome) answer(outcome.slot);
           else this.#respond(m, format, outcome.response);
-        }, leftMs),
+        }),
       );
       return;
     }

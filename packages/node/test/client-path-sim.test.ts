@@ -368,6 +368,7 @@ async function runSeed(seed: number): Promise<SeedResult> {
           maySpeakFor: () => true,
           paxos: () => undefined,
           read: () => () => undefined,
+          leaderRead: () => () => undefined,
         },
         batcher: {
           write(write, bytes, reply, leftMs = TIMEOUT_MS) {

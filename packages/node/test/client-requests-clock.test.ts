@@ -28,6 +28,7 @@ function setup(leader: string | undefined) {
     maySpeakFor: () => true,
     paxos: () => undefined,
     read: () => () => undefined,
+    leaderRead: () => () => undefined,
   };
   const localWrites: ClientWrite[] = [];
   const requests = new ClientRequests(
