@@ -1,5 +1,6 @@
-// npm run bench:profile — where a put's time goes at 1 client (issue 4's latency target).
-// Starts three `synod node start` processes with V8's CPU profiler on, runs one client for
+// npm run bench:profile — where a put's time goes at 1 client (issue 4's latency target), or
+// at BENCH_CLIENTS clients (issue 17's throughput target; its own README section).
+// Starts three `synod node start` processes with V8's CPU profiler on, runs the clients for
 // BENCH_SECONDS (default 8), stops the nodes cleanly so they write their profiles, and prints
 // for the leader and a follower: CPU time per put, split into idle, GC and JavaScript, and
 // the functions with the most self time. Profiles stay in bench/results/profiles/.
@@ -18,6 +19,8 @@ import { BENCH_DIR, updateReadme, writeResults } from './report.js';
 import { percentile, round } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+/** Clients with one put in flight each, over one NATS connection. */
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1);
 /** BENCH_PROFILE=0: the same run without the profiler, for CPU figures it does not inflate. */
 const PROFILE = process.env.BENCH_PROFILE !== '0';
 const SYNOD = createRequire(import.meta.url)
@@ -104,13 +107,12 @@ async function main(): Promise<void> {
       leader !== ''
     );
   });
-  const client = new SynodClient({
-    transport,
-    group: 'profile',
-    clientId: 'profile',
-    timeoutMs: 5_000,
-  });
-  await client.put('warm-up', 'v'); // learns the leader
+  const clients = Array.from(
+    { length: CLIENTS },
+    (_, i) =>
+      new SynodClient({ transport, group: 'profile', clientId: `profile${i}`, timeoutMs: 5_000 }),
+  );
+  await Promise.all(clients.map((client) => client.put('warm-up', 'v'))); // learn the leader
   const latencies: number[] = [];
   // Every process a put passes through, to see how much CPU one put costs in all.
   const processes = [
@@ -120,11 +122,15 @@ async function main(): Promise<void> {
   ];
   const cpuBefore = processes.map((p) => cpuMs(p.pid));
   const deadline = performance.now() + SECONDS * 1000;
-  for (let n = 0; performance.now() < deadline; n++) {
-    const t0 = performance.now();
-    await client.put(`k${String(n).padStart(15, '0')}`, 'v'.repeat(100));
-    latencies.push(performance.now() - t0);
-  }
+  await Promise.all(
+    clients.map(async (client, i) => {
+      for (let n = 0; performance.now() < deadline; n++) {
+        const t0 = performance.now();
+        await client.put(`k${i}-${String(n).padStart(12, '0')}`, 'v'.repeat(100));
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
   latencies.sort((a, b) => a - b);
   const cpuPerPut = processes.map((p, i) => ({
     name: p.name,
@@ -140,24 +146,31 @@ async function main(): Promise<void> {
   const totalUs = cpuPerPut.reduce((sum, p) => sum + p.us, 0);
   const meanUs = round((SECONDS * 1e6) / puts, 0);
   const lines = [
-    `1 client, ${SECONDS} s: ${puts} puts, p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms; leader ${leader}`,
+    `${CLIENTS} client${CLIENTS === 1 ? '' : 's'}, ${SECONDS} s: ${puts} puts, p50 ${round(percentile(latencies, 50), 2)} ms, p99 ${round(percentile(latencies, 99), 2)} ms; leader ${leader}`,
     `CPU per put, all processes (from /proc, profiler ${PROFILE ? 'on' : 'off'}): ${totalUs} µs, against ${meanUs} µs of wall time per put on ${machine.cores} cores: ${cpuPerPut.map((p) => `${p.name} ${p.us}`).join(', ')}`,
   ];
   for (const id of PROFILE ? [leader, peers.find((p) => p !== leader)!] : []) {
     lines.push(`${id === leader ? 'leader' : 'follower'} ${id}:`);
     lines.push(...summarize(join(profiles, `${id}.cpuprofile`), puts));
   }
-  const file = writeResults('profile', machine, { seconds: SECONDS, puts, lines });
+  const file = writeResults(CLIENTS === 1 ? 'profile' : `profile-${CLIENTS}`, machine, {
+    seconds: SECONDS,
+    clients: CLIENTS,
+    puts,
+    lines,
+  });
   const section = [
-    '## Where a put goes at 1 client (`npm run bench:profile`)',
+    CLIENTS === 1
+      ? '## Where a put goes at 1 client (`npm run bench:profile`)'
+      : `## Where a put goes at ${CLIENTS} clients (\`BENCH_CLIENTS=${CLIENTS} npm run bench:profile\`)`,
     '',
-    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes under V8's CPU profiler, one client. Self time per put of the functions that use the most. Raw data: [${file}](${file}); profiles in results/profiles/ (not committed).`,
+    `${machine.date.slice(0, 10)} on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}: three \`synod node start\` processes under V8's CPU profiler, ${CLIENTS === 1 ? 'one client' : `${CLIENTS} clients`}. Self time per put of the functions that use the most. Raw data: [${file}](${file}); profiles in results/profiles/ (not committed).`,
     '',
     '```',
     ...lines,
     '```',
   ].join('\n');
-  if (PROFILE) updateReadme('profile', section);
+  if (PROFILE) updateReadme(CLIENTS === 1 ? 'profile' : `profile-${CLIENTS}`, section);
   console.log(lines.join('\n'));
 }
 

@@ -137,6 +137,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
             transactionConnectionString: sql.machine.transactionConnectionString,
             replicated: sql.machine.replicatedTables,
             local: (write) => runtime.write(write),
+            localRead: (read) => runtime.read(read),
           });
     if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
     if (frontEnd !== undefined && !isLoopback(frontEnd.address.replace(/:\d+$/, '')))

@@ -125,6 +125,15 @@ export class ClientRequests {
     return new Promise((resolve) => this.#onWrite({ data, reply: resolve }, 0));
   }
 
+  /**
+   * A read from this process (the SQL front end's consistency barrier), encoded as on this
+   * node's read subject: the same path as one over NATS, without two trips through
+   * nats-server. Resolves to the encoded answer.
+   */
+  read(data: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve) => this.#onRead({ data, reply: resolve }, 0));
+  }
+
   #respond(m: Incoming, format: WireFormat, response: ClientResponse): void {
     m.reply(this.#codec.encodeResponse(response, format));
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Command, PlainData } from '@synod/protocol';
 import {
   CommandError,
@@ -83,9 +83,8 @@ class KvMachine implements StateMachine {
   }
 
   #toggle(key: string, value: string): void {
-    const entry = createHash('sha256')
-      .update(JSON.stringify([key, value]))
-      .digest();
+    // One-shot hash(): a third cheaper than createHash().update().digest(), on every write.
+    const entry = hash('sha256', JSON.stringify([key, value]), 'buffer');
     for (let i = 0; i < this.#digest.length; i++) this.#digest[i]! ^= entry[i]!;
   }
 }

@@ -282,6 +282,11 @@ export class NodeRuntime {
     return this.#requests.write(data);
   }
 
+  /** A read of this process, as on this node's read subject (ClientRequests.read). */
+  read(data: Uint8Array): Promise<Uint8Array> {
+    return this.#requests.read(data);
+  }
+
   get leader(): string | undefined {
     return this.#host.leader;
   }

@@ -141,6 +141,7 @@ export class SqlGroup {
         transactionConnectionString: node.machine.transactionConnectionString,
         replicated: node.machine.replicatedTables,
         local: (write) => node.runtime.write(write),
+        localRead: (read) => node.runtime.read(read),
       }),
     );
     return node;
