@@ -18,10 +18,12 @@ const CATCH_UP_GRACE_MS = 200;
 /** How often a node that knows it is behind asks its peers for chosen values. */
 const CATCH_UP_EVERY_MS = 50;
 /**
- * A slot said to be chosen that no peer hands over within this long gets the no-op proposal
- * too: the word that it is chosen may be false (a forged decide or heartbeat from a sender
- * claiming a member's id; NATS without authentication cannot tell), and a proposal in a slot
- * that is chosen finds the chosen value, so it is always safe.
+ * A slot said to be chosen that no peer hands over within this long, while catch-up brings
+ * nothing else either, gets the no-op proposal too: the word that it is chosen may be false
+ * (a forged decide or heartbeat from a sender claiming a member's id; NATS without
+ * authentication cannot tell), and a proposal in a slot that is chosen finds the chosen value,
+ * so it is always safe. Not while catch-up makes progress: a node far behind would otherwise
+ * depose a healthy leader with proposals in slots that are on their way.
  */
 const UNPROVEN_CHOSEN_MS = 1_000;
 /** Most no-op proposals a node starts per grace period for slots its reads wait for. */
@@ -42,6 +44,8 @@ export class CatchUp {
   readonly #slotWaiters = new Map<number, ((value: Value) => void)[]>();
   /** When a read first waited for each slot of #slotWaiters. */
   readonly #waitingSince = new Map<number, number>();
+  /** When catch-up last brought something: a slot delivered, or a piece of a snapshot. */
+  #lastProgressAt = Number.NEGATIVE_INFINITY;
   #waiterCount = 0;
   /** One timer for all waiting slots: see #armFallback. */
   #fallbackTimer: TimerHandle | undefined;
@@ -73,6 +77,7 @@ export class CatchUp {
 
   /** A slot was delivered here: release the reads waiting for it. */
   delivered(slot: number, value: Value): void {
+    this.#lastProgressAt = this.#host.scheduler.now();
     const waiters = this.#slotWaiters.get(slot);
     if (waiters === undefined) return;
     this.#slotWaiters.delete(slot);
@@ -83,6 +88,7 @@ export class CatchUp {
 
   /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
   skipped(throughSlot: number): void {
+    this.#lastProgressAt = this.#host.scheduler.now();
     for (const [slot, waiters] of this.#slotWaiters) {
       if (slot > throughSlot) continue;
       this.#slotWaiters.delete(slot);
@@ -143,12 +149,13 @@ export class CatchUp {
       this.#fallbackTimer = undefined;
       if (this.#slotWaiters.size === 0) return;
       const now = this.#host.scheduler.now();
+      const stalled = now - this.#lastProgressAt >= UNPROVEN_CHOSEN_MS;
       const slots = [...this.#slotWaiters.keys()]
         // Beyond the membership window the members who decide a slot are not known yet.
         .filter(
           (slot) =>
             (slot > this.#knownCommitIndex ||
-              now - (this.#waitingSince.get(slot) ?? now) >= UNPROVEN_CHOSEN_MS) &&
+              (stalled && now - (this.#waitingSince.get(slot) ?? now) >= UNPROVEN_CHOSEN_MS)) &&
             slot < this.#host.firstUnknownSlot() + this.#host.membership().window,
         )
         .sort((a, b) => a - b)
@@ -254,6 +261,7 @@ export class CatchUp {
       this.#transfer = transfer;
     }
     if (chunk.offset !== transfer.received || chunk.total !== transfer.total) return;
+    this.#lastProgressAt = this.#host.scheduler.now();
     transfer.parts.push(chunk.bytes);
     transfer.received += chunk.bytes.length;
     transfer.idleRounds = 0;
