@@ -26,6 +26,11 @@ export interface CoordinatorInput {
   readonly initial: boolean;
   /** Without every instance chosen by then, run phase 1 for the undecided ones (and again). */
   readonly phaseTimeoutMs: number;
+  /**
+   * Phase 3: tell every RM the outcome once known (default). Faster Paxos Commit's RMs learn it
+   * from the acceptors' phase 2b, so its coordinator only answers RMs that ask.
+   */
+  readonly announces?: boolean;
   /** Rounds below this are not used (a restarted coordinator starts above its old ones). */
   readonly minRound?: number;
   readonly rules?: CommitRules;
@@ -104,7 +109,7 @@ export const coordinatorMachine = setup({
           context.outcome = outcome;
           emit({ type: 'decided', outcome });
           emit({ type: 'cancelTimer', timer: 'phase' });
-          announce(context, { kind: 'rms' }, emit);
+          if (context.input.announces !== false) announce(context, { kind: 'rms' }, emit);
         }
       } else if (m.type === 'outcomeQuery' && m.txid === txid && context.outcome !== undefined)
         announce(context, { kind: 'node', id: m.from }, emit);

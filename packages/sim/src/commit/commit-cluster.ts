@@ -57,6 +57,18 @@ export class CommitCluster {
   readonly processes = new Map<string, CommitProcess>();
   readonly #o: CommitClusterOptions;
   messages = 0;
+  /** Messages sent, by `<from role>-><to role> <type>` (commit counting). */
+  readonly messagesByKind = new Map<string, number>();
+  /** Records made durable, by `<role> <record kind>`. */
+  readonly writesByKind = new Map<string, number>();
+  /**
+   * The chain of message delays behind what a process does: a message is one delay after the
+   * event that made its sender send it (a message received, or a record made durable that a
+   * received message asked for), so an RM's decision is as many delays from the start as the
+   * longest chain that led to it (the paper's count), not every message it happened to see.
+   */
+  #cause = 0;
+  readonly depthAtDecision = new Map<string, number>();
 
   constructor(options: CommitClusterOptions) {
     this.#o = options;
@@ -129,6 +141,7 @@ export class CommitCluster {
           acceptorCount: o.acceptors.length,
           // Only the first coordinator's first life asks the RMs to prepare.
           initial: first && p.life === 1,
+          announces: o.protocol !== 'faster-paxos-commit',
           phaseTimeoutMs: first ? 100 : 150 + o.rng.next() * 100,
           // Keeps nothing on disk; a later life's rounds start above any earlier life's (the
           // runtime would keep a round floor on disk, as the leader does).
@@ -140,6 +153,7 @@ export class CommitCluster {
     p.actor = actor;
     const life = p.life;
     actor.on('*', (effect: Effect | CommitEffect) => this.#execute(p, life, effect));
+    this.#cause = 0;
     actor.start();
   }
 
@@ -164,9 +178,15 @@ export class CommitCluster {
       case 'persist': {
         const records: (StoreRecord | CommitRecord)[] =
           'records' in effect ? [...effect.records] : [effect.record];
+        const cause = this.#cause;
         o.scheduler.setTimer(0.05 + o.rng.next() * o.faults.fsyncMaxMs, () => {
           if (!p.up || p.life !== life) return; // lost in the crash
+          this.#cause = cause;
           p.durable.push(...records);
+          for (const r of records) {
+            const key = `${p.role} ${'kind' in r ? r.kind : 'record'}`;
+            this.writesByKind.set(key, (this.writesByKind.get(key) ?? 0) + 1);
+          }
           p.actor?.send({ type: 'persisted', id: effect.id });
         });
         break;
@@ -177,6 +197,7 @@ export class CommitCluster {
           effect.timer,
           o.scheduler.setTimer(effect.delayMs, () => {
             p.timers.delete(effect.timer);
+            this.#cause = 0;
             if (p.up && p.life === life) p.actor?.send({ type: 'timer', timer: effect.timer });
           }),
         );
@@ -188,6 +209,7 @@ export class CommitCluster {
         break;
       case 'decided':
         o.trace?.(`${p.id} DECIDES ${effect.outcome}`);
+        this.depthAtDecision.set(p.id, this.#cause);
         o.decided(p.id, effect.outcome);
         break;
       default:
@@ -217,10 +239,14 @@ export class CommitCluster {
   #send(from: string, to: string, message: CommitMessage | PeerMessage): void {
     const o = this.#o;
     this.messages++;
+    const kind = `${this.get(from).role}->${this.get(to).role} ${message.type}`;
+    this.messagesByKind.set(kind, (this.messagesByKind.get(kind) ?? 0) + 1);
+    const depth = this.#cause + 1;
     if (o.rng.chance(o.faults.dropRate)) return;
     o.scheduler.setTimer(0.05 + o.rng.next() * o.faults.maxDelayMs, () => {
       const p = this.processes.get(to);
       if (p === undefined || !p.up || p.actor === undefined) return;
+      this.#cause = depth;
       // An acceptor answers to the address the request came from: the sender.
       p.actor.send(
         p.role === 'acceptor'
