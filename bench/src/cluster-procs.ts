@@ -20,7 +20,8 @@ export interface Running {
 }
 
 export async function startSynod(
-  group: string,
+  /** One group, or several served by each process (`--group G1,G2,...`). */
+  group: string | readonly string[],
   extraArgs: readonly string[] = [],
   nodeFlags: readonly string[] = [],
 ): Promise<Running & { transport: Transport; nats: NatsServer; dataDir: string }> {
@@ -38,7 +39,7 @@ export async function startSynod(
         '--id',
         id,
         '--group',
-        group,
+        typeof group === 'string' ? group : group.join(','),
         '--peers',
         peers.join(','),
         '--nats',
@@ -54,17 +55,18 @@ export async function startSynod(
     ),
   );
   const transport = await connectNats({ servers: nats.url, name: 'bench-client' });
-  await until('a synod leader', async () => {
-    const answer = await transport.gather(groupSubjects(group).status, new Uint8Array(0), {
-      timeoutMs: 300,
-      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
+  for (const g of typeof group === 'string' ? [group] : group)
+    await until(`a synod leader of ${g}`, async () => {
+      const answer = await transport.gather(groupSubjects(g).status, new Uint8Array(0), {
+        timeoutMs: 300,
+        map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
+      });
+      return (
+        answer.replies.length === 3 &&
+        new Set(answer.replies.map((r) => r.leader)).size === 1 &&
+        answer.replies[0]!.leader !== null
+      );
     });
-    return (
-      answer.replies.length === 3 &&
-      new Set(answer.replies.map((r) => r.leader)).size === 1 &&
-      answer.replies[0]!.leader !== null
-    );
-  });
   return {
     transport,
     nats,

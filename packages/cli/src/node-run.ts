@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
-import { lockDataDir, NodeRuntime } from '@synod/node';
+import { type DataDirLock, lockDataDir, NodeRuntime } from '@synod/node';
 import {
   type EmbeddedDatabase,
   isLoopback,
@@ -10,7 +10,7 @@ import {
   SqlMachine,
   startEmbeddedPostgres,
 } from '@synod/pg-applier';
-import { connectNats } from '@synod/transport';
+import { connectNats, type Transport } from '@synod/transport';
 import { Cleanup } from './cleanup.js';
 import type { NodeSettings } from './node-settings.js';
 import { listenForStop } from './stop-signals.js';
@@ -32,12 +32,16 @@ export class NodeFailedError extends Error {
 /**
  * Starts the node and what serves it (NATS, the SQL machine's database, inspector, metrics,
  * the SQL front end) and stops all of it, in reverse, when a signal comes, when the node
- * stops itself (then throws NodeFailedError), or when any of it fails to start.
+ * stops itself (then throws NodeFailedError), or when any of it fails to start. A node of
+ * several groups (--group G1,G2) runs one NodeRuntime per group over one NATS connection,
+ * each in DIR/GROUP, and stops every one of them when any stops itself.
  */
 export async function runNode(s: NodeSettings): Promise<void> {
   // Listen before anything starts, so that a stop that comes early is still clean.
   const stop = listenForStop();
-  const logger = createLogger({ name: 'synod' }).child({ group: s.group, node: s.id });
+  const logger = createLogger({ name: 'synod' }).child(
+    s.groups.length === 1 ? { group: s.group, node: s.id } : { node: s.id },
+  );
   const cleanup = new Cleanup();
   let reportFatal: (error: unknown) => void = () => undefined;
   const fatal = new Promise<NodeFailedError>((resolve) => {
@@ -52,106 +56,42 @@ export async function runNode(s: NodeSettings): Promise<void> {
     cleanup.add('the data directory lock', () => lock.release());
     const transport = await connectNats({
       ...s.nats,
-      name: `synod-${s.group}-${s.id}`,
+      name: `synod-${s.groups.length === 1 ? s.group : `${s.groups.length}-groups`}-${s.id}`,
       logger,
     });
     cleanup.add('the NATS connection', () => transport.drain().catch(() => transport.close()));
-    const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
-    // The inspector reads the node's status, which exists once it has started; it skips a
-    // batch whose summary throws.
-    let node: NodeRuntime | undefined;
-    const inspector = new NodeInspector({
-      transport,
-      group: s.group,
-      nodeId: s.id,
-      summary: () => {
-        if (node === undefined) throw new Error('the node has not started');
-        return nodeSummary(node.status());
-      },
-    });
-    cleanup.add('the inspector', () => inspector.stop());
-    // NodeMetrics reads the status on a timer from the start, so it is made once the node
-    // runs; what the node measures before then is not counted.
-    let metrics: NodeMetrics | undefined;
-    const runtime = await NodeRuntime.start({
-      group: s.group,
-      nodeId: s.id,
-      peers: s.peers,
-      ...(s.join ? { join: s.join } : {}),
-      transport,
-      dataDir: s.data,
-      dataDirLock: lock,
-      logger,
-      ...(sql === undefined ? { machine: s.machine! } : { asyncMachine: sql.machine }),
-      ...(s.snapshotEvery === undefined ? {} : { snapshotEvery: s.snapshotEvery }),
-      ...(s.retainSlots === undefined ? {} : { retainSlots: s.retainSlots }),
-      ...(s.maxBatch === undefined ? {} : { maxBatch: s.maxBatch }),
-      ...(s.maxInFlight === undefined ? {} : { maxInFlight: s.maxInFlight }),
-      ...(s.verifyEverySeconds === undefined ? {} : { verifyEveryMs: s.verifyEverySeconds * 1000 }),
-      inspection: inspector,
-      ...(s.metricsPort === undefined
-        ? {}
-        : {
-            metrics: {
-              committed: (ms: number) => metrics?.committed(ms),
-              persisted: (ms: number) => metrics?.persisted(ms),
-            },
-            statusExtra: () => (metrics === undefined ? {} : { metrics: metrics.snapshot() }),
-          }),
-      onFatal: (error) => reportFatal(error),
-    });
-    node = runtime;
-    // The node closes the SQL machine when it stops.
-    if (sql !== undefined) sql.closedByNode = true;
-    cleanup.add('the node', () => runtime.stop());
-    if (s.metricsPort !== undefined) {
-      const started = new NodeMetrics({
-        group: s.group,
-        nodeId: s.id,
-        status: () => runtime.status(),
-        transport,
-      });
-      metrics = started;
-      cleanup.add('the metrics', () => started.stop());
-    }
-    const metricsPort =
-      metrics === undefined || s.metricsPort === undefined
-        ? undefined
-        : await metrics.serve(s.metricsPort);
-    const frontEnd =
-      sql === undefined || s.sqlListen === undefined
-        ? undefined
-        : await SqlFrontEnd.start({
-            port: s.sqlListen.port,
-            host: s.sqlListen.host,
-            users: sql.machine.users,
-            ...(s.sqlTls === undefined
-              ? {}
-              : {
-                  tls: { cert: await readFile(s.sqlTls.cert), key: await readFile(s.sqlTls.key) },
-                }),
-            group: s.group,
-            nodeId: s.id,
-            transport,
-            connectionString: sql.machine.clientConnectionString,
-            transactionConnectionString: sql.machine.transactionConnectionString,
-            replicated: sql.machine.replicatedTables,
-            local: (write) => runtime.write(write),
-            localRead: (read) => runtime.read(read),
-          });
-    if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
-    if (frontEnd !== undefined && !isLoopback(frontEnd.address.replace(/:\d+$/, '')))
-      logger.warn(
-        { sql: frontEnd.address, users: sql?.machine.users.size ?? 0 },
-        'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
+    const started: Record<string, unknown>[] = [];
+    if (s.groups.length === 1)
+      started.push(
+        await startGroup(s, s.group, s.data, lock, transport, logger, cleanup, reportFatal),
       );
+    else
+      for (const group of s.groups) {
+        const dir = join(s.data, group);
+        await mkdir(dir, { recursive: true });
+        const groupLock = await lockDataDir(dir);
+        cleanup.add(`the ${group} data directory lock`, () => groupLock.release());
+        const groupLogger = logger.child({ group });
+        started.push({
+          group,
+          ...(await startGroup(
+            s,
+            group,
+            dir,
+            groupLock,
+            transport,
+            groupLogger,
+            cleanup,
+            reportFatal,
+          )),
+        });
+      }
     logger.info(
       {
         peers: s.peers,
         machine: s.machineName,
         nats: s.nats.servers,
-        ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
-        ...(metricsPort === undefined ? {} : { metricsPort }),
+        ...(s.groups.length === 1 ? started[0] : { groups: started }),
       },
       'node started',
     );
@@ -162,6 +102,115 @@ export async function runNode(s: NodeSettings): Promise<void> {
     await cleanup.run(logger);
     stop.dispose();
   }
+}
+
+/**
+ * One group's node in this process: its inspector, its NodeRuntime (and SQL machine, metrics
+ * and SQL front end where asked), each stopped by `cleanup`. Returns what the start log says.
+ */
+async function startGroup(
+  s: NodeSettings,
+  group: string,
+  dataDir: string,
+  lock: DataDirLock,
+  transport: Transport,
+  logger: Logger,
+  cleanup: Cleanup,
+  reportFatal: (error: unknown) => void,
+): Promise<Record<string, unknown>> {
+  const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
+  // The inspector reads the node's status, which exists once it has started; it skips a
+  // batch whose summary throws.
+  let node: NodeRuntime | undefined;
+  const inspector = new NodeInspector({
+    transport,
+    group,
+    nodeId: s.id,
+    summary: () => {
+      if (node === undefined) throw new Error('the node has not started');
+      return nodeSummary(node.status());
+    },
+  });
+  cleanup.add(`the ${group} inspector`, () => inspector.stop());
+  // NodeMetrics reads the status on a timer from the start, so it is made once the node
+  // runs; what the node measures before then is not counted.
+  let metrics: NodeMetrics | undefined;
+  const runtime = await NodeRuntime.start({
+    group,
+    nodeId: s.id,
+    peers: s.peers,
+    ...(s.join ? { join: s.join } : {}),
+    transport,
+    dataDir,
+    dataDirLock: lock,
+    logger,
+    ...(sql === undefined ? { machine: s.machine! } : { asyncMachine: sql.machine }),
+    ...(s.snapshotEvery === undefined ? {} : { snapshotEvery: s.snapshotEvery }),
+    ...(s.retainSlots === undefined ? {} : { retainSlots: s.retainSlots }),
+    ...(s.maxBatch === undefined ? {} : { maxBatch: s.maxBatch }),
+    ...(s.maxInFlight === undefined ? {} : { maxInFlight: s.maxInFlight }),
+    ...(s.verifyEverySeconds === undefined ? {} : { verifyEveryMs: s.verifyEverySeconds * 1000 }),
+    inspection: inspector,
+    ...(s.metricsPort === undefined
+      ? {}
+      : {
+          metrics: {
+            committed: (ms: number) => metrics?.committed(ms),
+            persisted: (ms: number) => metrics?.persisted(ms),
+          },
+          statusExtra: () => (metrics === undefined ? {} : { metrics: metrics.snapshot() }),
+        }),
+    onFatal: (error) => reportFatal(error),
+  });
+  node = runtime;
+  // The node closes the SQL machine when it stops.
+  if (sql !== undefined) sql.closedByNode = true;
+  cleanup.add(`the ${group} node`, () => runtime.stop());
+  if (s.metricsPort !== undefined) {
+    const serving = new NodeMetrics({
+      group,
+      nodeId: s.id,
+      status: () => runtime.status(),
+      transport,
+    });
+    metrics = serving;
+    cleanup.add('the metrics', () => serving.stop());
+  }
+  const metricsPort =
+    metrics === undefined || s.metricsPort === undefined
+      ? undefined
+      : await metrics.serve(s.metricsPort);
+  const frontEnd =
+    sql === undefined || s.sqlListen === undefined
+      ? undefined
+      : await SqlFrontEnd.start({
+          port: s.sqlListen.port,
+          host: s.sqlListen.host,
+          users: sql.machine.users,
+          ...(s.sqlTls === undefined
+            ? {}
+            : {
+                tls: { cert: await readFile(s.sqlTls.cert), key: await readFile(s.sqlTls.key) },
+              }),
+          group,
+          nodeId: s.id,
+          transport,
+          connectionString: sql.machine.clientConnectionString,
+          transactionConnectionString: sql.machine.transactionConnectionString,
+          replicated: sql.machine.replicatedTables,
+          local: (write) => runtime.write(write),
+          localRead: (read) => runtime.read(read),
+        });
+  if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
+  if (frontEnd !== undefined && !isLoopback(frontEnd.address.replace(/:\d+$/, '')))
+    logger.warn(
+      { sql: frontEnd.address, users: sql?.machine.users.size ?? 0 },
+      'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
+    );
+  return {
+    ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
+    ...(metricsPort === undefined ? {} : { metricsPort }),
+  };
 }
 
 interface OpenSqlMachine {

@@ -38,6 +38,9 @@ type NodeValues = CommonValues & {
 /** Everything a node needs to start, checked. */
 export interface NodeSettings {
   readonly id: string;
+  /** The groups this process serves (--group G1,G2,...), each with its own log and leader. */
+  readonly groups: readonly string[];
+  /** The first of them: the only one of a SQL node. */
   readonly group: string;
   readonly peers: readonly string[];
   readonly join: boolean;
@@ -68,12 +71,16 @@ export interface NodeSettings {
  */
 export async function nodeSettings(values: NodeValues, config: ConfigFile): Promise<NodeSettings> {
   const id = values.id ?? config.string('id');
-  const group = values.group ?? config.string('group');
+  // One group, or several (G1,G2 on the command line; a string or a list in --config).
+  const groups = values.group?.split(',') ?? config.strings('group');
   const data = values.data ?? config.string('data');
   const peers = values.peers?.split(',') ?? config.strings('peers');
-  if (id === undefined || group === undefined || data === undefined || peers === undefined)
+  if (id === undefined || groups === undefined || data === undefined || peers === undefined)
     throw new UsageError('--id, --group, --peers and --data are required (or in --config)');
-  assertGroupName(group);
+  for (const group of groups) assertGroupName(group);
+  if (new Set(groups).size !== groups.length)
+    throw new OptionError(`--group names a group twice: ${groups.join(',')}`);
+  const group = groups[0]!;
   assertNodeId(id);
   for (const peer of peers) assertNodeId(peer);
   const join = values.join === true || config.boolean('join') === true;
@@ -98,6 +105,10 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     throw new OptionError(
       `--machine must be one of ${[...Object.keys(MACHINES), 'sql'].join(', ')}, got ${machineName}`,
     );
+  if (groups.length > 1 && machineName === 'sql')
+    throw new OptionError(
+      `--machine sql serves one group per node: several groups on one database are not built yet (got --group ${groups.join(',')})`,
+    );
   const sqlListen = sqlAddress(values, config, port('sql-port', 'sqlPort'));
   if (sqlListen !== undefined && machineName !== 'sql')
     throw new OptionError(`${sqlListen.flag} needs --machine sql`);
@@ -112,6 +123,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     .filter((t) => t !== '');
   const settings: NodeSettings = {
     id,
+    groups,
     group,
     peers,
     join,
@@ -138,6 +150,8 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
       await stat(file).catch(() => {
         throw new OptionError(`cannot read ${file} (--sql-tls-cert/--sql-tls-key)`);
       });
+  if (settings.metricsPort !== undefined && groups.length > 1)
+    throw new OptionError('--metrics-port serves one group: leave it out with several groups');
   if (settings.metricsPort !== undefined)
     await assertCanListen('--metrics-port', '127.0.0.1', settings.metricsPort);
   return settings;

@@ -48,7 +48,7 @@ Commands:
 Every command takes --help; client commands take --json for machine-readable output.
 
 ${NATS_OPTIONS}`,
-  'node start': `synod node start --id ID --group GROUP --peers A,B,C --data DIR [--nats URL] [--config FILE]
+  'node start': `synod node start --id ID --group GROUP[,GROUP...] --peers A,B,C --data DIR [--nats URL] [--config FILE]
                  [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
@@ -61,6 +61,11 @@ with --join need not be a founder: it runs, learns the log, and asks the group t
 (pg_paxos's paxos_join_group); synod group leave removes a member. --machine picks the state
 machine the log is applied to: kv (the default; put, get, delete, cas) or log (append opaque
 values); every node of a group runs the same one.
+
+--group G1,G2,... runs one node of each group in this process (kv or log machine): one NATS
+connection, and per group its own log, leader, snapshots, subjects and directory DIR/GROUP
+(synod status --group G2 and synod inspect --group G2 show one of them). --machine sql and
+--metrics-port take one group.
 
 DIR belongs to one process (DIR/synod.lock: a second node on it exits at once) and to one group
 and node (DIR/synod.identity.json). A node whose DIR holds no acceptor state does not vote
