@@ -3,14 +3,15 @@ import { enqueueActions, setup } from 'xstate';
 import { COMMIT_RULES, type CommitRules } from './rules.js';
 import { Tally } from './tally.js';
 import {
+  askToPrepare,
   type CommitEffect,
   type CommitEvent,
   decodeVote,
-  encodeVote,
   instanceOf,
   type Outcome,
   RESEND_MS,
   type Vote,
+  voteAccept,
 } from './types.js';
 
 export interface CoordinatorInput {
@@ -71,12 +72,7 @@ export const coordinatorMachine = setup({
   actions: {
     start: enqueueActions(({ context, enqueue }) => {
       const { txid, nodeId, initial } = context.input;
-      if (initial)
-        enqueue.emit({
-          type: 'send',
-          to: { kind: 'rms' },
-          message: { type: 'voteRequest', txid, from: nodeId },
-        });
+      if (initial) enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.input.phaseTimeoutMs });
       enqueue.emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
     }),
@@ -89,12 +85,7 @@ export const coordinatorMachine = setup({
           emit({ type: 'setTimer', timer: 'phase', delayMs: context.input.phaseTimeoutMs });
         } else if (event.timer === 'resend' && context.outcome === undefined) {
           // RMs that have not been heard from may have missed the request to prepare.
-          if (context.input.initial)
-            emit({
-              type: 'send',
-              to: { kind: 'rms' },
-              message: { type: 'voteRequest', txid, from: nodeId },
-            });
+          if (context.input.initial) emit(askToPrepare(txid, nodeId));
           emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
         }
         return;
@@ -198,16 +189,5 @@ function countPromise(context: CoordinatorContext, m: PromiseReply, emit: Emit):
     )
       forced = accepted;
   const vote = forced?.vote ?? context.rules.freeVote();
-  emit({
-    type: 'send',
-    to: { kind: 'acceptors' },
-    message: {
-      type: 'accept',
-      group: txid,
-      from: nodeId,
-      ballot: phase.ballot,
-      instance: instanceOf(txid, rm),
-      value: encodeVote(vote),
-    },
-  });
+  emit(voteAccept(txid, nodeId, phase.ballot, rm, vote));
 }

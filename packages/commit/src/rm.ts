@@ -6,12 +6,12 @@ import {
   type CommitEvent,
   type CommitProtocol,
   type CommitRecord,
-  encodeVote,
   instanceOf,
   type Outcome,
   RESEND_MS,
   rmBallot,
   type Vote,
+  voteAccept,
 } from './types.js';
 
 export interface RmInput {
@@ -168,18 +168,7 @@ function sendVote(context: RmContext, emit: Emit): void {
     });
     return;
   }
-  emit({
-    type: 'send',
-    to: { kind: 'acceptors' },
-    message: {
-      type: 'accept',
-      group: txid,
-      from: rm,
-      ballot: rmBallot(rm),
-      instance: instanceOf(txid, rm),
-      value: encodeVote(vote),
-    },
-  });
+  emit(voteAccept(txid, rm, rmBallot(rm), rm, vote));
 }
 
 /** Makes the outcome durable (once), and then says it. */

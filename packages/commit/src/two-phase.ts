@@ -1,5 +1,6 @@
 import { enqueueActions, setup } from 'xstate';
 import {
+  askToPrepare,
   type CommitEffect,
   type CommitEvent,
   type CommitRecord,
@@ -48,11 +49,7 @@ export const twoPhaseCoordinatorMachine = setup({
         return;
       }
       if ((context.input.recovered ?? []).length === 0 && context.votes.size === 0)
-        enqueue.emit({
-          type: 'send',
-          to: { kind: 'rms' },
-          message: { type: 'voteRequest', txid, from: nodeId },
-        });
+        enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'votes', delayMs: context.input.voteTimeoutMs });
       enqueue.emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
     }),
@@ -70,11 +67,7 @@ export const twoPhaseCoordinatorMachine = setup({
         if (context.outcome !== undefined) return;
         if (event.timer === 'votes') log(context, 'aborted', emit);
         else if (event.timer === 'resend') {
-          emit({
-            type: 'send',
-            to: { kind: 'rms' },
-            message: { type: 'voteRequest', txid, from: nodeId },
-          });
+          emit(askToPrepare(txid, nodeId));
           emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
         }
         return;

@@ -84,5 +84,30 @@ export type CommitEvent =
   | { readonly type: 'persisted'; readonly id: number }
   | { readonly type: 'timer'; readonly timer: string };
 
+/** A phase 2a for `rm`'s instance: its vote at `ballot` (ballot 0 for the RM's own). */
+export function voteAccept(txid: string, from: string, ballot: Ballot, rm: string, vote: Vote) {
+  return {
+    type: 'send',
+    to: { kind: 'acceptors' },
+    message: {
+      type: 'accept',
+      group: txid,
+      from,
+      ballot,
+      instance: instanceOf(txid, rm),
+      value: encodeVote(vote),
+    },
+  } as const satisfies CommitEffect;
+}
+
+/** A coordinator asks every RM to prepare and vote. */
+export function askToPrepare(txid: string, from: string) {
+  return {
+    type: 'send',
+    to: { kind: 'rms' },
+    message: { type: 'voteRequest', txid, from },
+  } as const satisfies CommitEffect;
+}
+
 /** How often a machine that still waits sends its last message again (NATS is at-most-once). */
 export const RESEND_MS = 40;
