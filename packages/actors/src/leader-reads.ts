@@ -81,7 +81,8 @@ export function countReadIndexAnswer(context: LeaderContext, event: LeaderEvent,
     // The leader machine's `deposed` guard steps down on this too.
     context.highestSeen = maxBallot(context.highestSeen, m.promised);
     context.readCheck = undefined;
-    refuse(check.id, 'deposed', context, emit);
+    // Who leads now is not known here: not this node, whatever it still believed.
+    emit({ type: 'leadershipChecked', id: check.id, refused: 'deposed', leader: undefined });
     return;
   }
   check.answered.add(m.from);

@@ -41,7 +41,9 @@ describe('leader: ReadIndex', () => {
     t.elect();
     t.acceptors.get('a')!.prepareLog(ballot(9, 'z'), 0);
     t.answering.delete('b');
-    expect(check(t, 2)).toMatchObject([{ refused: 'deposed' }]);
+    expect(check(t, 2)).toEqual([
+      { type: 'leadershipChecked', id: 2, refused: 'deposed', leader: undefined },
+    ]);
     expect(t.actor.getSnapshot().value).toBe('follower');
   });
 
