@@ -17,7 +17,7 @@ import type { Emit, LeaderContext, LeaderEvent, LeadershipRefusal } from './lead
  *   the first change this node does not know was chosen in a slot >= f whose members it
  *   does know, at a ballot above b (the case below rules out lower ones): the same argument
  *   applies to that slot.
- * - c < b: the leader is settled (unsettled() below): a majority of the members of every
+ * - c < b: the leader is settled (settled() below): a majority of the members of every
  *   undelivered slot promised b for every slot from f on. One of them accepted s at c before
  *   that promise (after it, c would be refused) and reported it, so s is at most
  *   recoveredThrough, which settled places below f: w is delivered here.
@@ -37,7 +37,7 @@ export function checkLeadership(context: LeaderContext, event: LeaderEvent, emit
     sendCheck(context, open.id, emit);
     return;
   }
-  if (unsettled(context)) {
+  if (!context.rules.servesReads(settled(context))) {
     refuse(event.id, 'unsettled', context, emit);
     return;
   }
@@ -106,17 +106,18 @@ function confirmIfAnswered(context: LeaderContext, emit: Emit): void {
 }
 
 /**
- * Whether the leader still misses something a read must wait for: a slot phase 1 reported
- * that is not yet delivered here, or the promises of a majority of some member set deciding
- * an undelivered slot (a membership change chosen since phase 1). Like a new Raft leader
- * before it commits an entry of its term, it then serves reads through the log instead.
+ * Whether the leader misses nothing a read must wait for: no slot phase 1 reported is still
+ * undelivered here, and a majority of every member set deciding an undelivered slot promised
+ * its ballot (a membership change chosen since phase 1 may need more promises). Unsettled,
+ * like a new Raft leader before it commits an entry of its term, it serves reads through the
+ * log instead (simulator: reads at takeover catch a leader that does not wait).
  */
-function unsettled(context: LeaderContext): boolean {
+function settled(context: LeaderContext): boolean {
   const first = context.firstUnknownSlot;
-  if (context.recoveredThrough >= first) return true;
+  if (context.recoveredThrough >= first) return false;
   const promisers = new Set<string>();
   for (const [acceptor, from] of context.promisedFrom) if (from <= first) promisers.add(acceptor);
-  return context.membership.configsFrom(first).some((members) => !isMajorityOf(promisers, members));
+  return context.membership.configsFrom(first).every((members) => isMajorityOf(promisers, members));
 }
 
 function refuse(id: number, refused: LeadershipRefusal, context: LeaderContext, emit: Emit): void {

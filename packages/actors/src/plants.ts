@@ -41,7 +41,10 @@ export type PlantedBug =
   // A leader serves linearizable reads on its own word, without asking the acceptors whether
   // it still leads (what a lease does when clocks drift): a deposed leader cut off from the
   // group answers reads from a state that misses acknowledged writes.
-  | 'deposed-leader-reads';
+  | 'deposed-leader-reads'
+  // A new leader serves reads without a log slot before it delivered the slots its phase 1
+  // found: a write the old leader acknowledged there is missing from the read.
+  | 'unsettled-leader-reads';
 
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   'reply-before-persist',
@@ -61,6 +64,7 @@ export const LEADER_PLANTED_BUGS: readonly PlantedBug[] = [
   'no-membership-window',
   'ack-when-chosen',
   'deposed-leader-reads',
+  'unsettled-leader-reads',
 ];
 
 /** A quorum of the right size from any acceptors, members or not. */
@@ -86,6 +90,7 @@ const BENT_RULES: Readonly<Record<PlantedBug, Partial<ProtocolRules>>> = {
   // Built into the simulator's clients (they stand for the node's answer path): no rule here.
   'ack-when-chosen': {},
   'deposed-leader-reads': { confirmsLeadership: () => true },
+  'unsettled-leader-reads': { servesReads: () => true },
 };
 
 /** The protocol's rules with `plant` built in (none: the rules as they are meant to run). */

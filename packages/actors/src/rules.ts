@@ -44,6 +44,12 @@ export interface ProtocolRules {
     answered: ReadonlySet<string>,
     configs: readonly (readonly string[])[],
   ): boolean;
+  /**
+   * Leader, ReadIndex: whether a leader may serve reads without a log slot, given whether it
+   * is settled (has delivered what its phase 1 found, and holds the promises of a majority of
+   * every member set of its undelivered slots).
+   */
+  servesReads(settled: boolean): boolean;
   /** Proposer, phase 1b: the value to propose, given the highest accepted one reported. */
   valueToPropose(own: Value, highestAccepted: AcceptedEntry | undefined): Value;
   /** Acceptor: whether its answers wait while records they depend on are not yet durable. */
@@ -76,6 +82,7 @@ export const PAXOS_RULES: ProtocolRules = {
   deposes: (seen, own) => compareBallots(seen, own) > 0,
   confirmsLeadership: (answered, configs) =>
     configs.every((members) => isMajorityOf(answered, members)),
+  servesReads: (settled) => settled,
   valueToPropose: (own, highestAccepted) => highestAccepted?.value ?? own,
   holdsAnswers: (notYetDurable) => notYetDurable,
   compactionFloor: (_floor, through) => through,

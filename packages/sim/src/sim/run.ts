@@ -97,7 +97,10 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
     chosen: (node, slot) => nemesis.maybeDieAtGap(node, slot),
     delivered: (node, id, slot, value) => nemesis.delivered(node, id, slot, value),
     sentAccept: (leader) => nemesis.maybeLoseAccept(leader),
-    leads: (node) => nemesis.maybeIsolateLeader(node),
+    leads: (node) => {
+      nemesis.maybeIsolateLeader(node);
+      workload.readAtTakeover(node, takeover);
+    },
     crashed: (node) => workload.crashed(node),
   });
   const changes = rng.fork();
@@ -106,6 +109,7 @@ export function runSeed(seed: number, options: RunOptions = {}): SeedResult {
   const rogue = rng.fork();
   const gap = rng.fork();
   const isolate = rng.fork();
+  const takeover = rng.fork();
 
   const nemesis = new Nemesis(
     world,

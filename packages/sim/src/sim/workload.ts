@@ -351,6 +351,34 @@ export class Workload {
   }
 
   /**
+   * A client that knew the old leader asks the new one the moment it leads: a read at takeover.
+   * The writes the old leader acknowledged may still sit in slots the new leader's phase 1
+   * found but has not delivered; a leader that served the read from its state then (without
+   * waiting to be settled, leader-reads.ts) would miss them.
+   */
+  readAtTakeover(node: SimNode, rng: Rng): void {
+    const { scenario, scheduler } = this.world;
+    if (!scenario.leaderReads || this.healed() || !rng.chance(0.5)) return;
+    const host = node.host;
+    if (host === undefined) return;
+    const key = `k${rng.int(0, scenario.keys - 1)}`;
+    const get: KvOperation = {
+      clientId: `takeover${this.#probes++}`,
+      input: { op: 'get', key },
+      call: scheduler.now(),
+      output: undefined,
+      return: Number.POSITIVE_INFINITY,
+    };
+    this.history.push(get);
+    this.leaderReads.stalenessProbes++;
+    this.#read(node, () => {
+      if (node.host !== host) return; // crashed under the read: its outcome is unknown
+      get.output = node.kv.get(key);
+      get.return = scheduler.now();
+    });
+  }
+
+  /**
    * The leader `cutOff` was just cut off from the others (Nemesis.maybeIsolateLeader): a
    * client of its own writes through `other` until a new leader acknowledges the write, then
    * reads the key where it last knew the leader to be. A leader that still served reads on
