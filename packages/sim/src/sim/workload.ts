@@ -359,11 +359,17 @@ export class Workload {
   readAtTakeover(node: SimNode, rng: Rng): void {
     const { scenario, scheduler } = this.world;
     if (!scenario.leaderReads || this.healed() || !rng.chance(0.5)) return;
+    if (node.host === undefined) return;
+    this.#probeRead(node, `takeover${this.#probes++}`, `k${rng.int(0, scenario.keys - 1)}`);
+  }
+
+  /** A read of `key` from `node` by a client of its own, recorded for the checker. */
+  #probeRead(node: SimNode, clientId: string, key: string): void {
+    const { scheduler } = this.world;
     const host = node.host;
     if (host === undefined) return;
-    const key = `k${rng.int(0, scenario.keys - 1)}`;
     const get: KvOperation = {
-      clientId: `takeover${this.#probes++}`,
+      clientId,
       input: { op: 'get', key },
       call: scheduler.now(),
       output: undefined,
@@ -420,22 +426,7 @@ export class Workload {
         put.return = scheduler.now();
         // The client reads a moment later: the read begins strictly after the write returned.
         scheduler.setTimer(1, () => {
-          const host = cutOff.host;
-          if (host === undefined || this.healed()) return;
-          const get: KvOperation = {
-            clientId: `${clientId}.read`,
-            input: { op: 'get', key },
-            call: scheduler.now(),
-            output: undefined,
-            return: Number.POSITIVE_INFINITY,
-          };
-          this.history.push(get);
-          this.leaderReads.stalenessProbes++;
-          this.#read(cutOff, () => {
-            if (cutOff.host !== host) return; // crashed under the read: its outcome is unknown
-            get.output = cutOff.kv.get(key);
-            get.return = scheduler.now();
-          });
+          if (!this.healed()) this.#probeRead(cutOff, `${clientId}.read`, key);
         });
       },
       // The client is on the others' side: the leader cut off is out of its reach.
