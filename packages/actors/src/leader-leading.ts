@@ -209,9 +209,14 @@ function skipChosenSlots(context: LeaderContext): void {
  * lower ballot they did promise could choose another value in the same slot.
  */
 function preparedFor(context: LeaderContext, slot: number): boolean {
+  return context.rules.slotPrepared(promisersOf(context, slot), context.membership.membersAt(slot));
+}
+
+/** The acceptors whose promise of this leader's ballot covers `slot`. */
+export function promisersOf(context: LeaderContext, slot: number): Set<string> {
   const promisers = new Set<string>();
   for (const [acceptor, from] of context.promisedFrom) if (from <= slot) promisers.add(acceptor);
-  return context.rules.slotPrepared(promisers, context.membership.membersAt(slot));
+  return promisers;
 }
 
 /** Asks every acceptor to promise this ballot from `slot` on (once; tick asks again). */

@@ -1,6 +1,7 @@
 import { compareBallots, isMajorityOf, maxBallot } from '@synod/protocol';
 import { ACCEPTORS } from './effects.js';
 import type { Emit, LeaderContext, LeaderEvent, LeadershipRefusal } from './leader-context.js';
+import { promisersOf } from './leader-leading.js';
 
 /*
  * Linearizable reads without a log slot: Raft's ReadIndex (Ongaro's thesis, section 6.4),
@@ -115,8 +116,7 @@ function confirmIfAnswered(context: LeaderContext, emit: Emit): void {
 function settled(context: LeaderContext): boolean {
   const first = context.firstUnknownSlot;
   if (context.recoveredThrough >= first) return false;
-  const promisers = new Set<string>();
-  for (const [acceptor, from] of context.promisedFrom) if (from <= first) promisers.add(acceptor);
+  const promisers = promisersOf(context, first);
   return context.membership.configsFrom(first).every((members) => isMajorityOf(promisers, members));
 }
 

@@ -40,10 +40,11 @@ const TRANSFER_STALL_ROUNDS = 5;
 export class CatchUp {
   readonly #host: LeaderModeHost;
   readonly #limits: HostLimits;
-  /** Reads waiting for a slot to be delivered here, by slot. */
-  readonly #slotWaiters = new Map<number, ((value: Value) => void)[]>();
-  /** When a read first waited for each slot of #slotWaiters. */
-  readonly #waitingSince = new Map<number, number>();
+  /** Reads waiting for a slot to be delivered here, by slot, and when the first began to. */
+  readonly #slotWaiters = new Map<
+    number,
+    { readonly since: number; readonly waiters: ((value: Value) => void)[] }
+  >();
   /** When catch-up last brought something: a slot delivered, or a piece of a snapshot. */
   #lastProgressAt = Number.NEGATIVE_INFINITY;
   #waiterCount = 0;
@@ -78,21 +79,19 @@ export class CatchUp {
   /** A slot was delivered here: release the reads waiting for it. */
   delivered(slot: number, value: Value): void {
     this.#lastProgressAt = this.#host.scheduler.now();
-    const waiters = this.#slotWaiters.get(slot);
-    if (waiters === undefined) return;
+    const waiting = this.#slotWaiters.get(slot);
+    if (waiting === undefined) return;
     this.#slotWaiters.delete(slot);
-    this.#waitingSince.delete(slot);
-    this.#waiterCount -= waiters.length;
-    for (const done of waiters) done(value);
+    this.#waiterCount -= waiting.waiters.length;
+    for (const done of waiting.waiters) done(value);
   }
 
   /** A snapshot moved delivery past `throughSlot`: release what waited for those slots. */
   skipped(throughSlot: number): void {
     this.#lastProgressAt = this.#host.scheduler.now();
-    for (const [slot, waiters] of this.#slotWaiters) {
+    for (const [slot, { waiters }] of this.#slotWaiters) {
       if (slot > throughSlot) continue;
       this.#slotWaiters.delete(slot);
-      this.#waitingSince.delete(slot);
       this.#waiterCount -= waiters.length;
       // The value of a slot inside a snapshot is unknown here; its readers only need it settled.
       for (const done of waiters) done(new Uint8Array(0));
@@ -127,13 +126,12 @@ export class CatchUp {
     }
     if (this.#waiterCount >= this.#limits.maxSlotWaiters) return;
     this.#waiterCount++;
-    const waiters = this.#slotWaiters.get(slot);
-    if (waiters !== undefined) {
-      waiters.push(done);
+    const waiting = this.#slotWaiters.get(slot);
+    if (waiting !== undefined) {
+      waiting.waiters.push(done);
       return;
     }
-    this.#slotWaiters.set(slot, [done]);
-    this.#waitingSince.set(slot, this.#host.scheduler.now());
+    this.#slotWaiters.set(slot, { since: this.#host.scheduler.now(), waiters: [done] });
     this.#armFallback();
     this.#requestCatchUp();
   }
@@ -150,14 +148,14 @@ export class CatchUp {
       if (this.#slotWaiters.size === 0) return;
       const now = this.#host.scheduler.now();
       const stalled = now - this.#lastProgressAt >= UNPROVEN_CHOSEN_MS;
-      const slots = [...this.#slotWaiters.keys()]
+      const slots = [...this.#slotWaiters]
         // Beyond the membership window the members who decide a slot are not known yet.
         .filter(
-          (slot) =>
-            (slot > this.#knownCommitIndex ||
-              (stalled && now - (this.#waitingSince.get(slot) ?? now) >= UNPROVEN_CHOSEN_MS)) &&
+          ([slot, { since }]) =>
+            (slot > this.#knownCommitIndex || (stalled && now - since >= UNPROVEN_CHOSEN_MS)) &&
             slot < this.#host.firstUnknownSlot() + this.#host.membership().window,
         )
+        .map(([slot]) => slot)
         .sort((a, b) => a - b)
         .slice(0, NOOP_FALLBACK_BATCH);
       // A chosen no-op reaches the learner like any chosen value; delivery releases the read.
