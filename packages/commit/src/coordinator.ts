@@ -7,9 +7,11 @@ import {
   type CommitEffect,
   type CommitEvent,
   decodeVote,
+  type CommitEmit as Emit,
   instanceOf,
   type Outcome,
   RESEND_MS,
+  tellOutcome,
   type Vote,
   voteAccept,
 } from './types.js';
@@ -125,19 +127,13 @@ export const coordinatorMachine = setup({
   },
 });
 
-type Emit = (effect: CommitEffect) => void;
-
 function announce(
   context: CoordinatorContext,
   to: { kind: 'rms' } | { kind: 'node'; id: string },
   emit: Emit,
 ): void {
   const { txid, nodeId } = context.input;
-  emit({
-    type: 'send',
-    to,
-    message: { type: 'outcome', txid, from: nodeId, outcome: context.outcome! },
-  });
+  emit(tellOutcome(to, txid, nodeId, context.outcome!));
 }
 
 /** Phase 1, at a fresh ballot of this coordinator's, for every instance not yet chosen. */

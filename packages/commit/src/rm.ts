@@ -1,3 +1,4 @@
+import { majorityOf } from '@synod/protocol';
 import { enqueueActions, setup } from 'xstate';
 import { COMMIT_RULES, type CommitRules } from './rules.js';
 import { Tally } from './tally.js';
@@ -6,6 +7,7 @@ import {
   type CommitEvent,
   type CommitProtocol,
   type CommitRecord,
+  type CommitEmit as Emit,
   instanceOf,
   type Outcome,
   RESEND_MS,
@@ -107,7 +109,7 @@ export const rmMachine = setup({
           context.tally.add(m.from, m.instance, m.ballot, m.value);
         const ownChosen =
           context.tally.chosen(rm) === 'prepared' ||
-          context.ownAccepted.size >= Math.floor(context.input.acceptorCount / 2) + 1;
+          context.ownAccepted.size >= majorityOf(context.input.acceptorCount);
         const outcome = context.rules.rmConcludes(
           ownChosen && context.voted === 'prepared',
           protocol === 'faster-paxos-commit' ? context.tally.outcome() : undefined,
@@ -143,8 +145,6 @@ export const rmMachine = setup({
     timer: { actions: 'handle' },
   },
 });
-
-type Emit = (effect: CommitEffect) => void;
 
 const isVote = (record: CommitRecord): boolean => record.kind === 'vote';
 

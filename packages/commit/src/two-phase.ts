@@ -4,8 +4,10 @@ import {
   type CommitEffect,
   type CommitEvent,
   type CommitRecord,
+  type CommitEmit as Emit,
   type Outcome,
   RESEND_MS,
+  tellOutcome,
   type Vote,
 } from './types.js';
 
@@ -60,7 +62,7 @@ export const twoPhaseCoordinatorMachine = setup({
         if (context.logging === undefined || context.outcome !== undefined) return;
         context.outcome = context.logging;
         emit({ type: 'decided', outcome: context.outcome });
-        emit({ type: 'send', to: { kind: 'rms' }, message: outcomeMessage(context) });
+        emit(outcomeTo({ kind: 'rms' }, context));
         return;
       }
       if (event.type === 'timer') {
@@ -78,14 +80,9 @@ export const twoPhaseCoordinatorMachine = setup({
         if (m.vote === 'aborted') log(context, 'aborted', emit);
         else if (rms.every((rm) => context.votes.get(rm) === 'prepared'))
           log(context, 'committed', emit);
-        if (context.outcome !== undefined)
-          emit({
-            type: 'send',
-            to: { kind: 'node', id: m.from },
-            message: outcomeMessage(context),
-          });
+        if (context.outcome !== undefined) emit(outcomeTo({ kind: 'node', id: m.from }, context));
       } else if (m.type === 'outcomeQuery' && m.txid === txid && context.outcome !== undefined)
-        emit({ type: 'send', to: { kind: 'node', id: m.from }, message: outcomeMessage(context) });
+        emit(outcomeTo({ kind: 'node', id: m.from }, context));
     }),
   },
 }).createMachine({
@@ -107,11 +104,11 @@ export const twoPhaseCoordinatorMachine = setup({
   },
 });
 
-type Emit = (effect: CommitEffect) => void;
-
-function outcomeMessage(context: TwoPhaseContext) {
-  const { txid, nodeId } = context.input;
-  return { type: 'outcome', txid, from: nodeId, outcome: context.outcome! } as const;
+function outcomeTo(
+  to: { kind: 'rms' } | { kind: 'node'; id: string },
+  context: TwoPhaseContext,
+): CommitEffect {
+  return tellOutcome(to, context.input.txid, context.input.nodeId, context.outcome!);
 }
 
 function log(context: TwoPhaseContext, outcome: Outcome, emit: Emit): void {

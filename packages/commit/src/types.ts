@@ -100,6 +100,23 @@ export function voteAccept(txid: string, from: string, ballot: Ballot, rm: strin
   } as const satisfies CommitEffect;
 }
 
+/** Hands one effect to a machine's enqueue: how the commit machines' helpers emit. */
+export type CommitEmit = (effect: CommitEffect) => void;
+
+/** A coordinator tells the outcome to every RM (phase 3) or to one that asked. */
+export function tellOutcome(
+  to: { readonly kind: 'rms' } | { readonly kind: 'node'; readonly id: string },
+  txid: string,
+  from: string,
+  outcome: Outcome,
+) {
+  return {
+    type: 'send',
+    to,
+    message: { type: 'outcome', txid, from, outcome },
+  } as const satisfies CommitEffect;
+}
+
 /** A coordinator asks every RM to prepare and vote. */
 export function askToPrepare(txid: string, from: string) {
   return {

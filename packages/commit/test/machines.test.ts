@@ -10,6 +10,7 @@ import {
   decodeVote,
   encodeVote,
   instanceOf,
+  type RmInput,
   rmBallot,
   rmMachine,
   Tally,
@@ -49,20 +50,27 @@ const answered = (acceptor: string, rm: string): PeerMessage => {
   return reply as PeerMessage;
 };
 
+/** An RM of `r1`'s defaults with `input` over them, started, and the effects it emits. */
+function startRm(input: Partial<RmInput> = {}) {
+  const rm = createActor(rmMachine, {
+    input: {
+      txid: TX,
+      rm: 'r1',
+      rms: RMS,
+      vote: 'prepared',
+      protocol: 'paxos-commit',
+      acceptorCount: 3,
+      ...input,
+    },
+  });
+  const effects = record(rm);
+  rm.start();
+  return { rm, effects };
+}
+
 describe('resource manager', () => {
   it('makes its vote durable before it proposes it at ballot 0, and waits for the outcome', () => {
-    const rm = createActor(rmMachine, {
-      input: {
-        txid: TX,
-        rm: 'r1',
-        rms: RMS,
-        vote: 'prepared',
-        protocol: 'paxos-commit',
-        acceptorCount: 3,
-      },
-    });
-    const effects = record(rm);
-    rm.start();
+    const { rm, effects } = startRm();
     rm.send({ type: 'message', message: { type: 'voteRequest', txid: TX, from: 'c1' } });
     expect(effects.filter((e) => e.type === 'persist')).toEqual([
       { type: 'persist', id: 1, record: { kind: 'vote', vote: 'prepared' } },
@@ -93,19 +101,7 @@ describe('resource manager', () => {
   });
 
   it('planted rm-commits-on-own-vote: commits once its own vote is accepted by a majority', () => {
-    const rm = createActor(rmMachine, {
-      input: {
-        txid: TX,
-        rm: 'r1',
-        rms: RMS,
-        vote: 'prepared',
-        protocol: 'paxos-commit',
-        acceptorCount: 3,
-        rules: commitRulesFor('rm-commits-on-own-vote'),
-      },
-    });
-    const effects = record(rm);
-    rm.start();
+    const { rm, effects } = startRm({ rules: commitRulesFor('rm-commits-on-own-vote') });
     rm.send({ type: 'message', message: { type: 'voteRequest', txid: TX, from: 'c1' } });
     rm.send({ type: 'persisted', id: 1 });
     for (const a of ['a1', 'a2']) rm.send({ type: 'message', message: answered(a, 'r1') });
@@ -115,18 +111,7 @@ describe('resource manager', () => {
   });
 
   it('an RM that votes aborted rolls back at once; in Faster Paxos Commit RMs learn from the acceptors', () => {
-    const aborting = createActor(rmMachine, {
-      input: {
-        txid: TX,
-        rm: 'r2',
-        rms: RMS,
-        vote: 'aborted',
-        protocol: 'paxos-commit',
-        acceptorCount: 3,
-      },
-    });
-    const effects = record(aborting);
-    aborting.start();
+    const { rm: aborting, effects } = startRm({ rm: 'r2', vote: 'aborted' });
     aborting.send({ type: 'message', message: { type: 'voteRequest', txid: TX, from: 'c1' } });
     aborting.send({ type: 'persisted', id: 1 });
     aborting.send({ type: 'persisted', id: 2 });
@@ -134,18 +119,7 @@ describe('resource manager', () => {
       { type: 'decided', outcome: 'aborted' },
     ]);
 
-    const faster = createActor(rmMachine, {
-      input: {
-        txid: TX,
-        rm: 'r1',
-        rms: RMS,
-        vote: 'prepared',
-        protocol: 'faster-paxos-commit',
-        acceptorCount: 3,
-      },
-    });
-    const seen = record(faster);
-    faster.start();
+    const { rm: faster, effects: seen } = startRm({ protocol: 'faster-paxos-commit' });
     for (const rm of RMS)
       for (const a of ['a1', 'a3'])
         faster.send({ type: 'message', message: accepted(a, rm, 'prepared') });
