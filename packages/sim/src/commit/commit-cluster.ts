@@ -1,4 +1,4 @@
-import { ACCEPTORS, acceptorMachine, type Effect, LEARNERS } from '@synod/actors';
+import { acceptorMachine, type Effect } from '@synod/actors';
 import {
   type CommitEffect,
   type CommitMessage,
@@ -173,7 +173,7 @@ export class CommitCluster {
     const o = this.#o;
     switch (effect.type) {
       case 'send':
-        for (const to of this.#resolve(p, effect.to)) this.#send(p.id, to, effect.message);
+        for (const to of this.#resolve(effect.to)) this.#send(p.id, to, effect.message);
         break;
       case 'persist': {
         const records: (StoreRecord | CommitRecord)[] =
@@ -218,22 +218,24 @@ export class CommitCluster {
   }
 
   /** Who an address names. An acceptor's learners are the coordinators (and, faster, the RMs). */
-  #resolve(
-    from: CommitProcess,
-    to: Extract<Effect | CommitEffect, { type: 'send' }>['to'],
-  ): string[] {
+  #resolve(to: Extract<Effect | CommitEffect, { type: 'send' }>['to']): readonly string[] {
     const o = this.#o;
-    if (to === ACCEPTORS || to.kind === 'acceptors') return [...o.acceptors];
-    if (to === LEARNERS || to.kind === 'learners')
-      return o.protocol === 'faster-paxos-commit'
-        ? [...o.coordinators, ...o.rms]
-        : [...o.coordinators];
-    if (to.kind === 'reply') return [to.to];
-    if (to.kind === 'coordinators') return [...o.coordinators];
-    if (to.kind === 'rms') return [...o.rms];
-    if (to.kind === 'node') return [to.id];
-    void from;
-    return [];
+    switch (to.kind) {
+      case 'acceptors':
+        return o.acceptors;
+      case 'learners':
+        return o.protocol === 'faster-paxos-commit'
+          ? [...o.coordinators, ...o.rms]
+          : o.coordinators;
+      case 'reply':
+        return [to.to];
+      case 'coordinators':
+        return o.coordinators;
+      case 'rms':
+        return o.rms;
+      case 'node':
+        return [to.id];
+    }
   }
 
   #send(from: string, to: string, message: CommitMessage | PeerMessage): void {
