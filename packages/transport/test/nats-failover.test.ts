@@ -5,7 +5,12 @@ import {
   startNatsServer,
 } from '@synod/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectNats, type Transport, TransportConnectError } from '../src/index.js';
+import {
+  connectNats,
+  NoRespondersError,
+  type Transport,
+  TransportConnectError,
+} from '../src/index.js';
 import { eventually } from './contract.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -77,7 +82,18 @@ describe('NATS transport across server failures', () => {
       responder.publish(m.reply!, bytes(`ok:${str(m.data)}`)),
     );
     await responder.flush();
-    const before = await client.request('synod.g.acceptor', bytes('1'), { timeoutMs: 2_000 });
+    // flush() says the responder's server has the subscription; the cluster tells the first
+    // server over its routes a moment later, and until then a request there has no responders.
+    let before: Awaited<ReturnType<Transport['request']>> | undefined;
+    const routed = Date.now() + 5_000;
+    while (before === undefined) {
+      try {
+        before = await client.request('synod.g.acceptor', bytes('1'), { timeoutMs: 2_000 });
+      } catch (error) {
+        if (!(error instanceof NoRespondersError) || Date.now() > routed) throw error;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
     expect(str(before.data)).toBe('ok:1');
 
     await first!.kill('SIGKILL');
