@@ -40,6 +40,8 @@ export class ProcessCluster {
     natsUrls: readonly string[],
     /** More `synod node start` flags (e.g. --snapshot-every), the same or per node. */
     extraArgs: readonly string[] | ((id: string) => readonly string[]) = [],
+    /** More environment for the first start of every node (a later startNode gets none). */
+    env: Readonly<Record<string, string>> = {},
   ): Promise<ProcessCluster> {
     const dir = await mkdtemp(join(tmpdir(), `synod-${group}-`));
     // An embedded PostgreSQL runs as the OS user postgres when we are root: it must be able
@@ -47,11 +49,12 @@ export class ProcessCluster {
     await chmod(dir, 0o755);
     const transport = await connectNats({ servers: [...natsUrls], name: `test-${group}` });
     const cluster = new ProcessCluster(group, peers, natsUrls, dir, transport, extraArgs);
-    for (const id of peers) cluster.startNode(id);
+    for (const id of peers) cluster.startNode(id, env);
     return cluster;
   }
 
-  startNode(id: string): void {
+  /** `env`: more environment for this start only (a failpoint, say). */
+  startNode(id: string, env: Readonly<Record<string, string>> = {}): void {
     const args = [
       'node',
       'start',
@@ -82,6 +85,7 @@ export class ProcessCluster {
         env: {
           ...process.env,
           LOG_LEVEL: process.env.SYNOD_TEST_LOGS === undefined ? 'error' : 'info',
+          ...env,
         },
       }),
     );

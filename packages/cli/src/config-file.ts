@@ -15,6 +15,7 @@ const KNOWN_KEYS = new Set([
   'join',
   'metricsPort',
   'verifyEvery',
+  'commitProtocol',
   'sqlPort',
   'sqlListen',
   'sqlTlsCert',

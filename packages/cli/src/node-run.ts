@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
-import { type DataDirLock, lockDataDir, NodeRuntime } from '@synod/node';
+import { CommitNode, type DataDirLock, lockDataDir, NodeRuntime } from '@synod/node';
 import {
   type EmbeddedDatabase,
   isLoopback,
@@ -61,31 +61,53 @@ export async function runNode(s: NodeSettings): Promise<void> {
     });
     cleanup.add('the NATS connection', () => transport.drain().catch(() => transport.close()));
     const started: Record<string, unknown>[] = [];
-    if (s.groups.length === 1)
-      started.push(
-        await startGroup(s, s.group, s.data, lock, transport, logger, cleanup, reportFatal),
+    const runtimes: NodeRuntime[] = [];
+    if (s.groups.length === 1) {
+      const { runtime, info } = await startGroup(
+        s,
+        s.group,
+        s.data,
+        lock,
+        transport,
+        logger,
+        cleanup,
+        reportFatal,
       );
-    else
+      runtimes.push(runtime);
+      started.push(info);
+    } else
       for (const group of s.groups) {
         const dir = join(s.data, group);
         await mkdir(dir, { recursive: true });
         const groupLock = await lockDataDir(dir);
         cleanup.add(`the ${group} data directory lock`, () => groupLock.release());
         const groupLogger = logger.child({ group });
-        started.push({
+        const { runtime, info } = await startGroup(
+          s,
           group,
-          ...(await startGroup(
-            s,
-            group,
-            dir,
-            groupLock,
-            transport,
-            groupLogger,
-            cleanup,
-            reportFatal,
-          )),
-        });
+          dir,
+          groupLock,
+          transport,
+          groupLogger,
+          cleanup,
+          reportFatal,
+        );
+        runtimes.push(runtime);
+        started.push({ group, ...info });
       }
+    // Transactions across the kv groups: every kv node runs a commit node (stopped first).
+    if (s.machineName === 'kv') {
+      const commit = await CommitNode.start({
+        nodeId: s.id,
+        transport,
+        dataDir: s.data,
+        groups: runtimes,
+        protocol: s.commitProtocol,
+        logger,
+      });
+      for (const runtime of runtimes) runtime.serveTransactions(commit);
+      cleanup.add('the commit node', () => commit.stop());
+    }
     logger.info(
       {
         peers: s.peers,
@@ -117,7 +139,7 @@ async function startGroup(
   logger: Logger,
   cleanup: Cleanup,
   reportFatal: (error: unknown) => void,
-): Promise<Record<string, unknown>> {
+): Promise<{ runtime: NodeRuntime; info: Record<string, unknown> }> {
   const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
   // The inspector reads the node's status, which exists once it has started; it skips a
   // batch whose summary throws.
@@ -208,8 +230,11 @@ async function startGroup(
       'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
     );
   return {
-    ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
-    ...(metricsPort === undefined ? {} : { metricsPort }),
+    runtime,
+    info: {
+      ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
+      ...(metricsPort === undefined ? {} : { metricsPort }),
+    },
   };
 }
 

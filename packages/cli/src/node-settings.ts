@@ -27,6 +27,7 @@ export const NODE_FLAGS = {
   join: { type: 'boolean' },
   'metrics-port': { type: 'string' },
   'verify-every': { type: 'string' },
+  'commit-protocol': { type: 'string' },
 } as const;
 
 type NodeValues = CommonValues & {
@@ -58,6 +59,8 @@ export interface NodeSettings {
   readonly metricsPort: number | undefined;
   readonly snapshotEvery: number | undefined;
   readonly retainSlots: number | undefined;
+  /** How the transactions (kv `txn`) this node's groups coordinate commit. */
+  readonly commitProtocol: 'paxos-commit' | 'faster-paxos-commit';
   readonly maxBatch: number | undefined;
   readonly maxInFlight: number | undefined;
   /** Seconds between the leader's verify writes (0: none). */
@@ -109,6 +112,12 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     throw new OptionError(
       `--machine sql serves one group per node: several groups on one database are not built yet (got --group ${groups.join(',')})`,
     );
+  const commitProtocol =
+    values['commit-protocol'] ?? config.string('commitProtocol') ?? 'paxos-commit';
+  if (commitProtocol !== 'paxos-commit' && commitProtocol !== 'faster-paxos-commit')
+    throw new OptionError(
+      `--commit-protocol must be paxos-commit or faster-paxos-commit, got ${commitProtocol}`,
+    );
   const sqlListen = sqlAddress(values, config, port('sql-port', 'sqlPort'));
   if (sqlListen !== undefined && machineName !== 'sql')
     throw new OptionError(`${sqlListen.flag} needs --machine sql`);
@@ -140,6 +149,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     maxBatch: number('max-batch', 'maxBatch', RUNTIME_NUMBERS.maxBatch.min),
     maxInFlight: number('max-in-flight', 'maxInFlight', 1),
     verifyEverySeconds: number('verify-every', 'verifyEvery', 0),
+    commitProtocol,
     nats: await natsConnection(values, config),
   };
   await assertUsableDataDirectory(data);

@@ -52,6 +52,7 @@ ${NATS_OPTIONS}`,
                  [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
+                 [--commit-protocol paxos-commit|faster-paxos-commit]
                  [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]
                   [--verify-every SECONDS]]
 
@@ -101,13 +102,19 @@ The leader packs up to --max-batch writes that arrive together into one slot (de
 and keeps up to --max-in-flight slots in phase 2 at once (default 64, and never more than the
 membership window of 64 slots past the last slot it knows chosen).
 
+A kv node coordinates transactions across groups ({"op":"txn","ops":[...]} on a group's write
+subject, packages/client/README.md) with Paxos Commit: the groups' leaders vote in their own
+logs, the coordinating group's members are the commit acceptors (commit.acceptor.log in
+DIR). --commit-protocol faster-paxos-commit sends the acceptors' votes to the groups' leaders
+as well, one message delay fewer.
+
 --metrics-port serves Prometheus metrics on 127.0.0.1:PORT/metrics (0: a free port, logged):
 commits, commit and fsync latency histograms, phase-1 and phase-2 messages, leader changes,
 applied lag, NATS reconnects. synod status shows a summary of them. Every node also publishes
 its actors to synod inspect, but only while a viewer watches.
 
 --config reads the same options from a JSON file ({"id","group","peers":[...],"data",
-"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort","verifyEvery",
+"machine","snapshotEvery","retainSlots","maxBatch","maxInFlight","join","metricsPort","verifyEvery","commitProtocol",
 "sqlPort","sqlListen","sqlTlsCert","sqlTlsKey","pg","replicate"} and the NATS keys of synod --help); flags override it, and a key
 it does not know is an error. --sql-port takes 1..65535, --metrics-port 0..65535; a port in
 use is refused before the node starts.

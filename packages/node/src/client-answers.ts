@@ -24,6 +24,10 @@ export function failure(
 /** A machine's error as a client is told it: its SQLSTATE too, when it has one. */
 export function machineFailure(error: unknown): ClientResponse {
   const message = error instanceof Error ? error.message : String(error);
+  // A key held by a prepared transaction (kv's KeyHeldError): the read may be sent again.
+  const retryAfterMs = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  if (typeof retryAfterMs === 'number')
+    return { ok: false, error: { code: 'BUSY', message, retryAfterMs } };
   // Duck-typed: the node does not depend on the SQL machine's error class.
   const state = (error as { sqlState?: unknown } | null)?.sqlState;
   return failure(

@@ -43,6 +43,14 @@ export interface RequestTarget {
   stopped(): boolean;
 }
 
+/** Who coordinates the `txn` writes this node leads (the process's CommitNode). */
+export interface TransactionCoordinator {
+  /** The client's `txn` as the leader logs it: with the commit acceptors and protocol. */
+  beginCommand(group: string, command: Command): Command;
+  /** The `txn` entry is applied (`result`: its number and more): coordinate, then `respond`. */
+  begun(group: string, result: PlainData, respond: (response: ClientResponse) => void): void;
+}
+
 /**
  * The client API of one node: writes and reads on `synod.<group>.write` and `.read` (a queue
  * group; the write subject only while this node leads or knows no leader) and on the node's
@@ -59,6 +67,8 @@ export class ClientRequests {
   /** This node's subscription to the public write subject, while it serves it. */
   #publicWrites: Subscription | undefined;
   readonly #servePublicWrites: () => Subscription;
+  /** Set by the process that runs a CommitNode; without one, `txn` is refused. */
+  transactions: TransactionCoordinator | undefined;
 
   constructor(options: ResolvedRuntimeOptions, target: RequestTarget) {
     this.#o = options;
@@ -221,6 +231,19 @@ export class ClientRequests {
       return;
     }
     const op = write.command.op;
+    if (op.startsWith('txn_')) {
+      this.#respond(
+        m,
+        format,
+        failure('BAD_REQUEST', `"${op}" is a node's own log entry; clients write "txn"`),
+      );
+      return;
+    }
+    // A kv node's transaction across groups (the SQL machine's `txn` is its own entry).
+    if (op === 'txn' && this.transactions !== undefined) {
+      this.#transaction(m, format, hops, write, this.transactions);
+      return;
+    }
     if (isMemberOp(op)) {
       this.#toLeader.route(m, format, 'write', hops, m.data, () =>
         this.#r.memberChanges.change(op, write.command.node, (response) =>
@@ -239,6 +262,34 @@ export class ClientRequests {
         (response) => {
           if (response.ok) this.#o.metrics?.committed(this.#r.scheduler.now() - started);
           this.#respond(m, format, response);
+        },
+        leftMs,
+      );
+    });
+  }
+
+  /**
+   * A transaction across groups: its leader numbers it in this group's log (with the commit
+   * acceptors and protocol it adds), and the CommitNode answers with the outcome.
+   */
+  #transaction(
+    m: Incoming,
+    format: WireFormat,
+    hops: number,
+    write: ClientWrite,
+    coordinator: TransactionCoordinator,
+  ): void {
+    this.#toLeader.route(m, format, 'write', hops, m.data, (leftMs) => {
+      const begin = { ...write, command: coordinator.beginCommand(this.#o.group, write.command) };
+      this.#r.batcher.write(
+        begin,
+        m.data.length,
+        (response) => {
+          if (!response.ok) this.#respond(m, format, response);
+          else
+            coordinator.begun(this.#o.group, response.result ?? null, (answer) =>
+              this.#respond(m, format, answer),
+            );
         },
         leftMs,
       );

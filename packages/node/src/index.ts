@@ -1,5 +1,11 @@
 export type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 export { decodeBatch, encodeBatch } from './batch.js';
+export {
+  type CommitCounts,
+  type CommitGroup,
+  CommitNode,
+  type CommitNodeOptions,
+} from './commit-node.js';
 export { DataDirError } from './data-dir-errors.js';
 export { type DataDirLock, LOCK_FILE, type LockOwner, lockDataDir } from './data-dir-lock.js';
 export { IDENTITY_FILE, type Identity, readIdentity } from './identity-file.js';
@@ -9,7 +15,7 @@ export {
   identitySubject,
   type Verdict,
 } from './identity-messages.js';
-export { KV } from './kv-machine.js';
+export { KeyHeldError, KV } from './kv-machine.js';
 export { LOG, MAX_LOG_READ } from './log-machine.js';
 export { MACHINES } from './machines.js';
 export { NodeRuntime, type NodeRuntimeOptions, type RuntimeMetrics } from './runtime.js';

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { Command, PlainData } from '@synod/protocol';
+import { KvTransactions, readTxnMeta, readTxnWrite } from './kv-transactions.js';
 import {
   CommandError,
   type StateMachine,
@@ -8,14 +9,27 @@ import {
 } from './state-machine.js';
 
 /**
+ * A read or write of a key a prepared transaction holds: it waits for the outcome, which
+ * the group's RM logs as soon as it learns it. Reads are told to retry (BUSY): answering with
+ * the value before the transaction would break linearizability once the transaction's
+ * coordinator has told its client it committed.
+ */
+export class KeyHeldError extends CommandError {
+  readonly retryAfterMs = 20;
+}
+
+/**
  * The built-in `kv` state machine: put, get, delete, compare-and-set on string keys and values.
  */
 class KvMachine implements StateMachine {
   readonly #data = new Map<string, string>();
   /** XOR of a hash of every (key, value): order-free, so it is kept up to date in O(1) per write. */
   readonly #digest = Buffer.alloc(16);
+  #txns = new KvTransactions();
 
   apply(command: Command): PlainData {
+    if (command.op.startsWith('txn')) return this.#applyTxn(command);
+    if (typeof command.key === 'string') this.#notHeld(command.key, command.op);
     switch (command.op) {
       case 'put':
         this.#set(stringArg(command, 'key'), stringArg(command, 'value'));
@@ -40,12 +54,54 @@ class KvMachine implements StateMachine {
     }
   }
 
+  /** `txn` (a client's), `txn_prepare` and `txn_outcome` (an RM's): see KvTransactions. */
+  #applyTxn(command: Command): PlainData {
+    switch (command.op) {
+      case 'txn':
+        return this.#txns.begin(command);
+      case 'txn_prepare': {
+        const writes = command.writes;
+        if (!Array.isArray(writes)) throw new CommandError('txn_prepare needs "writes"');
+        return this.#txns.prepare(
+          readTxnMeta(command.meta),
+          writes.map((w: PlainData) => readTxnWrite(w as Record<string, PlainData>, 'txn_prepare')),
+          (key) => this.#data.get(key),
+        );
+      }
+      case 'txn_outcome': {
+        const { txid, outcome } = command;
+        if (typeof txid !== 'string' || (outcome !== 'committed' && outcome !== 'aborted'))
+          throw new CommandError('txn_outcome needs "txid" and "outcome"');
+        for (const w of this.#txns.decide(txid, outcome)) {
+          if (w.op === 'delete') this.#delete(w.key);
+          else this.#set(w.key, w.value!);
+        }
+        return null;
+      }
+      default:
+        throw new CommandError(`unknown transaction operation ${JSON.stringify(command.op)}`);
+    }
+  }
+
+  #notHeld(key: string, op: string): void {
+    const holder = this.#txns.held.get(key);
+    if (holder !== undefined)
+      throw new KeyHeldError(
+        `key ${JSON.stringify(key)} is held by transaction ${holder}, prepared and waiting for its outcome; ${op === 'get' ? 'read again' : 'send the write again, as a new write,'} once it ends`,
+      );
+  }
+
   read(command: Command): PlainData {
+    // The transactions this replica voted on and has not seen decided: the RM's recovery.
+    if (command.op === 'txn_open')
+      return [...this.#txns.open.values()].map((t) => ({ meta: { ...t.meta }, vote: t.vote }));
     if (command.op !== 'get')
       throw new CommandError(
         `unknown read operation ${JSON.stringify(command.op)}; the kv machine reads with "get"`,
       );
-    const value = this.#data.get(stringArg(command, 'key'));
+    const key = stringArg(command, 'key');
+    this.#notHeld(key, 'get');
+    const value = this.#data.get(key);
     return value === undefined ? { found: false } : { found: true, value };
   }
 
@@ -54,13 +110,22 @@ class KvMachine implements StateMachine {
   }
 
   exportState(): unknown {
-    return [...this.#data];
+    // A bare array of entries while no transaction was ever seen: what earlier versions wrote.
+    const txns = this.#txns.exportState();
+    const seen = this.#txns.numbered > 0 || this.#txns.open.size > 0 || this.#txns.decided.size > 0;
+    return seen ? { data: [...this.#data], txns } : [...this.#data];
   }
 
   static import(state: unknown): KvMachine {
-    if (!Array.isArray(state)) throw new TypeError('not a kv state');
     const machine = new KvMachine();
-    for (const entry of state) {
+    let entries = state;
+    if (state !== null && typeof state === 'object' && !Array.isArray(state)) {
+      const doc = state as { data?: unknown; txns?: unknown };
+      entries = doc.data;
+      machine.#txns = KvTransactions.import(doc.txns);
+    }
+    if (!Array.isArray(entries)) throw new TypeError('not a kv state');
+    for (const entry of entries) {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string')
         throw new TypeError('not a kv state');
       machine.#set(entry[0], entry[1]);

@@ -2,11 +2,18 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LeaderTiming } from '@synod/actors';
 import { type Disk, GroupHost, type Snapshot, type SnapshotHooks } from '@synod/host';
-import { assertGroupName, assertNodeId, type Command, createClientCodec } from '@synod/protocol';
+import {
+  assertGroupName,
+  assertNodeId,
+  type Command,
+  createClientCodec,
+  type PlainData,
+} from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import { realScheduler } from '@synod/transport';
 import { Batcher } from './batcher.js';
-import { ClientRequests } from './client-requests.js';
+import { ClientRequests, type TransactionCoordinator } from './client-requests.js';
+import { internalClientId } from './commit-node.js';
 import { DataDir } from './data-dir.js';
 import { DropLog } from './drop-log.js';
 import { askToJoin } from './join-request.js';
@@ -58,6 +65,9 @@ export class NodeRuntime {
   readonly #counts = { phase1: 0, phase2: 0 };
   #stopped = false;
   readonly #drops: DropLog;
+  readonly #leadershipListeners: ((leader: string | undefined) => void)[] = [];
+  /** The session of this process's own log writes (transaction entries). */
+  readonly #internal = { clientId: '', seq: 0 };
   /** The data directory's lock and identity, and whether this node may vote yet. */
   #dataDir: DataDir | undefined;
 
@@ -202,7 +212,10 @@ export class NodeRuntime {
         // has stopped: the node stops with it rather than run on without serving.
         failed: (_node, error) => this.#fatal(error, 'a protocol invariant broke'),
         // The constructor's later steps make #requests; leadership is only known after start.
-        leadership: (_node, leader) => this.#requests?.leadershipChanged(leader),
+        leadership: (_node, leader) => {
+          this.#requests?.leadershipChanged(leader);
+          for (const listener of this.#leadershipListeners) listener(leader);
+        },
         dropped: (_node, message, reason) => this.#drops.note(reason, message),
       },
     });
@@ -289,6 +302,60 @@ export class NodeRuntime {
 
   get leader(): string | undefined {
     return this.#host.leader;
+  }
+
+  /** This node's leadership round while it leads. */
+  leaderRound(): number | undefined {
+    if (this.#host.leader !== this.nodeId) return undefined;
+    const round = Number(this.#host.leaderView().ballot.split('.')[0]);
+    return Number.isSafeInteger(round) ? round : undefined;
+  }
+
+  /** The group's members, as this node has delivered the log. */
+  members(): readonly string[] {
+    return this.#host.membership.latest;
+  }
+
+  /** Calls `listener` with each leader this node learns of (undefined: none known). */
+  onLeadership(listener: (leader: string | undefined) => void): void {
+    this.#leadershipListeners.push(listener);
+  }
+
+  /** A read of the in-memory state machine, as applied here. */
+  readState(command: Command): PlainData {
+    return this.#applier.read(command);
+  }
+
+  /** `txn` writes of clients are coordinated by `coordinator` (a CommitNode). */
+  serveTransactions(coordinator: TransactionCoordinator): void {
+    this.#requests.transactions = coordinator;
+  }
+
+  /**
+   * A log entry of this node's own (a transaction's vote or outcome), proposed only while it
+   * leads, never forwarded: resolves to its result once applied here.
+   */
+  logInternal(command: Command): Promise<PlainData> {
+    if (this.#host.leader !== this.nodeId || this.#stopped)
+      return Promise.reject(new Error(`${this.nodeId} does not lead ${this.group}`));
+    if (this.#internal.clientId === '') this.#internal.clientId = internalClientId(this.nodeId);
+    this.#internal.seq += 1;
+    const write = { clientId: this.#internal.clientId, seq: this.#internal.seq, command };
+    let bytes: number;
+    try {
+      bytes = this.#codec.encodeWrite(write, 'msgpack').length;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) =>
+      this.#batcher.write(
+        write,
+        bytes,
+        (response) =>
+          response.ok ? resolve(response.result) : reject(new Error(response.error.message)),
+        this.#o.requestTimeoutMs,
+      ),
+    );
   }
 
   get appliedThrough(): number {

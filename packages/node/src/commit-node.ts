@@ -1,0 +1,555 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { acceptorMachine, type Effect } from '@synod/actors';
+import {
+  type CommitEffect,
+  type CommitEvent,
+  type CommitMessage,
+  coordinatorMachine,
+  type Outcome,
+  rmMachine,
+  type Vote,
+} from '@synod/commit';
+import type { ClientResponse, Command, PlainData, StoreRecord } from '@synod/protocol';
+import { type AcceptorStore, openFileStore } from '@synod/storage';
+import type { Subscription, Transport, TransportMessage } from '@synod/transport';
+import { type Actor, type AnyActorRef, createActor } from 'xstate';
+import type { TransactionCoordinator } from './client-requests.js';
+import {
+  type CommitEnvelope,
+  commitRepliesTo,
+  commitSubjects,
+  decodeCommit,
+  encodeCommit,
+} from './commit-wire.js';
+import { readTxnOps, type TxnMeta, type TxnWrite, txidOf } from './kv-transactions.js';
+
+/** What the commit node needs of one group this process serves (NodeRuntime gives it). */
+export interface CommitGroup {
+  readonly group: string;
+  readonly leader: string | undefined;
+  members(): readonly string[];
+  /** This node's leadership round while it leads (its coordinators' rounds start above it). */
+  leaderRound(): number | undefined;
+  /** Logs a write of the node's own through this node, the leader; rejects otherwise. */
+  logInternal(command: Command): Promise<PlainData>;
+  readState(command: Command): PlainData;
+  onLeadership(listener: (leader: string | undefined) => void): void;
+}
+
+export interface CommitNodeOptions {
+  readonly nodeId: string;
+  readonly transport: Transport;
+  /** Where the commit acceptor keeps its promises and acceptances. */
+  readonly dataDir: string;
+  readonly groups: readonly CommitGroup[];
+  /** How the transactions this node's groups coordinate commit (default paxos-commit). */
+  readonly protocol?: TxnMeta['protocol'];
+  readonly logger?: { warn(o: object, msg: string): void } | undefined;
+}
+
+/** How long a coordinator waits for every RM's vote before it takes their instances over. */
+const FIRST_PHASE_MS = 500;
+/** A coordinator started by an RM's question takes over sooner: the RMs already voted. */
+const TAKEOVER_PHASE_MS = 150;
+/** A decided coordinator stays to answer RMs that missed the outcome. */
+const LINGER_MS = 10_000;
+/** How often a leader looks for transactions its group voted on and has no RM for. */
+const RECOVER_MS = 500;
+/** Coordinator rounds: a leadership round's own range, so no two lives share a ballot. */
+const ROUNDS_PER_LEADERSHIP = 2 ** 16;
+
+interface Running {
+  readonly role: 'coordinator' | 'rm';
+  readonly meta: TxnMeta;
+  /** The RM's group, for an RM. */
+  readonly rm?: string;
+  readonly actor: AnyActorRef;
+  readonly timers: Map<string, NodeJS.Timeout>;
+  /** Clients waiting for a coordinator's outcome. */
+  readonly waiting: ((response: ClientResponse) => void)[];
+  /** A coordinator's writes per RM group (the first coordinator of a transaction only). */
+  readonly writes?: ReadonlyMap<string, readonly TxnWrite[]>;
+}
+
+/** Messages this node's commit traffic sent and received, by kind (npm run bench:commit). */
+export interface CommitCounts {
+  readonly sent: Record<string, number>;
+  readonly received: Record<string, number>;
+  readonly logged: Record<string, number>;
+}
+
+/**
+ * Paxos Commit in a node process (@synod/commit's machines, run here as the simulator runs
+ * them): the process's commit acceptor, a coordinator for each transaction a group it leads
+ * coordinates, and an RM for each transaction a group it leads takes part in.
+ *
+ * - The RM of a group is its leader. Its vote is the group's `txn_prepare` log entry (so every
+ *   leader of the group proposes the same vote at ballot 0), its outcome the `txn_outcome` entry.
+ * - The commit acceptors of a transaction are those of its coordinating group's members when it
+ *   began (`meta.acceptors`), one per process, in `commit.acceptor.log`: 2F+1 = the group size.
+ * - A coordinator keeps nothing on disk; one taking over (a new leader, asked by an RM) runs
+ *   phase 1 at rounds above its leadership round's range, so no two of its lives share a ballot.
+ */
+export class CommitNode implements TransactionCoordinator {
+  readonly #o: CommitNodeOptions;
+  readonly #store: AcceptorStore;
+  readonly #acceptor: Actor<typeof acceptorMachine>;
+  /** The transactions the acceptor serves, by id, for where its answers go. */
+  readonly #acceptorMeta = new Map<string, TxnMeta>();
+  readonly #groups = new Map<string, CommitGroup>();
+  readonly #running = new Map<string, Running>();
+  /** Transactions whose `txn_prepare` is on its way into the log, by RM key. */
+  readonly #preparing = new Set<string>();
+  readonly #leaderSubs = new Map<string, Subscription[]>();
+  readonly #recovery = new Map<string, NodeJS.Timeout>();
+  readonly #subs: Subscription[] = [];
+  /** A coordinator's round range within the leadership, per group. */
+  readonly #roundBase = new Map<string, number>();
+  readonly #counts = {
+    sent: {} as Record<string, number>,
+    received: {} as Record<string, number>,
+    logged: {} as Record<string, number>,
+  };
+  #stopped = false;
+
+  static async start(options: CommitNodeOptions): Promise<CommitNode> {
+    const store = await openFileStore(join(options.dataDir, 'commit.acceptor.log'));
+    return new CommitNode(options, store);
+  }
+
+  private constructor(options: CommitNodeOptions, store: AcceptorStore) {
+    this.#o = options;
+    this.#store = store;
+    this.#acceptor = createActor(acceptorMachine, {
+      input: {
+        group: 'commit',
+        nodeId: options.nodeId,
+        recovered: store.recovered,
+        copyToLearners: true,
+      },
+    });
+    this.#acceptor.on('*', (effect: Effect) => this.#acceptorEffect(effect));
+    this.#acceptor.start();
+    const t = options.transport;
+    this.#subs.push(t.subscribe(commitRepliesTo(options.nodeId), (m) => this.#receive(m, 'reply')));
+    for (const group of options.groups) {
+      this.#groups.set(group.group, group);
+      this.#subs.push(
+        t.subscribe(commitSubjects(group.group).acceptor, (m) => this.#receive(m, 'acceptor')),
+      );
+      group.onLeadership((leader) => this.#leadership(group, leader));
+      this.#leadership(group, group.leader);
+    }
+  }
+
+  beginCommand(group: string, command: Command): Command {
+    const members = this.#groups.get(group)?.members() ?? [];
+    return {
+      ...command,
+      acceptors: [...members].sort(),
+      protocol: this.#o.protocol ?? 'paxos-commit',
+    };
+  }
+
+  begun(group: string, result: PlainData, respond: (response: ClientResponse) => void): void {
+    const r = result as {
+      txn: number;
+      groups: string[];
+      acceptors: string[];
+      protocol: TxnMeta['protocol'];
+      ops: PlainData;
+    };
+    const meta: TxnMeta = {
+      txid: txidOf(group, r.txn),
+      coordinator: group,
+      number: r.txn,
+      rms: r.groups,
+      acceptors: r.acceptors,
+      protocol: r.protocol,
+    };
+    this.coordinate(meta, readTxnOps(r.ops), respond);
+  }
+
+  get counts(): CommitCounts {
+    return this.#counts;
+  }
+
+  /**
+   * A client's `txn` was numbered in `group`'s log: coordinate it, and answer the client with
+   * its outcome. A retried request gets the same number, and joins a running coordinator.
+   */
+  coordinate(
+    meta: TxnMeta,
+    writes: ReadonlyMap<string, readonly TxnWrite[]>,
+    respond: (response: ClientResponse) => void,
+  ): void {
+    const running = this.#running.get(meta.txid);
+    if (running !== undefined) {
+      running.waiting.push(respond);
+      return;
+    }
+    const c = this.#startCoordinator(meta, true, writes);
+    if (c === undefined) respond(notLeading(meta.coordinator));
+    else c.waiting.push(respond);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const s of this.#subs) s.unsubscribe();
+    for (const subs of this.#leaderSubs.values()) for (const s of subs) s.unsubscribe();
+    for (const timer of this.#recovery.values()) clearInterval(timer);
+    for (const key of [...this.#running.keys()]) this.#end(key, undefined);
+    this.#acceptor.stop();
+    await this.#store.close();
+  }
+
+  #leadership(group: CommitGroup, leader: string | undefined): void {
+    const name = group.group;
+    const leads = leader === this.#o.nodeId;
+    const t = this.#o.transport;
+    if (leads && !this.#leaderSubs.has(name)) {
+      const s = commitSubjects(name);
+      this.#leaderSubs.set(name, [
+        t.subscribe(s.coordinator, (m) => this.#receive(m, 'coordinator')),
+        t.subscribe(s.rm, (m) => this.#receive(m, 'rm')),
+      ]);
+      this.#roundBase.set(name, (group.leaderRound() ?? 0) * ROUNDS_PER_LEADERSHIP);
+      this.#recovery.set(
+        name,
+        setInterval(() => this.#recover(group), RECOVER_MS),
+      );
+      this.#recover(group);
+    } else if (!leads && this.#leaderSubs.has(name)) {
+      for (const s of this.#leaderSubs.get(name)!) s.unsubscribe();
+      this.#leaderSubs.delete(name);
+      clearInterval(this.#recovery.get(name));
+      this.#recovery.delete(name);
+      // Its machines belong to its leader: the next one starts its own.
+      for (const [key, r] of [...this.#running])
+        if ((r.role === 'rm' ? r.rm : r.meta.coordinator) === name)
+          this.#end(key, notLeading(name));
+    }
+  }
+
+  /** RMs for the transactions this group voted on and has not seen decided. */
+  #recover(group: CommitGroup): void {
+    if (this.#stopped || group.leader !== this.#o.nodeId) return;
+    let open: readonly { meta: TxnMeta; vote: Vote }[];
+    try {
+      open = group.readState({ op: 'txn_open' }) as never;
+    } catch {
+      return; // not a kv group
+    }
+    for (const { meta, vote } of open) {
+      const key = rmKey(meta.txid, group.group);
+      if (!this.#running.has(key) && !this.#preparing.has(key))
+        this.#startRm(meta, group.group, vote, true);
+    }
+  }
+
+  #receive(m: TransportMessage, via: 'acceptor' | 'coordinator' | 'rm' | 'reply'): void {
+    if (this.#stopped) return;
+    let envelope: CommitEnvelope;
+    try {
+      envelope = decodeCommit(m.data);
+    } catch (error) {
+      this.#o.logger?.warn({ err: error, subject: m.subject }, 'dropped a bad commit message');
+      return;
+    }
+    const { meta, message } = envelope;
+    this.#count('received', `${via} ${message.type}`);
+    if (via === 'acceptor') {
+      this.#toAcceptor(envelope);
+      return;
+    }
+    if (via === 'rm') {
+      // synod.<group>.commit.rm: the group is the subject's second token.
+      this.#toRm(envelope, m.subject.split('.')[1]!);
+      return;
+    }
+    // Answers and copies go to every machine of the transaction here; each takes its own.
+    const coordinator = this.#running.get(meta.txid);
+    if (coordinator !== undefined) coordinator.actor.send({ type: 'message', message });
+    else if (via === 'coordinator' && message.type === 'outcomeQuery')
+      this.#startCoordinator(meta, false)?.actor.send({ type: 'message', message });
+    if (via === 'reply' && (message.type === 'accepted' || message.type === 'promise'))
+      for (const rm of meta.rms)
+        this.#running.get(rmKey(meta.txid, rm))?.actor.send({ type: 'message', message });
+  }
+
+  /** Phase 1a and 2a: believed only within the transaction's own rules. */
+  #toAcceptor(envelope: CommitEnvelope): void {
+    const { meta, node, message } = envelope;
+    if (!meta.acceptors.includes(this.#o.nodeId)) return;
+    if (message.type !== 'prepare' && message.type !== 'accept') return;
+    const rm =
+      message.instance === undefined ? '' : String(message.instance).slice(meta.txid.length + 1);
+    // Round 0 is the RM's own, for its own instance; a coordinator's rounds are its node's own.
+    const b = message.ballot;
+    if (b.round === 0 ? message.type !== 'accept' || b.nodeId !== rm : b.nodeId !== node) return;
+    if (b.round > 0 && !meta.acceptors.includes(node)) return;
+    this.#acceptorMeta.delete(meta.txid);
+    this.#acceptorMeta.set(meta.txid, meta);
+    if (this.#acceptorMeta.size > 10_000)
+      this.#acceptorMeta.delete(this.#acceptorMeta.keys().next().value!);
+    this.#acceptor.send({
+      type: 'message',
+      message: { ...message, group: 'commit' },
+      replyTo: node,
+    });
+  }
+
+  #acceptorEffect(effect: Effect): void {
+    if (effect.type === 'persist') {
+      const id = effect.id;
+      this.#store.append(effect.records as StoreRecord[]).then(
+        () => {
+          this.#count('logged', 'acceptor');
+          if (!this.#stopped) this.#acceptor.send({ type: 'persisted', id });
+        },
+        (error: unknown) =>
+          this.#o.logger?.warn({ err: error }, 'the commit acceptor store failed'),
+      );
+      return;
+    }
+    if (effect.type !== 'send') return;
+    const instance = (effect.message as { instance?: unknown }).instance;
+    if (typeof instance !== 'string') return;
+    const txid = instance.slice(0, instance.lastIndexOf('/'));
+    const meta = this.#acceptorMeta.get(txid);
+    if (meta === undefined) return;
+    const message = effect.message as CommitMessage;
+    if (effect.to.kind === 'reply')
+      this.#publish(commitSubjects(meta.coordinator).node(effect.to.to), meta, message, 'reply');
+    else if (effect.to.kind === 'learners') {
+      this.#publish(commitSubjects(meta.coordinator).coordinator, meta, message, 'coordinator');
+      if (meta.protocol === 'faster-paxos-commit')
+        for (const rm of meta.rms) this.#publish(commitSubjects(rm).rm, meta, message, 'rm');
+    }
+  }
+
+  /** To this group's RM: prepare and vote, the outcome, Faster Paxos Commit's phase 2b. */
+  #toRm(envelope: CommitEnvelope, group: string): void {
+    const { meta, message, writes } = envelope;
+    if (!meta.rms.includes(group)) return;
+    const key = rmKey(meta.txid, group);
+    const running = this.#running.get(key);
+    if (running !== undefined) {
+      running.actor.send({ type: 'message', message });
+      return;
+    }
+    if (message.type !== 'voteRequest' || writes === undefined || this.#preparing.has(key)) return;
+    const g = this.#groups.get(group);
+    if (g === undefined || g.leader !== this.#o.nodeId) return;
+    this.#preparing.add(key);
+    const prepare = { op: 'txn_prepare', meta: { ...meta }, writes: writes.map((w) => ({ ...w })) };
+    g.logInternal(prepare as unknown as Command).then(
+      (result) => {
+        this.#preparing.delete(key);
+        this.#count('logged', 'rm prepare');
+        const vote = (result as { vote?: unknown } | null)?.vote;
+        if (
+          (vote !== 'prepared' && vote !== 'aborted') ||
+          (result as { decided?: unknown }).decided
+        )
+          return;
+        this.#startRm(meta, group, vote, false)?.actor.send({ type: 'message', message });
+      },
+      () => this.#preparing.delete(key),
+    );
+  }
+
+  /** A coordinator: the first of a transaction (initial, it asks the RMs) or one taking over. */
+  #startCoordinator(
+    meta: TxnMeta,
+    initial: boolean,
+    writes?: ReadonlyMap<string, readonly TxnWrite[]>,
+  ): Running | undefined {
+    if (!this.#leads(meta.coordinator)) return undefined;
+    // Each coordinator its own range of rounds within this leadership's (see ROUNDS_PER_LEADERSHIP).
+    const minRound = (this.#roundBase.get(meta.coordinator) ?? 0) + 1;
+    this.#roundBase.set(meta.coordinator, minRound + 255);
+    const actor = createActor(coordinatorMachine, {
+      input: {
+        txid: meta.txid,
+        nodeId: this.#o.nodeId,
+        rms: meta.rms,
+        acceptorCount: meta.acceptors.length,
+        initial,
+        phaseTimeoutMs: initial ? FIRST_PHASE_MS : TAKEOVER_PHASE_MS,
+        announces: meta.protocol !== 'faster-paxos-commit',
+        minRound,
+      },
+    });
+    return this.#run(meta.txid, {
+      role: 'coordinator',
+      meta,
+      actor,
+      ...(writes ? { writes } : {}),
+    });
+  }
+
+  /**
+   * The RM of `rm` (this node leads it) with its group's vote: `logged` when it is found in the
+   * group's state (recovery), else the machine asks for it to be logged, which it already is.
+   */
+  #startRm(meta: TxnMeta, rm: string, vote: Vote, logged: boolean): Running | undefined {
+    if (!this.#leads(rm)) return undefined;
+    const actor = createActor(rmMachine, {
+      input: {
+        txid: meta.txid,
+        rm,
+        rms: meta.rms,
+        vote,
+        protocol: meta.protocol,
+        acceptorCount: meta.acceptors.length,
+        recovered: logged ? [{ kind: 'vote', vote }] : [],
+      },
+    });
+    return this.#run(rmKey(meta.txid, rm), { role: 'rm', meta, rm, actor });
+  }
+
+  #leads(group: string): boolean {
+    return !this.#stopped && this.#groups.get(group)?.leader === this.#o.nodeId;
+  }
+
+  #run(key: string, machine: Omit<Running, 'timers' | 'waiting'>): Running {
+    const running: Running = { ...machine, timers: new Map(), waiting: [] };
+    this.#running.set(key, running);
+    running.actor.on('*', (effect: CommitEffect) => this.#effect(key, running, effect));
+    running.actor.start();
+    return running;
+  }
+
+  #effect(key: string, r: Running, effect: CommitEffect): void {
+    if (this.#running.get(key) !== r) return;
+    const { meta } = r;
+    switch (effect.type) {
+      case 'send': {
+        const to = effect.to;
+        if (to.kind === 'acceptors')
+          this.#publish(
+            commitSubjects(meta.coordinator).acceptor,
+            meta,
+            effect.message,
+            'acceptor',
+          );
+        else if (to.kind === 'coordinators')
+          this.#publish(
+            commitSubjects(meta.coordinator).coordinator,
+            meta,
+            effect.message,
+            'coordinator',
+          );
+        else {
+          const rms = to.kind === 'rms' ? meta.rms : [to.id];
+          for (const rm of rms)
+            this.#publish(commitSubjects(rm).rm, meta, effect.message, 'rm', r.writes?.get(rm));
+        }
+        return;
+      }
+      case 'persist': {
+        const record = effect.record;
+        const id = effect.id;
+        const persisted = (): void =>
+          void r.actor.send({ type: 'persisted', id } satisfies CommitEvent);
+        // The vote is the txn_prepare entry that gave it, already in the log.
+        if (record.kind === 'vote') return void queueMicrotask(persisted);
+        const group = this.#groups.get(r.rm!)!;
+        group.logInternal({ op: 'txn_outcome', txid: meta.txid, outcome: record.outcome }).then(
+          () => {
+            this.#count('logged', 'rm outcome');
+            if (this.#running.get(key) === r) persisted();
+          },
+          () => this.#end(key, undefined), // no longer its leader: the next one finishes it
+        );
+        return;
+      }
+      case 'setTimer': {
+        clearTimeout(r.timers.get(effect.timer));
+        r.timers.set(
+          effect.timer,
+          setTimeout(() => {
+            r.timers.delete(effect.timer);
+            if (this.#running.get(key) === r) r.actor.send({ type: 'timer', timer: effect.timer });
+          }, effect.delayMs),
+        );
+        return;
+      }
+      case 'cancelTimer':
+        clearTimeout(r.timers.get(effect.timer));
+        r.timers.delete(effect.timer);
+        return;
+      case 'decided':
+        if (r.role === 'rm') return void this.#end(key, undefined);
+        // A failpoint (as etcd's gofail): the process tests SIGKILL a transaction's first
+        // coordinator the moment it knows the outcome, before any RM or client is told: between
+        // prepare and outcome. Coordinators taking over (no writes) finish it.
+        if (process.env.SYNOD_FAILPOINT === 'commit-coordinator-decided' && r.writes !== undefined)
+          process.kill(process.pid, 'SIGKILL');
+        for (const respond of r.waiting.splice(0)) respond(outcomeAnswer(meta, effect.outcome));
+        r.timers.set(
+          'linger',
+          setTimeout(() => this.#end(key, undefined), LINGER_MS),
+        );
+        return;
+    }
+  }
+
+  #end(key: string, answer: ClientResponse | undefined): void {
+    const r = this.#running.get(key);
+    if (r === undefined) return;
+    this.#running.delete(key);
+    for (const timer of r.timers.values()) clearTimeout(timer);
+    r.actor.stop();
+    if (answer !== undefined) for (const respond of r.waiting.splice(0)) respond(answer);
+  }
+
+  #publish(
+    subject: string,
+    meta: TxnMeta,
+    message: CommitMessage,
+    kind: string,
+    writes?: readonly TxnWrite[],
+  ): void {
+    const t = this.#o.transport;
+    if (this.#stopped || t.closed) return;
+    this.#count('sent', `${kind} ${message.type}`);
+    t.publish(
+      subject,
+      encodeCommit({
+        meta,
+        node: this.#o.nodeId,
+        message,
+        ...(writes === undefined ? {} : { writes }),
+      }),
+    );
+  }
+
+  #count(which: 'sent' | 'received' | 'logged', kind: string): void {
+    const counts = this.#counts[which];
+    counts[kind] = (counts[kind] ?? 0) + 1;
+  }
+}
+
+const rmKey = (txid: string, rm: string): string => `${txid}/${rm}`;
+
+function notLeading(group: string): ClientResponse {
+  return {
+    ok: false,
+    error: {
+      code: 'UNAVAILABLE',
+      message: `this node no longer leads ${group}, which coordinates the transaction; send it again (same clientId and seq): it keeps its number and outcome`,
+    },
+  };
+}
+
+function outcomeAnswer(meta: TxnMeta, outcome: Outcome): ClientResponse {
+  return { ok: true, result: { txid: meta.txid, outcome, committed: outcome === 'committed' } };
+}
+
+/** A fresh, process-unique client id for a node's own log writes. */
+export const internalClientId = (nodeId: string): string =>
+  `txn-${nodeId}-${randomBytes(6).toString('hex')}`;

@@ -1,0 +1,206 @@
+// Transactions across groups (issue 18): three `synod node start --group north,south` kv
+// processes over one nats-server; a `txn` on north's write subject commits through Paxos
+// Commit on every replica of both groups, or on none.
+import { type NatsServer, startNatsServer } from '@synod/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessCluster, until } from './support/process-cluster.js';
+
+const peers = ['a', 'b', 'c'];
+const GROUPS = 'north,south';
+
+interface Answer {
+  readonly ok: boolean;
+  readonly result?: { committed?: boolean; outcome?: string; found?: boolean; value?: string };
+  readonly error?: { code: string; message: string };
+}
+
+/** The leader every node of `group` agrees on, when all three answer. */
+async function leaderOf(cluster: ProcessCluster, group: string): Promise<string | undefined> {
+  const { replies } = await cluster.transport.gather(
+    `synod.${group}.status`,
+    new TextEncoder().encode('{}'),
+    {
+      timeoutMs: 300,
+      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
+    },
+  );
+  const leaders = new Set(replies.map((r) => r.leader));
+  return replies.length === 3 && leaders.size === 1 ? (replies[0]!.leader ?? undefined) : undefined;
+}
+
+function txnHelpers(cluster: () => ProcessCluster) {
+  let seq = 0;
+  const clientId = `txn-test-${process.pid}`;
+  return {
+    /** A transaction on north's write subject (north coordinates). */
+    txn: async (ops: unknown[], timeoutMs = 15_000): Promise<Answer> =>
+      (await cluster().ask(
+        'synod.north.write',
+        { clientId, seq: ++seq, command: { op: 'txn', ops } },
+        timeoutMs,
+      )) as unknown as Answer,
+    /** What one replica holds for `key` (its own state, no consensus). */
+    replica: async (group: string, id: string, key: string): Promise<Answer> =>
+      (await cluster().ask(`synod.${group}.node.${id}.read`, {
+        command: { op: 'get', key },
+        consistency: 'optimistic',
+      })) as unknown as Answer,
+  };
+}
+
+/** Every replica of `group` holds `value` for `key` (undefined: absent), once it has applied. */
+async function everyReplica(
+  cluster: ProcessCluster,
+  group: string,
+  key: string,
+  value: string | undefined,
+): Promise<void> {
+  const { replica } = txnHelpers(() => cluster);
+  await until(
+    `${group}/${key} = ${value} on every replica`,
+    async () => {
+      for (const id of peers) {
+        const a = await replica(group, id, key).catch(() => undefined);
+        if (a?.ok !== true) return false;
+        if (value === undefined ? a.result?.found !== false : a.result?.value !== value)
+          return false;
+      }
+      return true;
+    },
+    20_000,
+  );
+}
+
+describe('a transaction across two groups, through Paxos Commit', () => {
+  let server: NatsServer;
+  let cluster: ProcessCluster;
+  const { txn, replica } = txnHelpers(() => cluster);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    cluster = await ProcessCluster.start(GROUPS, peers, [server.url]);
+    for (const group of ['north', 'south'])
+      await until(
+        `a leader of ${group}`,
+        async () => (await leaderOf(cluster, group)) !== undefined,
+        20_000,
+      );
+  }, 40_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await server?.stop();
+  });
+
+  it('commits on every replica of both groups', async () => {
+    const answer = await txn([
+      { group: 'north', op: 'put', key: 'x', value: 'x1' },
+      { group: 'south', op: 'put', key: 'y', value: 'y1' },
+      { group: 'south', op: 'cas', key: 'z', expect: null, value: 'z1' },
+    ]);
+    expect(answer).toMatchObject({ ok: true, result: { committed: true, outcome: 'committed' } });
+    await everyReplica(cluster, 'north', 'x', 'x1');
+    await everyReplica(cluster, 'south', 'y', 'y1');
+    await everyReplica(cluster, 'south', 'z', 'z1');
+    // Committed means a linearizable read anywhere sees it at once.
+    const read = await cluster.ask('synod.south.read', {
+      command: { op: 'get', key: 'y' },
+      consistency: 'linearizable',
+    });
+    expect(read).toMatchObject({ ok: true, result: { value: 'y1' } });
+  });
+
+  it('one group votes aborted (its cas fails): nothing is applied in the other', async () => {
+    const answer = await txn([
+      { group: 'north', op: 'put', key: 'x', value: 'x2' },
+      { group: 'south', op: 'cas', key: 'z', expect: 'not-z1', value: 'z2' },
+    ]);
+    expect(answer).toMatchObject({ ok: true, result: { committed: false, outcome: 'aborted' } });
+    // The abort is decided; give the replicas time to apply it, then nothing changed.
+    await everyReplica(cluster, 'south', 'z', 'z1');
+    await everyReplica(cluster, 'north', 'x', 'x1');
+    // And the keys are free again: a plain write to x goes through.
+    const put = await cluster.ask('synod.north.write', {
+      clientId: 'plain',
+      seq: 1,
+      command: { op: 'put', key: 'x', value: 'x3' },
+    });
+    expect(put).toMatchObject({ ok: true });
+  });
+
+  it("refuses a bad transaction with a clear error, and nodes' own entries from clients", async () => {
+    const bad = await txn([{ group: 'no such.group', op: 'put', key: 'k', value: 'v' }]);
+    expect(bad).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(bad.error?.message).toContain('group');
+    const forged = await cluster.ask('synod.south.write', {
+      clientId: 'forger',
+      seq: 1,
+      command: { op: 'txn_outcome', txid: 'north.1', outcome: 'committed' },
+    });
+    expect(forged).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    const a = await replica('south', 'a', 'y');
+    expect(a).toMatchObject({ ok: true, result: { value: 'y1' } });
+  });
+});
+
+describe('the coordinator SIGKILLed between prepare and outcome', () => {
+  let server: NatsServer;
+  let cluster: ProcessCluster;
+  const { txn } = txnHelpers(() => cluster);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    // Every node kills itself (SIGKILL) the moment a coordinator of its knows an outcome,
+    // before it tells any RM or the client; restarted, it runs without the failpoint.
+    cluster = await ProcessCluster.start(GROUPS, peers, [server.url], [], {
+      SYNOD_FAILPOINT: 'commit-coordinator-decided',
+    });
+    for (const group of ['north', 'south'])
+      await until(
+        `a leader of ${group}`,
+        async () => (await leaderOf(cluster, group)) !== undefined,
+        20_000,
+      );
+  }, 40_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await server?.stop();
+  });
+
+  it('the RMs learn the outcome from a new coordinator, and it is the same everywhere', async () => {
+    const coordinator = (await leaderOf(cluster, 'north'))!;
+    const answer = await txn(
+      [
+        { group: 'north', op: 'put', key: 'p', value: 'p1' },
+        { group: 'south', op: 'put', key: 'q', value: 'q1' },
+      ],
+      3_000,
+    ).catch((error: Error) => ({ ok: false, error: { code: 'TIMEOUT', message: error.message } }));
+    // The coordinator died before answering: the client hears nothing.
+    expect(answer.ok).toBe(false);
+    const child = cluster.processes.get(coordinator)!;
+    await until('the coordinator is dead', async () => child.signalCode === 'SIGKILL', 10_000);
+    // Every group prepared, so the outcome was commit; the survivors' RMs ask, the new
+    // north leader takes over by phase 1 and finds every vote prepared.
+    const alive = peers.filter((id) => id !== coordinator);
+    const { replica } = txnHelpers(() => cluster);
+    for (const [group, key, value] of [
+      ['north', 'p', 'p1'],
+      ['south', 'q', 'q1'],
+    ] as const)
+      await until(
+        `${group}/${key} committed on the survivors`,
+        async () => {
+          for (const id of alive) {
+            const a = await replica(group, id, key).catch(() => undefined);
+            if (a?.result?.value !== value) return false;
+          }
+          return true;
+        },
+        20_000,
+      );
+    // The client's retry (same clientId and seq) gets the same transaction's outcome.
+    cluster.startNode(coordinator);
+    await everyReplica(cluster, 'north', 'p', 'p1');
+    await everyReplica(cluster, 'south', 'q', 'q1');
+  });
+});
