@@ -1,5 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { COMMIT_PLANTS, type CommitPlant, commitRulesFor } from '@synod/commit';
 import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
 import { CommitNode, type DataDirLock, lockDataDir, NodeRuntime } from '@synod/node';
@@ -97,6 +98,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
       }
     // Transactions across the kv groups: every kv node runs a commit node (stopped first).
     if (s.machineName === 'kv') {
+      const plant = plantedCommitBug(logger);
       const commit = await CommitNode.start({
         nodeId: s.id,
         transport,
@@ -104,6 +106,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
         groups: runtimes,
         protocol: s.commitProtocol,
         logger,
+        ...(plant === undefined ? {} : { rules: commitRulesFor(plant) }),
       });
       for (const runtime of runtimes) runtime.serveTransactions(commit);
       cleanup.add('the commit node', () => commit.stop());
@@ -124,6 +127,20 @@ export async function runNode(s: NodeSettings): Promise<void> {
     await cleanup.run(logger);
     stop.dispose();
   }
+}
+
+/**
+ * SYNOD_COMMIT_PLANT names one of @synod/commit's planted bugs: the transaction tests run
+ * real processes with it to prove their checker catches a broken commit. Never in production;
+ * the node says so loudly.
+ */
+function plantedCommitBug(logger: Logger): CommitPlant | undefined {
+  const plant = process.env.SYNOD_COMMIT_PLANT;
+  if (plant === undefined || plant === '') return undefined;
+  if (!(COMMIT_PLANTS as readonly string[]).includes(plant))
+    throw new Error(`SYNOD_COMMIT_PLANT must be one of ${COMMIT_PLANTS.join(', ')}`);
+  logger.warn({ plant }, 'a planted commit bug is on: this node can break atomicity (tests only)');
+  return plant as CommitPlant;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   type CommitEffect,
   type CommitEvent,
   type CommitMessage,
+  type CommitRules,
   coordinatorMachine,
   type Outcome,
   rmMachine,
@@ -46,6 +47,8 @@ export interface CommitNodeOptions {
   /** How the transactions this node's groups coordinate commit (default paxos-commit). */
   readonly protocol?: TxnMeta['protocol'];
   readonly logger?: { warn(o: object, msg: string): void } | undefined;
+  /** The commit rules (a planted bug's, for the process tests that prove their checker). */
+  readonly rules?: CommitRules;
 }
 
 /** How long a coordinator waits for every RM's vote before it takes their instances over. */
@@ -381,6 +384,7 @@ export class CommitNode implements TransactionCoordinator {
         phaseTimeoutMs: initial ? FIRST_PHASE_MS : TAKEOVER_PHASE_MS,
         announces: meta.protocol !== 'faster-paxos-commit',
         minRound,
+        ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
       },
     });
     return this.#run(meta.txid, {
@@ -406,6 +410,7 @@ export class CommitNode implements TransactionCoordinator {
         protocol: meta.protocol,
         acceptorCount: meta.acceptors.length,
         recovered: logged ? [{ kind: 'vote', vote }] : [],
+        ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
       },
     });
     return this.#run(rmKey(meta.txid, rm), { role: 'rm', meta, rm, actor });
