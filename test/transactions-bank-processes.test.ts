@@ -229,6 +229,8 @@ describe('the same checker, with an RM that commits on its own vote (a planted b
     await settled(cluster);
     const found = await violations(cluster, new Map([['planted', 'unknown' as Told]]));
     expect(found).toContain('transfer planted applied in one group or on some replicas only');
-    expect(found.some((f) => f.includes(`balances sum to ${START * ACCOUNTS * 2 - 10}`))).toBe(true);
+    expect(found.some((f) => f.includes(`balances sum to ${START * ACCOUNTS * 2 - 10}`))).toBe(
+      true,
+    );
   }, 60_000);
 });
