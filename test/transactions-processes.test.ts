@@ -1,6 +1,7 @@
 // Transactions across groups (issue 18): three `synod node start --group north,south` kv
 // processes over one nats-server; a `txn` on north's write subject commits through Paxos
 // Commit on every replica of both groups, or on none.
+import { SynodClient } from '@synod/client';
 import { type NatsServer, startNatsServer } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, until } from './support/process-cluster.js';
@@ -125,6 +126,23 @@ describe('a transaction across two groups, through Paxos Commit', () => {
       command: { op: 'put', key: 'x', value: 'x3' },
     });
     expect(put).toMatchObject({ ok: true });
+  });
+
+  it('SynodClient.txn commits, and its reads see the result', async () => {
+    const client = new SynodClient({ group: 'south', transport: cluster.transport });
+    const answer = await client.txn([
+      { group: 'south', op: 'put', key: 'from-client', value: 's' },
+      { group: 'north', op: 'delete', key: 'x' },
+    ]);
+    expect(answer.result).toMatchObject({
+      committed: true,
+      txid: expect.stringMatching(/^south\./),
+    });
+    expect((await client.get('from-client', 'linearizable')).result).toEqual({
+      found: true,
+      value: 's',
+    });
+    await everyReplica(cluster, 'north', 'x', undefined);
   });
 
   it("refuses a bad transaction with a clear error, and nodes' own entries from clients", async () => {

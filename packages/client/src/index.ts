@@ -76,6 +76,18 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
  * A client of one group. Writes carry (clientId, seq) and are retried with the same pair
  * when the outcome is unknown (timeout, leader change), so each is applied once.
  */
+/** One write of a transaction: a put, delete or cas (a condition) in one group. */
+export type TxnOp =
+  | { readonly group: string; readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly group: string; readonly op: 'delete'; readonly key: string }
+  | {
+      readonly group: string;
+      readonly op: 'cas';
+      readonly key: string;
+      readonly expect: string | null;
+      readonly value: string;
+    };
+
 export class SynodClient {
   readonly clientId: string;
   readonly #o: SynodClientOptions;
@@ -103,6 +115,14 @@ export class SynodClient {
 
   cas(key: string, expect: string | null, value: string): Promise<Answer> {
     return this.write({ op: 'cas', key, expect, value });
+  }
+
+  /**
+   * A kv transaction across groups, coordinated by this client's group: every write or none
+   * (README, "Transactions across groups"). The result is `{ txid, outcome, committed }`.
+   */
+  txn(ops: readonly TxnOp[]): Promise<Answer> {
+    return this.write({ op: 'txn', ops: ops.map((o) => ({ ...o })) });
   }
 
   async get(key: string, consistency: ReadConsistency = 'strong'): Promise<Answer> {
