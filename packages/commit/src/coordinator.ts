@@ -37,6 +37,8 @@ export interface CoordinatorInput {
   /** Rounds below this are not used (a restarted coordinator starts above its old ones). */
   readonly minRound?: number;
   readonly rules?: CommitRules;
+  /** How long it waits before sending its last message again (default RESEND_MS). */
+  readonly resendMs?: number;
 }
 
 interface Phase1 {
@@ -76,7 +78,11 @@ export const coordinatorMachine = setup({
       const { txid, nodeId, initial } = context.input;
       if (initial) enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.input.phaseTimeoutMs });
-      enqueue.emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+      enqueue.emit({
+        type: 'setTimer',
+        timer: 'resend',
+        delayMs: context.input.resendMs ?? RESEND_MS,
+      });
     }),
     handle: enqueueActions(({ context, event, enqueue }) => {
       const emit = enqueue.emit;
@@ -88,7 +94,7 @@ export const coordinatorMachine = setup({
         } else if (event.timer === 'resend' && context.outcome === undefined) {
           // RMs that have not been heard from may have missed the request to prepare.
           if (context.input.initial) emit(askToPrepare(txid, nodeId));
-          emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+          emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
         }
         return;
       }

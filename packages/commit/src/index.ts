@@ -3,6 +3,7 @@ export {
   type CoordinatorInput,
   coordinatorMachine,
 } from './coordinator.js';
+export { PAPER } from './paper.js';
 export { type RmContext, type RmInput, rmMachine } from './rm.js';
 export {
   COMMIT_PLANTS,

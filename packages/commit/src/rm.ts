@@ -29,6 +29,8 @@ export interface RmInput {
   /** This RM's durable records, in write order (empty for a new one). */
   readonly recovered?: readonly CommitRecord[];
   readonly rules?: CommitRules;
+  /** How long it waits before sending its last message again (default RESEND_MS). */
+  readonly resendMs?: number;
 }
 
 /** Mutable, as the other machines' contexts: drive it as a live actor. */
@@ -64,7 +66,11 @@ export const rmMachine = setup({
   },
   actions: {
     start: enqueueActions(({ context, enqueue }) => {
-      enqueue.emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+      enqueue.emit({
+        type: 'setTimer',
+        timer: 'resend',
+        delayMs: context.input.resendMs ?? RESEND_MS,
+      });
       if (context.outcome !== undefined)
         enqueue.emit({ type: 'decided', outcome: context.outcome });
     }),
@@ -88,7 +94,7 @@ export const rmMachine = setup({
         if (context.outcome !== undefined) return;
         if (context.voted !== undefined) sendVote(context, emit);
         emit({ type: 'send', to: { kind: 'coordinators' }, message: query(txid, rm) });
-        emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+        emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
         return;
       }
       const m = event.message;

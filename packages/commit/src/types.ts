@@ -126,5 +126,9 @@ export function askToPrepare(txid: string, from: string) {
   } as const satisfies CommitEffect;
 }
 
-/** How often a machine that still waits sends its last message again (NATS is at-most-once). */
+/**
+ * How often a machine that still waits sends its last message again (NATS is at-most-once):
+ * the simulator's default, whose delays are a few milliseconds. The runtime waits longer
+ * (CommitNode), so that a transaction slowed by a busy machine is not sent again and again.
+ */
 export const RESEND_MS = 40;
