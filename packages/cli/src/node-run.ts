@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { COMMIT_PLANTS, type CommitPlant, commitRulesFor } from '@synod/commit';
 import { NodeInspector, NodeMetrics, nodeSummary } from '@synod/inspector';
 import { createLogger, type Logger } from '@synod/log';
-import { CommitNode, type DataDirLock, lockDataDir, NodeRuntime } from '@synod/node';
+import {
+  type CommitCounts,
+  CommitNode,
+  type DataDirLock,
+  lockDataDir,
+  NodeRuntime,
+} from '@synod/node';
 import {
   type EmbeddedDatabase,
   isLoopback,
@@ -63,6 +69,8 @@ export async function runNode(s: NodeSettings): Promise<void> {
     cleanup.add('the NATS connection', () => transport.drain().catch(() => transport.close()));
     const started: Record<string, unknown>[] = [];
     const runtimes: NodeRuntime[] = [];
+    // Every group's status carries the process's commit counts, once its commit node runs.
+    const commitStatus: CommitStatus = {};
     if (s.groups.length === 1) {
       const { runtime, info } = await startGroup(
         s,
@@ -73,6 +81,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
         logger,
         cleanup,
         reportFatal,
+        commitStatus,
       );
       runtimes.push(runtime);
       started.push(info);
@@ -92,6 +101,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
           groupLogger,
           cleanup,
           reportFatal,
+          commitStatus,
         );
         runtimes.push(runtime);
         started.push({ group, ...info });
@@ -106,9 +116,11 @@ export async function runNode(s: NodeSettings): Promise<void> {
         groups: runtimes,
         protocol: s.commitProtocol,
         logger,
+        fatal: (error) => reportFatal(error),
         ...(plant === undefined ? {} : { rules: commitRulesFor(plant) }),
       });
       for (const runtime of runtimes) runtime.serveTransactions(commit);
+      commitStatus.counts = () => commit.counts;
       cleanup.add('the commit node', () => commit.stop());
     }
     logger.info(
@@ -127,6 +139,11 @@ export async function runNode(s: NodeSettings): Promise<void> {
     await cleanup.run(logger);
     stop.dispose();
   }
+}
+
+/** The process's commit counts, for every group's status (`npm run bench:commit` reads them). */
+interface CommitStatus {
+  counts?: () => CommitCounts;
 }
 
 /**
@@ -156,6 +173,7 @@ async function startGroup(
   logger: Logger,
   cleanup: Cleanup,
   reportFatal: (error: unknown) => void,
+  commitStatus: CommitStatus,
 ): Promise<{ runtime: NodeRuntime; info: Record<string, unknown> }> {
   const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
   // The inspector reads the node's status, which exists once it has started; it skips a
@@ -197,8 +215,11 @@ async function startGroup(
             committed: (ms: number) => metrics?.committed(ms),
             persisted: (ms: number) => metrics?.persisted(ms),
           },
-          statusExtra: () => (metrics === undefined ? {} : { metrics: metrics.snapshot() }),
         }),
+    statusExtra: () => ({
+      ...(metrics === undefined ? {} : { metrics: metrics.snapshot() }),
+      ...(commitStatus.counts === undefined ? {} : { commit: commitStatus.counts() }),
+    }),
     onFatal: (error) => reportFatal(error),
   });
   node = runtime;

@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { acceptorMachine, type Effect } from '@synod/actors';
 import {
   type CommitEffect,
   type CommitEvent,
@@ -11,11 +9,20 @@ import {
   rmMachine,
   type Vote,
 } from '@synod/commit';
-import type { ClientResponse, Command, PlainData, StoreRecord } from '@synod/protocol';
+import type { ClientResponse, Command, PlainData } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import type { Subscription, Transport, TransportMessage } from '@synod/transport';
-import { type Actor, type AnyActorRef, createActor } from 'xstate';
+import { type AnyActorRef, createActor } from 'xstate';
 import type { TransactionCoordinator } from './client-requests.js';
+import { CommitAcceptor } from './commit-acceptor.js';
+import { CausalHops } from './commit-hops.js';
+import {
+  type CommitCounts,
+  type CommitGroup,
+  type CommitNodeOptions,
+  notLeading,
+  outcomeAnswer,
+} from './commit-options.js';
 import {
   type CommitEnvelope,
   commitRepliesTo,
@@ -25,36 +32,15 @@ import {
 } from './commit-wire.js';
 import { readTxnOps, type TxnMeta, type TxnWrite, txidOf } from './kv-transactions.js';
 
-/** What the commit node needs of one group this process serves (NodeRuntime gives it). */
-export interface CommitGroup {
-  readonly group: string;
-  readonly leader: string | undefined;
-  members(): readonly string[];
-  /** This node's leadership round while it leads (its coordinators' rounds start above it). */
-  leaderRound(): number | undefined;
-  /** Logs a write of the node's own through this node, the leader; rejects otherwise. */
-  logInternal(command: Command): Promise<PlainData>;
-  readState(command: Command): PlainData;
-  onLeadership(listener: (leader: string | undefined) => void): void;
-}
-
-export interface CommitNodeOptions {
-  readonly nodeId: string;
-  readonly transport: Transport;
-  /** Where the commit acceptor keeps its promises and acceptances. */
-  readonly dataDir: string;
-  readonly groups: readonly CommitGroup[];
-  /** How the transactions this node's groups coordinate commit (default paxos-commit). */
-  readonly protocol?: TxnMeta['protocol'];
-  readonly logger?: { warn(o: object, msg: string): void } | undefined;
-  /** The commit rules (a planted bug's, for the process tests that prove their checker). */
-  readonly rules?: CommitRules;
-}
-
 /** How long a coordinator waits for every RM's vote before it takes their instances over. */
 const FIRST_PHASE_MS = 500;
 /** A coordinator started by an RM's question takes over sooner: the RMs already voted. */
 const TAKEOVER_PHASE_MS = 150;
+/**
+ * Resends of a coordinator's and an RM's last message: well above a transaction's usual 5-30 ms
+ * on a loaded machine, so messages are sent again for a loss, not for a slow machine.
+ */
+const RESEND_MS = 200;
 /** A decided coordinator stays to answer RMs that missed the outcome. */
 const LINGER_MS = 10_000;
 /** How often a leader looks for transactions its group voted on and has no RM for. */
@@ -75,13 +61,6 @@ interface Running {
   readonly writes?: ReadonlyMap<string, readonly TxnWrite[]>;
 }
 
-/** Messages this node's commit traffic sent and received, by kind (npm run bench:commit). */
-export interface CommitCounts {
-  readonly sent: Record<string, number>;
-  readonly received: Record<string, number>;
-  readonly logged: Record<string, number>;
-}
-
 /**
  * Paxos Commit in a node process (@synod/commit's machines, run here as the simulator runs
  * them): the process's commit acceptor, a coordinator for each transaction a group it leads
@@ -96,10 +75,7 @@ export interface CommitCounts {
  */
 export class CommitNode implements TransactionCoordinator {
   readonly #o: CommitNodeOptions;
-  readonly #store: AcceptorStore;
-  readonly #acceptor: Actor<typeof acceptorMachine>;
-  /** The transactions the acceptor serves, by id, for where its answers go. */
-  readonly #acceptorMeta = new Map<string, TxnMeta>();
+  readonly #acceptor: CommitAcceptor;
   readonly #groups = new Map<string, CommitGroup>();
   readonly #running = new Map<string, Running>();
   /** Transactions whose `txn_prepare` is on its way into the log, by RM key. */
@@ -113,7 +89,9 @@ export class CommitNode implements TransactionCoordinator {
     sent: {} as Record<string, number>,
     received: {} as Record<string, number>,
     logged: {} as Record<string, number>,
+    lastDecision: {} as { coordinator?: number; rm?: number },
   };
+  readonly #hops = new CausalHops();
   #stopped = false;
 
   static async start(options: CommitNodeOptions): Promise<CommitNode> {
@@ -123,17 +101,13 @@ export class CommitNode implements TransactionCoordinator {
 
   private constructor(options: CommitNodeOptions, store: AcceptorStore) {
     this.#o = options;
-    this.#store = store;
-    this.#acceptor = createActor(acceptorMachine, {
-      input: {
-        group: 'commit',
-        nodeId: options.nodeId,
-        recovered: store.recovered,
-        copyToLearners: true,
-      },
+    this.#acceptor = new CommitAcceptor({
+      nodeId: options.nodeId,
+      store,
+      hops: this.#hops,
+      publish: (subject, meta, message, kind) => this.#publish(subject, meta, message, kind),
+      fatal: (error) => options.fatal?.(error),
     });
-    this.#acceptor.on('*', (effect: Effect) => this.#acceptorEffect(effect));
-    this.#acceptor.start();
     const t = options.transport;
     this.#subs.push(t.subscribe(commitRepliesTo(options.nodeId), (m) => this.#receive(m, 'reply')));
     for (const group of options.groups) {
@@ -175,7 +149,11 @@ export class CommitNode implements TransactionCoordinator {
   }
 
   get counts(): CommitCounts {
-    return this.#counts;
+    return {
+      ...this.#counts,
+      logged: { ...this.#counts.logged, acceptor: this.#acceptor.logged },
+      acceptorFsyncs: this.#acceptor.fsyncs,
+    };
   }
 
   /**
@@ -204,8 +182,7 @@ export class CommitNode implements TransactionCoordinator {
     for (const subs of this.#leaderSubs.values()) for (const s of subs) s.unsubscribe();
     for (const timer of this.#recovery.values()) clearInterval(timer);
     for (const key of [...this.#running.keys()]) this.#end(key, undefined);
-    this.#acceptor.stop();
-    await this.#store.close();
+    await this.#acceptor.stop();
   }
 
   #leadership(group: CommitGroup, leader: string | undefined): void {
@@ -263,13 +240,22 @@ export class CommitNode implements TransactionCoordinator {
     }
     const { meta, message } = envelope;
     this.#count('received', `${via} ${message.type}`);
+    this.#hops.at(envelope.hops ?? 0, () => this.#dispatch(envelope, via, m.subject));
+  }
+
+  #dispatch(
+    envelope: CommitEnvelope,
+    via: 'acceptor' | 'coordinator' | 'rm' | 'reply',
+    subject: string,
+  ): void {
+    const { meta, message } = envelope;
     if (via === 'acceptor') {
-      this.#toAcceptor(envelope);
+      this.#acceptor.receive(envelope);
       return;
     }
     if (via === 'rm') {
       // synod.<group>.commit.rm: the group is the subject's second token.
-      this.#toRm(envelope, m.subject.split('.')[1]!);
+      this.#toRm(envelope, subject.split('.')[1]!);
       return;
     }
     // Answers and copies go to every machine of the transaction here; each takes its own.
@@ -280,57 +266,6 @@ export class CommitNode implements TransactionCoordinator {
     if (via === 'reply' && (message.type === 'accepted' || message.type === 'promise'))
       for (const rm of meta.rms)
         this.#running.get(rmKey(meta.txid, rm))?.actor.send({ type: 'message', message });
-  }
-
-  /** Phase 1a and 2a: believed only within the transaction's own rules. */
-  #toAcceptor(envelope: CommitEnvelope): void {
-    const { meta, node, message } = envelope;
-    if (!meta.acceptors.includes(this.#o.nodeId)) return;
-    if (message.type !== 'prepare' && message.type !== 'accept') return;
-    const rm =
-      message.instance === undefined ? '' : String(message.instance).slice(meta.txid.length + 1);
-    // Round 0 is the RM's own, for its own instance; a coordinator's rounds are its node's own.
-    const b = message.ballot;
-    if (b.round === 0 ? message.type !== 'accept' || b.nodeId !== rm : b.nodeId !== node) return;
-    if (b.round > 0 && !meta.acceptors.includes(node)) return;
-    this.#acceptorMeta.delete(meta.txid);
-    this.#acceptorMeta.set(meta.txid, meta);
-    if (this.#acceptorMeta.size > 10_000)
-      this.#acceptorMeta.delete(this.#acceptorMeta.keys().next().value!);
-    this.#acceptor.send({
-      type: 'message',
-      message: { ...message, group: 'commit' },
-      replyTo: node,
-    });
-  }
-
-  #acceptorEffect(effect: Effect): void {
-    if (effect.type === 'persist') {
-      const id = effect.id;
-      this.#store.append(effect.records as StoreRecord[]).then(
-        () => {
-          this.#count('logged', 'acceptor');
-          if (!this.#stopped) this.#acceptor.send({ type: 'persisted', id });
-        },
-        (error: unknown) =>
-          this.#o.logger?.warn({ err: error }, 'the commit acceptor store failed'),
-      );
-      return;
-    }
-    if (effect.type !== 'send') return;
-    const instance = (effect.message as { instance?: unknown }).instance;
-    if (typeof instance !== 'string') return;
-    const txid = instance.slice(0, instance.lastIndexOf('/'));
-    const meta = this.#acceptorMeta.get(txid);
-    if (meta === undefined) return;
-    const message = effect.message as CommitMessage;
-    if (effect.to.kind === 'reply')
-      this.#publish(commitSubjects(meta.coordinator).node(effect.to.to), meta, message, 'reply');
-    else if (effect.to.kind === 'learners') {
-      this.#publish(commitSubjects(meta.coordinator).coordinator, meta, message, 'coordinator');
-      if (meta.protocol === 'faster-paxos-commit')
-        for (const rm of meta.rms) this.#publish(commitSubjects(rm).rm, meta, message, 'rm');
-    }
   }
 
   /** To this group's RM: prepare and vote, the outcome, Faster Paxos Commit's phase 2b. */
@@ -348,18 +283,20 @@ export class CommitNode implements TransactionCoordinator {
     if (g === undefined || g.leader !== this.#o.nodeId) return;
     this.#preparing.add(key);
     const prepare = { op: 'txn_prepare', meta: { ...meta }, writes: writes.map((w) => ({ ...w })) };
+    const hops = this.#hops.current;
     g.logInternal(prepare as unknown as Command).then(
-      (result) => {
-        this.#preparing.delete(key);
-        this.#count('logged', 'rm prepare');
-        const vote = (result as { vote?: unknown } | null)?.vote;
-        if (
-          (vote !== 'prepared' && vote !== 'aborted') ||
-          (result as { decided?: unknown }).decided
-        )
-          return;
-        this.#startRm(meta, group, vote, false)?.actor.send({ type: 'message', message });
-      },
+      (result) =>
+        this.#hops.at(hops, () => {
+          this.#preparing.delete(key);
+          this.#count('logged', 'rm prepare');
+          const vote = (result as { vote?: unknown } | null)?.vote;
+          if (
+            (vote !== 'prepared' && vote !== 'aborted') ||
+            (result as { decided?: unknown }).decided
+          )
+            return;
+          this.#startRm(meta, group, vote, false)?.actor.send({ type: 'message', message });
+        }),
       () => this.#preparing.delete(key),
     );
   }
@@ -384,6 +321,7 @@ export class CommitNode implements TransactionCoordinator {
         phaseTimeoutMs: initial ? FIRST_PHASE_MS : TAKEOVER_PHASE_MS,
         announces: meta.protocol !== 'faster-paxos-commit',
         minRound,
+        resendMs: RESEND_MS,
         ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
       },
     });
@@ -410,6 +348,7 @@ export class CommitNode implements TransactionCoordinator {
         protocol: meta.protocol,
         acceptorCount: meta.acceptors.length,
         recovered: logged ? [{ kind: 'vote', vote }] : [],
+        resendMs: RESEND_MS,
         ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
       },
     });
@@ -458,8 +397,10 @@ export class CommitNode implements TransactionCoordinator {
       case 'persist': {
         const record = effect.record;
         const id = effect.id;
+        // What follows the write follows from what asked for it.
+        const hops = this.#hops.current;
         const persisted = (): void =>
-          void r.actor.send({ type: 'persisted', id } satisfies CommitEvent);
+          this.#hops.at(hops, () => r.actor.send({ type: 'persisted', id } satisfies CommitEvent));
         // The vote is the txn_prepare entry that gave it, already in the log.
         if (record.kind === 'vote') return void queueMicrotask(persisted);
         const group = this.#groups.get(r.rm!)!;
@@ -478,7 +419,9 @@ export class CommitNode implements TransactionCoordinator {
           effect.timer,
           setTimeout(() => {
             r.timers.delete(effect.timer);
-            if (this.#running.get(key) === r) r.actor.send({ type: 'timer', timer: effect.timer });
+            // A resend starts a chain of its own.
+            if (this.#running.get(key) === r)
+              this.#hops.at(0, () => r.actor.send({ type: 'timer', timer: effect.timer }));
           }, effect.delayMs),
         );
         return;
@@ -488,6 +431,7 @@ export class CommitNode implements TransactionCoordinator {
         r.timers.delete(effect.timer);
         return;
       case 'decided':
+        this.#counts.lastDecision[r.role] = this.#hops.current;
         if (r.role === 'rm') return void this.#end(key, undefined);
         // A failpoint (as etcd's gofail): the process tests SIGKILL a transaction's first
         // coordinator the moment it knows the outcome, before any RM or client is told: between
@@ -528,6 +472,7 @@ export class CommitNode implements TransactionCoordinator {
         meta,
         node: this.#o.nodeId,
         message,
+        hops: this.#hops.current + 1,
         ...(writes === undefined ? {} : { writes }),
       }),
     );
@@ -540,21 +485,3 @@ export class CommitNode implements TransactionCoordinator {
 }
 
 const rmKey = (txid: string, rm: string): string => `${txid}/${rm}`;
-
-function notLeading(group: string): ClientResponse {
-  return {
-    ok: false,
-    error: {
-      code: 'UNAVAILABLE',
-      message: `this node no longer leads ${group}, which coordinates the transaction; send it again (same clientId and seq): it keeps its number and outcome`,
-    },
-  };
-}
-
-function outcomeAnswer(meta: TxnMeta, outcome: Outcome): ClientResponse {
-  return { ok: true, result: { txid: meta.txid, outcome, committed: outcome === 'committed' } };
-}
-
-/** A fresh, process-unique client id for a node's own log writes. */
-export const internalClientId = (nodeId: string): string =>
-  `txn-${nodeId}-${randomBytes(6).toString('hex')}`;

@@ -1,11 +1,8 @@
 export type { Admission, AsyncStateMachine, WriteResult } from './async-machine.js';
 export { decodeBatch, encodeBatch } from './batch.js';
-export {
-  type CommitCounts,
-  type CommitGroup,
-  CommitNode,
-  type CommitNodeOptions,
-} from './commit-node.js';
+export { CommitNode } from './commit-node.js';
+export type { CommitCounts, CommitGroup, CommitNodeOptions } from './commit-options.js';
+export { commitSubjects, decodeCommit } from './commit-wire.js';
 export { DataDirError } from './data-dir-errors.js';
 export { type DataDirLock, LOCK_FILE, type LockOwner, lockDataDir } from './data-dir-lock.js';
 export { IDENTITY_FILE, type Identity, readIdentity } from './identity-file.js';

@@ -21,6 +21,8 @@ export type NodeStatus = {
   machine: string;
   stateDigest: string;
   pid: number;
+  /** fsyncs of this group's acceptor store since the node started. */
+  fsyncs: number;
   phase1Answers: number;
   phase2Answers: number;
   snapshotThrough: number;

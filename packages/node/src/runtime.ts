@@ -13,7 +13,7 @@ import { type AcceptorStore, openFileStore } from '@synod/storage';
 import { realScheduler } from '@synod/transport';
 import { Batcher } from './batcher.js';
 import { ClientRequests, type TransactionCoordinator } from './client-requests.js';
-import { internalClientId } from './commit-node.js';
+import { internalClientId } from './commit-options.js';
 import { DataDir } from './data-dir.js';
 import { DropLog } from './drop-log.js';
 import { askToJoin } from './join-request.js';
@@ -271,6 +271,7 @@ export class NodeRuntime {
       machine: applier.machine,
       stateDigest: applier.stateDigest,
       pid: process.pid,
+      fsyncs: this.#store.stats.fsyncs,
       phase1Answers: this.#counts.phase1,
       phase2Answers: this.#counts.phase2,
       snapshotThrough: applier.snapshotThrough,
