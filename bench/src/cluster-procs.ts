@@ -24,10 +24,10 @@ export async function startSynod(
   group: string | readonly string[],
   extraArgs: readonly string[] = [],
   nodeFlags: readonly string[] = [],
+  peers: readonly string[] = ['a', 'b', 'c'],
 ): Promise<Running & { transport: Transport; nats: NatsServer; dataDir: string }> {
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'synod-bench-'));
-  const peers = ['a', 'b', 'c'];
   const children: ChildProcess[] = peers.map((id) =>
     spawn(
       process.execPath,
@@ -62,7 +62,7 @@ export async function startSynod(
         map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
       });
       return (
-        answer.replies.length === 3 &&
+        answer.replies.length === peers.length &&
         new Set(answer.replies.map((r) => r.leader)).size === 1 &&
         answer.replies[0]!.leader !== null
       );

@@ -1,5 +1,5 @@
 import type { CommitProtocol, Outcome } from '@synod/commit';
-import { COMMIT_RULES } from '@synod/commit';
+import { COMMIT_RULES, PAPER } from '@synod/commit';
 import { createRng, VirtualScheduler } from '@synod/transport';
 import { CommitCluster } from './commit-cluster.js';
 
@@ -61,30 +61,6 @@ export function countCommit(protocol: CommitProtocol, rms: number, f: number): C
     writesByKind,
   };
 }
-
-/** The paper's counts for the failure-free case, without co-location (Gray and Lamport, Table 1). */
-export const PAPER: Readonly<
-  Record<
-    CommitProtocol,
-    {
-      messages: (n: number, f: number) => number;
-      delays: number;
-      writes: (n: number, f: number) => number;
-    }
-  >
-> = {
-  '2pc': { messages: (n) => 3 * n - 1, delays: 4, writes: (n) => n + 1 },
-  'paxos-commit': {
-    messages: (n, f) => n * f + 3 * n + f + 1,
-    delays: 5,
-    writes: (n, f) => n + f + 1,
-  },
-  'faster-paxos-commit': {
-    messages: (n, f) => n * (2 * f + 3),
-    delays: 4,
-    writes: (n, f) => n + f + 1,
-  },
-};
 
 /** Counted against the paper, for N = 2..5 RMs and F = 1, 2: a markdown table. */
 export function countTable(): string {
