@@ -72,93 +72,101 @@ async function everyReplica(
   );
 }
 
-describe('a transaction across two groups, through Paxos Commit', () => {
-  let server: NatsServer;
-  let cluster: ProcessCluster;
-  const { txn, replica } = txnHelpers(() => cluster);
+describe.each(['paxos-commit', 'faster-paxos-commit', '2pc'])(
+  'a transaction across two groups, through %s',
+  (protocol) => {
+    let server: NatsServer;
+    let cluster: ProcessCluster;
+    const { txn, replica } = txnHelpers(() => cluster);
 
-  beforeAll(async () => {
-    server = await startNatsServer();
-    cluster = await ProcessCluster.start(GROUPS, peers, [server.url]);
-    for (const group of ['north', 'south'])
-      await until(
-        `a leader of ${group}`,
-        async () => (await leaderOf(cluster, group)) !== undefined,
-        20_000,
+    beforeAll(async () => {
+      server = await startNatsServer();
+      cluster = await ProcessCluster.start(
+        GROUPS,
+        peers,
+        [server.url],
+        ['--commit-protocol', protocol],
       );
-  }, 40_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await server?.stop();
-  });
+      for (const group of ['north', 'south'])
+        await until(
+          `a leader of ${group}`,
+          async () => (await leaderOf(cluster, group)) !== undefined,
+          20_000,
+        );
+    }, 40_000);
+    afterAll(async () => {
+      await cluster?.stop();
+      await server?.stop();
+    });
 
-  it('commits on every replica of both groups', async () => {
-    const answer = await txn([
-      { group: 'north', op: 'put', key: 'x', value: 'x1' },
-      { group: 'south', op: 'put', key: 'y', value: 'y1' },
-      { group: 'south', op: 'cas', key: 'z', expect: null, value: 'z1' },
-    ]);
-    expect(answer).toMatchObject({ ok: true, result: { committed: true, outcome: 'committed' } });
-    await everyReplica(cluster, 'north', 'x', 'x1');
-    await everyReplica(cluster, 'south', 'y', 'y1');
-    await everyReplica(cluster, 'south', 'z', 'z1');
-    // Committed means a linearizable read anywhere sees it at once.
-    const read = await cluster.ask('synod.south.read', {
-      command: { op: 'get', key: 'y' },
-      consistency: 'linearizable',
+    it('commits on every replica of both groups', async () => {
+      const answer = await txn([
+        { group: 'north', op: 'put', key: 'x', value: 'x1' },
+        { group: 'south', op: 'put', key: 'y', value: 'y1' },
+        { group: 'south', op: 'cas', key: 'z', expect: null, value: 'z1' },
+      ]);
+      expect(answer).toMatchObject({ ok: true, result: { committed: true, outcome: 'committed' } });
+      await everyReplica(cluster, 'north', 'x', 'x1');
+      await everyReplica(cluster, 'south', 'y', 'y1');
+      await everyReplica(cluster, 'south', 'z', 'z1');
+      // Committed means a linearizable read anywhere sees it at once.
+      const read = await cluster.ask('synod.south.read', {
+        command: { op: 'get', key: 'y' },
+        consistency: 'linearizable',
+      });
+      expect(read).toMatchObject({ ok: true, result: { value: 'y1' } });
     });
-    expect(read).toMatchObject({ ok: true, result: { value: 'y1' } });
-  });
 
-  it('one group votes aborted (its cas fails): nothing is applied in the other', async () => {
-    const answer = await txn([
-      { group: 'north', op: 'put', key: 'x', value: 'x2' },
-      { group: 'south', op: 'cas', key: 'z', expect: 'not-z1', value: 'z2' },
-    ]);
-    expect(answer).toMatchObject({ ok: true, result: { committed: false, outcome: 'aborted' } });
-    // The abort is decided; give the replicas time to apply it, then nothing changed.
-    await everyReplica(cluster, 'south', 'z', 'z1');
-    await everyReplica(cluster, 'north', 'x', 'x1');
-    // And the keys are free again: a plain write to x goes through.
-    const put = await cluster.ask('synod.north.write', {
-      clientId: 'plain',
-      seq: 1,
-      command: { op: 'put', key: 'x', value: 'x3' },
+    it('one group votes aborted (its cas fails): nothing is applied in the other', async () => {
+      const answer = await txn([
+        { group: 'north', op: 'put', key: 'x', value: 'x2' },
+        { group: 'south', op: 'cas', key: 'z', expect: 'not-z1', value: 'z2' },
+      ]);
+      expect(answer).toMatchObject({ ok: true, result: { committed: false, outcome: 'aborted' } });
+      // The abort is decided; give the replicas time to apply it, then nothing changed.
+      await everyReplica(cluster, 'south', 'z', 'z1');
+      await everyReplica(cluster, 'north', 'x', 'x1');
+      // And the keys are free again: a plain write to x goes through.
+      const put = await cluster.ask('synod.north.write', {
+        clientId: 'plain',
+        seq: 1,
+        command: { op: 'put', key: 'x', value: 'x3' },
+      });
+      expect(put).toMatchObject({ ok: true });
     });
-    expect(put).toMatchObject({ ok: true });
-  });
 
-  it('SynodClient.txn commits, and its reads see the result', async () => {
-    const client = new SynodClient({ group: 'south', transport: cluster.transport });
-    const answer = await client.txn([
-      { group: 'south', op: 'put', key: 'from-client', value: 's' },
-      { group: 'north', op: 'delete', key: 'x' },
-    ]);
-    expect(answer.result).toMatchObject({
-      committed: true,
-      txid: expect.stringMatching(/^south\./),
+    it('SynodClient.txn commits, and its reads see the result', async () => {
+      const client = new SynodClient({ group: 'south', transport: cluster.transport });
+      const answer = await client.txn([
+        { group: 'south', op: 'put', key: 'from-client', value: 's' },
+        { group: 'north', op: 'delete', key: 'x' },
+      ]);
+      expect(answer.result).toMatchObject({
+        committed: true,
+        txid: expect.stringMatching(/^south\./),
+      });
+      expect((await client.get('from-client', 'linearizable')).result).toEqual({
+        found: true,
+        value: 's',
+      });
+      await everyReplica(cluster, 'north', 'x', undefined);
     });
-    expect((await client.get('from-client', 'linearizable')).result).toEqual({
-      found: true,
-      value: 's',
-    });
-    await everyReplica(cluster, 'north', 'x', undefined);
-  });
 
-  it("refuses a bad transaction with a clear error, and nodes' own entries from clients", async () => {
-    const bad = await txn([{ group: 'no such.group', op: 'put', key: 'k', value: 'v' }]);
-    expect(bad).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    expect(bad.error?.message).toContain('group');
-    const forged = await cluster.ask('synod.south.write', {
-      clientId: 'forger',
-      seq: 1,
-      command: { op: 'txn_outcome', txid: 'north.1', outcome: 'committed' },
+    it("refuses a bad transaction with a clear error, and nodes' own entries from clients", async () => {
+      const bad = await txn([{ group: 'no such.group', op: 'put', key: 'k', value: 'v' }]);
+      expect(bad).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+      expect(bad.error?.message).toContain('group');
+      const forged = await cluster.ask('synod.south.write', {
+        clientId: 'forger',
+        seq: 1,
+        command: { op: 'txn_outcome', txid: 'north.1', outcome: 'committed' },
+      });
+      expect(forged).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+      const a = await replica('south', 'a', 'y');
+      expect(a).toMatchObject({ ok: true, result: { value: 'y1' } });
     });
-    expect(forged).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    const a = await replica('south', 'a', 'y');
-    expect(a).toMatchObject({ ok: true, result: { value: 'y1' } });
-  });
-});
+  },
+);
 
 describe('the coordinator SIGKILLed between prepare and outcome', () => {
   let server: NatsServer;
@@ -220,5 +228,66 @@ describe('the coordinator SIGKILLed between prepare and outcome', () => {
     cluster.startNode(coordinator);
     await everyReplica(cluster, 'north', 'p', 'p1');
     await everyReplica(cluster, 'south', 'q', 'q1');
+  });
+});
+
+describe("a group's RM SIGKILLed once its vote is in its log, before it proposes it", () => {
+  let server: NatsServer;
+  let cluster: ProcessCluster;
+  const { txn } = txnHelpers(() => cluster);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    cluster = await ProcessCluster.start(GROUPS, peers, [server.url], [], {
+      SYNOD_FAILPOINT: 'commit-rm-prepared:south',
+    });
+    for (const group of ['north', 'south'])
+      await until(
+        `a leader of ${group}`,
+        async () => (await leaderOf(cluster, group)) !== undefined,
+        20_000,
+      );
+  }, 40_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await server?.stop();
+  });
+
+  it("south's next leader finds the vote; the transaction ends alike in both groups and frees its keys", async () => {
+    const rm = (await leaderOf(cluster, 'south'))!;
+    const answer = await txn(
+      [
+        { group: 'north', op: 'put', key: 'r', value: 'r1' },
+        { group: 'south', op: 'put', key: 's', value: 's1' },
+      ],
+      5_000,
+    ).catch((error: Error) => ({ ok: false, error: { code: 'TIMEOUT', message: error.message } }));
+    const child = cluster.processes.get(rm)!;
+    await until('the RM is dead', async () => child.signalCode === 'SIGKILL', 10_000);
+    cluster.startNode(rm);
+    // Once every replica has applied the outcome, both keys are free and say the same thing.
+    const { replica } = txnHelpers(() => cluster);
+    let outcome: boolean | undefined;
+    await until(
+      'the outcome applied on every replica of both groups',
+      async () => {
+        const seen = new Set<string>();
+        for (const [group, key] of [
+          ['north', 'r'],
+          ['south', 's'],
+        ] as const)
+          for (const id of peers) {
+            const a = await replica(group, id, key).catch(() => undefined);
+            if (a?.ok !== true) return false; // held, or the node is starting
+            seen.add(String(a.result?.found === true));
+          }
+        if (seen.size !== 1) return false;
+        outcome = seen.has('true');
+        return true;
+      },
+      30_000,
+    );
+    console.log(`RM killed after prepare: ${outcome ? 'committed' : 'aborted'} everywhere`);
+    if (answer.ok) expect((answer as Answer).result?.committed).toBe(outcome);
   });
 });

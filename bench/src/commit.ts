@@ -24,7 +24,7 @@ import { percentile, round } from './stats.js';
 const TXNS = Number(process.env.BENCH_TXNS ?? 30);
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const GROUPS = ['g1', 'g2', 'g3', 'g4', 'g5'];
-const PROTOCOLS = ['paxos-commit', 'faster-paxos-commit'] as const;
+const PROTOCOLS = ['2pc', 'paxos-commit', 'faster-paxos-commit'] as const;
 type Protocol = (typeof PROTOCOLS)[number];
 
 interface Status {

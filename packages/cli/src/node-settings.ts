@@ -60,7 +60,7 @@ export interface NodeSettings {
   readonly snapshotEvery: number | undefined;
   readonly retainSlots: number | undefined;
   /** How the transactions (kv `txn`) this node's groups coordinate commit. */
-  readonly commitProtocol: 'paxos-commit' | 'faster-paxos-commit';
+  readonly commitProtocol: 'paxos-commit' | 'faster-paxos-commit' | '2pc';
   readonly maxBatch: number | undefined;
   readonly maxInFlight: number | undefined;
   /** Seconds between the leader's verify writes (0: none). */
@@ -114,9 +114,13 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     );
   const commitProtocol =
     values['commit-protocol'] ?? config.string('commitProtocol') ?? 'paxos-commit';
-  if (commitProtocol !== 'paxos-commit' && commitProtocol !== 'faster-paxos-commit')
+  if (
+    commitProtocol !== 'paxos-commit' &&
+    commitProtocol !== 'faster-paxos-commit' &&
+    commitProtocol !== '2pc'
+  )
     throw new OptionError(
-      `--commit-protocol must be paxos-commit or faster-paxos-commit, got ${commitProtocol}`,
+      `--commit-protocol must be paxos-commit, faster-paxos-commit or 2pc, got ${commitProtocol}`,
     );
   const sqlListen = sqlAddress(values, config, port('sql-port', 'sqlPort'));
   if (sqlListen !== undefined && machineName !== 'sql')

@@ -52,7 +52,7 @@ ${NATS_OPTIONS}`,
                  [NATS options: synod --help]
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
-                 [--commit-protocol paxos-commit|faster-paxos-commit]
+                 [--commit-protocol paxos-commit|faster-paxos-commit|2pc]
                  [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]
                   [--verify-every SECONDS]]
 
@@ -106,7 +106,8 @@ A kv node coordinates transactions across groups ({"op":"txn","ops":[...]} on a 
 subject, packages/client/README.md) with Paxos Commit: the groups' leaders vote in their own
 logs, the coordinating group's members are the commit acceptors (commit.acceptor.log in
 DIR). --commit-protocol faster-paxos-commit sends the acceptors' votes to the groups' leaders
-as well, one message delay fewer.
+as well, one message delay fewer; 2pc is two-phase commit with its coordinator's outcome in
+the coordinating group's log, the baseline npm run bench:commit compares them with.
 
 --metrics-port serves Prometheus metrics on 127.0.0.1:PORT/metrics (0: a free port, logged):
 commits, commit and fsync latency histograms, phase-1 and phase-2 messages, leader changes,

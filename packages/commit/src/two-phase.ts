@@ -19,6 +19,8 @@ export interface TwoPhaseInput {
   readonly voteTimeoutMs: number;
   /** Its durable records (the outcome, once logged). */
   readonly recovered?: readonly CommitRecord[];
+  /** How long it waits before asking again (default RESEND_MS). */
+  readonly resendMs?: number;
 }
 
 export interface TwoPhaseContext {
@@ -53,7 +55,11 @@ export const twoPhaseCoordinatorMachine = setup({
       if ((context.input.recovered ?? []).length === 0 && context.votes.size === 0)
         enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'votes', delayMs: context.input.voteTimeoutMs });
-      enqueue.emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+      enqueue.emit({
+        type: 'setTimer',
+        timer: 'resend',
+        delayMs: context.input.resendMs ?? RESEND_MS,
+      });
     }),
     handle: enqueueActions(({ context, event, enqueue }) => {
       const emit = enqueue.emit;
@@ -70,7 +76,7 @@ export const twoPhaseCoordinatorMachine = setup({
         if (event.timer === 'votes') log(context, 'aborted', emit);
         else if (event.timer === 'resend') {
           emit(askToPrepare(txid, nodeId));
-          emit({ type: 'setTimer', timer: 'resend', delayMs: RESEND_MS });
+          emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
         }
         return;
       }

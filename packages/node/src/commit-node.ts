@@ -7,6 +7,7 @@ import {
   coordinatorMachine,
   type Outcome,
   rmMachine,
+  twoPhaseCoordinatorMachine,
   type Vote,
 } from '@synod/commit';
 import type { ClientResponse, Command, PlainData } from '@synod/protocol';
@@ -289,6 +290,10 @@ export class CommitNode implements TransactionCoordinator {
         this.#hops.at(hops, () => {
           this.#preparing.delete(key);
           this.#count('logged', 'rm prepare');
+          // A failpoint: SIGKILL the RM of this group once its vote is in its log, before it
+          // proposes it; its group's next leader must find the vote and finish the transaction.
+          if (process.env.SYNOD_FAILPOINT === `commit-rm-prepared:${group}`)
+            process.kill(process.pid, 'SIGKILL');
           const vote = (result as { vote?: unknown } | null)?.vote;
           if (
             (vote !== 'prepared' && vote !== 'aborted') ||
@@ -308,10 +313,23 @@ export class CommitNode implements TransactionCoordinator {
     writes?: ReadonlyMap<string, readonly TxnWrite[]>,
   ): Running | undefined {
     if (!this.#leads(meta.coordinator)) return undefined;
+    const actor =
+      meta.protocol === '2pc'
+        ? this.#twoPhaseCoordinator(meta)
+        : this.#paxosCoordinator(meta, initial);
+    return this.#run(meta.txid, {
+      role: 'coordinator',
+      meta,
+      actor,
+      ...(writes ? { writes } : {}),
+    });
+  }
+
+  #paxosCoordinator(meta: TxnMeta, initial: boolean): AnyActorRef {
     // Each coordinator its own range of rounds within this leadership's (see ROUNDS_PER_LEADERSHIP).
     const minRound = (this.#roundBase.get(meta.coordinator) ?? 0) + 1;
     this.#roundBase.set(meta.coordinator, minRound + 255);
-    const actor = createActor(coordinatorMachine, {
+    return createActor(coordinatorMachine, {
       input: {
         txid: meta.txid,
         nodeId: this.#o.nodeId,
@@ -325,11 +343,29 @@ export class CommitNode implements TransactionCoordinator {
         ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
       },
     });
-    return this.#run(meta.txid, {
-      role: 'coordinator',
-      meta,
-      actor,
-      ...(writes ? { writes } : {}),
+  }
+
+  /**
+   * Two-phase commit's coordinator (the baseline): its outcome record is a `txn_decided` entry
+   * in the coordinating group's log, so one taking over finds what an earlier one logged.
+   */
+  #twoPhaseCoordinator(meta: TxnMeta, logged?: Outcome): AnyActorRef {
+    let outcome = logged;
+    if (outcome === undefined) {
+      const found = this.#groups
+        .get(meta.coordinator)
+        ?.readState({ op: 'txn_decided', txid: meta.txid }) as { outcome?: Outcome } | null;
+      outcome = found?.outcome;
+    }
+    return createActor(twoPhaseCoordinatorMachine, {
+      input: {
+        txid: meta.txid,
+        nodeId: this.#o.nodeId,
+        rms: meta.rms,
+        voteTimeoutMs: FIRST_PHASE_MS,
+        resendMs: RESEND_MS,
+        recovered: outcome === undefined ? [] : [{ kind: 'outcome', outcome }],
+      },
     });
   }
 
@@ -359,8 +395,13 @@ export class CommitNode implements TransactionCoordinator {
     return !this.#stopped && this.#groups.get(group)?.leader === this.#o.nodeId;
   }
 
-  #run(key: string, machine: Omit<Running, 'timers' | 'waiting'>): Running {
-    const running: Running = { ...machine, timers: new Map(), waiting: [] };
+  /** Starts `machine`'s actor under `key`, with the clients already waiting for its outcome. */
+  #run(
+    key: string,
+    machine: Omit<Running, 'timers' | 'waiting'>,
+    waiting: Running['waiting'] = [],
+  ): Running {
+    const running: Running = { ...machine, timers: new Map(), waiting: [...waiting] };
     this.#running.set(key, running);
     running.actor.on('*', (effect: CommitEffect) => this.#effect(key, running, effect));
     running.actor.start();
@@ -403,6 +444,8 @@ export class CommitNode implements TransactionCoordinator {
           this.#hops.at(hops, () => r.actor.send({ type: 'persisted', id } satisfies CommitEvent));
         // The vote is the txn_prepare entry that gave it, already in the log.
         if (record.kind === 'vote') return void queueMicrotask(persisted);
+        if (r.role === 'coordinator')
+          return void this.#logTwoPhaseOutcome(key, r, record.outcome, persisted);
         const group = this.#groups.get(r.rm!)!;
         group.logInternal({ op: 'txn_outcome', txid: meta.txid, outcome: record.outcome }).then(
           () => {
@@ -445,6 +488,34 @@ export class CommitNode implements TransactionCoordinator {
         );
         return;
     }
+  }
+
+  /**
+   * Two-phase commit's coordinator logs its outcome in its group's log. The first outcome
+   * logged for the transaction wins (an old coordinator's may have landed first): the machine
+   * goes on with that one, started again if it differs.
+   */
+  #logTwoPhaseOutcome(key: string, r: Running, outcome: Outcome, persisted: () => void): void {
+    const group = this.#groups.get(r.meta.coordinator)!;
+    const hops = this.#hops.current;
+    group.logInternal({ op: 'txn_decided', txid: r.meta.txid, outcome }).then(
+      (result) => {
+        this.#count('logged', 'coordinator outcome');
+        if (this.#running.get(key) !== r) return;
+        const logged = (result as { outcome?: Outcome } | null)?.outcome;
+        if (logged === outcome) return persisted();
+        this.#hops.at(hops, () => {
+          const waiting = r.waiting.splice(0);
+          this.#end(key, undefined);
+          this.#run(
+            key,
+            { role: 'coordinator', meta: r.meta, actor: this.#twoPhaseCoordinator(r.meta, logged) },
+            waiting,
+          );
+        });
+      },
+      () => this.#end(key, undefined),
+    );
   }
 
   #end(key: string, answer: ClientResponse | undefined): void {

@@ -137,6 +137,10 @@ function readMessage(m: unknown, meta: TxnMeta): CommitMessage {
     case 'voteRequest':
     case 'outcomeQuery':
       return { type: r.type, txid, from };
+    case 'vote':
+      if (r.vote !== 'prepared' && r.vote !== 'aborted')
+        throw new DecodeError('INVALID_FIELD', 'm.vote: prepared or aborted');
+      return { type: 'vote', txid, from, vote: r.vote };
     case 'outcome':
       if (r.outcome !== 'committed' && r.outcome !== 'aborted')
         throw new DecodeError('INVALID_FIELD', 'm.outcome: committed or aborted');

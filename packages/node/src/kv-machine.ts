@@ -78,6 +78,12 @@ class KvMachine implements StateMachine {
         }
         return null;
       }
+      case 'txn_decided': {
+        const { txid, outcome } = command;
+        if (typeof txid !== 'string' || (outcome !== 'committed' && outcome !== 'aborted'))
+          throw new CommandError('txn_decided needs "txid" and "outcome"');
+        return this.#txns.tmDecide(txid, outcome);
+      }
       default:
         throw new CommandError(`unknown transaction operation ${JSON.stringify(command.op)}`);
     }
@@ -95,6 +101,11 @@ class KvMachine implements StateMachine {
     // The transactions this replica voted on and has not seen decided: the RM's recovery.
     if (command.op === 'txn_open')
       return [...this.#txns.open.values()].map((t) => ({ meta: { ...t.meta }, vote: t.vote }));
+    // Two-phase commit: what this group's coordinator logged for a transaction, if anything.
+    if (command.op === 'txn_decided') {
+      const outcome = this.#txns.tmOutcomes.get(stringArg(command, 'txid'));
+      return outcome === undefined ? null : { outcome };
+    }
     if (command.op !== 'get')
       throw new CommandError(
         `unknown read operation ${JSON.stringify(command.op)}; the kv machine reads with "get"`,
@@ -112,7 +123,8 @@ class KvMachine implements StateMachine {
   exportState(): unknown {
     // A bare array of entries while no transaction was ever seen: what earlier versions wrote.
     const txns = this.#txns.exportState();
-    const seen = this.#txns.numbered > 0 || this.#txns.open.size > 0 || this.#txns.decided.size > 0;
+    const t = this.#txns;
+    const seen = t.numbered > 0 || t.open.size > 0 || t.decided.size > 0 || t.tmOutcomes.size > 0;
     return seen ? { data: [...this.#data], txns } : [...this.#data];
   }
 

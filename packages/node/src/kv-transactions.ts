@@ -43,8 +43,13 @@ export interface TxnMeta {
   readonly rms: readonly string[];
   /** The commit acceptors: the coordinating group's members when the transaction began. */
   readonly acceptors: readonly string[];
-  readonly protocol: 'paxos-commit' | 'faster-paxos-commit';
+  readonly protocol: TxnProtocol;
 }
+
+/** How a transaction commits: Paxos Commit, its Faster variant, or two-phase commit (a baseline). */
+export type TxnProtocol = 'paxos-commit' | 'faster-paxos-commit' | '2pc';
+export const TXN_PROTOCOLS: readonly TxnProtocol[] = ['paxos-commit', 'faster-paxos-commit', '2pc'];
+const isProtocol = (p: unknown): p is TxnProtocol => TXN_PROTOCOLS.includes(p as TxnProtocol);
 
 export type TxnVote = 'prepared' | 'aborted';
 
@@ -123,8 +128,7 @@ export function readTxnMeta(value: PlainData | undefined): TxnMeta {
   if (!isValidName(coordinator)) throw new CommandError('a transaction needs its coordinator');
   if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1)
     throw new CommandError('a transaction needs its number');
-  if (protocol !== 'paxos-commit' && protocol !== 'faster-paxos-commit')
-    throw new CommandError('a transaction needs its protocol');
+  if (!isProtocol(protocol)) throw new CommandError('a transaction needs its protocol');
   const txid = txidOf(coordinator, number);
   if (m.txid !== txid) throw new CommandError(`a transaction's id must be ${txid}`);
   return {
@@ -148,6 +152,23 @@ export class KvTransactions {
   readonly floors = new Map<string, number>();
   /** Keys held by a prepared transaction. */
   readonly held = new Map<string, string>();
+  /**
+   * Two-phase commit: the outcome its coordinator logged for each transaction this group
+   * coordinates, the first one logged (a coordinator that took over logs after an old one
+   * perhaps did), for the last MAX_DECIDED; older ones are forgotten, and an RM that asks about
+   * one then blocks, as in two-phase commit.
+   */
+  readonly tmOutcomes = new Map<string, 'committed' | 'aborted'>();
+
+  /** `txn_decided`: the two-phase coordinator's outcome, or the one logged before it. */
+  tmDecide(txid: string, outcome: 'committed' | 'aborted'): PlainData {
+    const first = this.tmOutcomes.get(txid);
+    if (first !== undefined) return { outcome: first };
+    this.tmOutcomes.set(txid, outcome);
+    if (this.tmOutcomes.size > MAX_DECIDED)
+      this.tmOutcomes.delete(this.tmOutcomes.keys().next().value!);
+    return { outcome };
+  }
 
   /**
    * `txn`: a new transaction's number, with what its coordinators need, as first logged (a
@@ -164,7 +185,7 @@ export class KvTransactions {
       !acceptors.every(isValidName)
     )
       throw new CommandError('txn needs the commit acceptors, which the leader adds');
-    if (protocol !== 'paxos-commit' && protocol !== 'faster-paxos-commit')
+    if (!isProtocol(protocol))
       throw new CommandError('txn needs its commit protocol, which the leader adds');
     this.numbered += 1;
     return {
@@ -254,6 +275,7 @@ export class KvTransactions {
       })),
       decided: [...this.decided],
       floors: [...this.floors],
+      tmOutcomes: [...this.tmOutcomes],
     } as PlainData;
   }
 
@@ -284,6 +306,12 @@ export class KvTransactions {
       if (typeof txid !== 'string' || (vote !== 'prepared' && vote !== 'aborted'))
         throw new TypeError('not a decided transaction');
       txns.decided.set(txid, vote);
+    }
+    for (const d of s.tmOutcomes === undefined ? [] : asArray(s.tmOutcomes)) {
+      const [txid, outcome] = d as [unknown, unknown];
+      if (typeof txid !== 'string' || (outcome !== 'committed' && outcome !== 'aborted'))
+        throw new TypeError('not a logged outcome');
+      txns.tmOutcomes.set(txid, outcome);
     }
     for (const f of asArray(s.floors)) {
       const [group, number] = f as [unknown, unknown];

@@ -172,6 +172,20 @@ describe('kv transactions: the vote, held keys and the outcome', () => {
     expect(copy.state.digest()).not.toBe(r.state.digest());
   });
 
+  it('keeps the first outcome a two-phase coordinator logged, through a snapshot', () => {
+    const r = replica();
+    expect(r.state.read({ op: 'txn_decided', txid: 'north.1' })).toBeNull();
+    expect(r.write({ op: 'txn_decided', txid: 'north.1', outcome: 'aborted' })).toEqual({
+      outcome: 'aborted',
+    });
+    // A coordinator that took over logs later: it is told the first outcome, and goes on with it.
+    expect(r.write({ op: 'txn_decided', txid: 'north.1', outcome: 'committed' })).toEqual({
+      outcome: 'aborted',
+    });
+    const copy = ReplicatedState.restore(KV, r.state.snapshot());
+    expect(copy.read({ op: 'txn_decided', txid: 'north.1' })).toEqual({ outcome: 'aborted' });
+  });
+
   it('restores a snapshot of a kv machine that never saw a transaction (the old format)', () => {
     const r = replica();
     r.write({ op: 'put', key: 'a', value: '1' });
