@@ -204,17 +204,21 @@ describe('synod over a NATS server with TLS, users and permissions', () => {
     observer.publish(`synod.${GROUP}.acceptor`, forged);
     observer.publish(`synod.${GROUP}.learn`, forged);
     observer.subscribe(`synod.${GROUP}.acceptor`, () => undefined);
+    // A transaction's outcome to a group's RM is a peer message too.
+    observer.publish(`synod.${GROUP}.commit.rm`, forged);
     await observer.flush();
     // nats.js hears of a refused publish asynchronously, as an error status on the
     // connection, which stays open; the transport logs it.
     await until(
-      'the server to refuse all three',
+      'the server to refuse all four',
       async () => {
         const said = observerLog.join('');
-        return ['Publish', 'Publish', 'Subscription'].every((operation, i) =>
-          said.includes(
-            `Permissions Violation for ${operation} to \\"synod.${GROUP}.${i === 1 ? 'learn' : 'acceptor'}\\"`,
-          ),
+        return (
+          ['Publish', 'Publish', 'Subscription'].every((operation, i) =>
+            said.includes(
+              `Permissions Violation for ${operation} to \\"synod.${GROUP}.${i === 1 ? 'learn' : 'acceptor'}\\"`,
+            ),
+          ) && said.includes(`Permissions Violation for Publish to \\"synod.${GROUP}.commit.rm\\"`)
         );
       },
       5_000,

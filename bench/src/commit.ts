@@ -12,13 +12,15 @@
 // - message delays on the longest causal chain, as the nodes count them (CommitEnvelope.hops);
 // - fsyncs: the commit acceptors' and the groups' logs'.
 // Then latency and throughput of cross-group transactions against single-group puts.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PAPER } from '@synod/commit';
 import { decodeCommit } from '@synod/node';
 import { createPeerCodec, groupSubjects, type PeerMessage } from '@synod/protocol';
 import type { Transport } from '@synod/transport';
 import { startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
-import { updateReadme, writeResults } from './report.js';
+import { BENCH_DIR, updateReadme, writeResults } from './report.js';
 import { percentile, round } from './stats.js';
 
 const TXNS = Number(process.env.BENCH_TXNS ?? 30);
@@ -268,17 +270,31 @@ function explain(rows: readonly Row[]): string {
 }
 
 async function main(): Promise<void> {
-  const machine = describeMachine();
-  const rows: Row[] = [];
-  for (const protocol of PROTOCOLS)
-    for (const f of [1, 2]) rows.push(...(await count(protocol, f)));
-  const load = [await throughput(1), await throughput(16)];
-  const file = writeResults('commit', machine, {
-    txns: TXNS,
-    loadSeconds: LOAD_SECONDS,
-    rows,
-    load,
-  });
+  // BENCH_FROM=results/commit-<date>.json writes the section again from recorded data.
+  const from = process.env.BENCH_FROM;
+  let machine = describeMachine();
+  let rows: Row[] = [];
+  let load: Record<string, number>[];
+  let file: string;
+  if (from !== undefined) {
+    const recorded = JSON.parse(readFileSync(join(BENCH_DIR, from), 'utf8')) as {
+      machine: typeof machine;
+      results: { rows: Row[]; load: Record<string, number>[] };
+    };
+    ({ machine } = recorded);
+    ({ rows, load } = recorded.results);
+    file = from;
+  } else {
+    for (const protocol of PROTOCOLS)
+      for (const f of [1, 2]) rows.push(...(await count(protocol, f)));
+    load = [await throughput(1), await throughput(16)];
+    file = writeResults('commit', machine, {
+      txns: TXNS,
+      loadSeconds: LOAD_SECONDS,
+      rows,
+      load,
+    });
+  }
   const section = [
     '## Transactions across groups, counted against the paper (`npm run bench:commit`)',
     '',
@@ -288,6 +304,7 @@ async function main(): Promise<void> {
     '',
     'Every difference from the paper, measured here and closed-form checked in the simulator (`npm run sim:commit -- --count` counts the same machines without NATS):',
     '',
+    "- **Two-phase commit** sends 3N (the paper 3N−1, whose initiating RM's BeginCommit is also its vote: here the client asks the coordinator, which asks all N RMs) in 3 delays (the paper 4: no BeginCommit). Its coordinator's outcome record is a `txn_decided` entry in the coordinating group's log, so the groups' log columns carry one entry more than Paxos Commit's, and a coordinator that takes over finds it: 2PC here does not block on a dead coordinator, because its log is replicated; the simulator's 2PC, whose coordinator has one disk, shows the blocking.",
     "- **Commit messages.** Paxos Commit sends N(6F+5): N requests to prepare (the paper's N−1 plus a BeginCommit: here the client asks the coordinator, which is no RM), each RM's phase 2a to all 2F+1 acceptors (the paper: F+1), each acceptor's answer to the RM that proposed (the paper has none; the RM needs it only when it would conclude alone, and the acceptor machine always answers), each acceptor's phase 2b *per instance* to the coordinator (the paper bundles an acceptor's 2b for all N instances into one message: N(2F+1) against F+1), and N outcomes. Faster Paxos Commit: N + N(2F+1)(N+3): the phase 2b per instance goes to the coordinator and all N RMs, unbundled, and there is no phase 3. A fraction above the formula is a resend or an RM's outcome query when a transaction took over 200 ms.",
     "- **Between nodes** leaves out a node's messages to itself (the paper's co-located count puts the coordinator and acceptors on RMs' machines): here every node serves every group, so the coordinating group's leader is an RM and an acceptor, and other groups' leaders may share a node.",
     '- **Delays.** 4 to the RMs for Paxos Commit and 3 for Faster (the paper 5 and 4): no BeginCommit hop. The coordinator knows one delay before the RMs (phase 3), and answers the client then.',
