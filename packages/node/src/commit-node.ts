@@ -1,22 +1,21 @@
 import { join } from 'node:path';
-import {
-  type CommitEffect,
-  type CommitEvent,
-  type CommitMessage,
-  type CommitRules,
-  coordinatorMachine,
-  type Outcome,
-  rmMachine,
-  twoPhaseCoordinatorMachine,
-  type Vote,
-} from '@synod/commit';
+import type { CommitEffect, CommitEvent, CommitMessage, Outcome, Vote } from '@synod/commit';
 import type { ClientResponse, Command, PlainData } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import type { Subscription, Transport, TransportMessage } from '@synod/transport';
-import { type AnyActorRef, createActor } from 'xstate';
+import type { AnyActorRef } from 'xstate';
 import type { TransactionCoordinator } from './client-requests.js';
 import { CommitAcceptor } from './commit-acceptor.js';
 import { CausalHops } from './commit-hops.js';
+import {
+  LINGER_MS,
+  paxosCoordinator,
+  RECOVER_MS,
+  ROUNDS_PER_LEADERSHIP,
+  type Running,
+  resourceManager,
+  twoPhaseCoordinator,
+} from './commit-machines.js';
 import {
   type CommitCounts,
   type CommitGroup,
@@ -32,35 +31,6 @@ import {
   encodeCommit,
 } from './commit-wire.js';
 import { readTxnOps, type TxnMeta, type TxnWrite, txidOf } from './kv-transactions.js';
-
-/** How long a coordinator waits for every RM's vote before it takes their instances over. */
-const FIRST_PHASE_MS = 500;
-/** A coordinator started by an RM's question takes over sooner: the RMs already voted. */
-const TAKEOVER_PHASE_MS = 150;
-/**
- * Resends of a coordinator's and an RM's last message: well above a transaction's usual 5-30 ms
- * on a loaded machine, so messages are sent again for a loss, not for a slow machine.
- */
-const RESEND_MS = 200;
-/** A decided coordinator stays to answer RMs that missed the outcome. */
-const LINGER_MS = 10_000;
-/** How often a leader looks for transactions its group voted on and has no RM for. */
-const RECOVER_MS = 500;
-/** Coordinator rounds: a leadership round's own range, so no two lives share a ballot. */
-const ROUNDS_PER_LEADERSHIP = 2 ** 16;
-
-interface Running {
-  readonly role: 'coordinator' | 'rm';
-  readonly meta: TxnMeta;
-  /** The RM's group, for an RM. */
-  readonly rm?: string;
-  readonly actor: AnyActorRef;
-  readonly timers: Map<string, NodeJS.Timeout>;
-  /** Clients waiting for a coordinator's outcome. */
-  readonly waiting: ((response: ClientResponse) => void)[];
-  /** A coordinator's writes per RM group (the first coordinator of a transaction only). */
-  readonly writes?: ReadonlyMap<string, readonly TxnWrite[]>;
-}
 
 /**
  * Paxos Commit in a node process (@synod/commit's machines, run here as the simulator runs
@@ -329,20 +299,7 @@ export class CommitNode implements TransactionCoordinator {
     // Each coordinator its own range of rounds within this leadership's (see ROUNDS_PER_LEADERSHIP).
     const minRound = (this.#roundBase.get(meta.coordinator) ?? 0) + 1;
     this.#roundBase.set(meta.coordinator, minRound + 255);
-    return createActor(coordinatorMachine, {
-      input: {
-        txid: meta.txid,
-        nodeId: this.#o.nodeId,
-        rms: meta.rms,
-        acceptorCount: meta.acceptors.length,
-        initial,
-        phaseTimeoutMs: initial ? FIRST_PHASE_MS : TAKEOVER_PHASE_MS,
-        announces: meta.protocol !== 'faster-paxos-commit',
-        minRound,
-        resendMs: RESEND_MS,
-        ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
-      },
-    });
+    return paxosCoordinator(meta, this.#o.nodeId, initial, minRound, this.#o.rules);
   }
 
   /**
@@ -357,16 +314,7 @@ export class CommitNode implements TransactionCoordinator {
         ?.readState({ op: 'txn_decided', txid: meta.txid }) as { outcome?: Outcome } | null;
       outcome = found?.outcome;
     }
-    return createActor(twoPhaseCoordinatorMachine, {
-      input: {
-        txid: meta.txid,
-        nodeId: this.#o.nodeId,
-        rms: meta.rms,
-        voteTimeoutMs: FIRST_PHASE_MS,
-        resendMs: RESEND_MS,
-        recovered: outcome === undefined ? [] : [{ kind: 'outcome', outcome }],
-      },
-    });
+    return twoPhaseCoordinator(meta, this.#o.nodeId, outcome);
   }
 
   /**
@@ -375,19 +323,7 @@ export class CommitNode implements TransactionCoordinator {
    */
   #startRm(meta: TxnMeta, rm: string, vote: Vote, logged: boolean): Running | undefined {
     if (!this.#leads(rm)) return undefined;
-    const actor = createActor(rmMachine, {
-      input: {
-        txid: meta.txid,
-        rm,
-        rms: meta.rms,
-        vote,
-        protocol: meta.protocol,
-        acceptorCount: meta.acceptors.length,
-        recovered: logged ? [{ kind: 'vote', vote }] : [],
-        resendMs: RESEND_MS,
-        ...(this.#o.rules === undefined ? {} : { rules: this.#o.rules }),
-      },
-    });
+    const actor = resourceManager(meta, rm, vote, logged, this.#o.rules);
     return this.#run(rmKey(meta.txid, rm), { role: 'rm', meta, rm, actor });
   }
 
