@@ -143,6 +143,8 @@ export function readTxnMeta(value: PlainData | undefined): TxnMeta {
 
 /** The transactions of one kv replica: numbering, votes, held keys, staged writes. */
 export class KvTransactions {
+  /** How many decided transactions' votes are remembered (MAX_DECIDED; less in tests). */
+  readonly #maxDecided: number;
   /** The last number given to a transaction this group coordinates. */
   numbered = 0;
   readonly open = new Map<string, OpenTxn>();
@@ -159,6 +161,10 @@ export class KvTransactions {
    * one then blocks, as in two-phase commit.
    */
   readonly tmOutcomes = new Map<string, 'committed' | 'aborted'>();
+
+  constructor(maxDecided = MAX_DECIDED) {
+    this.#maxDecided = maxDecided;
+  }
 
   /** `txn_decided`: the two-phase coordinator's outcome, or the one logged before it. */
   tmDecide(txid: string, outcome: 'committed' | 'aborted'): PlainData {
@@ -236,7 +242,7 @@ export class KvTransactions {
     this.open.delete(txid);
     for (const w of open.writes) if (this.held.get(w.key) === txid) this.held.delete(w.key);
     this.decided.set(txid, open.vote);
-    while (this.decided.size > MAX_DECIDED) {
+    while (this.decided.size > this.#maxDecided) {
       const [oldest] = this.decided.keys();
       this.decided.delete(oldest!);
       const { coordinator, number } = splitTxid(oldest!);
