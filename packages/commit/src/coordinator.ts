@@ -36,6 +36,12 @@ export interface CoordinatorInput {
   readonly announces?: boolean;
   /** Rounds below this are not used (a restarted coordinator starts above its old ones). */
   readonly minRound?: number;
+  /**
+   * Rounds above this are not used: a host that gives each life of its coordinators a range of
+   * rounds keeps two lives from ever sharing a ballot. A coordinator that would need a higher
+   * one stops taking over (one with a higher range decides; the RMs keep asking).
+   */
+  readonly maxRound?: number;
   readonly rules?: CommitRules;
   /** How long it waits before sending its last message again (default RESEND_MS). */
   readonly resendMs?: number;
@@ -144,7 +150,8 @@ function announce(
 
 /** Phase 1, at a fresh ballot of this coordinator's, for every instance not yet chosen. */
 function takeOver(context: CoordinatorContext, emit: Emit): void {
-  const { txid, nodeId } = context.input;
+  const { txid, nodeId, maxRound } = context.input;
+  if (maxRound !== undefined && context.round > maxRound) return;
   const ballot: Ballot = { round: context.round++, nodeId };
   for (const rm of context.tally.undecided()) {
     context.phase1.set(rm, { ballot, promises: new Map(), proposed: false });

@@ -130,7 +130,10 @@ describe('resource manager', () => {
 });
 
 describe('Paxos Commit coordinator', () => {
-  const start = (plant?: 'coordinator-proposes-prepared') => {
+  const start = (
+    plant?: 'coordinator-proposes-prepared',
+    rounds: { minRound?: number; maxRound?: number } = {},
+  ) => {
     const c = createActor(coordinatorMachine, {
       input: {
         txid: TX,
@@ -140,6 +143,7 @@ describe('Paxos Commit coordinator', () => {
         initial: true,
         phaseTimeoutMs: 100,
         rules: commitRulesFor(plant),
+        ...rounds,
       },
     });
     const effects = record(c);
@@ -164,6 +168,31 @@ describe('Paxos Commit coordinator', () => {
       from: 'c1',
       outcome: 'committed',
     });
+  });
+
+  it('takes over only at rounds within its range, and stops at its end', () => {
+    const { c, effects } = start(undefined, { minRound: 7, maxRound: 8 });
+    const rounds = () =>
+      sent(effects).flatMap((m) => (m.type === 'prepare' ? [m.ballot.round] : []));
+    c.send({ type: 'timer', timer: 'phase' });
+    // A higher ballot holds at an acceptor: the next round would be past the range.
+    c.send({
+      type: 'message',
+      message: {
+        type: 'promise',
+        group: TX,
+        from: 'a1',
+        ballot: ballot(7, 'c1'),
+        instance: instanceOf(TX, 'r1'),
+        ok: false,
+        promised: ballot(50, 'c9'),
+        accepted: [],
+        more: false,
+      },
+    });
+    c.send({ type: 'timer', timer: 'phase' });
+    c.send({ type: 'timer', timer: 'phase' });
+    expect(new Set(rounds())).toEqual(new Set([7]));
   });
 
   it('aborts as soon as one instance chose aborted', () => {

@@ -28,7 +28,16 @@ export const RESEND_MS = 200;
 export const LINGER_MS = 10_000;
 /** How often a leader looks for transactions its group voted on and has no RM for. */
 export const RECOVER_MS = 500;
-/** Coordinator rounds: a leadership round's own range, so no two lives share a ballot. */
+/**
+ * Coordinator rounds. Every coordinator of this node while it leads the coordinating group at
+ * leadership round L uses rounds in [L·2^16 + 1, (L+1)·2^16 − 1] and never above (maxRound):
+ * a later leadership of this node has a higher L, so no two lives of a coordinator share a
+ * ballot. Within one leadership, two coordinators of one transaction follow each other (the
+ * second starts once the first decided and left), and a second that meets the first's
+ * ballot finds every instance chosen in any majority's promises, so it proposes the same
+ * values. A leader's round is above every earlier leader's: it never needs a round past its
+ * range, except against a forged ballot, and then it stops rather than collide.
+ */
 export const ROUNDS_PER_LEADERSHIP = 2 ** 16;
 
 export interface Running {
@@ -49,7 +58,7 @@ export function paxosCoordinator(
   meta: TxnMeta,
   nodeId: string,
   initial: boolean,
-  minRound: number,
+  rounds: { readonly min: number; readonly max: number },
   rules: CommitRules | undefined,
 ): AnyActorRef {
   return createActor(coordinatorMachine, {
@@ -61,7 +70,8 @@ export function paxosCoordinator(
       initial,
       phaseTimeoutMs: initial ? FIRST_PHASE_MS : TAKEOVER_PHASE_MS,
       announces: meta.protocol !== 'faster-paxos-commit',
-      minRound,
+      minRound: rounds.min,
+      maxRound: rounds.max,
       resendMs: RESEND_MS,
       ...(rules === undefined ? {} : { rules }),
     },

@@ -42,7 +42,8 @@ import { readTxnOps, type TxnMeta, type TxnWrite, txidOf } from './kv-transactio
  * - The commit acceptors of a transaction are those of its coordinating group's members when it
  *   began (`meta.acceptors`), one per process, in `commit.acceptor.log`: 2F+1 = the group size.
  * - A coordinator keeps nothing on disk; one taking over (a new leader, asked by an RM) runs
- *   phase 1 at rounds above its leadership round's range, so no two of its lives share a ballot.
+ *   phase 1 at rounds within its leadership round's own range, so no two of its lives share a
+ *   ballot (commit-machines.ts, ROUNDS_PER_LEADERSHIP).
  */
 export class CommitNode implements TransactionCoordinator {
   readonly #o: CommitNodeOptions;
@@ -54,8 +55,6 @@ export class CommitNode implements TransactionCoordinator {
   readonly #leaderSubs = new Map<string, Subscription[]>();
   readonly #recovery = new Map<string, NodeJS.Timeout>();
   readonly #subs: Subscription[] = [];
-  /** A coordinator's round range within the leadership, per group. */
-  readonly #roundBase = new Map<string, number>();
   readonly #counts = {
     sent: {} as Record<string, number>,
     received: {} as Record<string, number>,
@@ -166,7 +165,6 @@ export class CommitNode implements TransactionCoordinator {
         t.subscribe(s.coordinator, (m) => this.#receive(m, 'coordinator')),
         t.subscribe(s.rm, (m) => this.#receive(m, 'rm')),
       ]);
-      this.#roundBase.set(name, (group.leaderRound() ?? 0) * ROUNDS_PER_LEADERSHIP);
       this.#recovery.set(
         name,
         setInterval(() => this.#recover(group), RECOVER_MS),
@@ -287,6 +285,7 @@ export class CommitNode implements TransactionCoordinator {
       meta.protocol === '2pc'
         ? this.#twoPhaseCoordinator(meta)
         : this.#paxosCoordinator(meta, initial);
+    if (actor === undefined) return undefined;
     return this.#run(meta.txid, {
       role: 'coordinator',
       meta,
@@ -295,11 +294,13 @@ export class CommitNode implements TransactionCoordinator {
     });
   }
 
-  #paxosCoordinator(meta: TxnMeta, initial: boolean): AnyActorRef {
-    // Each coordinator its own range of rounds within this leadership's (see ROUNDS_PER_LEADERSHIP).
-    const minRound = (this.#roundBase.get(meta.coordinator) ?? 0) + 1;
-    this.#roundBase.set(meta.coordinator, minRound + 255);
-    return paxosCoordinator(meta, this.#o.nodeId, initial, minRound, this.#o.rules);
+  /** Undefined when this node's leadership round is not known: it then coordinates nothing. */
+  #paxosCoordinator(meta: TxnMeta, initial: boolean): AnyActorRef | undefined {
+    const leadership = this.#groups.get(meta.coordinator)?.leaderRound();
+    if (leadership === undefined) return undefined;
+    const base = leadership * ROUNDS_PER_LEADERSHIP;
+    const rounds = { min: base + 1, max: base + ROUNDS_PER_LEADERSHIP - 1 };
+    return paxosCoordinator(meta, this.#o.nodeId, initial, rounds, this.#o.rules);
   }
 
   /**

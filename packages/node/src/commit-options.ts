@@ -9,7 +9,7 @@ export interface CommitGroup {
   readonly group: string;
   readonly leader: string | undefined;
   members(): readonly string[];
-  /** This node's leadership round while it leads (its coordinators' rounds start above it). */
+  /** This node's leadership round while it leads (its coordinators' rounds are within its range). */
   leaderRound(): number | undefined;
   /** Logs a write of the node's own through this node, the leader; rejects otherwise. */
   logInternal(command: Command): Promise<PlainData>;
