@@ -16,6 +16,8 @@ export interface CommitAcceptorOptions {
   readonly store: AcceptorStore;
   readonly hops: CausalHops;
   publish(subject: string, meta: TxnMeta, message: CommitMessage, kind: string): void;
+  /** Whether `node` is now a member of `group`, as this node knows it (a leader after a change). */
+  isMember(group: string, node: string): boolean;
   /** The store failed: the node cannot keep its promises, and stops. */
   fatal(error: unknown): void;
 }
@@ -57,8 +59,8 @@ export class CommitAcceptor {
   /**
    * Phase 1a and 2a, believed only within the transaction's own rules: this node is one of its
    * acceptors; round 0 is only the instance's own RM's, and only for phase 2a; a higher round
-   * only at the sender's own ballot, from one of the transaction's acceptors (its coordinating
-   * group's members, whose leaders coordinate).
+   * only at the sender's own ballot, from a node that may coordinate it: one of its acceptors
+   * (the coordinating group's members when it began) or a member now (a leader after a change).
    */
   receive(envelope: CommitEnvelope): void {
     const { meta, node, message } = envelope;
@@ -68,7 +70,8 @@ export class CommitAcceptor {
       message.instance === undefined ? '' : String(message.instance).slice(meta.txid.length + 1);
     const b = message.ballot;
     if (b.round === 0 ? message.type !== 'accept' || b.nodeId !== rm : b.nodeId !== node) return;
-    if (b.round > 0 && !meta.acceptors.includes(node)) return;
+    if (b.round > 0 && !meta.acceptors.includes(node) && !this.#o.isMember(meta.coordinator, node))
+      return;
     this.#known.delete(meta.txid);
     this.#known.set(meta.txid, meta);
     if (this.#known.size > MAX_KNOWN_TRANSACTIONS)

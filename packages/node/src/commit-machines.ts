@@ -24,8 +24,11 @@ export const TAKEOVER_PHASE_MS = 150;
  * on a loaded machine, so messages are sent again for a loss, not for a slow machine.
  */
 export const RESEND_MS = 200;
-/** A decided coordinator stays to answer RMs that missed the outcome. */
-export const LINGER_MS = 10_000;
+/**
+ * A decided coordinator stays a while to answer RMs that missed the outcome; one that asks later
+ * meets a coordinator taking over, whose phase 1 finds the same outcome.
+ */
+export const LINGER_MS = 2_000;
 /** How often a leader looks for transactions its group voted on and has no RM for. */
 export const RECOVER_MS = 500;
 /**

@@ -77,6 +77,11 @@ export class CommitNode implements TransactionCoordinator {
       hops: this.#hops,
       publish: (subject, meta, message, kind) => this.#publish(subject, meta, message, kind),
       fatal: (error) => options.fatal?.(error),
+      isMember: (group, node) =>
+        options.groups
+          .find((g) => g.group === group)
+          ?.members()
+          .includes(node) === true,
     });
     const t = options.transport;
     this.#subs.push(t.subscribe(commitRepliesTo(options.nodeId), (m) => this.#receive(m, 'reply')));
