@@ -94,6 +94,45 @@ describe('one node process serving two groups', () => {
     ).toBe('south-1');
   });
 
+  it('a node stopped with SIGTERM while both groups take writes exits 0, each group closing only its own share of the connection', async () => {
+    let writing = true;
+    let seq = 0;
+    const load = Promise.all(
+      GROUPS.map(async (group) => {
+        while (writing)
+          await cluster
+            .ask(
+              `synod.${group}.write`,
+              {
+                clientId: `stop-${group}`,
+                seq: ++seq,
+                command: { op: 'put', key: 'k', value: `${seq}` },
+              },
+              2_000,
+            )
+            .catch(() => undefined);
+      }),
+    );
+    for (const id of peers) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const child = cluster.processes.get(id)!;
+      const exited = new Promise<[number | null, string | null]>((resolve) =>
+        child.once('exit', (code, signal) => resolve([code, signal])),
+      );
+      child.kill('SIGTERM');
+      expect(await exited, `${id}'s exit`).toEqual([0, null]);
+      cluster.startNode(id);
+      for (const group of GROUPS)
+        await until(
+          `a leader of ${group} again`,
+          async () => (await leaderOf(group)) !== undefined,
+          20_000,
+        );
+    }
+    writing = false;
+    await load;
+  }, 90_000);
+
   it('refuses a group named twice, and SQL with several groups, saying why', async () => {
     const start = (...args: string[]) =>
       run(process.execPath, [

@@ -17,7 +17,7 @@ import {
   SqlMachine,
   startEmbeddedPostgres,
 } from '@synod/pg-applier';
-import { connectNats, type Transport } from '@synod/transport';
+import { connectNats, type Transport, TransportLease } from '@synod/transport';
 import { Cleanup } from './cleanup.js';
 import type { NodeSettings } from './node-settings.js';
 import { listenForStop } from './stop-signals.js';
@@ -92,12 +92,13 @@ export async function runNode(s: NodeSettings): Promise<void> {
         const groupLock = await lockDataDir(dir);
         cleanup.add(`the ${group} data directory lock`, () => groupLock.release());
         const groupLogger = logger.child({ group });
+        // Each group's node closes its own lease as it stops, not the connection the others use.
         const { runtime, info } = await startGroup(
           s,
           group,
           dir,
           groupLock,
-          transport,
+          new TransportLease(transport),
           groupLogger,
           cleanup,
           reportFatal,

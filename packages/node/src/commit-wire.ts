@@ -24,14 +24,30 @@ import { CommandError } from './state-machine.js';
  *   the outcome, and in Faster Paxos Commit the acceptors' phase 2b;
  * - `synod.<c>.commit.node.<id>`: an acceptor's answer to the node that asked.
  */
-export function commitSubjects(group: string) {
+export interface CommitSubjects {
+  readonly acceptor: string;
+  readonly coordinator: string;
+  readonly rm: string;
+  node(nodeId: string): string;
+}
+
+/** Built once per group: every commit message is published on one (a profile found it hot). */
+const subjectsByGroup = new Map<string, CommitSubjects>();
+const MAX_CACHED_GROUPS = 1_024;
+
+export function commitSubjects(group: string): CommitSubjects {
+  const cached = subjectsByGroup.get(group);
+  if (cached !== undefined) return cached;
   const prefix = `synod.${assertGroupName(group)}.commit`;
-  return {
+  const subjects: CommitSubjects = {
     acceptor: `${prefix}.acceptor`,
     coordinator: `${prefix}.coordinator`,
     rm: `${prefix}.rm`,
     node: (nodeId: string) => `${prefix}.node.${assertNodeId(nodeId)}`,
   };
+  if (subjectsByGroup.size >= MAX_CACHED_GROUPS) subjectsByGroup.clear();
+  subjectsByGroup.set(group, subjects);
+  return subjects;
 }
 
 /** Every group's answers to one node. */

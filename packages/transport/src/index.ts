@@ -25,6 +25,7 @@ export {
 export { createRng, type Rng } from './rng.js';
 export { realScheduler, type Scheduler, type TimerHandle } from './scheduler.js';
 export { assertPublishSubject, subjectMatches } from './subjects.js';
+export { TransportLease } from './transport-lease.js';
 export type {
   GatherOptions,
   GatherResult,
