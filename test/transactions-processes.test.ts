@@ -72,32 +72,41 @@ async function everyReplica(
   );
 }
 
+/**
+ * A nats-server and the three `--group north,south` processes, started before a describe
+ * block's tests (with these flags and environment) and stopped after; `set` receives them.
+ */
+function withCluster(
+  set: (cluster: ProcessCluster) => void,
+  extraArgs: readonly string[] = [],
+  env: Record<string, string> = {},
+): void {
+  let server: NatsServer | undefined;
+  let cluster: ProcessCluster | undefined;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    const started = await ProcessCluster.start(GROUPS, peers, [server.url], extraArgs, env);
+    cluster = started;
+    set(started);
+    for (const group of ['north', 'south'])
+      await until(
+        `a leader of ${group}`,
+        async () => (await leaderOf(started, group)) !== undefined,
+        20_000,
+      );
+  }, 40_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await server?.stop();
+  });
+}
+
 describe.each(['paxos-commit', 'faster-paxos-commit', '2pc'])(
   'a transaction across two groups, through %s',
   (protocol) => {
-    let server: NatsServer;
     let cluster: ProcessCluster;
     const { txn, replica } = txnHelpers(() => cluster);
-
-    beforeAll(async () => {
-      server = await startNatsServer();
-      cluster = await ProcessCluster.start(
-        GROUPS,
-        peers,
-        [server.url],
-        ['--commit-protocol', protocol],
-      );
-      for (const group of ['north', 'south'])
-        await until(
-          `a leader of ${group}`,
-          async () => (await leaderOf(cluster, group)) !== undefined,
-          20_000,
-        );
-    }, 40_000);
-    afterAll(async () => {
-      await cluster?.stop();
-      await server?.stop();
-    });
+    withCluster((c) => (cluster = c), ['--commit-protocol', protocol]);
 
     it('commits on every replica of both groups', async () => {
       const answer = await txn([
@@ -169,28 +178,11 @@ describe.each(['paxos-commit', 'faster-paxos-commit', '2pc'])(
 );
 
 describe('the coordinator SIGKILLed between prepare and outcome', () => {
-  let server: NatsServer;
   let cluster: ProcessCluster;
   const { txn } = txnHelpers(() => cluster);
-
-  beforeAll(async () => {
-    server = await startNatsServer();
-    // Every node kills itself (SIGKILL) the moment a coordinator of its knows an outcome,
-    // before it tells any RM or the client; restarted, it runs without the failpoint.
-    cluster = await ProcessCluster.start(GROUPS, peers, [server.url], [], {
-      SYNOD_FAILPOINT: 'commit-coordinator-decided',
-    });
-    for (const group of ['north', 'south'])
-      await until(
-        `a leader of ${group}`,
-        async () => (await leaderOf(cluster, group)) !== undefined,
-        20_000,
-      );
-  }, 40_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await server?.stop();
-  });
+  // Every node kills itself (SIGKILL) the moment a coordinator of its knows an outcome,
+  // before it tells any RM or the client; restarted, it runs without the failpoint.
+  withCluster((c) => (cluster = c), [], { SYNOD_FAILPOINT: 'commit-coordinator-decided' });
 
   it('the RMs learn the outcome from a new coordinator, and it is the same everywhere', async () => {
     const coordinator = (await leaderOf(cluster, 'north'))!;
@@ -232,26 +224,9 @@ describe('the coordinator SIGKILLed between prepare and outcome', () => {
 });
 
 describe("a group's RM SIGKILLed once its vote is in its log, before it proposes it", () => {
-  let server: NatsServer;
   let cluster: ProcessCluster;
   const { txn } = txnHelpers(() => cluster);
-
-  beforeAll(async () => {
-    server = await startNatsServer();
-    cluster = await ProcessCluster.start(GROUPS, peers, [server.url], [], {
-      SYNOD_FAILPOINT: 'commit-rm-prepared:south',
-    });
-    for (const group of ['north', 'south'])
-      await until(
-        `a leader of ${group}`,
-        async () => (await leaderOf(cluster, group)) !== undefined,
-        20_000,
-      );
-  }, 40_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await server?.stop();
-  });
+  withCluster((c) => (cluster = c), [], { SYNOD_FAILPOINT: 'commit-rm-prepared:south' });
 
   it("south's next leader finds the vote; the transaction ends alike in both groups and frees its keys", async () => {
     const rm = (await leaderOf(cluster, 'south'))!;
