@@ -1,10 +1,14 @@
 // Transactions across groups (issue 18): three `synod node start --group north,south` kv
 // processes over one nats-server; a `txn` on north's write subject commits through Paxos
 // Commit on every replica of both groups, or on none.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { SynodClient } from '@synod/client';
 import { type NatsServer, startNatsServer } from '@synod/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, until } from './support/process-cluster.js';
+import { ProcessCluster, SYNOD, until } from './support/process-cluster.js';
+
+const run = promisify(execFile);
 
 const peers = ['a', 'b', 'c'];
 const GROUPS = 'north,south';
@@ -159,6 +163,30 @@ describe.each(['paxos-commit', 'faster-paxos-commit', '2pc'])(
         value: 's',
       });
       await everyReplica(cluster, 'north', 'x', undefined);
+    });
+
+    it('synod kv txn commits, and says so', async () => {
+      const ops = [
+        { group: 'north', op: 'put', key: 'cli', value: 'n' },
+        { group: 'south', op: 'put', key: 'cli', value: 's' },
+      ];
+      const { stdout } = await run(process.execPath, [
+        SYNOD,
+        'kv',
+        'txn',
+        '--group',
+        'north',
+        JSON.stringify(ops),
+        '--nats',
+        cluster.natsUrls[0]!,
+      ]);
+      expect(stdout.trim()).toMatch(/^committed \(north\.\d+\)$/);
+      await everyReplica(cluster, 'south', 'cli', 's');
+      const bad = await run(process.execPath, [SYNOD, 'kv', 'txn', '--group', 'north', '{}']).catch(
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(bad).toMatchObject({ code: 2 });
+      expect((bad as { stderr: string }).stderr).toContain('a JSON array of writes');
     });
 
     it("refuses a bad transaction with a clear error, and nodes' own entries from clients", async () => {

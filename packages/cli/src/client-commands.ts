@@ -1,3 +1,4 @@
+import type { TxnOp } from '@synod/client';
 import { groupSubjects } from '@synod/protocol';
 import { print, withClient } from './client-session.js';
 import { parseCommand } from './command-line.js';
@@ -11,7 +12,7 @@ import { USAGE, UsageError } from './usage.js';
 // Every command checks its own arguments before withClient connects: a mistake never waits
 // for NATS.
 
-/** `synod kv put|get|delete|cas --group G ...`: the kv state machine. */
+/** `synod kv put|get|delete|cas|txn --group G ...`: the kv state machine. */
 export async function kv(args: string[]): Promise<void> {
   const [verb, ...rest] = args;
   const { values, positionals } = parseCommand(rest, {
@@ -19,15 +20,21 @@ export async function kv(args: string[]): Promise<void> {
     absent: { type: 'boolean' },
   } as const);
   if (values.help || verb === undefined || verb === '--help') return void console.log(USAGE.kv);
-  const arity: Record<string, number> = { put: 2, get: 1, delete: 1, cas: 3 };
+  const arity: Record<string, number> = { put: 2, get: 1, delete: 1, cas: 3, txn: 1 };
   const wanted = arity[verb];
   if (wanted === undefined)
-    throw new UsageError(`unknown kv operation ${verb}; use put, get, delete or cas`);
+    throw new UsageError(`unknown kv operation ${verb}; use put, get, delete, cas or txn`);
   if (positionals.length !== wanted) throw new UsageError(`kv ${verb} takes ${wanted} argument(s)`);
   const read = consistency(values.consistency);
   const [key, second, third] = positionals as [string, string?, string?];
+  const ops = verb === 'txn' ? txnOps(key) : [];
   await withClient(values, async (client) => {
     switch (verb) {
+      case 'txn': {
+        const answer = await client.txn(ops);
+        const { txid, committed } = answer.result as { txid: string; committed: boolean };
+        return print(values.json, answer, `${committed ? 'committed' : 'aborted'} (${txid})`);
+      }
       case 'put': {
         const answer = await client.put(key, second!);
         return print(values.json, answer, `OK (slot ${answer.slot})`);
@@ -49,6 +56,25 @@ export async function kv(args: string[]): Promise<void> {
       }
     }
   });
+}
+
+/** `kv txn`'s OPS: a JSON array of writes, each with its group (the nodes check each one). */
+function txnOps(text: string): TxnOp[] {
+  let ops: unknown;
+  try {
+    ops = JSON.parse(text);
+  } catch {
+    ops = undefined;
+  }
+  if (
+    !Array.isArray(ops) ||
+    ops.length === 0 ||
+    !ops.every((o) => o !== null && typeof o === 'object')
+  )
+    throw new UsageError(
+      'kv txn takes OPS, a JSON array of writes, e.g. \'[{"group":"g1","op":"put","key":"k","value":"v"}]\'',
+    );
+  return ops as TxnOp[];
 }
 
 /** `synod write --group G VALUE`: appends to a group running the log machine. */

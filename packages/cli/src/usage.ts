@@ -142,12 +142,15 @@ its index.`,
 
 Prints the values of the group's log state machine, one per line, from index --from (default
 0), at most --limit (default 100, at most 1000).`,
-  kv: `synod kv put|get|delete|cas --group GROUP [--nats URL] [NATS options] [--json] ...
+  kv: `synod kv put|get|delete|cas|txn --group GROUP [--nats URL] [NATS options] [--json] ...
 
   synod kv put --group G KEY VALUE
   synod kv get --group G KEY [--consistency strong|linearizable|optimistic]
   synod kv delete --group G KEY
-  synod kv cas --group G KEY EXPECT VALUE     (EXPECT "" with --absent: the key must not exist)`,
+  synod kv cas --group G KEY EXPECT VALUE     (EXPECT "" with --absent: the key must not exist)
+  synod kv txn --group G OPS                  (OPS: a JSON array of writes to several groups,
+      [{"group":"g1","op":"put","key":"k","value":"v"},{"group":"g2","op":"cas","key":"c",
+      "expect":"0","value":"1"}]: all commit or none; G coordinates; prints committed or aborted)`,
   paxos: `synod paxos --group GROUP KEY VALUE [--nats URL] [NATS options] [--json]
 
 Prints the value chosen for KEY: VALUE if this call won, or the value chosen before.`,
