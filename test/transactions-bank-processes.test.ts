@@ -129,6 +129,27 @@ async function violations(cluster: ProcessCluster, told: Map<string, Told>): Pro
         sum += Number(await onReplica(cluster, group, node, `acct-${i}`));
     if (sum !== START * ACCOUNTS * GROUPS.length) found.push(`${node}: balances sum to ${sum}`);
   }
+  // No transaction is left prepared anywhere, holding its keys for good.
+  const open = async () => {
+    const left: string[] = [];
+    for (const group of GROUPS)
+      for (const node of peers) {
+        const a = await ask(cluster, `synod.${group}.node.${node}.read`, {
+          command: { op: 'txn_open' },
+          consistency: 'optimistic',
+        });
+        const txns = (a.result as unknown as unknown[] | undefined) ?? ['(no answer)'];
+        if (txns.length > 0) left.push(`${group} on ${node}: ${txns.length} still prepared`);
+      }
+    return left;
+  };
+  const deadline = Date.now() + 20_000;
+  let left = await open();
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    left = await open();
+  }
+  found.push(...left);
   return found;
 }
 
