@@ -113,7 +113,8 @@ describe('one node process serving two groups', () => {
             .catch(() => undefined);
       }),
     );
-    for (const id of peers) {
+    // The leader of north: its host stops while it still leads and sends.
+    for (const id of [(await leaderOf('north'))!]) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const child = cluster.processes.get(id)!;
       const exited = new Promise<[number | null, string | null]>((resolve) =>
