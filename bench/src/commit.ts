@@ -12,7 +12,7 @@
 // - message delays on the longest causal chain, as the nodes count them (CommitEnvelope.hops);
 // - fsyncs: the commit acceptors' and the groups' logs'.
 // Then latency and throughput of cross-group transactions against single-group puts.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PAPER } from '@synod/commit';
 import { decodeCommit } from '@synod/node';
@@ -51,6 +51,8 @@ interface Row {
   readonly delaysToCoordinator: number;
   readonly delaysToRm: number;
   readonly acceptorFsyncs: number;
+  /** Bytes each node's commit.acceptor.log grew by (nothing compacts it yet). */
+  readonly acceptorLogBytes: number;
   readonly logFsyncs: number;
   readonly latencyP50Ms: number;
 }
@@ -167,7 +169,13 @@ async function count(protocol: Protocol, f: number): Promise<Row[]> {
           }
         return { log, acceptor };
       };
+      const logBytes = () =>
+        peers.reduce(
+          (sum, id) => sum + statSync(join(synod.dataDir, id, 'commit.acceptor.log')).size,
+          0,
+        ) / peers.length;
       const before = await fsyncs();
+      const bytesBefore = logBytes();
       watcher.reset(leaders);
       const latencies: number[] = [];
       let coordinatorDelays = 0;
@@ -184,6 +192,7 @@ async function count(protocol: Protocol, f: number): Promise<Row[]> {
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
       const after = await fsyncs();
+      const bytesAfter = logBytes();
       latencies.sort((a, b) => a - b);
       rows.push({
         protocol,
@@ -197,6 +206,7 @@ async function count(protocol: Protocol, f: number): Promise<Row[]> {
         delaysToCoordinator: coordinatorDelays,
         delaysToRm: rmDelays,
         acceptorFsyncs: round((after.acceptor - before.acceptor) / TXNS, 1),
+        acceptorLogBytes: round((bytesAfter - bytesBefore) / TXNS, 0),
         logFsyncs: round((after.log - before.log) / TXNS, 1),
         latencyP50Ms: round(percentile(latencies, 0.5), 2),
       });
@@ -257,13 +267,13 @@ async function throughput(clients: number): Promise<Record<string, number>> {
 
 function explain(rows: readonly Row[]): string {
   const lines = [
-    "| protocol | N | F | commit messages (between nodes) | paper (co-located) | delays to RMs (coordinator) | paper | commit acceptor fsyncs | groups' log messages, fsyncs | p50 ms |",
+    "| protocol | N | F | commit messages (between nodes) | paper (co-located) | delays to RMs (coordinator) | paper | commit acceptor fsyncs, log bytes | groups' log messages, fsyncs | p50 ms |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const p = PAPER[r.protocol];
     lines.push(
-      `| ${r.protocol} | ${r.n} | ${r.f} | ${r.commitMessages} (${r.commitMessagesBetweenNodes}) | ${p.messages(r.n, r.f)} (${p.colocatedMessages(r.n, r.f)}) | ${r.delaysToRm} (${r.delaysToCoordinator}) | ${p.delays} | ${r.acceptorFsyncs} | ${r.logMessages}, ${r.logFsyncs} | ${r.latencyP50Ms} |`,
+      `| ${r.protocol} | ${r.n} | ${r.f} | ${r.commitMessages} (${r.commitMessagesBetweenNodes}) | ${p.messages(r.n, r.f)} (${p.colocatedMessages(r.n, r.f)}) | ${r.delaysToRm} (${r.delaysToCoordinator}) | ${p.delays} | ${r.acceptorFsyncs}, ${r.acceptorLogBytes ?? '-'} | ${r.logMessages}, ${r.logFsyncs} | ${r.latencyP50Ms} |`,
     );
   }
   return lines.join('\n');
@@ -308,7 +318,7 @@ async function main(): Promise<void> {
     "- **Commit messages.** Paxos Commit sends N(6F+5): N requests to prepare (the paper's N−1 plus a BeginCommit: here the client asks the coordinator, which is no RM), each RM's phase 2a to all 2F+1 acceptors (the paper: F+1), each acceptor's answer to the RM that proposed (the paper has none; the RM needs it only when it would conclude alone, and the acceptor machine always answers), each acceptor's phase 2b *per instance* to the coordinator (the paper bundles an acceptor's 2b for all N instances into one message: N(2F+1) against F+1), and N outcomes. Faster Paxos Commit: N + N(2F+1)(N+3): the phase 2b per instance goes to the coordinator and all N RMs, unbundled, and there is no phase 3. A fraction above the formula is a resend or an RM's outcome query when a transaction took over 200 ms.",
     "- **Between nodes** leaves out a node's messages to itself (the paper's co-located count puts the coordinator and acceptors on RMs' machines): here every node serves every group, so the coordinating group's leader is an RM and an acceptor, and other groups' leaders may share a node.",
     '- **Delays.** 4 to the RMs for Paxos Commit and 3 for Faster (the paper 5 and 4): no BeginCommit hop. The coordinator knows one delay before the RMs (phase 3), and answers the client then.',
-    "- **Durable writes.** The paper's RM writes its vote and outcome to its own disk; a synod RM is a group, whose record is a log entry replicated to 2F+1 acceptors: N `txn_prepare` and N `txn_outcome` entries, and the coordinating group's `txn` entry that numbers the transaction, each with its own accept, accepted and decide messages (the groups' log columns; heartbeats left out). The commit acceptors' fsyncs are fewer than their N(2F+1) acceptances because an acceptor's group commit writes the accepts that arrive together in one fsync.",
+    "- **Durable writes.** The paper's RM writes its vote and outcome to its own disk; a synod RM is a group, whose record is a log entry replicated to 2F+1 acceptors: N `txn_prepare` and N `txn_outcome` entries, and the coordinating group's `txn` entry that numbers the transaction, each with its own accept, accepted and decide messages (the groups' log columns; heartbeats left out). The commit acceptors' fsyncs are fewer than their N(2F+1) acceptances because an acceptor's group commit writes the accepts that arrive together in one fsync. Their log bytes are what each node's `commit.acceptor.log` grows by per transaction: nothing compacts it yet.",
     '',
     'Cross-group transactions against single-group writes, on one cluster of three processes serving g1 and g2 (Paxos Commit, F = 1), `clients` loops at once for ' +
       LOAD_SECONDS +
