@@ -10,7 +10,7 @@ import {
   type CommitEmit as Emit,
   instanceOf,
   type Outcome,
-  RESEND_MS,
+  resendTimer,
   tellOutcome,
   type Vote,
   voteAccept,
@@ -84,11 +84,7 @@ export const coordinatorMachine = setup({
       const { txid, nodeId, initial } = context.input;
       if (initial) enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'phase', delayMs: context.input.phaseTimeoutMs });
-      enqueue.emit({
-        type: 'setTimer',
-        timer: 'resend',
-        delayMs: context.input.resendMs ?? RESEND_MS,
-      });
+      enqueue.emit(resendTimer(context.input));
     }),
     handle: enqueueActions(({ context, event, enqueue }) => {
       const emit = enqueue.emit;
@@ -100,7 +96,7 @@ export const coordinatorMachine = setup({
         } else if (event.timer === 'resend' && context.outcome === undefined) {
           // RMs that have not been heard from may have missed the request to prepare.
           if (context.input.initial) emit(askToPrepare(txid, nodeId));
-          emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
+          emit(resendTimer(context.input));
         }
         return;
       }

@@ -10,7 +10,7 @@ import {
   type CommitEmit as Emit,
   instanceOf,
   type Outcome,
-  RESEND_MS,
+  resendTimer,
   rmBallot,
   type Vote,
   voteAccept,
@@ -66,11 +66,7 @@ export const rmMachine = setup({
   },
   actions: {
     start: enqueueActions(({ context, enqueue }) => {
-      enqueue.emit({
-        type: 'setTimer',
-        timer: 'resend',
-        delayMs: context.input.resendMs ?? RESEND_MS,
-      });
+      enqueue.emit(resendTimer(context.input));
       if (context.outcome !== undefined)
         enqueue.emit({ type: 'decided', outcome: context.outcome });
     }),
@@ -94,7 +90,7 @@ export const rmMachine = setup({
         if (context.outcome !== undefined) return;
         if (context.voted !== undefined) sendVote(context, emit);
         emit({ type: 'send', to: { kind: 'coordinators' }, message: query(txid, rm) });
-        emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
+        emit(resendTimer(context.input));
         return;
       }
       const m = event.message;

@@ -6,7 +6,7 @@ import {
   type CommitRecord,
   type CommitEmit as Emit,
   type Outcome,
-  RESEND_MS,
+  resendTimer,
   tellOutcome,
   type Vote,
 } from './types.js';
@@ -55,11 +55,7 @@ export const twoPhaseCoordinatorMachine = setup({
       if ((context.input.recovered ?? []).length === 0 && context.votes.size === 0)
         enqueue.emit(askToPrepare(txid, nodeId));
       enqueue.emit({ type: 'setTimer', timer: 'votes', delayMs: context.input.voteTimeoutMs });
-      enqueue.emit({
-        type: 'setTimer',
-        timer: 'resend',
-        delayMs: context.input.resendMs ?? RESEND_MS,
-      });
+      enqueue.emit(resendTimer(context.input));
     }),
     handle: enqueueActions(({ context, event, enqueue }) => {
       const emit = enqueue.emit;
@@ -76,7 +72,7 @@ export const twoPhaseCoordinatorMachine = setup({
         if (event.timer === 'votes') log(context, 'aborted', emit);
         else if (event.timer === 'resend') {
           emit(askToPrepare(txid, nodeId));
-          emit({ type: 'setTimer', timer: 'resend', delayMs: context.input.resendMs ?? RESEND_MS });
+          emit(resendTimer(context.input));
         }
         return;
       }

@@ -132,3 +132,12 @@ export function askToPrepare(txid: string, from: string) {
  * (CommitNode), so that a transaction slowed by a busy machine is not sent again and again.
  */
 export const RESEND_MS = 40;
+
+/** Sends its last message again after the machine's own interval (RESEND_MS by default). */
+export function resendTimer(input: { readonly resendMs?: number | undefined }) {
+  return {
+    type: 'setTimer',
+    timer: 'resend',
+    delayMs: input.resendMs ?? RESEND_MS,
+  } as const satisfies CommitEffect;
+}
