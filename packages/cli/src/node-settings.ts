@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MACHINES, RUNTIME_NUMBERS, type StateMachineKind } from '@synod/node';
+import type { CommitProtocol } from '@synod/commit';
+import { MACHINES, RUNTIME_NUMBERS, type StateMachineKind, TXN_PROTOCOLS } from '@synod/node';
 import { assertGroupName, assertNodeId } from '@synod/protocol';
 import type { CommonValues } from './command-line.js';
 import { type ConfigFile, fileProblem } from './config-file.js';
@@ -60,7 +61,7 @@ export interface NodeSettings {
   readonly snapshotEvery: number | undefined;
   readonly retainSlots: number | undefined;
   /** How the transactions (kv `txn`) this node's groups coordinate commit. */
-  readonly commitProtocol: 'paxos-commit' | 'faster-paxos-commit' | '2pc';
+  readonly commitProtocol: CommitProtocol;
   readonly maxBatch: number | undefined;
   readonly maxInFlight: number | undefined;
   /** Seconds between the leader's verify writes (0: none). */
@@ -114,13 +115,9 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     );
   const commitProtocol =
     values['commit-protocol'] ?? config.string('commitProtocol') ?? 'paxos-commit';
-  if (
-    commitProtocol !== 'paxos-commit' &&
-    commitProtocol !== 'faster-paxos-commit' &&
-    commitProtocol !== '2pc'
-  )
+  if (!(TXN_PROTOCOLS as readonly string[]).includes(commitProtocol))
     throw new OptionError(
-      `--commit-protocol must be paxos-commit, faster-paxos-commit or 2pc, got ${commitProtocol}`,
+      `--commit-protocol must be one of ${TXN_PROTOCOLS.join(', ')}, got ${commitProtocol}`,
     );
   const sqlListen = sqlAddress(values, config, port('sql-port', 'sqlPort'));
   if (sqlListen !== undefined && machineName !== 'sql')
@@ -153,7 +150,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     maxBatch: number('max-batch', 'maxBatch', RUNTIME_NUMBERS.maxBatch.min),
     maxInFlight: number('max-in-flight', 'maxInFlight', 1),
     verifyEverySeconds: number('verify-every', 'verifyEvery', 0),
-    commitProtocol,
+    commitProtocol: commitProtocol as CommitProtocol,
     nats: await natsConnection(values, config),
   };
   await assertUsableDataDirectory(data);

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import type { CommitEffect, CommitEvent, CommitMessage, Outcome, Vote } from '@synod/commit';
+import {
+  type CommitEffect,
+  type CommitEvent,
+  type CommitMessage,
+  instanceOf,
+  type Outcome,
+  type Vote,
+} from '@synod/commit';
 import type { ClientResponse, Command, PlainData } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
 import type { Subscription, Transport, TransportMessage } from '@synod/transport';
@@ -200,7 +207,7 @@ export class CommitNode implements TransactionCoordinator {
       return; // not a kv group
     }
     for (const { meta, vote } of open) {
-      const key = rmKey(meta.txid, group.group);
+      const key = instanceOf(meta.txid, group.group);
       if (!this.#running.has(key) && !this.#preparing.has(key))
         this.#startRm(meta, group.group, vote, true);
     }
@@ -242,14 +249,14 @@ export class CommitNode implements TransactionCoordinator {
       this.#startCoordinator(meta, false)?.actor.send({ type: 'message', message });
     if (via === 'reply' && (message.type === 'accepted' || message.type === 'promise'))
       for (const rm of meta.rms)
-        this.#running.get(rmKey(meta.txid, rm))?.actor.send({ type: 'message', message });
+        this.#running.get(instanceOf(meta.txid, rm))?.actor.send({ type: 'message', message });
   }
 
   /** To this group's RM: prepare and vote, the outcome, Faster Paxos Commit's phase 2b. */
   #toRm(envelope: CommitEnvelope, group: string): void {
     const { meta, message, writes } = envelope;
     if (!meta.rms.includes(group)) return;
-    const key = rmKey(meta.txid, group);
+    const key = instanceOf(meta.txid, group);
     const running = this.#running.get(key);
     if (running !== undefined) {
       running.actor.send({ type: 'message', message });
@@ -333,7 +340,7 @@ export class CommitNode implements TransactionCoordinator {
   #startRm(meta: TxnMeta, rm: string, vote: Vote, logged: boolean): Running | undefined {
     if (!this.#leads(rm)) return undefined;
     const actor = resourceManager(meta, rm, vote, logged, this.#o.rules);
-    return this.#run(rmKey(meta.txid, rm), { role: 'rm', meta, rm, actor });
+    return this.#run(instanceOf(meta.txid, rm), { role: 'rm', meta, rm, actor });
   }
 
   #leads(group: string): boolean {
@@ -499,5 +506,3 @@ export class CommitNode implements TransactionCoordinator {
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
 }
-
-const rmKey = (txid: string, rm: string): string => `${txid}/${rm}`;

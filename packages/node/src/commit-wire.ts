@@ -1,4 +1,4 @@
-import type { CommitMessage, Outcome } from '@synod/commit';
+import { type CommitMessage, instanceOf, type Outcome } from '@synod/commit';
 import {
   assertGroupName,
   assertNodeId,
@@ -140,7 +140,10 @@ function readMessage(m: unknown, meta: TxnMeta): CommitMessage {
       throw new DecodeError('INVALID_FIELD', 'm: not a commit instance message');
     // Every instance of a transaction is `<txid>/<rm>`, rm one of its groups.
     const instance = (peer as { instance?: unknown }).instance;
-    if (typeof instance !== 'string' || !meta.rms.some((rm) => instance === `${meta.txid}/${rm}`))
+    if (
+      typeof instance !== 'string' ||
+      !meta.rms.some((rm) => instance === instanceOf(meta.txid, rm))
+    )
       throw new DecodeError('INVALID_FIELD', 'm.instance: not an instance of this transaction');
     // The machines know a transaction's messages by its id in `group`.
     return { ...peer, group: meta.txid };

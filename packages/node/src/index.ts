@@ -13,6 +13,7 @@ export {
   type Verdict,
 } from './identity-messages.js';
 export { KeyHeldError, KV } from './kv-machine.js';
+export { TXN_PROTOCOLS } from './kv-transactions.js';
 export { LOG, MAX_LOG_READ } from './log-machine.js';
 export { MACHINES } from './machines.js';
 export { NodeRuntime, type NodeRuntimeOptions, type RuntimeMetrics } from './runtime.js';

@@ -1,3 +1,4 @@
+import type { CommitProtocol } from '@synod/commit';
 import { isValidName, type PlainData } from '@synod/protocol';
 import { CommandError, stringArg } from './state-machine.js';
 
@@ -43,13 +44,16 @@ export interface TxnMeta {
   readonly rms: readonly string[];
   /** The commit acceptors: the coordinating group's members when the transaction began. */
   readonly acceptors: readonly string[];
-  readonly protocol: TxnProtocol;
+  readonly protocol: CommitProtocol;
 }
 
-/** How a transaction commits: Paxos Commit, its Faster variant, or two-phase commit (a baseline). */
-export type TxnProtocol = 'paxos-commit' | 'faster-paxos-commit' | '2pc';
-export const TXN_PROTOCOLS: readonly TxnProtocol[] = ['paxos-commit', 'faster-paxos-commit', '2pc'];
-const isProtocol = (p: unknown): p is TxnProtocol => TXN_PROTOCOLS.includes(p as TxnProtocol);
+/** How a transaction may commit: Paxos Commit, its Faster variant, two-phase commit (a baseline). */
+export const TXN_PROTOCOLS: readonly CommitProtocol[] = [
+  'paxos-commit',
+  'faster-paxos-commit',
+  '2pc',
+];
+const isProtocol = (p: unknown): p is CommitProtocol => TXN_PROTOCOLS.includes(p as CommitProtocol);
 
 export type TxnVote = 'prepared' | 'aborted';
 
