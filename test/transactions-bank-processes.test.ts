@@ -159,18 +159,7 @@ async function settled(cluster: ProcessCluster): Promise<void> {
     'every replica caught up',
     async () => {
       for (const group of GROUPS) {
-        const { replies } = await cluster.transport.gather(
-          `synod.${group}.status`,
-          new TextEncoder().encode('{}'),
-          {
-            timeoutMs: 300,
-            map: (m) =>
-              JSON.parse(new TextDecoder().decode(m.data)) as {
-                appliedThrough: number;
-                stateDigest: string;
-              },
-          },
-        );
+        const replies = await cluster.status(group);
         const digests = new Set(replies.map((r) => r.stateDigest));
         if (replies.length !== 3 || digests.size !== 1) return false;
       }

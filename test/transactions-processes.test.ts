@@ -19,20 +19,6 @@ interface Answer {
   readonly error?: { code: string; message: string };
 }
 
-/** The leader every node of `group` agrees on, when all three answer. */
-async function leaderOf(cluster: ProcessCluster, group: string): Promise<string | undefined> {
-  const { replies } = await cluster.transport.gather(
-    `synod.${group}.status`,
-    new TextEncoder().encode('{}'),
-    {
-      timeoutMs: 300,
-      map: (m) => JSON.parse(new TextDecoder().decode(m.data)) as { leader: string | null },
-    },
-  );
-  const leaders = new Set(replies.map((r) => r.leader));
-  return replies.length === 3 && leaders.size === 1 ? (replies[0]!.leader ?? undefined) : undefined;
-}
-
 function txnHelpers(cluster: () => ProcessCluster) {
   let seq = 0;
   const clientId = `txn-test-${process.pid}`;
@@ -95,7 +81,7 @@ function withCluster(
     for (const group of ['north', 'south'])
       await until(
         `a leader of ${group}`,
-        async () => (await leaderOf(started, group)) !== undefined,
+        async () => (await started.oneLeader(3, group)) !== undefined,
         20_000,
       );
   }, 40_000);
@@ -213,7 +199,7 @@ describe('the coordinator SIGKILLed between prepare and outcome', () => {
   withCluster((c) => (cluster = c), [], { SYNOD_FAILPOINT: 'commit-coordinator-decided' });
 
   it('the RMs learn the outcome from a new coordinator, and it is the same everywhere', async () => {
-    const coordinator = (await leaderOf(cluster, 'north'))!;
+    const coordinator = (await cluster.oneLeader(3, 'north'))!;
     const answer = await txn(
       [
         { group: 'north', op: 'put', key: 'p', value: 'p1' },
@@ -257,7 +243,7 @@ describe("a group's RM SIGKILLed once its vote is in its log, before it proposes
   withCluster((c) => (cluster = c), [], { SYNOD_FAILPOINT: 'commit-rm-prepared:south' });
 
   it("south's next leader finds the vote; the transaction ends alike in both groups and frees its keys", async () => {
-    const rm = (await leaderOf(cluster, 'south'))!;
+    const rm = (await cluster.oneLeader(3, 'south'))!;
     const answer = await txn(
       [
         { group: 'north', op: 'put', key: 'r', value: 'r1' },

@@ -113,9 +113,10 @@ export class ProcessCluster {
     this.processes.get(id)!.kill(signal);
   }
 
-  async status(): Promise<NodeStatus[]> {
+  /** Every answering node's status in `group` (one of a node's groups when it serves several). */
+  async status(group = this.group): Promise<NodeStatus[]> {
     const result = await this.transport.gather(
-      `synod.${this.group}.status`,
+      `synod.${group}.status`,
       new TextEncoder().encode('{"digest":true}'),
       {
         timeoutMs: 300,
@@ -126,8 +127,8 @@ export class ProcessCluster {
   }
 
   /** The leader every answering node agrees on, when `count` nodes answer. */
-  async oneLeader(count = this.peers.length): Promise<string | undefined> {
-    const nodes = await this.status();
+  async oneLeader(count = this.peers.length, group = this.group): Promise<string | undefined> {
+    const nodes = await this.status(group);
     const leaders = new Set(nodes.map((n) => n.leader));
     return nodes.length === count && leaders.size === 1 && !leaders.has(null)
       ? nodes[0]!.leader!
