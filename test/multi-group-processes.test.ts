@@ -134,7 +134,7 @@ describe('one node process serving two groups', () => {
     await load;
   }, 90_000);
 
-  it('refuses a group named twice, and SQL with several groups, saying why', async () => {
+  it('refuses a group named twice, and SQL tables not given to one group, saying why', async () => {
     const start = (...args: string[]) =>
       run(process.execPath, [
         SYNOD,
@@ -156,8 +156,21 @@ describe('one node process serving two groups', () => {
     const twice = await start('--group', 'north,north');
     expect(twice.code).toBe(2);
     expect(twice.stderr).toContain('--group names a group twice');
-    const sql = await start('--group', 'north,south', '--machine', 'sql');
-    expect(sql.code).toBe(2);
-    expect(sql.stderr).toContain('--machine sql serves one group per node');
+    const sql = (replicate: string, groups = 'north,south') =>
+      start('--group', groups, '--machine', 'sql', '--replicate', replicate);
+    const unnamed = await sql('accounts');
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toContain(
+      "--replicate accounts: a node of several groups names each table's group, as GROUP:TABLE (north:accounts)",
+    );
+    const stranger = await sql('east:accounts');
+    expect(stranger.code).toBe(2);
+    expect(stranger.stderr).toContain('east is not one of --group north,south');
+    const both = await sql('north:accounts,south:accounts');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--replicate names accounts for north and south');
+    const database = await sql('north:accounts', 'north,postgres');
+    expect(database.code).toBe(2);
+    expect(database.stderr).toContain('name no group "postgres"');
   });
 });

@@ -71,6 +71,8 @@ export async function runNode(s: NodeSettings): Promise<void> {
     const runtimes: NodeRuntime[] = [];
     // Every group's status carries the process's commit counts, once its commit node runs.
     const commitStatus: CommitStatus = {};
+    // A SQL node's groups share one database (each table belongs to one group).
+    const sql = s.machine === undefined ? await openSqlMachines(s, logger, cleanup) : undefined;
     if (s.groups.length === 1) {
       const { runtime, info } = await startGroup(
         s,
@@ -82,6 +84,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
         cleanup,
         reportFatal,
         commitStatus,
+        sql,
       );
       runtimes.push(runtime);
       started.push(info);
@@ -103,10 +106,14 @@ export async function runNode(s: NodeSettings): Promise<void> {
           cleanup,
           reportFatal,
           commitStatus,
+          sql,
         );
         runtimes.push(runtime);
         started.push({ group, ...info });
       }
+    const frontEnd =
+      sql === undefined ? undefined : await startFrontEnd(s, sql, runtimes, transport, logger);
+    if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
     // Transactions across the kv groups: every kv node runs a commit node (stopped first).
     if (s.machineName === 'kv') {
       const plant = plantedCommitBug(logger);
@@ -130,6 +137,7 @@ export async function runNode(s: NodeSettings): Promise<void> {
         machine: s.machineName,
         nats: s.nats.servers,
         ...(s.groups.length === 1 ? started[0] : { groups: started }),
+        ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
       },
       'node started',
     );
@@ -175,8 +183,9 @@ async function startGroup(
   cleanup: Cleanup,
   reportFatal: (error: unknown) => void,
   commitStatus: CommitStatus,
+  sqlMachines: OpenSqlMachines | undefined,
 ): Promise<{ runtime: NodeRuntime; info: Record<string, unknown> }> {
-  const sql = s.machine === undefined ? await openSqlMachine(s, logger, cleanup) : undefined;
+  const sql = sqlMachines?.machines.get(group);
   // The inspector reads the node's status, which exists once it has started; it skips a
   // batch whose summary throws.
   let node: NodeRuntime | undefined;
@@ -202,7 +211,7 @@ async function startGroup(
     dataDir,
     dataDirLock: lock,
     logger,
-    ...(sql === undefined ? { machine: s.machine! } : { asyncMachine: sql.machine }),
+    ...(sql === undefined ? { machine: s.machine! } : { asyncMachine: sql }),
     ...(s.snapshotEvery === undefined ? {} : { snapshotEvery: s.snapshotEvery }),
     ...(s.retainSlots === undefined ? {} : { retainSlots: s.retainSlots }),
     ...(s.maxBatch === undefined ? {} : { maxBatch: s.maxBatch }),
@@ -225,7 +234,7 @@ async function startGroup(
   });
   node = runtime;
   // The node closes the SQL machine when it stops.
-  if (sql !== undefined) sql.closedByNode = true;
+  if (sql !== undefined) sqlMachines?.closedByNode.add(sql);
   cleanup.add(`the ${group} node`, () => runtime.stop());
   if (s.metricsPort !== undefined) {
     const serving = new NodeMetrics({
@@ -241,58 +250,28 @@ async function startGroup(
     metrics === undefined || s.metricsPort === undefined
       ? undefined
       : await metrics.serve(s.metricsPort);
-  const frontEnd =
-    sql === undefined || s.sqlListen === undefined
-      ? undefined
-      : await SqlFrontEnd.start({
-          port: s.sqlListen.port,
-          host: s.sqlListen.host,
-          users: sql.machine.users,
-          ...(s.sqlTls === undefined
-            ? {}
-            : {
-                tls: { cert: await readFile(s.sqlTls.cert), key: await readFile(s.sqlTls.key) },
-              }),
-          group,
-          nodeId: s.id,
-          transport,
-          connectionString: sql.machine.clientConnectionString,
-          transactionConnectionString: sql.machine.transactionConnectionString,
-          replicated: sql.machine.replicatedTables,
-          local: (write) => runtime.write(write),
-          localRead: (read) => runtime.read(read),
-        });
-  if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
-  if (frontEnd !== undefined && !isLoopback(frontEnd.address.replace(/:\d+$/, '')))
-    logger.warn(
-      { sql: frontEnd.address, users: sql?.machine.users.size ?? 0 },
-      'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
-    );
   return {
     runtime,
-    info: {
-      ...(frontEnd === undefined ? {} : { sqlPort: frontEnd.port, sql: frontEnd.address }),
-      ...(metricsPort === undefined ? {} : { metricsPort }),
-    },
+    info: metricsPort === undefined ? {} : { metricsPort },
   };
 }
 
-interface OpenSqlMachine {
-  readonly machine: SqlMachine;
-  readonly connectionString: string;
-  /** Once the node runs, it closes the machine itself. */
-  closedByNode: boolean;
+interface OpenSqlMachines {
+  /** Each group's SQL machine, all on one database. */
+  readonly machines: ReadonlyMap<string, SqlMachine>;
+  /** Those a running node closes itself as it stops. */
+  readonly closedByNode: Set<SqlMachine>;
 }
 
 /**
- * The SQL machine on the database given with --pg, or on an embedded PostgreSQL kept in
- * DATA/postgres when none is given. Both are stopped by `cleanup`.
+ * The groups' SQL machines on the database given with --pg, or on an embedded PostgreSQL kept
+ * in DATA/postgres when none is given. Both are stopped by `cleanup`.
  */
-async function openSqlMachine(
+async function openSqlMachines(
   s: NodeSettings,
   logger: Logger,
   cleanup: Cleanup,
-): Promise<OpenSqlMachine> {
+): Promise<OpenSqlMachines> {
   let database: EmbeddedDatabase | undefined;
   if (s.pg === undefined) {
     const started = await startEmbeddedPostgres(join(s.data, 'postgres'), {
@@ -306,12 +285,65 @@ async function openSqlMachine(
     { postgres: database === undefined ? 'given' : 'embedded', replicated: s.replicate },
     'sql machine',
   );
-  const machine = await SqlMachine.open({
+  const list = await SqlMachine.openGroups({
     connectionString,
-    group: s.group,
-    replicated: s.replicate,
+    groups: s.groups.map((group) => ({
+      group,
+      replicated: s.replicateByGroup.get(group) ?? [],
+    })),
   });
-  const open: OpenSqlMachine = { machine, connectionString, closedByNode: false };
-  cleanup.add('the SQL machine', () => (open.closedByNode ? undefined : machine.close()));
+  const open: OpenSqlMachines = {
+    machines: new Map(list.map((m) => [m.group, m])),
+    closedByNode: new Set(),
+  };
+  for (const machine of list)
+    cleanup.add(`the ${machine.group} SQL machine`, () =>
+      open.closedByNode.has(machine) ? undefined : machine.close(),
+    );
   return open;
+}
+
+/**
+ * The SQL front end, when asked (--sql-port, --sql-listen): one for every group this node
+ * serves, on their one database; a write goes through its table's group's log, and the
+ * first group's users log in.
+ */
+async function startFrontEnd(
+  s: NodeSettings,
+  sql: OpenSqlMachines,
+  runtimes: readonly NodeRuntime[],
+  transport: Transport,
+  logger: Logger,
+): Promise<SqlFrontEnd | undefined> {
+  if (s.sqlListen === undefined) return undefined;
+  const groups = runtimes.map((runtime, i) => {
+    const group = s.groups[i]!;
+    return {
+      group,
+      replicated: sql.machines.get(group)!.replicatedTables,
+      local: (write: Uint8Array) => runtime.write(write),
+      localRead: (read: Uint8Array) => runtime.read(read),
+    };
+  });
+  const first = sql.machines.get(s.group)!;
+  const frontEnd = await SqlFrontEnd.start({
+    port: s.sqlListen.port,
+    host: s.sqlListen.host,
+    users: first.users,
+    ...(s.sqlTls === undefined
+      ? {}
+      : { tls: { cert: await readFile(s.sqlTls.cert), key: await readFile(s.sqlTls.key) } }),
+    ...groups[0]!,
+    moreGroups: groups.slice(1),
+    nodeId: s.id,
+    transport,
+    connectionString: first.clientConnectionString,
+    transactionConnectionString: first.transactionConnectionString,
+  });
+  if (!isLoopback(frontEnd.address.replace(/:\d+$/, '')))
+    logger.warn(
+      { sql: frontEnd.address, users: first.users.size },
+      'the SQL front end listens beyond loopback: every login needs a user and its password (synod sql user add)',
+    );
+  return frontEnd;
 }

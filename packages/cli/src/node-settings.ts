@@ -52,6 +52,8 @@ export interface NodeSettings {
   readonly machineName: string;
   readonly machine: StateMachineKind | undefined;
   readonly replicate: readonly string[];
+  /** --replicate by group: GROUP:TABLE entries, or every entry for the one group. */
+  readonly replicateByGroup: ReadonlyMap<string, readonly string[]>;
   readonly pg: string | undefined;
   /** Where the SQL front end listens: --sql-listen HOST:PORT, or 127.0.0.1 with --sql-port. */
   readonly sqlListen: { readonly host: string; readonly port: number } | undefined;
@@ -109,9 +111,10 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     throw new OptionError(
       `--machine must be one of ${[...Object.keys(MACHINES), 'sql'].join(', ')}, got ${machineName}`,
     );
-  if (groups.length > 1 && machineName === 'sql')
+  // A SQL node of several groups keeps its embedded PostgreSQL in DIR/postgres, beside DIR/GROUP.
+  if (groups.length > 1 && machineName === 'sql' && groups.includes('postgres'))
     throw new OptionError(
-      `--machine sql serves one group per node: several groups on one database are not built yet (got --group ${groups.join(',')})`,
+      'a SQL node of several groups keeps its database in DIR/postgres: name no group "postgres"',
     );
   const commitProtocol =
     values['commit-protocol'] ?? config.string('commitProtocol') ?? 'paxos-commit';
@@ -131,6 +134,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
   const replicate = (values.replicate?.split(',') ?? config.strings('replicate') ?? [])
     .map((t) => t.trim())
     .filter((t) => t !== '');
+  const replicateByGroup = tablesByGroup(groups, replicate);
   const settings: NodeSettings = {
     id,
     groups,
@@ -141,6 +145,7 @@ export async function nodeSettings(values: NodeValues, config: ConfigFile): Prom
     machineName,
     machine,
     replicate,
+    replicateByGroup,
     pg: values.pg ?? config.string('pg'),
     sqlListen,
     sqlTls: cert === undefined || key === undefined ? undefined : { cert, key },
@@ -215,4 +220,37 @@ async function assertUsableDataDirectory(data: string): Promise<void> {
         throw new OptionError(`--data ${data}: ${fileProblem(error)}`);
     }
   }
+}
+
+/**
+ * --replicate's tables for each group: with one group, TABLE (or GROUP:TABLE); with several,
+ * GROUP:TABLE, since each table belongs to one group.
+ */
+export function tablesByGroup(
+  groups: readonly string[],
+  entries: readonly string[],
+): Map<string, string[]> {
+  const byGroup = new Map(groups.map((g): [string, string[]] => [g, []]));
+  for (const entry of entries) {
+    const colon = entry.indexOf(':');
+    const group =
+      colon < 0 ? (groups.length === 1 ? groups[0]! : undefined) : entry.slice(0, colon);
+    if (group === undefined)
+      throw new OptionError(
+        `--replicate ${entry}: a node of several groups names each table's group, as GROUP:TABLE (${groups[0]}:${entry})`,
+      );
+    const tables = byGroup.get(group);
+    if (tables === undefined)
+      throw new OptionError(
+        `--replicate ${entry}: ${group} is not one of --group ${groups.join(',')}`,
+      );
+    const table = entry.slice(colon + 1);
+    const other = groups.find((g) => g !== group && byGroup.get(g)!.includes(table));
+    if (other !== undefined)
+      throw new OptionError(
+        `--replicate names ${table} for ${other} and ${group}: a table belongs to one group`,
+      );
+    tables.push(table);
+  }
+  return byGroup;
 }

@@ -53,7 +53,7 @@ ${NATS_OPTIONS}`,
                  [--machine kv|log] [--snapshot-every SLOTS] [--retain-slots SLOTS]
                  [--max-batch WRITES] [--max-in-flight SLOTS] [--join] [--metrics-port PORT]
                  [--commit-protocol paxos-commit|faster-paxos-commit|2pc]
-                 [--machine sql [--replicate TABLE[,TABLE...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]
+                 [--machine sql [--replicate [GROUP:]TABLE[,...]] [--pg postgres://...] [--sql-port PORT | --sql-listen HOST:PORT] [--sql-tls-cert PEM --sql-tls-key PEM]
                   [--verify-every SECONDS]]
 
 Runs one node of GROUP until SIGINT or SIGTERM. --peers lists the group's founding members,
@@ -63,10 +63,13 @@ with --join need not be a founder: it runs, learns the log, and asks the group t
 machine the log is applied to: kv (the default; put, get, delete, cas) or log (append opaque
 values); every node of a group runs the same one.
 
---group G1,G2,... runs one node of each group in this process (kv or log machine): one NATS
-connection, and per group its own log, leader, snapshots, subjects and directory DIR/GROUP
-(synod status --group G2 and synod inspect --group G2 show one of them). --machine sql and
---metrics-port take one group.
+--group G1,G2,... runs one node of each group in this process: one NATS connection, and per
+group its own log, leader, snapshots, subjects and directory DIR/GROUP (synod status --group
+G2 and synod inspect --group G2 show one of them). With --machine sql the groups share one
+database (DIR/postgres, or --pg) and one front end: each replicated table belongs to one group
+(--replicate north:accounts,south:orders; synod table replicate --group south items), a write
+goes through its table's group's log, and a statement or transaction that writes must keep to
+one group's tables. --metrics-port takes one group.
 
 DIR belongs to one process (DIR/synod.lock: a second node on it exits at once) and to one group
 and node (DIR/synod.identity.json). A node whose DIR holds no acceptor state does not vote

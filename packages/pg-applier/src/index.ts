@@ -25,7 +25,13 @@ export {
   tableDefinition,
   tableKey,
 } from './replicated-tables.js';
-export { MAX_REPLICATED_ROWS_BYTES, SqlMachine, type SqlMachineOptions } from './sql-machine.js';
+export {
+  MAX_REPLICATED_ROWS_BYTES,
+  type SqlGroupsOptions,
+  SqlMachine,
+  type SqlMachineOptions,
+} from './sql-machine.js';
 export { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 export { type ScramSha256Data, SqlUsers, scramVerifier, userCommand } from './sql-users.js';
 export { type Consistency, isLoopback, SqlFrontEnd, type SqlFrontEndOptions } from './wire.js';
+export type { FrontEndGroup } from './wire-groups.js';

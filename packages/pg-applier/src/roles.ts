@@ -74,14 +74,15 @@ export async function asAdmin<T>(
 
 /**
  * Creates (or brings up to date) the node's two roles with fresh passwords, the `synod`
- * schema owned by `apply`, and the grants; hands `tables` (the replicated ones known so far)
- * to `apply`. Refuses an admin role that is not a superuser: only a superuser can hand a
- * table a client created to another role.
+ * schema owned by `apply`, and the grants; hands each group's `tables` (the replicated ones
+ * known so far) to `apply`. Refuses an admin role that is not a superuser: only a superuser
+ * can hand a table a client created to another role. Once per process and database: the
+ * groups a node serves on one database share the roles (new passwords would lock out the
+ * connections of groups set up before).
  */
 export async function setUpRoles(
   adminUrl: string,
-  group: string,
-  tables: Iterable<string>,
+  groups: readonly { readonly group: string; readonly tables: Iterable<string> }[],
 ): Promise<SqlRoles> {
   return asAdmin(adminUrl, async (admin) => {
     const me = await admin.query<{ user: string; database: string; superuser: boolean }>(
@@ -140,17 +141,20 @@ export async function setUpRoles(
     await admin.query(
       `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(client)} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC`,
     );
-    await adoptOnCreate(admin, { apply, client }, group, [...tables]);
     const roles = {
       apply,
       client,
       applyUrl: withRole(adminUrl, apply, passwords.apply),
       clientUrl: withRole(adminUrl, client, passwords.client),
     };
-    const known = await loadReplicated(admin, group);
-    for (const table of new Set([...tables, ...known]))
-      if (await handOver(admin, roles, table))
-        for (const statement of readOnlyGrants(table, client)) await admin.query(statement);
+    for (const { group, tables } of groups) {
+      const named = [...tables];
+      await adoptOnCreate(admin, { apply, client }, group, named);
+      const known = await loadReplicated(admin, group);
+      for (const table of new Set([...named, ...known]))
+        if (await handOver(admin, roles, table))
+          for (const statement of readOnlyGrants(table, client)) await admin.query(statement);
+    }
     return roles;
   });
 }

@@ -33,6 +33,8 @@ export interface AdmissionContext {
   readonly logWrite:
     | ((command: Command, clientId: string, seq: number) => Promise<void>)
     | undefined;
+  /** Another group on this database that replicates the table, if one does. */
+  readonly replicatedElsewhere?: (table: string) => string | undefined;
 }
 
 /**
@@ -84,6 +86,12 @@ async function admitReplicate(command: Command, context: AdmissionContext): Prom
   const { table, definition } = command;
   try {
     assertTableName(table);
+    const owner = context.replicatedElsewhere?.(table);
+    if (owner !== undefined)
+      throw new SqlError(
+        '0A000',
+        `"${tableKey(table)}" is replicated by group ${owner} already: a table belongs to one group`,
+      );
     if (definition !== undefined) {
       assertDefinition(table, definition);
       const content = entryContent(command);

@@ -54,6 +54,14 @@ export interface SqlMachineOptions {
   readonly replicated: readonly string[];
 }
 
+/** Several groups' SQL machines on one database (a node of several groups). */
+export interface SqlGroupsOptions {
+  /** As SqlMachineOptions.connectionString: this node's own database, as a superuser. */
+  readonly connectionString: string;
+  /** Each group and the tables it replicates from the start; a table belongs to one group. */
+  readonly groups: readonly Pick<SqlMachineOptions, 'group' | 'replicated'>[];
+}
+
 /**
  * The node's state machine when the state is SQL tables (issue 5): writes of replicated
  * tables enter the log as `{"op":"sql","sql":...,"params":[...]}` after the determinism
@@ -79,6 +87,8 @@ export class SqlMachine {
   readonly #replicated: Set<string>;
   readonly #group: string;
   readonly #users: SqlUsers;
+  /** The other groups' machines on this database: a table belongs to one group. */
+  #siblings: readonly SqlMachine[] = [];
   /**
    * Told of each `verify` write this node applied: the slot and the digest of its state
    * there. The node compares it with its peers' (consistency-check.ts in @synod/node).
@@ -113,8 +123,49 @@ export class SqlMachine {
   }
 
   static async open(options: SqlMachineOptions): Promise<SqlMachine> {
+    const [machine] = await SqlMachine.openGroups({
+      connectionString: options.connectionString,
+      groups: [{ group: options.group, replicated: options.replicated }],
+    });
+    return machine!;
+  }
+
+  /**
+   * One machine per group, all on one database: the roles are set up once and shared (each
+   * group applies its own log, into its own rows of synod's bookkeeping), and each replicated
+   * table belongs to one group. Refuses a table named for two groups; a `replicate` of a table
+   * another group here has is refused where it is taken (admitCommand).
+   */
+  static async openGroups(options: SqlGroupsOptions): Promise<SqlMachine[]> {
     await loadParser();
-    const roles = await setUpRoles(options.connectionString, options.group, options.replicated);
+    assertOneGroupPerTable(
+      options.groups.map((g) => ({ group: g.group, tables: g.replicated.map(tableKey) })),
+    );
+    const roles = await setUpRoles(
+      options.connectionString,
+      options.groups.map((g) => ({ group: g.group, tables: g.replicated })),
+    );
+    const machines: SqlMachine[] = [];
+    try {
+      for (const { group, replicated } of options.groups)
+        machines.push(
+          await SqlMachine.#openGroup(options.connectionString, roles, group, replicated),
+        );
+    } catch (error) {
+      for (const machine of machines) await machine.close();
+      throw error;
+    }
+    for (const machine of machines) machine.#siblings = machines.filter((m) => m !== machine);
+    return machines;
+  }
+
+  static async #openGroup(
+    adminUrl: string,
+    roles: SqlRoles,
+    group: string,
+    named: readonly string[],
+  ): Promise<SqlMachine> {
+    const options = { connectionString: adminUrl, group, replicated: named };
     const { client, applier } = await connectApplier(roles.applyUrl, options.group);
     const pool = (url: string, name: string, max: number, options?: string): pg.Pool => {
       const p = new pg.Pool({
@@ -210,6 +261,11 @@ export class SqlMachine {
     this.#broken = false;
   }
 
+  /** The group whose log this machine applies. */
+  get group(): string {
+    return this.#group;
+  }
+
   /** The replicated tables, as this node has applied them (live: the front end routes by it). */
   get replicatedTables(): ReadonlySet<string> {
     return this.#replicated;
@@ -220,6 +276,8 @@ export class SqlMachine {
       replicated: this.#replicated,
       adminUrl: this.#adminUrl,
       logWrite: this.logWrite,
+      replicatedElsewhere: (table) =>
+        this.#siblings.find((m) => m.#replicated.has(tableKey(table)))?.group,
     });
   }
 
@@ -383,3 +441,20 @@ export class SqlMachine {
 
 /** How often, while an apply call runs, the node looks for tentative transactions blocking it. */
 const UNBLOCK_EVERY_MS = 10;
+
+/** Throws SqlError 0A000 naming a table that two groups claim. */
+function assertOneGroupPerTable(
+  groups: readonly { readonly group: string; readonly tables: readonly string[] }[],
+): void {
+  const owner = new Map<string, string>();
+  for (const { group, tables } of groups)
+    for (const table of tables) {
+      const other = owner.get(table);
+      if (other !== undefined && other !== group)
+        throw new SqlError(
+          '0A000',
+          `--replicate names table "${table}" for both ${other} and ${group}: a table belongs to one group (its writes follow one log)`,
+        );
+      owner.set(table, group);
+    }
+}

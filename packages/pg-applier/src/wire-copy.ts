@@ -19,8 +19,9 @@ import { type TransactionState, transactionStatus } from './wire-transaction.js'
 
 /** What of a client's session COPY uses (wire-session.ts's Session has it). */
 export interface CopySession {
-  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
-  readonly client: Pick<SynodClient, 'write'>;
+  /** `replicate`: the group whose log the rows go through (undefined: this node's table). */
+  copyIn: { readonly rows: CopyIn; readonly replicate: string | undefined } | undefined;
+  readonly client: (group: string) => Pick<SynodClient, 'write'>;
   readonly transaction: TransactionState;
 }
 
@@ -165,8 +166,10 @@ export async function copyInMessage(
         `unexpected message ${JSON.stringify(type)} during COPY from stdin`,
       );
     let count: number;
-    if (replicate) {
-      const answer = await session.client.write({ op: 'sql', sql: rows.sql, copy: rows.text() });
+    if (replicate !== undefined) {
+      const answer = await session
+        .client(replicate)
+        .write({ op: 'sql', sql: rows.sql, copy: rows.text() });
       count = (answer.result as { rowCount: number }).rowCount;
     } else count = await copyIn(db, rows.sql, rows.rows());
     return concat([commandComplete(`COPY ${count}`), done]);

@@ -13,7 +13,8 @@ export interface Result {
   /** A COPY whose rows travel on the connection: the caller runs the copy sub-protocol. */
   readonly copy?: {
     readonly info: CopyInfo;
-    readonly replicate: boolean;
+    /** Into a replicated table: the group whose log it goes through. */
+    readonly replicate: string | undefined;
     /** The statement with its names as the session resolves them (qualify.ts). */
     readonly sql: string;
   };

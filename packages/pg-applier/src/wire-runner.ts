@@ -8,6 +8,7 @@ import { type Route, route } from './guard.js';
 import { resolveNames } from './qualify.js';
 import { describeStatement, type StatementDescription } from './statement-describe.js';
 import type { ExtendedHost } from './wire-extended.js';
+import { type FrontEndGroup, FrontEndGroups } from './wire-groups.js';
 import { encoder, tag } from './wire-messages.js';
 import type { Result } from './wire-result.js';
 import { CONSISTENCIES, type Consistency, type Session } from './wire-session.js';
@@ -39,6 +40,11 @@ export interface RunnerOptions {
    * is refused.
    */
   readonly transactionConnectionString?: string;
+  /**
+   * The other groups this node serves on the same database (a node of several groups): their
+   * tables' writes go through their own logs (wire-groups.ts). The group above is the default.
+   */
+  readonly moreGroups?: readonly FrontEndGroup[];
 }
 
 /**
@@ -50,9 +56,19 @@ export interface RunnerOptions {
  */
 export class StatementRunner implements ExtendedHost {
   readonly #o: RunnerOptions;
+  readonly groups: FrontEndGroups;
 
   constructor(options: RunnerOptions) {
     this.#o = options;
+    this.groups = new FrontEndGroups([
+      {
+        group: options.group,
+        replicated: options.replicated,
+        ...(options.local === undefined ? {} : { local: options.local }),
+        ...(options.localRead === undefined ? {} : { localRead: options.localRead }),
+      },
+      ...(options.moreGroups ?? []),
+    ]);
   }
 
   /**
@@ -82,7 +98,7 @@ export class StatementRunner implements ExtendedHost {
     const unknownRead =
       where.kind === 'read' && !where.replicated && where.tables.some((t) => !isCatalogTable(t));
     if ((where.kind === 'local' || unknownRead) && session.consistency !== 'optimistic') {
-      await this.#barrier(session.consistency);
+      await this.#barrier(session.consistency, this.groups.all);
       where = this.#route(sql, undefined, inBlock);
     }
     if (where.kind === 'empty') return [{ empty: true, fields: [], rows: [], tag: '' }];
@@ -94,12 +110,12 @@ export class StatementRunner implements ExtendedHost {
       where,
       db,
       session,
-      replicated: this.#o.replicated,
+      groups: this.groups,
       connectionString: this.#o.transactionConnectionString,
-      barrier: () =>
+      barrier: (groups) =>
         session.consistency === 'optimistic'
           ? Promise.resolve()
-          : this.#barrier(session.consistency),
+          : this.#barrier(session.consistency, groups),
     });
     if (inTransaction !== undefined) return inTransaction;
     const own = where.kind === 'session' ? consistencyStatement(sql) : undefined;
@@ -129,38 +145,35 @@ export class StatementRunner implements ExtendedHost {
           'COPY FROM STDIN or TO STDOUT works in the simple query protocol only',
         );
       if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
-        await this.#barrier(session.consistency);
-      return [
-        {
-          fields: [],
-          rows: [],
-          tag: '',
-          copy: { info: where.copy, replicate: where.kind === 'replicate', sql },
-        },
-      ];
+        await this.#barrier(session.consistency, this.groups.owning(where.tables));
+      const replicate =
+        where.kind === 'replicate' ? this.groups.writer(where.tables, 'a COPY').group : undefined;
+      return [{ fields: [], rows: [], tag: '', copy: { info: where.copy, replicate, sql } }];
     }
-    const table = where.kind === 'read' ? replicateTableCall(sql) : undefined;
-    if (table !== undefined) {
+    const call = where.kind === 'read' ? replicateTableCall(sql) : undefined;
+    if (call !== undefined) {
       if (session.transaction.kind !== 'none')
         throw new SqlError(
           '0A000',
           'synod.replicate_table() cannot run inside a transaction block',
         );
+      const target = this.#replicateTarget(call.table, call.group);
       // Through this node, whose database has the table: it reads the definition here.
       // A table with many rows stages them through the log before the write is answered.
       const via = new SynodClient({
         transport: this.#o.transport,
-        group: this.#o.group,
+        group: target.group,
         via: this.#o.nodeId,
         timeoutMs: 120_000,
-        ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
+        ...(target.local === undefined ? {} : { local: target.local }),
       });
-      const answer = await via.replicateTable(table);
+      const answer = await via.replicateTable(call.table);
       const replicated = String((answer.result as { replicated: string }).replicated);
       return [{ fields: [textField('replicate_table')], rows: [[replicated]], tag: 'SELECT 1' }];
     }
     if (where.kind === 'replicate') {
-      const answer = await session.client.write({ op: 'sql', sql, params: [...params] });
+      const group = this.groups.writer(where.tables).group;
+      const answer = await session.client(group).write({ op: 'sql', sql, params: [...params] });
       const result = answer.result as {
         command: string;
         rowCount: number;
@@ -173,7 +186,7 @@ export class StatementRunner implements ExtendedHost {
       return [{ fields, rows, tag: tag(result.command, result.rowCount) }];
     }
     if (where.kind === 'read' && where.replicated && session.consistency !== 'optimistic')
-      await this.#barrier(session.consistency);
+      await this.#barrier(session.consistency, this.groups.owning(where.tables));
     const results = await db.query({
       text: sql,
       values: [...params],
@@ -198,7 +211,7 @@ export class StatementRunner implements ExtendedHost {
   #route(sql: string, statements: StatementInfo[] | undefined, inBlock: boolean): Route {
     try {
       return route(sql, {
-        replicated: this.#o.replicated,
+        replicated: this.groups.replicated,
         ...(statements === undefined ? {} : { statements }),
       });
     } catch (error) {
@@ -240,23 +253,52 @@ export class StatementRunner implements ExtendedHost {
         session.consistency === 'optimistic'
       )
         throw error;
-      await this.#barrier(session.consistency);
+      await this.#barrier(session.consistency, this.groups.all);
       return describeStatement(db, sql, declared);
     }
   }
 
-  /** Waits until this node serves reads at the session's consistency (strong or linearizable). */
-  async #barrier(consistency: Consistency): Promise<void> {
+  /**
+   * The group a `synod.replicate_table()` call replicates in: the one it names, else the
+   * default. A table another group here replicates already is refused (0A000): a table
+   * belongs to one group.
+   */
+  #replicateTarget(table: string, group: string | undefined): FrontEndGroup {
+    const target = group === undefined ? this.groups.default : this.groups.named(group);
+    if (target === undefined)
+      throw new SqlError(
+        '22023',
+        `this node serves no group ${JSON.stringify(group)}: it serves ${this.groups.all.map((g) => g.group).join(', ')}`,
+      );
+    const owner = this.groups.ownerOf(table);
+    if (owner !== undefined && owner.group !== target.group)
+      throw new SqlError(
+        '0A000',
+        `"${table}" is replicated by group ${owner.group} already: a table belongs to one group`,
+      );
+    return target;
+  }
+
+  /**
+   * Waits until this node serves reads at the session's consistency (strong or linearizable)
+   * in each of `groups` (those whose tables the statement reads; all when it may read a table
+   * this node does not know as replicated yet).
+   */
+  async #barrier(consistency: Consistency, groups: readonly FrontEndGroup[]): Promise<void> {
+    await Promise.all(groups.map((group) => this.#groupBarrier(consistency, group)));
+  }
+
+  async #groupBarrier(consistency: Consistency, group: FrontEndGroup): Promise<void> {
     const request = encoder.encode(
       JSON.stringify({ command: { op: 'query', sql: 'SELECT 1' }, consistency }),
     );
-    const local = this.#o.localRead;
+    const local = group.localRead;
     const data =
       local !== undefined
         ? await local(request)
         : (
             await this.#o.transport.request(
-              groupSubjects(this.#o.group).endpoint(this.#o.nodeId, 'read'),
+              groupSubjects(group.group).endpoint(this.#o.nodeId, 'read'),
               request,
               { timeoutMs: 10_000 },
             )

@@ -38,7 +38,8 @@ export interface Session {
   consistency: Consistency;
   /** Whether its names resolve as the applier's (qualify.ts). */
   readonly path: SessionPath;
-  readonly client: SynodClient;
+  /** Its client of each group's log (one clientId and seq per group, created when first used). */
+  readonly client: (group: string) => SynodClient;
   /** The user it logged in as. */
   user: string;
   /** The settings last reported to the client (ParameterStatus: wire-startup.ts). */
@@ -53,8 +54,8 @@ export interface Session {
   transaction: TransactionState;
   /** After an error in the extended protocol: ignore messages until Sync. */
   skipUntilSync: boolean;
-  /** A COPY FROM STDIN receiving the client's rows; `replicate`: through the log. */
-  copyIn: { readonly rows: CopyIn; readonly replicate: boolean } | undefined;
+  /** A COPY FROM STDIN receiving the client's rows; `replicate`: through that group's log. */
+  copyIn: { readonly rows: CopyIn; readonly replicate: string | undefined } | undefined;
   readonly prepared: Map<string, Prepared>;
   readonly portals: Map<string, Portal>;
 }

@@ -5,12 +5,20 @@ import { commandComplete, dataRow, message, rowDescription } from './wire-messag
 import type { Result } from './wire-result.js';
 
 /**
- * pg_paxos's `paxos_replicate_table(group, table)` in this node's group:
- * `SELECT synod.replicate_table('points')` gives the table's name once it is replicated.
- * The guard has already parsed the statement as a read; this takes only that exact form.
+ * pg_paxos's `paxos_replicate_table(group, table)`: `SELECT synod.replicate_table('points')`
+ * in this node's (first) group, `synod.replicate_table('points', 'south')` in the group named,
+ * gives the table's name once it is replicated. The guard has already parsed the statement as
+ * a read; this takes only that exact form.
  */
-export function replicateTableCall(sql: string): string | undefined {
-  return /^\s*select\s+synod\.replicate_table\s*\(\s*'([^']*)'\s*\)\s*;?\s*$/i.exec(sql)?.[1];
+export function replicateTableCall(
+  sql: string,
+): { readonly table: string; readonly group?: string } | undefined {
+  const call =
+    /^\s*select\s+synod\.replicate_table\s*\(\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)\s*;?\s*$/i.exec(
+      sql,
+    );
+  if (call === null) return undefined;
+  return call[2] === undefined ? { table: call[1]! } : { table: call[1]!, group: call[2] };
 }
 
 /**

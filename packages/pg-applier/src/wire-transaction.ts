@@ -14,6 +14,7 @@ import {
   type TxnStatement,
   txnStatementProblem,
 } from './transaction-entry.js';
+import type { FrontEndGroup, FrontEndGroups } from './wire-groups.js';
 import { tag } from './wire-messages.js';
 import type { Result } from './wire-result.js';
 
@@ -73,20 +74,27 @@ const aborted = (): SqlError =>
  */
 export class ReplicatedTransaction {
   readonly #db: pg.Client;
+  /** The group whose tables it uses, and whose log it commits through. */
+  readonly group: string;
   readonly statements: TxnStatement[] = [];
   failed = false;
   /** Whether any statement wrote: a transaction that only read commits nothing. */
   wrote = false;
 
-  private constructor(db: pg.Client) {
+  private constructor(db: pg.Client, group: string) {
     this.#db = db;
+    this.group = group;
   }
 
   /**
    * Opens the tentative transaction on a connection of its own: `kept`, the session's from
    * its last transaction (a login as the apply role costs a SCRAM exchange), or a new one.
    */
-  static async begin(connectionString: string, kept?: pg.Client): Promise<ReplicatedTransaction> {
+  static async begin(
+    connectionString: string,
+    group: string,
+    kept?: pg.Client,
+  ): Promise<ReplicatedTransaction> {
     let db = kept;
     if (db === undefined) {
       db = new pg.Client({
@@ -102,10 +110,10 @@ export class ReplicatedTransaction {
       await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     } catch (error) {
       await db.end().catch(() => undefined);
-      if (kept !== undefined) return ReplicatedTransaction.begin(connectionString);
+      if (kept !== undefined) return ReplicatedTransaction.begin(connectionString, group);
       throw error;
     }
-    return new ReplicatedTransaction(db);
+    return new ReplicatedTransaction(db, group);
   }
 
   /**
@@ -183,7 +191,7 @@ export class ReplicatedTransaction {
 export interface TransactionSession {
   transaction: TransactionState;
   tentative: pg.Client | undefined;
-  readonly client: Pick<SynodClient, 'write'>;
+  readonly client: (group: string) => Pick<SynodClient, 'write'>;
 }
 
 export interface TransactionContext {
@@ -194,11 +202,12 @@ export interface TransactionContext {
   readonly where: Route;
   readonly db: pg.Client;
   readonly session: TransactionSession;
-  readonly replicated: Iterable<string>;
+  /** The groups this node serves: a transaction on replicated tables keeps to one's tables. */
+  readonly groups: FrontEndGroups;
   /** The apply role's connection string (SqlMachine.transactionConnectionString). */
   readonly connectionString: string | undefined;
-  /** Waits for the session's consistency model before a transaction reads replicated tables. */
-  readonly barrier: () => Promise<void>;
+  /** Waits for the session's consistency model in these groups before a transaction reads. */
+  readonly barrier: (groups: readonly FrontEndGroup[]) => Promise<void>;
 }
 
 const done = (command: string): Result[] => [{ fields: [], rows: [], tag: command }];
@@ -251,15 +260,17 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
         'this front end has no connection for transactions on replicated tables: write them outside a transaction block',
       );
     if (touchesReplicated(where) && c.connectionString !== undefined) {
-      await c.barrier();
+      const tables = 'tables' in where ? where.tables : [];
+      const group = c.groups.writer(tables, 'a transaction');
+      await c.barrier([group]);
       const kept = session.tentative;
       session.tentative = undefined;
-      const tx = await ReplicatedTransaction.begin(c.connectionString, kept);
+      const tx = await ReplicatedTransaction.begin(c.connectionString, group.group, kept);
       session.transaction = { kind: 'replicated', tx };
       // SET TRANSACTION is dropped: every transaction on replicated tables is serializable.
       for (const { sql, info: pre } of t.pre)
-        if (pre?.kind !== 'session') await tx.run(sql, [], c.replicated, pre);
-      return tx.run(c.sql, c.params, c.replicated, info);
+        if (pre?.kind !== 'session') await tx.run(sql, [], group.replicated, pre);
+      return tx.run(c.sql, c.params, group.replicated, info);
     }
     if (usesLocalTables(where) || info?.kind === 'session') {
       session.transaction = { kind: 'local', failed: false };
@@ -288,7 +299,15 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
     if (info.setting === 'transaction') return done('SET'); // every such transaction is serializable
     if (info.setting === 'synod.consistency_model') return undefined;
   }
-  return t.tx.run(c.sql, c.params, c.replicated, info);
+  if ('tables' in where) {
+    try {
+      c.groups.assertWithin(t.tx.group, where.tables);
+    } catch (error) {
+      t.tx.failed = true;
+      throw error;
+    }
+  }
+  return t.tx.run(c.sql, c.params, c.groups.named(t.tx.group)?.replicated ?? [], info);
 }
 
 /** COMMIT or ROLLBACK: the block ends, whatever happens. */
@@ -308,7 +327,7 @@ async function end(
   if (control === 'rollback' || tx.failed) return done('ROLLBACK');
   if (!tx.wrote) return done('COMMIT');
   try {
-    await session.client.write({ op: 'txn', statements: tx.statements });
+    await session.client(tx.group).write({ op: 'txn', statements: tx.statements });
   } catch (error) {
     if (error instanceof SynodError && error.limitBytes !== undefined)
       throw new SqlError(

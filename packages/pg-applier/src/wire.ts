@@ -160,14 +160,23 @@ export class SqlFrontEnd {
       );
       return connected;
     };
+    const clients = new Map<string, SynodClient>();
     const session: Session = {
       consistency: 'strong',
       path: { publicOnly: undefined },
-      client: new SynodClient({
-        transport: this.#o.transport,
-        group: this.#o.group,
-        ...(this.#o.local === undefined ? {} : { local: this.#o.local }),
-      }),
+      client: (group) => {
+        let client = clients.get(group);
+        if (client === undefined) {
+          const local = this.#runner.groups.named(group)?.local;
+          client = new SynodClient({
+            transport: this.#o.transport,
+            group,
+            ...(local === undefined ? {} : { local }),
+          });
+          clients.set(group, client);
+        }
+        return client;
+      },
       user: '',
       settings: new Map(),
       settingsStale: false,

@@ -122,7 +122,7 @@ describe('a transaction re-run at its slot', () => {
         fc.array(otherWrite, { maxLength: 2 }),
         async (values, statements, between) => {
           await reset(values);
-          const tx = await ReplicatedTransaction.begin(url('r0'));
+          const tx = await ReplicatedTransaction.begin(url('r0'), 'replay');
           for (const sql of statements)
             await tx.run(sql, [], ['t'], classify(sql)[0]).catch(() => undefined);
           const ended = tx.failed;
