@@ -60,6 +60,14 @@ export interface AsyncStateMachine {
    * table's rows so when they are more than one entry carries.
    */
   logWrite?: ((command: Command, clientId: string, seq: number) => Promise<void>) | undefined;
+  /**
+   * The commit node's reads of the machine's transactions across groups (`txn_open`,
+   * `txn_decided`), answered at once from what it has applied; undefined for other reads. A
+   * machine without it takes no part in transactions across groups.
+   */
+  readTransactions?(command: Command): PlainData | undefined;
+  /** Whether the node's own write `command` must have its slot to itself (SQL's PREPARE). */
+  aloneInSlot?(command: Command): boolean;
   /** Equal on replicas that applied the same slots. May be slow (status asks for it). */
   digest(): Promise<string>;
   close(): Promise<void>;

@@ -35,7 +35,13 @@ export interface BatcherOptions {
 }
 
 type Entry =
-  | { readonly kind: 'write'; readonly write: ClientWrite; readonly bytes: number }
+  | {
+      readonly kind: 'write';
+      readonly write: ClientWrite;
+      readonly bytes: number;
+      /** In a slot of its own. */
+      readonly alone: boolean;
+    }
   | { readonly kind: 'read'; readonly settle: (outcome: ReadOutcome) => void };
 
 /** A linearizable read may be served at `slot`, or failed with `response`. */
@@ -77,12 +83,15 @@ export class Batcher {
    * Queues a write; `reply` gets its result once applied, NO_QUORUM after `timeoutMs` (what is
    * left of the client's time: it may have waited at a follower for this node to lead), or BUSY
    * at once when the leader already holds as many bytes as it may (in all, or of this client).
+   * `alone`: the write gets a slot of its own (a SQL group's PREPARE TRANSACTION ends the
+   * database transaction a batch would share).
    */
   write(
     write: ClientWrite,
     bytes: number,
     reply: (response: ClientResponse) => void,
     timeoutMs = this.#o.timeoutMs,
+    alone = false,
   ): void {
     const busy = this.#busy(write.clientId, bytes);
     if (busy !== undefined) {
@@ -113,7 +122,7 @@ export class Batcher {
     const waiters = this.#waiting.get(key) ?? [];
     waiters.push(answer);
     this.#waiting.set(key, waiters);
-    this.#push({ kind: 'write', write, bytes });
+    this.#push({ kind: 'write', write, bytes, alone });
   }
 
   /**
@@ -198,12 +207,15 @@ export class Batcher {
       let writes = 0;
       let bytes = 0;
       for (const entry of this.#entries) {
+        const alone = entry.kind === 'write' && entry.alone;
+        if (alone && count > 0) break;
         const size = entry.kind === 'write' ? entry.bytes : READ_BYTES;
         if (entry.kind === 'write' && writes >= this.#o.maxBatch) break;
         if (count > 0 && bytes + size > MAX_BATCH_BYTES) break;
         bytes += size;
         count += 1;
         if (entry.kind === 'write') writes += 1;
+        if (alone) break;
       }
       this.#submit(this.#entries.splice(0, count));
     }

@@ -239,8 +239,9 @@ export class ClientRequests {
       );
       return;
     }
-    // A kv node's transaction across groups (the SQL machine's `txn` is its own entry).
-    if (op === 'txn' && this.transactions !== undefined) {
+    // A transaction across groups (`ops`, one or more per group); a SQL group's `txn` with
+    // `statements` is a transaction of its own log alone.
+    if (op === 'txn' && write.command.ops !== undefined && this.transactions !== undefined) {
       this.#transaction(m, format, hops, write, this.transactions);
       return;
     }

@@ -8,7 +8,7 @@ import {
 } from '@synod/commit';
 import type { ClientResponse } from '@synod/protocol';
 import { type AnyActorRef, createActor } from 'xstate';
-import type { TxnMeta, TxnWrite } from './kv-transactions.js';
+import type { TxnMeta, TxnPart } from './kv-transactions.js';
 
 /*
  * The commit machines a CommitNode runs, as it makes them: their timings on real processes
@@ -53,7 +53,7 @@ export interface Running {
   /** Clients waiting for a coordinator's outcome. */
   readonly waiting: ((response: ClientResponse) => void)[];
   /** A coordinator's writes per RM group (the first coordinator of a transaction only). */
-  readonly writes?: ReadonlyMap<string, readonly TxnWrite[]>;
+  readonly writes?: ReadonlyMap<string, readonly TxnPart[]>;
 }
 
 /** Paxos Commit's (or Faster's) coordinator: the first of a transaction, or one taking over. */

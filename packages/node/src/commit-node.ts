@@ -9,7 +9,7 @@ import {
 } from '@synod/commit';
 import type { ClientResponse, Command, PlainData } from '@synod/protocol';
 import { type AcceptorStore, openFileStore } from '@synod/storage';
-import type { Subscription, Transport, TransportMessage } from '@synod/transport';
+import type { Subscription, TransportMessage } from '@synod/transport';
 import type { AnyActorRef } from 'xstate';
 import type { TransactionCoordinator } from './client-requests.js';
 import { CommitAcceptor } from './commit-acceptor.js';
@@ -37,7 +37,7 @@ import {
   decodeCommit,
   encodeCommit,
 } from './commit-wire.js';
-import { readTxnOps, type TxnMeta, type TxnWrite, txidOf } from './kv-transactions.js';
+import { partsByGroup, type TxnMeta, type TxnPart, txidOf } from './kv-transactions.js';
 
 /**
  * Paxos Commit in a node process (@synod/commit's machines, run here as the simulator runs
@@ -128,7 +128,7 @@ export class CommitNode implements TransactionCoordinator {
       acceptors: r.acceptors,
       protocol: r.protocol,
     };
-    this.coordinate(meta, readTxnOps(r.ops), respond);
+    this.coordinate(meta, partsByGroup(r.ops), respond);
   }
 
   get counts(): CommitCounts {
@@ -147,7 +147,7 @@ export class CommitNode implements TransactionCoordinator {
    */
   coordinate(
     meta: TxnMeta,
-    writes: ReadonlyMap<string, readonly TxnWrite[]>,
+    writes: ReadonlyMap<string, readonly TxnPart[]>,
     respond: (response: ClientResponse) => void,
   ): void {
     const running = this.#running.get(meta.txid);
@@ -222,7 +222,7 @@ export class CommitNode implements TransactionCoordinator {
       this.#o.logger?.warn({ err: error, subject: m.subject }, 'dropped a bad commit message');
       return;
     }
-    const { meta, message } = envelope;
+    const { message } = envelope;
     this.#count('received', `${via} ${message.type}`);
     this.#hops.at(envelope.hops ?? 0, () => this.#dispatch(envelope, via, m.subject));
   }
@@ -293,7 +293,7 @@ export class CommitNode implements TransactionCoordinator {
   #startCoordinator(
     meta: TxnMeta,
     initial: boolean,
-    writes?: ReadonlyMap<string, readonly TxnWrite[]>,
+    writes?: ReadonlyMap<string, readonly TxnPart[]>,
   ): Running | undefined {
     if (!this.#leads(meta.coordinator)) return undefined;
     const actor =
@@ -484,7 +484,7 @@ export class CommitNode implements TransactionCoordinator {
     meta: TxnMeta,
     message: CommitMessage,
     kind: string,
-    writes?: readonly TxnWrite[],
+    writes?: readonly TxnPart[],
   ): void {
     const t = this.#o.transport;
     if (this.#stopped || t.closed) return;

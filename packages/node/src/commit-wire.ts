@@ -10,7 +10,7 @@ import {
   packChecked,
   unpackStrict,
 } from '@synod/protocol';
-import { readTxnMeta, readTxnWrite, type TxnMeta, type TxnWrite } from './kv-transactions.js';
+import { readTxnMeta, readTxnPart, type TxnMeta, type TxnPart } from './kv-transactions.js';
 import { CommandError } from './state-machine.js';
 
 /**
@@ -65,7 +65,7 @@ export interface CommitEnvelope {
   readonly meta: TxnMeta;
   readonly node: string;
   readonly message: CommitMessage;
-  readonly writes?: readonly TxnWrite[];
+  readonly writes?: readonly TxnPart[];
   /**
    * Message delays behind this message: one more than the message that caused it (the
    * client's request is 0). What `npm run bench:commit` reports as the longest causal chain.
@@ -104,13 +104,13 @@ export function decodeCommit(bytes: Uint8Array): CommitEnvelope {
   if (doc === null || typeof doc !== 'object' || doc.v !== 1)
     throw new DecodeError('MALFORMED', 'not a commit message');
   let meta: TxnMeta;
-  let writes: TxnWrite[] | undefined;
+  let writes: TxnPart[] | undefined;
   try {
     meta = readTxnMeta(doc.meta as never);
     if (doc.writes !== undefined) {
       if (!Array.isArray(doc.writes) || doc.writes.length > 256)
         throw new CommandError('writes must be an array');
-      writes = doc.writes.map((w) => readTxnWrite(w as never, 'writes'));
+      writes = doc.writes.map((w) => readTxnPart(w as never, 'writes'));
     }
   } catch (error) {
     if (error instanceof CommandError) throw new DecodeError('INVALID_FIELD', error.message);

@@ -98,6 +98,40 @@ export function readTxnOps(ops: PlainData | undefined): Map<string, TxnWrite[]> 
   return byGroup;
 }
 
+/**
+ * One group's part of a transaction as the commit node carries it to the group's RM (a kv
+ * write, a SQL group's statements): the group's machine checks it when it prepares.
+ */
+export type TxnPart = Readonly<Record<string, PlainData>> & { readonly op: string };
+
+/** A part as it comes off the wire or out of a log entry: an object with a string `op`. */
+export function readTxnPart(value: PlainData | undefined, where: string): TxnPart {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    Array.isArray(value) ||
+    value instanceof Uint8Array ||
+    typeof (value as Record<string, PlainData>).op !== 'string'
+  )
+    throw new CommandError(`${where}: a transaction's part is an object with an "op"`);
+  return value as TxnPart;
+}
+
+/**
+ * A `txn` entry's ops, as its log gave them back, by group: each group's parts in order,
+ * without their `group`. Whatever machine numbered it checked them; each RM checks its own.
+ */
+export function partsByGroup(ops: PlainData | undefined): Map<string, TxnPart[]> {
+  if (!Array.isArray(ops)) throw new CommandError('txn needs "ops"');
+  const byGroup = new Map<string, TxnPart[]>();
+  ops.forEach((op: PlainData, i: number) => {
+    const { group, ...part } = readTxnPart(op, `txn ops[${i}]`);
+    if (!isValidName(group)) throw new CommandError(`txn ops[${i}] needs a "group"`);
+    byGroup.set(group, [...(byGroup.get(group) ?? []), part as TxnPart]);
+  });
+  return byGroup;
+}
+
 export function readTxnWrite(op: Readonly<Record<string, PlainData>>, where: string): TxnWrite {
   const command = { ...op, op: String(op.op) };
   const key = stringArg(command, 'key');

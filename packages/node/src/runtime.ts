@@ -348,6 +348,7 @@ export class NodeRuntime {
     } catch (error) {
       return Promise.reject(error);
     }
+    const alone = this.#o.asyncMachine?.aloneInSlot?.(command) === true;
     return new Promise((resolve, reject) =>
       this.#batcher.write(
         write,
@@ -355,6 +356,7 @@ export class NodeRuntime {
         (response) =>
           response.ok ? resolve(response.result) : reject(new Error(response.error.message)),
         this.#o.requestTimeoutMs,
+        alone,
       ),
     );
   }

@@ -181,8 +181,13 @@ export class SlotApplier {
     return this.#queue?.appliedThrough ?? this.#a.host().deliveredThrough;
   }
 
-  /** A read of the in-memory state machine (kv, log). */
+  /**
+   * A read of the in-memory state machine (kv, log), or of an asynchronous machine's
+   * transactions across groups (its readTransactions).
+   */
   read(command: Command): PlainData {
+    const transactions = this.#a.options.asyncMachine?.readTransactions?.(command);
+    if (transactions !== undefined) return transactions;
     return this.#state.read(command);
   }
 
