@@ -177,11 +177,16 @@ export async function handOver(
     await admin.query(`GRANT USAGE, CREATE ON SCHEMA ${ident(schema)} TO ${ident(roles.apply)}`);
     await admin.query(`GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(roles.client)}`);
   }
-  const exists = await admin.query('SELECT to_regclass($1) IS NOT NULL AS exists', [
-    quoteTable(key),
-  ]);
-  if (exists.rows[0]?.exists !== true) return false;
-  await admin.query(`ALTER TABLE ${quoteTable(key)} OWNER TO ${ident(roles.apply)}`);
+  const found = await admin.query<{ owner: string | null }>(
+    'SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = to_regclass($1)',
+    [quoteTable(key)],
+  );
+  if (found.rowCount === 0) return false;
+  // Only when it must: ALTER TABLE takes the table's strongest lock even to change nothing,
+  // and a transaction across groups may hold the table prepared (a node starting again then
+  // waited for ever for an outcome it was to apply itself).
+  if (found.rows[0]?.owner !== roles.apply)
+    await admin.query(`ALTER TABLE ${quoteTable(key)} OWNER TO ${ident(roles.apply)}`);
   return true;
 }
 
