@@ -114,8 +114,8 @@ export async function runNode(s: NodeSettings): Promise<void> {
     const frontEnd =
       sql === undefined ? undefined : await startFrontEnd(s, sql, runtimes, transport, logger);
     if (frontEnd !== undefined) cleanup.add('the SQL front end', () => frontEnd.stop());
-    // Transactions across the kv groups: every kv node runs a commit node (stopped first).
-    if (s.machineName === 'kv') {
+    // Transactions across groups: every kv or SQL node runs a commit node (stopped first).
+    if (s.machineName === 'kv' || s.machineName === 'sql') {
       const plant = plantedCommitBug(logger);
       const commit = await CommitNode.start({
         nodeId: s.id,

@@ -10,6 +10,7 @@ import {
   TEXT_VALUES,
   type WriteOutcome,
 } from './sql-outcomes.js';
+import { applyAloneSlot, heldByPrepared } from './step-apply.js';
 import { runTransaction } from './transaction-run.js';
 import { EXPECT_APPLIED_FUNCTION, FIRST_TRIP_PREFIX, firstTrip, secondTrip } from './two-trips.js';
 
@@ -38,6 +39,11 @@ export class SlotAheadError extends Error {
   override readonly name = 'SlotAheadError';
 }
 
+const slotAhead = (applied: number, given: number): SlotAheadError =>
+  new SlotAheadError(
+    `the database says slot ${applied} is applied, but this node gave it slots through ${given} only: its synod.applied was changed behind the node's back`,
+  );
+
 /**
  * Applies a group's committed SQL to one PostgreSQL database, in slot order, exactly once.
  *
@@ -64,21 +70,28 @@ export class PgApplier {
    */
   #highestGiven: number;
 
-  private constructor(client: ClientBase, group: string, applied: number) {
+  /** How many groups share this database (what their prepared transactions may need). */
+  readonly #groupsHere: number;
+
+  private constructor(client: ClientBase, group: string, applied: number, groupsHere: number) {
     this.#client = client;
     this.#group = group;
     this.#highestGiven = applied;
+    this.#groupsHere = groupsHere;
   }
 
-  /** Creates the synod schema if needed. The client is this applier's alone. */
-  static async open(client: ClientBase, group: string): Promise<PgApplier> {
+  /**
+   * Creates the synod schema if needed. The client is this applier's alone. `groupsHere`:
+   * the groups whose appliers share this database (1 unless a node serves several).
+   */
+  static async open(client: ClientBase, group: string, groupsHere = 1): Promise<PgApplier> {
     await createBookkeeping(client);
     await client.query(EXPECT_APPLIED_FUNCTION);
     await client.query(
       'INSERT INTO synod.applied (group_name, slot) VALUES ($1, -1) ON CONFLICT DO NOTHING',
       [group],
     );
-    const applier = new PgApplier(client, group, -1);
+    const applier = new PgApplier(client, group, -1, groupsHere);
     applier.#highestGiven = await applier.appliedThrough();
     return applier;
   }
@@ -103,6 +116,24 @@ export class PgApplier {
    */
   async apply(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
     for (const entry of entries) this.#highestGiven = Math.max(this.#highestGiven, entry.slot);
+    // A step of a transaction across groups runs alone: the entries between them in batches.
+    const outcomes = new Map<number, WriteOutcome[]>();
+    let run: SqlEntry[] = [];
+    for (const entry of [...entries].sort((a, b) => a.slot - b.slot)) {
+      if (!entry.writes.some((w) => w.step !== undefined)) {
+        run.push(entry);
+        continue;
+      }
+      for (const [slot, list] of await this.#applyBatch(run)) outcomes.set(slot, list);
+      run = [];
+      for (const [slot, list] of await this.#applyAlone(entry)) outcomes.set(slot, list);
+    }
+    for (const [slot, list] of await this.#applyBatch(run)) outcomes.set(slot, list);
+    return outcomes;
+  }
+
+  async #applyBatch(entries: readonly SqlEntry[]): Promise<Map<number, WriteOutcome[]>> {
+    if (entries.length === 0) return new Map();
     const outcomes = await this.#applyNew(entries);
     // Entries this database has already (a peer's state was installed over them) are not run
     // again; their writes still get their outcomes, from the sessions that came with it.
@@ -136,6 +167,30 @@ export class PgApplier {
       this.#forget();
       throw error;
     }
+  }
+
+  /**
+   * A slot with a step of a transaction across groups (step-apply.ts): the step first, then the
+   * slot's bookkeeping in a transaction of its own. Alone in its slot (the node logs it so);
+   * a slot where it is not is refused whole, alike on every replica.
+   */
+  async #applyAlone(entry: SqlEntry): Promise<Map<number, WriteOutcome[]>> {
+    this.#forget();
+    const applied = await this.appliedThrough();
+    if (applied > this.#highestGiven) throw slotAhead(applied, this.#highestGiven);
+    if (entry.slot <= applied) return this.#applyBatch([entry]); // applied before: its outcomes
+    if (entry.slot !== applied + 1)
+      throw new SlotGapError(
+        `slot ${entry.slot} comes after ${applied}: slots are applied in order`,
+      );
+    const sessions = await this.#loadSessions([entry]);
+    const outcomes = await applyAloneSlot(this.#client, this.#group, {
+      entry,
+      applied,
+      sessions,
+      groupsHere: this.#groupsHere,
+    });
+    return new Map([[entry.slot, outcomes]]);
   }
 
   #forget(): void {
@@ -239,10 +294,7 @@ export class PgApplier {
         [this.#group],
       );
       let applied = Number(locked.rows[0]?.slot ?? -1);
-      if (applied > this.#highestGiven)
-        throw new SlotAheadError(
-          `the database says slot ${applied} is applied, but this node gave it slots through ${this.#highestGiven} only: its synod.applied was changed behind the node's back`,
-        );
+      if (applied > this.#highestGiven) throw slotAhead(applied, this.#highestGiven);
       const todo = [...entries].sort((a, b) => a.slot - b.slot).filter((e) => e.slot > applied);
       const sessions = await this.#loadSessions(todo);
       const changed = new Set<string>();
@@ -367,7 +419,11 @@ export class PgApplier {
       if (!(error instanceof DatabaseError)) throw error;
       if (!guarded) return undefined;
       await c.query('ROLLBACK TO SAVEPOINT synod_write');
-      outcome = { ok: false, sqlState: error.code ?? 'XX000', message: error.message };
+      outcome = heldByPrepared(error) ?? {
+        ok: false,
+        sqlState: error.code ?? 'XX000',
+        message: error.message,
+      };
     }
     if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });
     return outcome;

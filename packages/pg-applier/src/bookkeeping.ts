@@ -1,5 +1,6 @@
 // The `synod` schema's tables: where each group's applied slot, replicated tables, SQL users,
-// staged rows and clients' last outcomes are kept, in the database they describe.
+// staged rows, clients' last outcomes and transactions across groups (global-txn.ts: numbers,
+// votes, two-phase outcomes) are kept, in the database they describe.
 import type { ClientBase } from 'pg';
 
 const SCHEMA = `
@@ -32,6 +33,25 @@ CREATE TABLE IF NOT EXISTS synod.sessions (
   seq bigint NOT NULL,
   outcome jsonb NOT NULL,
   PRIMARY KEY (group_name, client_id)
+);
+CREATE TABLE IF NOT EXISTS synod.txn_numbers (
+  group_name text PRIMARY KEY,
+  numbered bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS synod.txn_votes (
+  group_name text NOT NULL,
+  txid text NOT NULL,
+  meta jsonb NOT NULL,
+  vote text NOT NULL,
+  reason text,
+  outcome text,
+  PRIMARY KEY (group_name, txid)
+);
+CREATE TABLE IF NOT EXISTS synod.txn_decided (
+  group_name text NOT NULL,
+  txid text NOT NULL,
+  outcome text NOT NULL,
+  PRIMARY KEY (group_name, txid)
 );`;
 
 /** The `synod` schema and its tables, where they are missing. */

@@ -5,6 +5,7 @@ import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/pro
 import { dirname, join, resolve } from 'node:path';
 import { freeLoopbackPort } from '@synod/transport';
 import pg from 'pg';
+import { EMBEDDED_MAX_PREPARED } from './global-txn.js';
 
 /** A PostgreSQL server of this node's own, in its data directory. */
 export interface EmbeddedDatabase {
@@ -214,6 +215,9 @@ export async function startEmbeddedPostgres(
       `unix_socket_directories="${dataDir.replaceAll('"', '""')}"`,
       '-c',
       'unix_socket_permissions=0700',
+      // Transactions across groups prepare (global-txn.ts); PostgreSQL allows none by default.
+      '-c',
+      `max_prepared_transactions=${EMBEDDED_MAX_PREPARED}`,
     ],
     onLog: heard,
     onError: heard,

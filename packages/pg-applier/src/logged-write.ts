@@ -1,5 +1,6 @@
 import type { ClientWrite, Command } from '@synod/protocol';
 import type { SqlWrite } from './applier.js';
+import { beginWrite, decidedWrite, stepOf } from './global-txn.js';
 import { replicateStatement, tableKey } from './replicated-tables.js';
 import {
   entryContent,
@@ -13,6 +14,7 @@ import {
 } from './sql-commands.js';
 import { userCommand, userStatement } from './sql-users.js';
 import { digestStatement } from './state-digest.js';
+import { txnStatementProblem } from './transaction-entry.js';
 
 /** What turning a batch's writes into statements reads and records. */
 export interface LoggedWriteContext {
@@ -38,7 +40,14 @@ export function loggedWrite(
 ): SqlWrite {
   const { group, replicated } = context;
   const who = { clientId: write.clientId, seq: write.seq };
-  if (write.command.op === 'txn') return { ...txnWrite(write.command, replicated), ...who };
+  const op = write.command.op;
+  // Transactions across groups (global-txn.ts): numbered, prepared, decided.
+  if (op === 'txn' && write.command.ops !== undefined)
+    return { ...beginWrite(write.command, group), ...who };
+  if (op === 'txn_decided') return { ...decidedWrite(write.command, group), ...who };
+  if (op === 'txn_prepare' || op === 'txn_outcome')
+    return { ...stepWrite(write.command, context), ...who };
+  if (op === 'txn') return { ...txnWrite(write.command, replicated), ...who };
   if (write.command.op === 'stage') return { ...stageWrite(write.command, group, slot), ...who };
   // The state at this slot, as every replica has it: compared among the nodes.
   if (write.command.op === 'verify')
@@ -98,4 +107,17 @@ function statementOf(command: Command, context: LoggedWriteContext): SqlCommand 
   } catch (error) {
     return problemOf(error);
   }
+}
+
+/** A `txn_prepare` or `txn_outcome`, run alone in its slot; statements checked as of it. */
+function stepWrite(command: Command, context: LoggedWriteContext): SqlWrite {
+  const step = stepOf(command, context.group);
+  if ('refused' in step) return { sql: '', refused: { sqlState: '22023', message: step.refused } };
+  if (step.kind === 'prepare')
+    for (const [i, statement] of step.statements.entries()) {
+      const problem = txnStatementProblem(statement.sql, context.replicated);
+      if (problem !== undefined)
+        return { sql: '', step, invalid: `statement ${i + 1}: ${problem.message}` };
+    }
+  return { sql: '', step };
 }

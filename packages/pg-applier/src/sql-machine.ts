@@ -5,40 +5,20 @@ import { PgApplier } from './applier.js';
 import { backendPid } from './backend-pid.js';
 import { loadParser } from './classify.js';
 import { SqlError } from './errors.js';
+import { globalTxnProblem } from './global-txn.js';
+import { GroupTransactions } from './group-transactions.js';
 import { route } from './guard.js';
 import { loggedWrite } from './logged-write.js';
-import { loadReplicated, tableDefinition, tableKey } from './replicated-tables.js';
+import { tableKey } from './replicated-tables.js';
 import { asAdmin, handOver, type SqlRoles, setUpRoles } from './roles.js';
 import { type Admission, admitCommand } from './sql-admission.js';
 import { outcomeResult, plain, sqlCommand } from './sql-commands.js';
+import { assertOneGroupPerTable, connectApplier, openGroupResources } from './sql-machine-open.js';
 import { installSqlSnapshot, takeSqlSnapshot } from './sql-snapshot.js';
 import { SqlUsers } from './sql-users.js';
-import { DETERMINISTIC_SESSION, digestStatement } from './state-digest.js';
+import { digestStatement } from './state-digest.js';
 
 export { MAX_REPLICATED_ROWS_BYTES } from './sql-commands.js';
-
-/** The apply connection (named in pg_stat_activity) and its applier. */
-async function connectApplier(
-  connectionString: string,
-  group: string,
-): Promise<{ client: pg.Client; applier: PgApplier }> {
-  // Every replica resolves names alike: with `public` alone, whatever the database's default
-  // (the front end writes other schemas' tables out in full: qualify.ts); and turns values
-  // into text alike, whatever each server's configured time zone or date style.
-  const client = new pg.Client({
-    connectionString,
-    application_name: 'synod-apply',
-    options: DETERMINISTIC_SESSION,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return { client, applier: await PgApplier.open(client, group) };
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw error;
-  }
-}
 
 export interface SqlMachineOptions {
   /**
@@ -89,6 +69,10 @@ export class SqlMachine {
   readonly #users: SqlUsers;
   /** The other groups' machines on this database: a table belongs to one group. */
   #siblings: readonly SqlMachine[] = [];
+  /** How many groups share this database (the applier checks what they may prepare). */
+  readonly #groupsHere: number;
+  /** Its transactions across groups, as applied (group-transactions.ts). */
+  #transactions: GroupTransactions;
   /**
    * Told of each `verify` write this node applied: the slot and the digest of its state
    * there. The node compares it with its peers' (consistency-check.ts in @synod/node).
@@ -109,8 +93,12 @@ export class SqlMachine {
     group: string,
     replicated: Iterable<string>,
     users: SqlUsers,
+    transactions: GroupTransactions,
+    groupsHere: number,
   ) {
     this.#users = users;
+    this.#transactions = transactions;
+    this.#groupsHere = groupsHere;
     this.#adminUrl = adminUrl;
     this.#roles = roles;
     this.#applyClient = applyClient;
@@ -149,7 +137,13 @@ export class SqlMachine {
     try {
       for (const { group, replicated } of options.groups)
         machines.push(
-          await SqlMachine.#openGroup(options.connectionString, roles, group, replicated),
+          await SqlMachine.#openGroup(
+            options.connectionString,
+            roles,
+            group,
+            replicated,
+            options.groups.length,
+          ),
         );
     } catch (error) {
       for (const machine of machines) await machine.close();
@@ -164,45 +158,20 @@ export class SqlMachine {
     roles: SqlRoles,
     group: string,
     named: readonly string[],
+    groupsHere: number,
   ): Promise<SqlMachine> {
-    const options = { connectionString: adminUrl, group, replicated: named };
-    const { client, applier } = await connectApplier(roles.applyUrl, options.group);
-    const pool = (url: string, name: string, max: number, options?: string): pg.Pool => {
-      const p = new pg.Pool({
-        connectionString: url,
-        max,
-        application_name: name,
-        ...(options === undefined ? {} : { options }),
-      });
-      p.on('error', () => undefined);
-      return p;
-    };
-    const reads = pool(roles.clientUrl, 'synod-read', 4);
-    const own = pool(roles.applyUrl, 'synod-state', 2, DETERMINISTIC_SESSION);
-    // Tables named at start get the check `synod table replicate` makes (serial, identity,
-    // volatile defaults), when they exist already: replicas would diverge on them.
-    for (const table of options.replicated) {
-      try {
-        await tableDefinition(client, table);
-      } catch (error) {
-        // A table not created yet is checked by nobody (README, "Known gaps").
-        if (error instanceof SqlError && error.sqlState === '42P01') continue;
-        await client.end().catch(() => undefined);
-        await reads.end().catch(() => undefined);
-        await own.end().catch(() => undefined);
-        throw error;
-      }
-    }
-    const replicated = [...options.replicated, ...(await loadReplicated(client, options.group))];
+    const r = await openGroupResources(roles, group, named, groupsHere);
     return new SqlMachine(
-      options.connectionString,
+      adminUrl,
       roles,
-      client,
-      { reads, own },
-      applier,
-      options.group,
-      replicated,
-      await SqlUsers.load(client, options.group),
+      r.client,
+      { reads: r.reads, own: r.own },
+      r.applier,
+      group,
+      r.replicated,
+      r.users,
+      r.transactions,
+      groupsHere,
     );
   }
 
@@ -254,7 +223,11 @@ export class SqlMachine {
   async #reconnectIfBroken(): Promise<void> {
     if (!this.#broken) return;
     await this.#applyClient.end().catch(() => undefined);
-    const { client, applier } = await connectApplier(this.#roles.applyUrl, this.#group);
+    const { client, applier } = await connectApplier(
+      this.#roles.applyUrl,
+      this.#group,
+      this.#groupsHere,
+    );
     this.#applyClient = client;
     this.#watch(client);
     this.#applier = applier;
@@ -272,6 +245,16 @@ export class SqlMachine {
   }
 
   admit(command: Command): Admission | undefined | Promise<Admission> {
+    if (command.op === 'txn' && command.ops !== undefined) {
+      // A transaction across groups: each group's part checked here if this node serves it.
+      const problem = globalTxnProblem(
+        command,
+        (group) => [this, ...this.#siblings].find((m) => m.group === group)?.replicatedTables,
+      );
+      return problem === undefined
+        ? undefined
+        : { refused: problem.message, sqlState: problem.sqlState };
+    }
     return admitCommand(command, {
       replicated: this.#replicated,
       adminUrl: this.#adminUrl,
@@ -319,6 +302,9 @@ export class SqlMachine {
         slot,
         list.map((outcome, i) => {
           const command = writes[i]?.command;
+          const txn =
+            command === undefined ? undefined : this.#transactions.applied(command, outcome);
+          if (txn !== undefined) return { ok: true, result: txn };
           if (command?.op === 'verify' && outcome.ok) {
             const digest = String(outcome.rows[0]?.digest);
             this.verified?.(slot, digest);
@@ -341,8 +327,23 @@ export class SqlMachine {
     return results;
   }
 
+  /**
+   * The commit node's reads (`txn_open`, `txn_decided`: group-transactions.ts), answered at once
+   * from what this node has applied; undefined for any other read.
+   */
+  readTransactions(command: Command): PlainData | undefined {
+    return this.#transactions.read(command);
+  }
+
+  /** Writes that go alone in their slot: the steps of a transaction across groups. */
+  aloneInSlot(command: Command): boolean {
+    return command.op === 'txn_prepare' || command.op === 'txn_outcome';
+  }
+
   async read(command: Command): Promise<PlainData> {
     if (command.op === 'tables') return { tables: [...this.#replicated].sort() };
+    const txn = this.#transactions.read(command);
+    if (txn !== undefined) return txn;
     if (command.op !== 'query')
       throw new Error(
         `unknown read operation ${JSON.stringify(command.op)}; the sql machine reads with "query" and "tables"`,
@@ -405,6 +406,12 @@ export class SqlMachine {
         [pid],
       )
       .catch(() => undefined);
+    // A prepared transaction (process id 0) holds what the write needs: its outcome comes
+    // later in this same log, so the write would wait for ever. Cancelled, it fails alike on
+    // every replica (step-apply.ts's heldByPrepared), which all hold the same prepared ones.
+    await this.#own
+      .query('SELECT pg_cancel_backend($1) WHERE 0 = ANY(pg_blocking_pids($1))', [pid])
+      .catch(() => undefined);
   }
 
   /**
@@ -427,7 +434,8 @@ export class SqlMachine {
       },
     );
     // The applier remembers the slot and sessions it last committed: those are gone now.
-    this.#applier = await PgApplier.open(this.#applyClient, this.#group);
+    this.#applier = await PgApplier.open(this.#applyClient, this.#group, this.#groupsHere);
+    this.#transactions = await GroupTransactions.load(this.#applyClient, this.#group);
     if (installed) this.#users.reload(await SqlUsers.load(this.#applyClient, this.#group));
     if (installed) for (const table of tables) this.#replicated.add(tableKey(table));
   }
@@ -441,20 +449,3 @@ export class SqlMachine {
 
 /** How often, while an apply call runs, the node looks for tentative transactions blocking it. */
 const UNBLOCK_EVERY_MS = 10;
-
-/** Throws SqlError 0A000 naming a table that two groups claim. */
-function assertOneGroupPerTable(
-  groups: readonly { readonly group: string; readonly tables: readonly string[] }[],
-): void {
-  const owner = new Map<string, string>();
-  for (const { group, tables } of groups)
-    for (const table of tables) {
-      const other = owner.get(table);
-      if (other !== undefined && other !== group)
-        throw new SqlError(
-          '0A000',
-          `--replicate names table "${table}" for both ${other} and ${group}: a table belongs to one group (its writes follow one log)`,
-        );
-      owner.set(table, group);
-    }
-}

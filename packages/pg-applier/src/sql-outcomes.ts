@@ -1,6 +1,7 @@
 // What the applier is given and what it gives back: log entries' writes and their outcomes,
 // values in PostgreSQL's text format.
 import type { QueryResult } from 'pg';
+import type { GlobalStep } from './global-txn.js';
 import type { TxnStatement } from './transaction-entry.js';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
@@ -22,6 +23,12 @@ export interface SqlWrite {
    * only if each gives the result the client was given; `sql` is unused.
    */
   readonly txn?: readonly TxnStatement[];
+  /**
+   * A step of a transaction across groups (global-txn.ts), run alone in its slot; `invalid`:
+   * why its statements cannot run here (the vote is then aborted).
+   */
+  readonly step?: GlobalStep;
+  readonly invalid?: string;
 }
 
 /** A committed log slot's writes (a batch), in the order they are to be applied. */

@@ -1,6 +1,7 @@
 import type { PlainData } from '@synod/protocol';
-import type pg from 'pg';
+import pg from 'pg';
 import { SqlError } from './errors.js';
+import { gidOf } from './global-txn.js';
 import {
   assertDefinition,
   assertTableName,
@@ -41,6 +42,17 @@ interface SqlSnapshotDoc {
   readonly users?: readonly [string, string][];
   /** synod.staged of the group (staged-rows.ts): [stage, part, slot, rows]; absent before stages. */
   readonly staged?: readonly [string, number, string, string][];
+  /** Transactions across groups (global-txn.ts); absent before them. */
+  readonly txns?: SnapshotTxns;
+}
+
+/** The group's numbering, votes and two-phase outcomes of transactions across groups. */
+interface SnapshotTxns {
+  readonly numbered: number;
+  /** [txid, meta as JSON text, vote, reason, outcome]: none prepared and undecided. */
+  readonly votes: readonly [string, string, string, string | null, string | null][];
+  /** [txid, outcome]. */
+  readonly decided: readonly [string, string][];
 }
 
 const encoder = new TextEncoder();
@@ -70,6 +82,7 @@ export async function takeSqlSnapshot(
       sessions: [string, string, string][];
       users: [string, string][];
       staged: [string, number, string, string][];
+      txns?: SnapshotTxns;
     } = { v: 1, group, throughSlot, tables: [], sessions: [], users: [], staged: [] };
     for (const table of [...tables].map(tableKey).sort()) {
       let definition: string[];
@@ -96,6 +109,7 @@ export async function takeSqlSnapshot(
       [group],
     );
     doc.staged = staged.rows.map((s) => [s.id, s.part, s.slot, s.rows]);
+    doc.txns = await readTxns(client, group);
     await client.query('COMMIT');
     return { throughSlot, bytes: encoder.encode(JSON.stringify(doc)) };
   } catch (error) {
@@ -141,7 +155,16 @@ export async function installSqlSnapshot(
     if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
       throw new SqlError('XX001', `the snapshot's columns of ${table} are not a list of names`);
   }
+  const txns = doc.txns === undefined ? undefined : checkedTxns(doc.txns);
   for (const { table } of doc.tables) await options.prepare?.(table);
+  // What this group holds prepared here was decided at or before the snapshot's slot (it has
+  // none open): its rows are in the snapshot as decided, and its locks would stop the install.
+  const before = await client.query<{ slot: string }>(
+    'SELECT slot FROM synod.applied WHERE group_name = $1',
+    [group],
+  );
+  if (options.replace === true || Number(before.rows[0]?.slot ?? -1) < doc.throughSlot)
+    await rollBackPrepared(client, group);
   await client.query('BEGIN');
   try {
     const locked = await client.query<{ slot: string }>(
@@ -192,6 +215,7 @@ export async function installSqlSnapshot(
           ),
         ],
       );
+    if (txns !== undefined) await writeTxns(client, group, txns);
     await client.query('UPDATE synod.applied SET slot = $2 WHERE group_name = $1', [
       group,
       doc.throughSlot,
@@ -202,4 +226,119 @@ export async function installSqlSnapshot(
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+const TXID = /^[A-Za-z0-9_-]{1,64}\.[1-9][0-9]{0,15}$/;
+
+/**
+ * The group's transactions across groups, read inside the snapshot's transaction. Refused
+ * (55006) while one is prepared here: PostgreSQL's dump of rows cannot carry a prepared
+ * transaction, and running its statements again later could give other results. It is taken
+ * again once the outcome is applied (outcomes follow within moments).
+ */
+async function readTxns(client: pg.ClientBase, group: string): Promise<SnapshotTxns> {
+  const open = await client.query(
+    "SELECT txid FROM synod.txn_votes WHERE group_name = $1 AND vote = 'prepared' AND outcome IS NULL LIMIT 1",
+    [group],
+  );
+  if (open.rowCount !== 0)
+    throw new SqlError(
+      '55006',
+      `transaction ${open.rows[0].txid} across groups is not decided here yet: the snapshot is taken once it is`,
+    );
+  const numbered = await client.query<{ n: string }>(
+    'SELECT numbered::text AS n FROM synod.txn_numbers WHERE group_name = $1',
+    [group],
+  );
+  const votes = await client.query<{
+    txid: string;
+    meta: string;
+    vote: string;
+    reason: string | null;
+    outcome: string | null;
+  }>(
+    'SELECT txid, meta::text AS meta, vote, reason, outcome FROM synod.txn_votes WHERE group_name = $1 ORDER BY txid',
+    [group],
+  );
+  const decided = await client.query<{ txid: string; outcome: string }>(
+    'SELECT txid, outcome FROM synod.txn_decided WHERE group_name = $1 ORDER BY txid',
+    [group],
+  );
+  return {
+    numbered: Number(numbered.rows[0]?.n ?? 0),
+    votes: votes.rows.map((v) => [v.txid, v.meta, v.vote, v.reason, v.outcome]),
+    decided: decided.rows.map((d) => [d.txid, d.outcome]),
+  };
+}
+
+/** A peer's transactions, checked as input: ids, votes and outcomes from their small sets. */
+function checkedTxns(txns: SnapshotTxns): SnapshotTxns {
+  const bad = (what: string): SqlError =>
+    new SqlError('XX001', `the snapshot's transactions across groups: ${what}`);
+  if (!Number.isSafeInteger(txns.numbered) || txns.numbered < 0) throw bad('a bad number');
+  if (!Array.isArray(txns.votes) || !Array.isArray(txns.decided)) throw bad('not lists');
+  for (const [txid, meta, vote, reason, outcome] of txns.votes) {
+    if (typeof txid !== 'string' || !TXID.test(txid)) throw bad('a bad transaction id');
+    if (vote !== 'prepared' && vote !== 'aborted') throw bad(`a bad vote for ${txid}`);
+    if (
+      outcome !== 'committed' &&
+      outcome !== 'aborted' &&
+      (outcome !== null || vote !== 'aborted')
+    )
+      throw bad(`${txid} is prepared and not decided`);
+    if (reason !== null && typeof reason !== 'string') throw bad(`a bad reason for ${txid}`);
+    const parsed = JSON.parse(String(meta)) as unknown;
+    if (parsed === null || typeof parsed !== 'object') throw bad(`no meta for ${txid}`);
+  }
+  for (const [txid, outcome] of txns.decided)
+    if (
+      typeof txid !== 'string' ||
+      !TXID.test(txid) ||
+      (outcome !== 'committed' && outcome !== 'aborted')
+    )
+      throw bad('a bad two-phase outcome');
+  return txns;
+}
+
+async function writeTxns(client: pg.ClientBase, group: string, txns: SnapshotTxns): Promise<void> {
+  await client.query('DELETE FROM synod.txn_numbers WHERE group_name = $1', [group]);
+  if (txns.numbered > 0)
+    await client.query('INSERT INTO synod.txn_numbers (group_name, numbered) VALUES ($1, $2)', [
+      group,
+      txns.numbered,
+    ]);
+  await client.query('DELETE FROM synod.txn_votes WHERE group_name = $1', [group]);
+  await client.query(
+    `INSERT INTO synod.txn_votes (group_name, txid, meta, vote, reason, outcome)
+     SELECT $1, v.txid, v.meta::jsonb, v.vote, v.reason, v.outcome
+       FROM json_to_recordset($2::json) AS v(txid text, meta text, vote text, reason text, outcome text)`,
+    [
+      group,
+      JSON.stringify(
+        txns.votes.map(([txid, meta, vote, reason, outcome]) => ({
+          txid,
+          meta,
+          vote,
+          reason,
+          outcome,
+        })),
+      ),
+    ],
+  );
+  await client.query('DELETE FROM synod.txn_decided WHERE group_name = $1', [group]);
+  await client.query(
+    `INSERT INTO synod.txn_decided (group_name, txid, outcome)
+     SELECT $1, d.txid, d.outcome FROM json_to_recordset($2::json) AS d(txid text, outcome text)`,
+    [group, JSON.stringify(txns.decided.map(([txid, outcome]) => ({ txid, outcome })))],
+  );
+}
+
+/** Ends every transaction this group holds prepared in this database (before an install). */
+export async function rollBackPrepared(client: pg.ClientBase, group: string): Promise<void> {
+  const held = await client.query<{ gid: string }>(
+    // starts_with, not LIKE: a group's name may hold LIKE's `_`.
+    'SELECT gid FROM pg_prepared_xacts WHERE starts_with(gid, $1) AND database = current_database()',
+    [gidOf(group, '')],
+  );
+  for (const { gid } of held.rows) await client.query(`ROLLBACK PREPARED ${pg.escapeLiteral(gid)}`);
 }

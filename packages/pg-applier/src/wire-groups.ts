@@ -20,9 +20,10 @@ export interface FrontEndGroup {
  * The first group is the default: `synod.replicate_table('t')` replicates in it, and its
  * users log in.
  *
- * A statement or transaction that writes must keep to one group's tables: each group's
- * replicas apply its log at their own pace, so a statement that also used another group's
- * table would see that table at a different moment on each replica (SQLSTATE 0A000).
+ * A statement that writes must keep to one group's tables: each group's replicas apply its
+ * log at their own pace, so a statement that also used another group's table would see that
+ * table at a different moment on each replica (SQLSTATE 0A000). A transaction may use several
+ * groups, each statement one (wire-transaction.ts: Paxos Commit across them).
  */
 export class FrontEndGroups {
   readonly all: readonly FrontEndGroup[];
@@ -73,20 +74,6 @@ export class FrontEndGroups {
     throw new SqlError(
       '0A000',
       `${what} uses the replicated tables of several groups (${byGroup.join('; ')}): each group applies its own log, so it must keep to one group's tables`,
-    );
-  }
-
-  /**
-   * Throws 0A000 when a statement of a transaction on `group`'s tables uses another group's:
-   * the transaction is re-run at its slot in `group`'s log, where the other group's tables
-   * are at no fixed point.
-   */
-  assertWithin(group: string, tables: readonly string[]): void {
-    const others = this.owning(tables).filter((g) => g.group !== group);
-    if (others.length === 0) return;
-    throw new SqlError(
-      '0A000',
-      `this transaction uses ${group}'s replicated tables and cannot use those of ${others.map((g) => g.group).join(', ')}: each group applies its own log; commit first, and use them in a transaction of their own`,
     );
   }
 }

@@ -86,6 +86,14 @@ export class StatementRunner implements ExtendedHost {
   ): Promise<Result[]> {
     // Names as this session resolves them (its search_path), the way every replica will too.
     const statements = classify(sql);
+    for (const s of statements) {
+      const kind = s.kind === 'transaction' ? s.transaction?.kind : undefined;
+      if (kind === 'prepare' || kind === 'commit_prepared' || kind === 'rollback_prepared')
+        throw new SqlError(
+          '0A000',
+          "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are the node's own (transactions across groups): a client's prepared transaction would hold what the log's writes wait for",
+        );
+    }
     const resolved = await resolveNames(sql, statements, db, session.path);
     const inBlock = session.transaction.kind !== 'none';
     let where = this.#route(resolved, resolved === sql ? statements : undefined, inBlock);

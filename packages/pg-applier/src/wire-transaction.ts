@@ -74,9 +74,21 @@ const aborted = (): SqlError =>
  */
 export class ReplicatedTransaction {
   readonly #db: pg.Client;
-  /** The group whose tables it uses, and whose log it commits through. */
+  /**
+   * The group of the first replicated table it used: it commits through this group's log
+   * (alone, or as the coordinating group of a transaction across groups).
+   */
   readonly group: string;
+  /** Every statement, in order. */
   readonly statements: TxnStatement[] = [];
+  /**
+   * Each group's part (a node of several groups): the statements of its tables, with every
+   * savepoint statement (each part is re-run alone, at its own slot) and the statements of no
+   * group's table in the first group's part.
+   */
+  readonly parts = new Map<string, TxnStatement[]>();
+  /** Savepoint statements so far: a group's part begins with them. */
+  readonly #controls: TxnStatement[] = [];
   failed = false;
   /** Whether any statement wrote: a transaction that only read commits nothing. */
   wrote = false;
@@ -125,6 +137,7 @@ export class ReplicatedTransaction {
     params: readonly (string | null)[],
     replicated: Iterable<string>,
     info: StatementInfo | undefined,
+    group = this.group,
   ): Promise<Result[]> {
     const rollbackTo = info?.transaction?.kind === 'rollback_to';
     if (this.failed && !rollbackTo) throw aborted();
@@ -155,12 +168,12 @@ export class ReplicatedTransaction {
           '40001',
           'could not serialize access: deadlock with another transaction on this node; retry the transaction',
         );
-      this.statements.push({ sql, params, expect: errorDigest(error.code ?? 'XX000') });
+      this.#record({ sql, params, expect: errorDigest(error.code ?? 'XX000') }, info, group);
       throw error;
     }
     this.failed = false;
     if (info?.kind === 'write' && info.writes.length > 0) this.wrote = true;
-    this.statements.push({ sql, params, expect: resultDigest(result) });
+    this.#record({ sql, params, expect: resultDigest(result) }, info, group);
     return [
       {
         fields: result.fields,
@@ -168,6 +181,20 @@ export class ReplicatedTransaction {
         tag: tag(result.command, result.rowCount),
       },
     ];
+  }
+
+  #record(statement: TxnStatement, info: StatementInfo | undefined, group: string): void {
+    this.statements.push(statement);
+    const part = (name: string): TxnStatement[] => {
+      const list = this.parts.get(name) ?? [...this.#controls];
+      this.parts.set(name, list);
+      return list;
+    };
+    part(this.group);
+    if (info?.kind === 'transaction') {
+      this.#controls.push(statement);
+      for (const list of this.parts.values()) list.push(statement);
+    } else part(group).push(statement);
   }
 
   /** The tentative connection's backend (a CancelRequest cancels what it runs). */
@@ -260,17 +287,18 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
         'this front end has no connection for transactions on replicated tables: write them outside a transaction block',
       );
     if (touchesReplicated(where) && c.connectionString !== undefined) {
-      const tables = 'tables' in where ? where.tables : [];
-      const group = c.groups.writer(tables, 'a transaction');
-      await c.barrier([group]);
+      const group = statementGroup(c) ?? c.groups.default.group;
+      // Every group's: a later statement may use another group's tables (its snapshot is
+      // taken now, at the first statement).
+      await c.barrier(c.groups.all);
       const kept = session.tentative;
       session.tentative = undefined;
-      const tx = await ReplicatedTransaction.begin(c.connectionString, group.group, kept);
+      const tx = await ReplicatedTransaction.begin(c.connectionString, group, kept);
       session.transaction = { kind: 'replicated', tx };
       // SET TRANSACTION is dropped: every transaction on replicated tables is serializable.
       for (const { sql, info: pre } of t.pre)
-        if (pre?.kind !== 'session') await tx.run(sql, [], group.replicated, pre);
-      return tx.run(c.sql, c.params, group.replicated, info);
+        if (pre?.kind !== 'session') await tx.run(sql, [], c.groups.replicated, pre);
+      return tx.run(c.sql, c.params, c.groups.replicated, info, group);
     }
     if (usesLocalTables(where) || info?.kind === 'session') {
       session.transaction = { kind: 'local', failed: false };
@@ -299,15 +327,25 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
     if (info.setting === 'transaction') return done('SET'); // every such transaction is serializable
     if (info.setting === 'synod.consistency_model') return undefined;
   }
-  if ('tables' in where) {
-    try {
-      c.groups.assertWithin(t.tx.group, where.tables);
-    } catch (error) {
-      t.tx.failed = true;
-      throw error;
-    }
+  let group: string | undefined;
+  try {
+    group = statementGroup(c);
+  } catch (error) {
+    t.tx.failed = true;
+    throw error;
   }
-  return t.tx.run(c.sql, c.params, c.groups.named(t.tx.group)?.replicated ?? [], info);
+  return t.tx.run(c.sql, c.params, c.groups.replicated, info, group ?? t.tx.group);
+}
+
+/**
+ * The group whose replicated tables a statement uses (undefined: none); 0A000 when it uses
+ * several groups' (each group re-runs its part at its own slot, where another group's tables
+ * are at no fixed point). A transaction may use several groups, one per statement.
+ */
+function statementGroup(c: TransactionContext): string | undefined {
+  const tables = 'tables' in c.where ? c.where.tables : [];
+  if (c.groups.owning(tables).length === 0) return undefined;
+  return c.groups.writer(tables, 'a statement').group;
 }
 
 /** COMMIT or ROLLBACK: the block ends, whatever happens. */
@@ -327,7 +365,9 @@ async function end(
   if (control === 'rollback' || tx.failed) return done('ROLLBACK');
   if (!tx.wrote) return done('COMMIT');
   try {
-    await session.client(tx.group).write({ op: 'txn', statements: tx.statements });
+    if (tx.parts.size <= 1)
+      await session.client(tx.group).write({ op: 'txn', statements: tx.statements });
+    else await commitAcrossGroups(session, tx);
   } catch (error) {
     if (error instanceof SynodError && error.limitBytes !== undefined)
       throw new SqlError(
@@ -337,4 +377,21 @@ async function end(
     throw error;
   }
   return done('COMMIT');
+}
+
+/**
+ * A transaction that used several groups' tables: through Paxos Commit, coordinated by its
+ * first group (the node's commit node): each group prepares its part at its slot, and it
+ * commits in all of them or in none. Aborted (a part gave other results at its slot, or a
+ * group could not take part in time): 40001, as a transaction of one group that lost a race.
+ */
+async function commitAcrossGroups(session: TransactionSession, tx: ReplicatedTransaction) {
+  const ops = [...tx.parts].map(([group, statements]) => ({ group, op: 'sql', statements }));
+  const answer = await session.client(tx.group).write({ op: 'txn', ops });
+  const result = answer.result as { txid?: string; committed?: boolean } | null;
+  if (result?.committed !== true)
+    throw new SqlError(
+      '40001',
+      `could not serialize access: transaction ${result?.txid ?? ''} across groups ${[...tx.parts.keys()].join(', ')} was aborted: a group's part gave other results at its slot than it gave the client, or the group could not take part in time; nothing of it was applied; retry the transaction`,
+    );
 }

@@ -203,6 +203,8 @@ class LocalPostgres implements Postgres, TrackedResource {
       fsync: 'off',
       synchronous_commit: 'off',
       full_page_writes: 'off',
+      // Room for synod's transactions across groups (PREPARE TRANSACTION); PostgreSQL's default is 0.
+      max_prepared_transactions: '64',
     };
   }
 

@@ -1,0 +1,247 @@
+// The steps of a transaction across groups that cannot share the applier's batch: PREPARE
+// TRANSACTION ends the whole PostgreSQL transaction it is given, and COMMIT PREPARED runs
+// outside any (global-txn.ts says what the entries are).
+import pg, { type ClientBase, DatabaseError } from 'pg';
+import { type GlobalStep, gidOf, MAX_OPEN_PREPARED } from './global-txn.js';
+import type { SqlEntry, WriteOutcome } from './sql-outcomes.js';
+import { runTransaction } from './transaction-run.js';
+import { secondTrip } from './two-trips.js';
+
+/** A replica cannot take part in transactions across groups as its PostgreSQL is set up. */
+export class PreparedCapacityError extends Error {
+  override readonly name = 'PreparedCapacityError';
+}
+
+interface VoteRow {
+  readonly vote: 'prepared' | 'aborted';
+  readonly reason: string | null;
+  readonly outcome: string | null;
+}
+
+/**
+ * A slot with a step, the next to apply after `applied`: the step first, then the slot's
+ * bookkeeping (what the step records, the sessions, the applied slot) in a transaction of its
+ * own. Alone in its slot (the node logs it so); a slot where it is not is refused whole, alike
+ * on every replica. Its outcomes.
+ */
+export async function applyAloneSlot(
+  c: ClientBase,
+  group: string,
+  slot: {
+    readonly entry: SqlEntry;
+    readonly applied: number;
+    /** Each client's last (seq, outcome), of the clients that wrote in the entry. */
+    readonly sessions: ReadonlyMap<
+      string,
+      { readonly seq: number; readonly outcome: WriteOutcome }
+    >;
+    readonly groupsHere: number;
+  },
+): Promise<WriteOutcome[]> {
+  const { entry, sessions } = slot;
+  const changed: { clientId: string; seq: number; outcome: WriteOutcome }[] = [];
+  const outcomes: WriteOutcome[] = [];
+  const record: string[] = [];
+  const alone = entry.writes.length === 1;
+  for (const write of entry.writes) {
+    let outcome: WriteOutcome;
+    const last = write.clientId === undefined ? undefined : sessions.get(write.clientId);
+    if (last !== undefined && write.seq !== undefined && write.seq <= last.seq)
+      outcome =
+        write.seq === last.seq
+          ? last.outcome
+          : {
+              ok: false,
+              sqlState: '22023',
+              message: `seq ${write.seq} is older than its client's last write`,
+            };
+    else if (!alone || write.step === undefined)
+      outcome = {
+        ok: false,
+        sqlState: '0A000',
+        message:
+          'a step of a transaction across groups is alone in its slot; this slot is refused whole',
+      };
+    else {
+      const step = await runStep(c, group, write.step, {
+        ...(write.invalid === undefined ? {} : { invalid: write.invalid }),
+        groupsHere: slot.groupsHere,
+      });
+      outcome = step.outcome;
+      record.push(...step.record);
+    }
+    if (write.clientId !== undefined && write.seq !== undefined)
+      changed.push({ clientId: write.clientId, seq: write.seq, outcome });
+    outcomes.push(outcome);
+  }
+  await c.query('BEGIN');
+  try {
+    await c.query('SELECT synod.expect_applied($1, $2)', [group, slot.applied]);
+    for (const statement of record) await c.query(statement);
+    await c.query(secondTrip(group, entry.slot, changed));
+  } catch (error) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return outcomes;
+}
+
+/**
+ * Runs one step, before its slot's bookkeeping (which the caller commits after): its outcome.
+ * Safe to run again after a crash at any point: a prepared transaction is found by its gid,
+ * a vote already recorded is given again, an outcome already carried out is not repeated.
+ */
+export async function runStep(
+  c: ClientBase,
+  group: string,
+  step: GlobalStep,
+  options: { readonly invalid?: string; readonly groupsHere: number },
+): Promise<{ outcome: WriteOutcome; record: string[] }> {
+  const gid = gidOf(group, step.txid);
+  const found = await c.query<VoteRow>(
+    'SELECT vote, reason, outcome FROM synod.txn_votes WHERE group_name = $1 AND txid = $2',
+    [group, step.txid],
+  );
+  const row = found.rows[0];
+  const prepared = async (): Promise<boolean> =>
+    (await c.query('SELECT 1 FROM pg_prepared_xacts WHERE gid = $1', [gid])).rowCount === 1;
+  if (step.kind === 'finish') return finish(c, group, step, row, gid, await prepared());
+  if (row !== undefined)
+    return { outcome: voteOutcome(row.vote, row.reason, row.outcome !== null), record: [] };
+  let vote: 'prepared' | 'aborted';
+  let reason: string | undefined;
+  if (await prepared())
+    vote = 'prepared'; // prepared before a crash, not yet recorded
+  else if (options.invalid !== undefined) {
+    vote = 'aborted';
+    reason = options.invalid;
+  } else if ((await openPrepared(c, group)) >= MAX_OPEN_PREPARED) {
+    vote = 'aborted';
+    reason = `${group} holds ${MAX_OPEN_PREPARED} transactions across groups prepared already`;
+  } else {
+    await assertCapacity(c, options.groupsHere);
+    ({ vote, reason } = await prepare(c, step.statements, gid));
+  }
+  const record = [
+    `INSERT INTO synod.txn_votes (group_name, txid, meta, vote, reason)
+     VALUES (${lit(group)}, ${lit(step.txid)}, ${lit(JSON.stringify(step.meta))}::jsonb,
+             ${lit(vote)}, ${reason === undefined ? 'NULL' : lit(reason)})
+     ON CONFLICT DO NOTHING`,
+  ];
+  return { outcome: voteOutcome(vote, reason ?? null, false), record };
+}
+
+/** The statements at this slot, compared with what the client saw; prepared when all equal. */
+async function prepare(
+  c: ClientBase,
+  statements: Parameters<typeof runTransaction>[1],
+  gid: string,
+): Promise<{ vote: 'prepared' | 'aborted'; reason?: string }> {
+  await c.query('BEGIN');
+  try {
+    const ran = await runTransaction(c, statements);
+    if (!ran.ok) {
+      await c.query('ROLLBACK');
+      return { vote: 'aborted', reason: ran.message };
+    }
+    await c.query(`PREPARE TRANSACTION ${lit(gid)}`);
+    return { vote: 'prepared' };
+  } catch (error) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    // Not a vote: this replica cannot prepare now (the node tries the slot again).
+    throw error;
+  }
+}
+
+async function finish(
+  c: ClientBase,
+  group: string,
+  step: Extract<GlobalStep, { kind: 'finish' }>,
+  row: VoteRow | undefined,
+  gid: string,
+  prepared: boolean,
+): Promise<{ outcome: WriteOutcome; record: string[] }> {
+  const done: WriteOutcome = {
+    ok: true,
+    command: step.outcome.toUpperCase(),
+    rowCount: 0,
+    rows: [],
+  };
+  if (row === undefined) return { outcome: done, record: [] }; // never voted here: nothing held
+  if (step.outcome === 'committed' && row.vote !== 'prepared')
+    return {
+      outcome: {
+        ok: false,
+        sqlState: '22023',
+        message: `transaction ${step.txid} cannot commit: ${group} voted aborted`,
+      },
+      record: [],
+    };
+  if (row.outcome !== null) return { outcome: done, record: [] };
+  if (prepared)
+    await c.query(`${step.outcome === 'committed' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${lit(gid)}`);
+  else if (row.vote === 'prepared' && step.outcome === 'committed')
+    // Recorded as prepared here, gone now, not committed by this node: someone ended it
+    // behind the node's back. Its writes cannot be had again; applying on would diverge.
+    throw new Error(
+      `the prepared transaction ${gid} is gone from this database before its outcome (committed): it was ended behind the node's back; repair this node from a peer`,
+    );
+  return {
+    outcome: done,
+    record: [
+      `UPDATE synod.txn_votes SET outcome = ${lit(step.outcome)}
+        WHERE group_name = ${lit(group)} AND txid = ${lit(step.txid)} AND outcome IS NULL`,
+    ],
+  };
+}
+
+/** How many transactions `group` holds prepared (voted prepared, no outcome yet). */
+export async function openPrepared(c: ClientBase, group: string): Promise<number> {
+  const open = await c.query<{ n: string }>(
+    "SELECT count(*) AS n FROM synod.txn_votes WHERE group_name = $1 AND vote = 'prepared' AND outcome IS NULL",
+    [group],
+  );
+  return Number(open.rows[0]?.n ?? 0);
+}
+
+/**
+ * Refuses to go on (the slot is tried again) when this PostgreSQL cannot hold what the
+ * groups here may prepare: the vote must not depend on one replica's settings.
+ */
+async function assertCapacity(c: ClientBase, groupsHere: number): Promise<void> {
+  const setting = await c.query<{ n: string }>(
+    "SELECT setting AS n FROM pg_settings WHERE name = 'max_prepared_transactions'",
+  );
+  const have = Number(setting.rows[0]?.n ?? 0);
+  const need = MAX_OPEN_PREPARED * groupsHere;
+  if (have < need)
+    throw new PreparedCapacityError(
+      `this node's PostgreSQL has max_prepared_transactions = ${have}; transactions across groups need at least ${need} (${MAX_OPEN_PREPARED} per group served here): set it and restart PostgreSQL`,
+    );
+}
+
+function voteOutcome(vote: string, reason: string | null, decided: boolean): WriteOutcome {
+  return {
+    ok: true,
+    command: 'PREPARE',
+    rowCount: 1,
+    rows: [{ vote, reason, decided: decided ? 'true' : 'false' }],
+  };
+}
+
+const lit = (value: string): string => pg.escapeLiteral(value);
+
+/**
+ * A write the node cancelled because a prepared transaction holds what it needs (its
+ * outcome comes later in the same log): every replica meets the same lock, and gives the
+ * write this outcome.
+ */
+export function heldByPrepared(error: unknown): WriteOutcome | undefined {
+  if (!(error instanceof DatabaseError) || error.code !== '57014') return undefined;
+  return {
+    ok: false,
+    sqlState: '55P03',
+    message:
+      'the rows this write needs are held by a transaction across groups that is prepared and not yet decided; retry it',
+  };
+}
