@@ -1,9 +1,9 @@
 import type { Command, PlainData } from '@synod/protocol';
-import { isValidName } from '@synod/protocol';
+import { isNameList, isValidName } from '@synod/protocol';
 import pg from 'pg';
 import { SqlError } from './errors.js';
 import { problemOf } from './sql-commands.js';
-import type { SqlWrite } from './sql-outcomes.js';
+import type { GlobalStep, SqlWrite } from './sql-outcomes.js';
 import { type TxnStatement, txnCommand, txnStatementProblem } from './transaction-entry.js';
 
 /**
@@ -40,21 +40,8 @@ const MAX_GROUPS = 64;
 const MAX_ACCEPTORS = 16;
 const TXID = /^([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,15})$/;
 
-export type GlobalVote = 'prepared' | 'aborted';
-export type GlobalOutcome = 'committed' | 'aborted';
-
 /** The gid of `txid`'s prepared transaction in `group` (PostgreSQL allows 200 bytes). */
 export const gidOf = (group: string, txid: string): string => `synod:${group}:${txid}`;
-
-/** A step of a transaction across groups that runs alone, outside the applier's batch. */
-export type GlobalStep =
-  | {
-      readonly kind: 'prepare';
-      readonly txid: string;
-      readonly meta: PlainData;
-      readonly statements: readonly TxnStatement[];
-    }
-  | { readonly kind: 'finish'; readonly txid: string; readonly outcome: GlobalOutcome };
 
 /** One group's part of a `txn` across groups: its transaction statements. */
 export function groupPart(ops: PlainData | undefined, group: string): TxnStatement[] {
@@ -125,12 +112,7 @@ export function beginWrite(command: Command, group: string): Pick<SqlWrite, 'sql
   try {
     const parts = partsOf(command.ops);
     const { acceptors, protocol } = command;
-    if (
-      !Array.isArray(acceptors) ||
-      acceptors.length === 0 ||
-      acceptors.length > MAX_ACCEPTORS ||
-      !acceptors.every(isValidName)
-    )
+    if (!isNameList(acceptors, MAX_ACCEPTORS))
       throw new SqlError('22023', 'txn needs the commit acceptors, which the leader adds');
     if (typeof protocol !== 'string' || !isValidName(protocol))
       throw new SqlError('22023', 'txn needs its commit protocol, which the leader adds');
@@ -202,11 +184,4 @@ export function stepOf(command: Command, group: string): GlobalStep | { refused:
   } catch (error) {
     return { refused: problemOf(error).message };
   }
-}
-
-/** The coordinating group and number of `txid`. */
-export function splitTxid(txid: string): { coordinator: string; number: number } {
-  const match = TXID.exec(txid);
-  if (match === null) throw new SqlError('22023', `not a transaction id: ${txid}`);
-  return { coordinator: match[1]!, number: Number(match[2]) };
 }

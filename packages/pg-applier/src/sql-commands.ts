@@ -1,7 +1,7 @@
 // What the SQL machine's commands carry, checked: the same checks where a node admits a write
 // and where every replica applies its entry, and how an applied write's outcome is told.
 import type { Command, PlainData } from '@synod/protocol';
-import type { SqlWrite, WriteOutcome } from './applier.js';
+import type { SqlWrite, WriteOutcome } from './sql-outcomes.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
 import type { TableContent } from './replicated-tables.js';

@@ -1,7 +1,7 @@
 // What the applier is given and what it gives back: log entries' writes and their outcomes,
 // values in PostgreSQL's text format.
+import type { PlainData } from '@synod/protocol';
 import type { QueryResult } from 'pg';
-import type { GlobalStep } from './global-txn.js';
 import type { TxnStatement } from './transaction-entry.js';
 
 /** One client write of a log entry: a statement, its parameters, and who sent it. */
@@ -30,6 +30,23 @@ export interface SqlWrite {
   readonly step?: GlobalStep;
   readonly invalid?: string;
 }
+
+/**
+ * A step of a transaction across groups (global-txn.ts) that runs alone, outside the applier's
+ * batch: a group's prepare (its part's statements) or its outcome.
+ */
+export type GlobalStep =
+  | {
+      readonly kind: 'prepare';
+      readonly txid: string;
+      readonly meta: PlainData;
+      readonly statements: readonly TxnStatement[];
+    }
+  | {
+      readonly kind: 'finish';
+      readonly txid: string;
+      readonly outcome: 'committed' | 'aborted';
+    };
 
 /** A committed log slot's writes (a batch), in the order they are to be applied. */
 export interface SqlEntry {

@@ -2,8 +2,8 @@
 // TRANSACTION ends the whole PostgreSQL transaction it is given, and COMMIT PREPARED runs
 // outside any (global-txn.ts says what the entries are).
 import pg, { type ClientBase, DatabaseError } from 'pg';
-import { type GlobalStep, gidOf, MAX_OPEN_PREPARED } from './global-txn.js';
-import type { SqlEntry, WriteOutcome } from './sql-outcomes.js';
+import { gidOf, MAX_OPEN_PREPARED } from './global-txn.js';
+import type { GlobalStep, SqlEntry, WriteOutcome } from './sql-outcomes.js';
 import { runTransaction } from './transaction-run.js';
 import { secondTrip } from './two-trips.js';
 
