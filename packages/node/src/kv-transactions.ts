@@ -1,5 +1,5 @@
 import type { CommitProtocol } from '@synod/commit';
-import { isValidName, type PlainData } from '@synod/protocol';
+import { isNameList, isValidName, type PlainData } from '@synod/protocol';
 import { CommandError, stringArg } from './state-machine.js';
 
 /**
@@ -158,9 +158,9 @@ export function readTxnMeta(value: PlainData | undefined): TxnMeta {
   if (m === null || typeof m !== 'object' || Array.isArray(m))
     throw new CommandError('a transaction entry needs "meta"');
   const names = (v: PlainData | undefined, max: number, what: string): string[] => {
-    if (!Array.isArray(v) || v.length === 0 || v.length > max || !v.every(isValidName))
+    if (!isNameList(v, max))
       throw new CommandError(`a transaction's ${what} must be 1..${max} valid names`);
-    return [...(v as string[])];
+    return [...v];
   };
   const { coordinator, number, protocol } = m;
   if (!isValidName(coordinator)) throw new CommandError('a transaction needs its coordinator');
@@ -222,12 +222,7 @@ export class KvTransactions {
   begin(command: Readonly<Record<string, PlainData>>): PlainData {
     const byGroup = readTxnOps(command.ops);
     const { acceptors, protocol } = command;
-    if (
-      !Array.isArray(acceptors) ||
-      acceptors.length === 0 ||
-      acceptors.length > MAX_ACCEPTORS ||
-      !acceptors.every(isValidName)
-    )
+    if (!isNameList(acceptors, MAX_ACCEPTORS))
       throw new CommandError('txn needs the commit acceptors, which the leader adds');
     if (!isProtocol(protocol))
       throw new CommandError('txn needs its commit protocol, which the leader adds');

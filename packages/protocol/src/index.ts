@@ -42,7 +42,13 @@ export {
   normalizeMembers,
 } from './membership.js';
 export * from './messages.js';
-export { assertGroupName, assertNodeId, isValidName, MAX_NAME_LENGTH } from './names.js';
+export {
+  assertGroupName,
+  assertNodeId,
+  isNameList,
+  isValidName,
+  MAX_NAME_LENGTH,
+} from './names.js';
 export type { StoreRecord, StoreRecordKind } from './records.js';
 export { type GroupSubjects, groupSubjects, type NodeEndpoint } from './subjects.js';
 /** Validates a decoded client write (an object), throwing DecodeError: for writes stored inside other values. */

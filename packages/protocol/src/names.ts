@@ -11,6 +11,13 @@ export function isValidName(value: unknown): value is string {
   return typeof value === 'string' && TOKEN.test(value);
 }
 
+/** A list of 1 to `max` valid names (a transaction's groups or commit acceptors). */
+export function isNameList(value: unknown, max: number): value is string[] {
+  return (
+    Array.isArray(value) && value.length > 0 && value.length <= max && value.every(isValidName)
+  );
+}
+
 function reason(value: unknown): string {
   if (typeof value !== 'string') return 'must be a string';
   if (value.length === 0) return 'must not be empty';
