@@ -37,7 +37,13 @@ import {
   decodeCommit,
   encodeCommit,
 } from './commit-wire.js';
-import { partsByGroup, type TxnMeta, type TxnPart, txidOf } from './kv-transactions.js';
+import {
+  partsByGroup,
+  readTxnMeta,
+  type TxnMeta,
+  type TxnPart,
+  txidOf,
+} from './kv-transactions.js';
 
 /**
  * Paxos Commit in a node process (@synod/commit's machines, run here as the simulator runs
@@ -200,13 +206,21 @@ export class CommitNode implements TransactionCoordinator {
   /** RMs for the transactions this group voted on and has not seen decided. */
   #recover(group: CommitGroup): void {
     if (this.#stopped || group.leader !== this.#o.nodeId) return;
-    let open: readonly { meta: TxnMeta; vote: Vote }[];
+    let open: readonly { meta: PlainData; vote: Vote }[];
     try {
       open = group.readState({ op: 'txn_open' }) as never;
     } catch {
-      return; // not a kv group
+      return; // a group without transactions (the log machine)
     }
-    for (const { meta, vote } of open) {
+    for (const { meta: stored, vote } of open) {
+      // A SQL group keeps its votes in its database: checked as any input before it is used.
+      let meta: TxnMeta;
+      try {
+        meta = readTxnMeta(stored);
+      } catch (error) {
+        this.#o.logger?.warn({ err: error, group: group.group }, 'skipped a malformed open vote');
+        continue;
+      }
       const key = instanceOf(meta.txid, group.group);
       if (!this.#running.has(key) && !this.#preparing.has(key))
         this.#startRm(meta, group.group, vote, true);
