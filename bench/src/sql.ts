@@ -15,6 +15,7 @@ import { PgApplier, type SqlEntry, startEmbeddedPostgres } from '@synod/pg-appli
 import { freePort, startNatsServer, waitFor } from '@synod/testkit';
 import pg from 'pg';
 import { describeMachine } from './machine.js';
+import { pgbench, psql, type Row } from './pgbench.js';
 import { updateReadme, writeResults } from './report.js';
 import { round } from './stats.js';
 
@@ -50,73 +51,6 @@ const PGBENCH_TABLES = [
   'pgbench_accounts',
   'pgbench_history',
 ];
-
-interface Row {
-  readonly target: string;
-  readonly clients: number;
-  readonly tps: number;
-  readonly latencyMs: number;
-  /** Transactions pgbench retried after 40001 (or 40P01), per transaction tried. */
-  readonly retryRate?: number;
-}
-
-/**
- * The synod front ends trust loopback logins (no SQL user defined); the direct server asks
- * for its own secret (startEmbeddedPostgres draws one per server).
- */
-function psql(port: number, sql: string, password = ''): string {
-  return execFileSync(
-    'psql',
-    ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'synod', '-Atc', sql],
-    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: password } },
-  );
-}
-
-function pgbench(
-  target: string,
-  port: number,
-  clients: number,
-  scriptFile: string,
-  password = '',
-  retries = false,
-): Row {
-  const out = execFileSync(
-    'pgbench',
-    [
-      ...['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'synod'],
-      // Serialization failures are retried as applications retry them (pgbench 15).
-      ...(retries ? ['--max-tries', '1000'] : []),
-      ...[
-        '-n',
-        '-M',
-        'simple',
-        '-f',
-        scriptFile,
-        '-c',
-        String(clients),
-        '-j',
-        String(Math.min(clients, 4)),
-      ],
-      ...['-T', String(SECONDS)],
-    ],
-    { encoding: 'utf8', env: { ...process.env, PGPASSWORD: password } },
-  );
-  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
-  const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? Number.NaN);
-  const processed = Number(/actually processed: (\d+)/.exec(out)?.[1] ?? 0);
-  const retried = Number(/total number of retries: (\d+)/.exec(out)?.[1] ?? 0);
-  const row = {
-    target,
-    clients,
-    tps: round(tps, 0),
-    latencyMs: round(latencyMs, 2),
-    ...(retries ? { retryRate: round(retried / Math.max(1, processed + retried), 3) } : {}),
-  };
-  console.error(
-    `${target} clients=${clients}: ${row.tps}/s, latency ${row.latencyMs} ms${retries ? `, ${retried} retries` : ''}`,
-  );
-  return row;
-}
 
 /** pgbench -i (scale 1) through `port`; with `replicate`, its tables then replicated. */
 function pgbenchInit(port: number, password = '', replicate = false): void {
@@ -196,13 +130,13 @@ async function main(): Promise<void> {
     const leaderPort = ports.get(leader)!;
     console.error(`leader: ${leader}`);
     for (const clients of CLIENTS)
-      rows.push(pgbench('synod (3 nodes)', leaderPort, clients, scriptFile));
+      rows.push(pgbench(SECONDS, 'synod (3 nodes)', leaderPort, clients, scriptFile));
     const replicated = peers.map((id) => psql(ports.get(id)!, 'SELECT count(*) FROM bench').trim());
     // TPC-B-like transactions: the tables made and filled on the leader, then replicated
     // with their rows (100,000 accounts travel through the log in parts).
     pgbenchInit(leaderPort, '', true);
     for (const clients of CLIENTS)
-      rows.push(pgbench('synod tpcb (3 nodes)', leaderPort, clients, tpcbFile, '', true));
+      rows.push(pgbench(SECONDS, 'synod tpcb (3 nodes)', leaderPort, clients, tpcbFile, '', true));
     console.error(`rows on each replica: ${replicated.join(', ')}`);
 
     // The same INSERTs straight to one PostgreSQL of the same build, fsync on.
@@ -211,12 +145,22 @@ async function main(): Promise<void> {
       const password = decodeURIComponent(new URL(direct.url).password);
       psql(direct.port, TABLE, password);
       for (const clients of CLIENTS)
-        rows.push(pgbench('PostgreSQL (direct)', direct.port, clients, scriptFile, password));
+        rows.push(
+          pgbench(SECONDS, 'PostgreSQL (direct)', direct.port, clients, scriptFile, password),
+        );
       // At its default isolation (read committed), as its users run TPC-B: no retries there.
       pgbenchInit(direct.port, password);
       for (const clients of CLIENTS)
         rows.push(
-          pgbench('PostgreSQL tpcb (direct)', direct.port, clients, tpcbFile, password, true),
+          pgbench(
+            SECONDS,
+            'PostgreSQL tpcb (direct)',
+            direct.port,
+            clients,
+            tpcbFile,
+            password,
+            true,
+          ),
         );
 
       // The applier's replay of a long committed log (as a node catching up would), in
