@@ -1,10 +1,10 @@
 // What the SQL machine's commands carry, checked: the same checks where a node admits a write
 // and where every replica applies its entry, and how an applied write's outcome is told.
 import type { Command, PlainData } from '@synod/protocol';
-import type { SqlWrite, WriteOutcome } from './sql-outcomes.js';
 import { SqlError } from './errors.js';
 import { route } from './guard.js';
 import type { TableContent } from './replicated-tables.js';
+import type { SqlWrite, WriteOutcome } from './sql-outcomes.js';
 import { MAX_STAGE_BYTES, stageCommand, stagedRows, stageStatement } from './staged-rows.js';
 import { txnCommand, txnStatementProblem } from './transaction-entry.js';
 
