@@ -2,7 +2,7 @@
 // `synod node start` processes over one nats-server, and a three-member etcd cluster.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +22,15 @@ export interface Running {
 export async function startSynod(
   /** One group, or several served by each process (`--group G1,G2,...`). */
   group: string | readonly string[],
-  extraArgs: readonly string[] = [],
+  /** More `synod node start` flags, the same or per node. */
+  extraArgs: readonly string[] | ((id: string) => readonly string[]) = [],
   nodeFlags: readonly string[] = [],
   peers: readonly string[] = ['a', 'b', 'c'],
 ): Promise<Running & { transport: Transport; nats: NatsServer; dataDir: string }> {
   const nats = await startNatsServer();
   const dir = await mkdtemp(join(tmpdir(), 'synod-bench-'));
+  // A SQL node's embedded PostgreSQL runs as the OS user postgres when we are root.
+  await chmod(dir, 0o755);
   const children: ChildProcess[] = peers.map((id) =>
     spawn(
       process.execPath,
@@ -46,7 +49,7 @@ export async function startSynod(
         nats.url,
         '--data',
         join(dir, id),
-        ...extraArgs,
+        ...(typeof extraArgs === 'function' ? extraArgs(id) : extraArgs),
       ],
       {
         stdio: 'ignore',

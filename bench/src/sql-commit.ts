@@ -4,13 +4,13 @@
 // The same two UPDATEs per transaction, both in north's accounts (one entry of north's log)
 // or one in north's and one in south's (Paxos Commit: a `txn` in north's log, a PREPARE
 // TRANSACTION in each group's, their outcomes), at 1 and 8 clients, 40001 retried.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startNatsServer, waitFor } from '@synod/testkit';
+import { freePort, waitFor } from '@synod/testkit';
+import { SYNOD, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
 import { pgbench, psql, type Row } from './pgbench.js';
 import { updateReadme, writeResults } from './report.js';
@@ -19,9 +19,6 @@ import { round } from './stats.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = [1, 8];
 const ACCOUNTS = 10_000;
-const SYNOD = createRequire(import.meta.url)
-  .resolve('@synod/cli/package.json')
-  .replace(/package\.json$/, 'dist/main.js');
 const script = (second: 'n' | 's'): string => `\\set a random(1, ${ACCOUNTS})
 \\set b random(1, ${ACCOUNTS})
 \\set d random(-100, 100)
@@ -55,26 +52,15 @@ async function main(): Promise<void> {
   const acrossGroups = join(dir, 'across-groups.sql');
   writeFileSync(oneGroup, script('n'));
   writeFileSync(acrossGroups, script('s'));
-  const children: ChildProcess[] = [];
-  const nats = await startNatsServer();
+  const peers = ['a', 'b', 'c'];
+  const ports = new Map<string, number>();
+  for (const id of peers) ports.set(id, await freePort());
+  // Both groups' leaders known, each node with its embedded PostgreSQL; stop() kills them all.
+  const synod = await startSynod(['north', 'south'], (id) => [
+    ...['--machine', 'sql', '--replicate', 'north:accounts_n,south:accounts_s'],
+    ...['--sql-port', String(ports.get(id))],
+  ]);
   try {
-    const peers = ['a', 'b', 'c'];
-    const ports = new Map<string, number>();
-    for (const id of peers) ports.set(id, await freePort());
-    for (const id of peers)
-      children.push(
-        spawn(
-          process.execPath,
-          [
-            SYNOD,
-            ...['node', 'start', '--id', id, '--group', 'north,south', '--peers', peers.join(',')],
-            ...['--nats', nats.url, '--data', join(dir, id), '--machine', 'sql'],
-            ...['--replicate', 'north:accounts_n,south:accounts_s'],
-            ...['--sql-port', String(ports.get(id))],
-          ],
-          { stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'error' } },
-        ),
-      );
     for (const id of peers)
       await waitFor(
         `node ${id}`,
@@ -87,14 +73,14 @@ async function main(): Promise<void> {
           ports.get(id)!,
           `CREATE TABLE IF NOT EXISTS accounts_${g} (id int PRIMARY KEY, balance int NOT NULL)`,
         );
-    const north = leaderOf(nats.url, 'north');
+    const north = leaderOf(synod.nats.url, 'north');
     const port = ports.get(north)!;
     for (const g of ['n', 's'])
       psql(
         port,
         `INSERT INTO accounts_${g} SELECT i, 0 FROM generate_series(1, ${ACCOUNTS}) i ON CONFLICT DO NOTHING`,
       );
-    console.error(`north leader: ${north}, south leader: ${leaderOf(nats.url, 'south')}`);
+    console.error(`north leader: ${north}, south leader: ${leaderOf(synod.nats.url, 'south')}`);
     const rows: Row[] = [];
     for (const clients of CLIENTS) {
       rows.push(pgbench(SECONDS, 'one group', port, clients, oneGroup, '', true));
@@ -134,10 +120,7 @@ async function main(): Promise<void> {
     updateReadme('sql-commit', table);
     console.log(table);
   } finally {
-    for (const child of children) child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    for (const child of children) child.kill('SIGKILL');
-    await nats.stop();
+    await synod.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
