@@ -45,7 +45,16 @@ CREATE TABLE IF NOT EXISTS synod.txn_votes (
   vote text NOT NULL,
   reason text,
   outcome text,
+  -- The slot of its outcome: the oldest decided are forgotten first (MAX_DECIDED_VOTES).
+  decided_slot bigint,
   PRIMARY KEY (group_name, txid)
+);
+CREATE INDEX IF NOT EXISTS txn_votes_decided ON synod.txn_votes (group_name, decided_slot);
+CREATE TABLE IF NOT EXISTS synod.txn_floors (
+  group_name text NOT NULL,
+  coordinator text NOT NULL,
+  number bigint NOT NULL,
+  PRIMARY KEY (group_name, coordinator)
 );
 CREATE TABLE IF NOT EXISTS synod.txn_decided (
   group_name text NOT NULL,

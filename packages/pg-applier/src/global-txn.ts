@@ -33,6 +33,15 @@ import { type TxnStatement, txnCommand, txnStatementProblem } from './transactio
 /** How many transactions across groups one group holds prepared at once. */
 export const MAX_OPEN_PREPARED = 8;
 
+/**
+ * How many decided votes a group remembers (as the kv machine does). Older ones are forgotten,
+ * and each coordinating group's highest forgotten number is kept (`synod.txn_floors`): a
+ * prepare at or below it that the group has no vote for gets none (`vote: null`), so a late
+ * request can never cast a second, different vote; the coordinator decides that instance by
+ * phase 1.
+ */
+export const MAX_DECIDED_VOTES = 10_000;
+
 /** PostgreSQL's max_prepared_transactions this node's embedded server gets: 8 per group, 32 groups. */
 export const EMBEDDED_MAX_PREPARED = 256;
 

@@ -47,8 +47,9 @@ export class GroupTransactions {
         const meta = command.meta as Record<string, PlainData>;
         const txid = String(meta.txid);
         const decided = row.decided === 'true';
-        const vote = String(row.vote);
-        if (!decided) this.#open.set(txid, { meta, vote });
+        // null: forgotten (global-txn.ts's MAX_DECIDED_VOTES); no vote, nothing open.
+        const vote = row.vote === null || row.vote === undefined ? null : String(row.vote);
+        if (!decided && vote !== null) this.#open.set(txid, { meta, vote });
         return {
           vote,
           ...(row.reason === null || row.reason === undefined ? {} : { reason: row.reason }),

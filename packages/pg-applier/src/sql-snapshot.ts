@@ -49,10 +49,12 @@ interface SqlSnapshotDoc {
 /** The group's numbering, votes and two-phase outcomes of transactions across groups. */
 interface SnapshotTxns {
   readonly numbered: number;
-  /** [txid, meta as JSON text, vote, reason, outcome]: none prepared and undecided. */
-  readonly votes: readonly [string, string, string, string | null, string | null][];
+  /** [txid, meta as JSON text, vote, reason, outcome, its slot]: none prepared and undecided. */
+  readonly votes: readonly [string, string, string, string | null, string | null, string | null][];
   /** [txid, outcome]. */
   readonly decided: readonly [string, string][];
+  /** [coordinating group, highest number forgotten]. */
+  readonly floors: readonly [string, string][];
 }
 
 const encoder = new TextEncoder();
@@ -256,8 +258,13 @@ async function readTxns(client: pg.ClientBase, group: string): Promise<SnapshotT
     vote: string;
     reason: string | null;
     outcome: string | null;
+    slot: string | null;
   }>(
-    'SELECT txid, meta::text AS meta, vote, reason, outcome FROM synod.txn_votes WHERE group_name = $1 ORDER BY txid',
+    'SELECT txid, meta::text AS meta, vote, reason, outcome, decided_slot::text AS slot FROM synod.txn_votes WHERE group_name = $1 ORDER BY txid',
+    [group],
+  );
+  const floors = await client.query<{ coordinator: string; number: string }>(
+    'SELECT coordinator, number::text AS number FROM synod.txn_floors WHERE group_name = $1 ORDER BY coordinator',
     [group],
   );
   const decided = await client.query<{ txid: string; outcome: string }>(
@@ -266,8 +273,9 @@ async function readTxns(client: pg.ClientBase, group: string): Promise<SnapshotT
   );
   return {
     numbered: Number(numbered.rows[0]?.n ?? 0),
-    votes: votes.rows.map((v) => [v.txid, v.meta, v.vote, v.reason, v.outcome]),
+    votes: votes.rows.map((v) => [v.txid, v.meta, v.vote, v.reason, v.outcome, v.slot]),
     decided: decided.rows.map((d) => [d.txid, d.outcome]),
+    floors: floors.rows.map((f) => [f.coordinator, f.number]),
   };
 }
 
@@ -276,8 +284,13 @@ function checkedTxns(txns: SnapshotTxns): SnapshotTxns {
   const bad = (what: string): SqlError =>
     new SqlError('XX001', `the snapshot's transactions across groups: ${what}`);
   if (!Number.isSafeInteger(txns.numbered) || txns.numbered < 0) throw bad('a bad number');
-  if (!Array.isArray(txns.votes) || !Array.isArray(txns.decided)) throw bad('not lists');
-  for (const [txid, meta, vote, reason, outcome] of txns.votes) {
+  if (!Array.isArray(txns.votes) || !Array.isArray(txns.decided) || !Array.isArray(txns.floors))
+    throw bad('not lists');
+  for (const [coordinator, number] of txns.floors)
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(coordinator)) || !/^\d{1,16}$/.test(String(number)))
+      throw bad('a bad floor');
+  for (const [txid, meta, vote, reason, outcome, slot] of txns.votes) {
+    if (slot !== null && !/^\d{1,18}$/.test(String(slot))) throw bad(`a bad slot for ${txid}`);
     if (typeof txid !== 'string' || !TXID.test(txid)) throw bad('a bad transaction id');
     if (vote !== 'prepared' && vote !== 'aborted') throw bad(`a bad vote for ${txid}`);
     if (
@@ -309,21 +322,30 @@ async function writeTxns(client: pg.ClientBase, group: string, txns: SnapshotTxn
     ]);
   await client.query('DELETE FROM synod.txn_votes WHERE group_name = $1', [group]);
   await client.query(
-    `INSERT INTO synod.txn_votes (group_name, txid, meta, vote, reason, outcome)
-     SELECT $1, v.txid, v.meta::jsonb, v.vote, v.reason, v.outcome
-       FROM json_to_recordset($2::json) AS v(txid text, meta text, vote text, reason text, outcome text)`,
+    `INSERT INTO synod.txn_votes (group_name, txid, meta, vote, reason, outcome, decided_slot)
+     SELECT $1, v.txid, v.meta::jsonb, v.vote, v.reason, v.outcome, v.slot::bigint
+       FROM json_to_recordset($2::json)
+         AS v(txid text, meta text, vote text, reason text, outcome text, slot text)`,
     [
       group,
       JSON.stringify(
-        txns.votes.map(([txid, meta, vote, reason, outcome]) => ({
+        txns.votes.map(([txid, meta, vote, reason, outcome, slot]) => ({
           txid,
           meta,
           vote,
           reason,
           outcome,
+          slot,
         })),
       ),
     ],
+  );
+  await client.query('DELETE FROM synod.txn_floors WHERE group_name = $1', [group]);
+  await client.query(
+    `INSERT INTO synod.txn_floors (group_name, coordinator, number)
+     SELECT $1, f.coordinator, f.number::bigint
+       FROM json_to_recordset($2::json) AS f(coordinator text, number text)`,
+    [group, JSON.stringify(txns.floors.map(([coordinator, number]) => ({ coordinator, number })))],
   );
   await client.query('DELETE FROM synod.txn_decided WHERE group_name = $1', [group]);
   await client.query(

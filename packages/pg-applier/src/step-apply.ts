@@ -2,7 +2,7 @@
 // TRANSACTION ends the whole PostgreSQL transaction it is given, and COMMIT PREPARED runs
 // outside any (global-txn.ts says what the entries are).
 import pg, { type ClientBase, DatabaseError } from 'pg';
-import { gidOf, MAX_OPEN_PREPARED } from './global-txn.js';
+import { gidOf, MAX_DECIDED_VOTES, MAX_OPEN_PREPARED } from './global-txn.js';
 import type { GlobalStep, SqlEntry, WriteOutcome } from './sql-outcomes.js';
 import { runTransaction } from './transaction-run.js';
 import { secondTrip } from './two-trips.js';
@@ -36,6 +36,8 @@ export async function applyAloneSlot(
       { readonly seq: number; readonly outcome: WriteOutcome }
     >;
     readonly groupsHere: number;
+    /** How many decided votes to keep (MAX_DECIDED_VOTES; fewer in tests). */
+    readonly keepDecided?: number;
   },
 ): Promise<WriteOutcome[]> {
   const { entry, sessions } = slot;
@@ -66,6 +68,8 @@ export async function applyAloneSlot(
       const step = await runStep(c, group, write.step, {
         ...(write.invalid === undefined ? {} : { invalid: write.invalid }),
         groupsHere: slot.groupsHere,
+        slot: entry.slot,
+        keepDecided: slot.keepDecided ?? MAX_DECIDED_VOTES,
       });
       outcome = step.outcome;
       record.push(...step.record);
@@ -95,7 +99,13 @@ export async function runStep(
   c: ClientBase,
   group: string,
   step: GlobalStep,
-  options: { readonly invalid?: string; readonly groupsHere: number },
+  options: {
+    readonly invalid?: string;
+    readonly groupsHere: number;
+    /** The step's slot, and how many decided votes to keep. */
+    readonly slot: number;
+    readonly keepDecided: number;
+  },
 ): Promise<{ outcome: WriteOutcome; record: string[] }> {
   const gid = gidOf(group, step.txid);
   const found = await c.query<VoteRow>(
@@ -105,9 +115,14 @@ export async function runStep(
   const row = found.rows[0];
   const prepared = async (): Promise<boolean> =>
     (await c.query('SELECT 1 FROM pg_prepared_xacts WHERE gid = $1', [gid])).rowCount === 1;
-  if (step.kind === 'finish') return finish(c, group, step, row, gid, await prepared());
+  if (step.kind === 'finish') return finish(c, group, step, row, gid, await prepared(), options);
   if (row !== undefined)
     return { outcome: voteOutcome(row.vote, row.reason, row.outcome !== null), record: [] };
+  if (await forgotten(c, group, step.meta))
+    return {
+      outcome: voteOutcome(null, 'forgotten: decided long ago, or prepared too late', false),
+      record: [],
+    };
   let vote: 'prepared' | 'aborted';
   let reason: string | undefined;
   if (await prepared())
@@ -160,6 +175,7 @@ async function finish(
   row: VoteRow | undefined,
   gid: string,
   prepared: boolean,
+  options: { readonly slot: number; readonly keepDecided: number },
 ): Promise<{ outcome: WriteOutcome; record: string[] }> {
   const done: WriteOutcome = {
     ok: true,
@@ -189,10 +205,42 @@ async function finish(
   return {
     outcome: done,
     record: [
-      `UPDATE synod.txn_votes SET outcome = ${lit(step.outcome)}
+      `UPDATE synod.txn_votes SET outcome = ${lit(step.outcome)}, decided_slot = ${options.slot}
         WHERE group_name = ${lit(group)} AND txid = ${lit(step.txid)} AND outcome IS NULL`,
+      forgetOldVotes(group, options.keepDecided),
     ],
   };
+}
+
+/**
+ * Forgets the decided votes beyond the newest `keep` (by the slot of their outcome, the same
+ * on every replica), raising each coordinating group's floor to the highest number forgotten.
+ */
+function forgetOldVotes(group: string, keep: number): string {
+  const g = lit(group);
+  return `WITH edge AS (
+      SELECT decided_slot FROM synod.txn_votes
+       WHERE group_name = ${g} AND decided_slot IS NOT NULL
+       ORDER BY decided_slot DESC OFFSET ${keep} LIMIT 1),
+    gone AS (
+      DELETE FROM synod.txn_votes v USING edge
+       WHERE v.group_name = ${g} AND v.decided_slot <= edge.decided_slot
+      RETURNING v.meta)
+    INSERT INTO synod.txn_floors (group_name, coordinator, number)
+    SELECT ${g}, meta->>'coordinator', max((meta->>'number')::bigint) FROM gone GROUP BY 2
+    ON CONFLICT (group_name, coordinator)
+      DO UPDATE SET number = greatest(synod.txn_floors.number, EXCLUDED.number)`;
+}
+
+/** Whether the transaction is at or below its coordinating group's floor here. */
+async function forgotten(c: ClientBase, group: string, meta: unknown): Promise<boolean> {
+  const m = meta as { coordinator?: unknown; number?: unknown };
+  const floor = await c.query<{ number: string }>(
+    'SELECT number FROM synod.txn_floors WHERE group_name = $1 AND coordinator = $2',
+    [group, String(m.coordinator)],
+  );
+  const number = floor.rows[0]?.number;
+  return number !== undefined && Number(m.number) <= Number(number);
 }
 
 /** How many transactions `group` holds prepared (voted prepared, no outcome yet). */
@@ -220,7 +268,7 @@ async function assertCapacity(c: ClientBase, groupsHere: number): Promise<void> 
     );
 }
 
-function voteOutcome(vote: string, reason: string | null, decided: boolean): WriteOutcome {
+function voteOutcome(vote: string | null, reason: string | null, decided: boolean): WriteOutcome {
   return {
     ok: true,
     command: 'PREPARE',

@@ -7,7 +7,9 @@ import type { ClientWrite, Command, PlainData } from '@synod/protocol';
 import { type Postgres, startPostgres } from '@synod/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlMachine } from '../src/index.js';
+import { PgApplier, SqlMachine, type WriteOutcome } from '../src/index.js';
+import type { GlobalStep } from '../src/sql-outcomes.js';
+import { applyAloneSlot } from '../src/step-apply.js';
 import { resultDigest } from '../src/transaction-entry.js';
 
 let server: Postgres;
@@ -219,6 +221,58 @@ describe("a SQL group's part in a transaction across groups", () => {
       });
     } finally {
       await copy!.close();
+    }
+  });
+});
+
+describe("a SQL group's memory of decided votes", () => {
+  it('forgets all but the newest, and gives a prepare at or below a forgotten number no vote', async () => {
+    const admin = new pg.Client({ connectionString: url('postgres') });
+    await admin.connect();
+    await admin.query('CREATE DATABASE floors');
+    await admin.end();
+    const db = new pg.Client({ connectionString: url('floors') });
+    await db.connect();
+    await PgApplier.open(db, 'north');
+    let slot = -1;
+    /** One step in north's next slot, keeping 2 decided votes: its outcome. */
+    const step = async (write: GlobalStep): Promise<WriteOutcome> => {
+      slot += 1;
+      const [outcome] = await applyAloneSlot(db, 'north', {
+        entry: { slot, writes: [{ sql: '', step: write }] },
+        applied: slot - 1,
+        sessions: new Map(),
+        groupsHere: 1,
+        keepDecided: 2,
+      });
+      return outcome!;
+    };
+    const vote = (number: number): GlobalStep => ({
+      kind: 'prepare',
+      txid: `south.${number}`,
+      meta: meta(number),
+      statements: [],
+    });
+    const votes = async (): Promise<string[]> =>
+      (await db.query<{ txid: string }>('SELECT txid FROM synod.txn_votes ORDER BY txid')).rows.map(
+        (r) => r.txid,
+      );
+    try {
+      for (const n of [1, 2, 3, 4]) {
+        expect(await step(vote(n))).toMatchObject({ rows: [{ vote: 'prepared' }] });
+        await step({ kind: 'finish', txid: `south.${n}`, outcome: 'committed' });
+      }
+      expect(await votes()).toEqual(['south.3', 'south.4']);
+      // Forgotten: no vote at all, rather than a second one.
+      expect(await step(vote(2))).toMatchObject({ rows: [{ vote: null, decided: 'false' }] });
+      expect(await step(vote(3))).toMatchObject({ rows: [{ vote: 'prepared', decided: 'true' }] });
+      expect(await step(vote(5))).toMatchObject({ rows: [{ vote: 'prepared', decided: 'false' }] });
+      expect(
+        (await db.query('SELECT gid FROM pg_prepared_xacts ORDER BY gid')).rows.map((r) => r.gid),
+      ).toEqual(['synod:north:south.5']);
+      await step({ kind: 'finish', txid: 'south.5', outcome: 'aborted' });
+    } finally {
+      await db.end();
     }
   });
 });
