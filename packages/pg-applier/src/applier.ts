@@ -4,6 +4,7 @@ import { type ClientBase, DatabaseError, type QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { createBookkeeping } from './bookkeeping.js';
 import {
+  rememberedOutcome,
   type SqlEntry,
   type SqlWrite,
   succeeded,
@@ -373,18 +374,8 @@ export class PgApplier {
     const c = this.#client;
     const clientId = write.clientId;
     const seq = write.seq;
-    if (clientId !== undefined && seq !== undefined) {
-      const last = sessions.get(clientId);
-      if (last !== undefined && seq <= last.seq) {
-        return seq === last.seq
-          ? last.outcome
-          : {
-              ok: false,
-              sqlState: '22023',
-              message: `seq ${seq} of ${clientId} is older than its last write (${last.seq})`,
-            };
-      }
-    }
+    const remembered = rememberedOutcome(write, sessions);
+    if (remembered !== undefined) return remembered;
     if (write.refused !== undefined) {
       const outcome: WriteOutcome = { ok: false, ...write.refused };
       if (clientId !== undefined && seq !== undefined) sessions.set(clientId, { seq, outcome });

@@ -48,6 +48,27 @@ export type GlobalStep =
       readonly outcome: 'committed' | 'aborted';
     };
 
+/**
+ * The outcome a write already has, when its client's session says it was applied: its first
+ * outcome for the same seq, a 22023 for an older one; undefined for a write not applied yet.
+ */
+export function rememberedOutcome(
+  write: Pick<SqlWrite, 'clientId' | 'seq'>,
+  sessions: ReadonlyMap<string, { readonly seq: number; readonly outcome: WriteOutcome }>,
+): WriteOutcome | undefined {
+  const { clientId, seq } = write;
+  if (clientId === undefined || seq === undefined) return undefined;
+  const last = sessions.get(clientId);
+  if (last === undefined || seq > last.seq) return undefined;
+  return seq === last.seq
+    ? last.outcome
+    : {
+        ok: false,
+        sqlState: '22023',
+        message: `seq ${seq} of ${clientId} is older than its last write (${last.seq})`,
+      };
+}
+
 /** A committed log slot's writes (a batch), in the order they are to be applied. */
 export interface SqlEntry {
   readonly slot: number;

@@ -3,7 +3,12 @@
 // outside any (global-txn.ts says what the entries are).
 import pg, { type ClientBase, DatabaseError } from 'pg';
 import { gidOf, MAX_DECIDED_VOTES, MAX_OPEN_PREPARED } from './global-txn.js';
-import type { GlobalStep, SqlEntry, WriteOutcome } from './sql-outcomes.js';
+import {
+  type GlobalStep,
+  rememberedOutcome,
+  type SqlEntry,
+  type WriteOutcome,
+} from './sql-outcomes.js';
 import { runTransaction } from './transaction-run.js';
 import { secondTrip } from './two-trips.js';
 
@@ -46,33 +51,26 @@ export async function applyAloneSlot(
   const record: string[] = [];
   const alone = entry.writes.length === 1;
   for (const write of entry.writes) {
-    let outcome: WriteOutcome;
-    const last = write.clientId === undefined ? undefined : sessions.get(write.clientId);
-    if (last !== undefined && write.seq !== undefined && write.seq <= last.seq)
-      outcome =
-        write.seq === last.seq
-          ? last.outcome
-          : {
-              ok: false,
-              sqlState: '22023',
-              message: `seq ${write.seq} is older than its client's last write`,
-            };
-    else if (!alone || write.step === undefined)
-      outcome = {
-        ok: false,
-        sqlState: '0A000',
-        message:
-          'a step of a transaction across groups is alone in its slot; this slot is refused whole',
-      };
-    else {
-      const step = await runStep(c, group, write.step, {
-        ...(write.invalid === undefined ? {} : { invalid: write.invalid }),
-        groupsHere: slot.groupsHere,
-        slot: entry.slot,
-        keepDecided: slot.keepDecided ?? MAX_DECIDED_VOTES,
-      });
-      outcome = step.outcome;
-      record.push(...step.record);
+    // Applied before: its first outcome.
+    let outcome = rememberedOutcome(write, sessions);
+    if (outcome === undefined) {
+      if (!alone || write.step === undefined)
+        outcome = {
+          ok: false,
+          sqlState: '0A000',
+          message:
+            'a step of a transaction across groups is alone in its slot; this slot is refused whole',
+        };
+      else {
+        const step = await runStep(c, group, write.step, {
+          ...(write.invalid === undefined ? {} : { invalid: write.invalid }),
+          groupsHere: slot.groupsHere,
+          slot: entry.slot,
+          keepDecided: slot.keepDecided ?? MAX_DECIDED_VOTES,
+        });
+        outcome = step.outcome;
+        record.push(...step.record);
+      }
     }
     if (write.clientId !== undefined && write.seq !== undefined)
       changed.push({ clientId: write.clientId, seq: write.seq, outcome });
