@@ -47,7 +47,15 @@ export const EMBEDDED_MAX_PREPARED = 256;
 
 const MAX_GROUPS = 64;
 const MAX_ACCEPTORS = 16;
-const TXID = /^([A-Za-z0-9_-]{1,64})\.([1-9][0-9]{0,15})$/;
+const TXID = /^[A-Za-z0-9_-]{1,64}\.[1-9][0-9]{0,15}$/;
+
+/** A transaction's id: `<coordinating group>.<number>`. */
+export const isTxid = (value: unknown): value is string =>
+  typeof value === 'string' && TXID.test(value);
+
+/** A transaction's outcome. */
+export const isOutcome = (value: unknown): value is 'committed' | 'aborted' =>
+  value === 'committed' || value === 'aborted';
 
 /** The gid of `txid`'s prepared transaction in `group` (PostgreSQL allows 200 bytes). */
 export const gidOf = (group: string, txid: string): string => `synod:${group}:${txid}`;
@@ -146,11 +154,7 @@ export function beginWrite(command: Command, group: string): Pick<SqlWrite, 'sql
 /** `txn_decided`: two-phase commit's outcome, the first one logged for the transaction. */
 export function decidedWrite(command: Command, group: string): Pick<SqlWrite, 'sql' | 'refused'> {
   const { txid, outcome } = command;
-  if (
-    typeof txid !== 'string' ||
-    !TXID.test(txid) ||
-    (outcome !== 'committed' && outcome !== 'aborted')
-  )
+  if (!isTxid(txid) || !isOutcome(outcome))
     return { sql: '', refused: { sqlState: '22023', message: 'malformed txn_decided entry' } };
   const g = pg.escapeLiteral(group);
   const t = pg.escapeLiteral(txid);
@@ -167,17 +171,12 @@ export function decidedWrite(command: Command, group: string): Pick<SqlWrite, 's
 export function stepOf(command: Command, group: string): GlobalStep | { refused: string } {
   if (command.op === 'txn_outcome') {
     const { txid, outcome } = command;
-    if (
-      typeof txid !== 'string' ||
-      !TXID.test(txid) ||
-      (outcome !== 'committed' && outcome !== 'aborted')
-    )
-      return { refused: 'malformed txn_outcome entry' };
+    if (!isTxid(txid) || !isOutcome(outcome)) return { refused: 'malformed txn_outcome entry' };
     return { kind: 'finish', txid, outcome };
   }
   const meta = command.meta as Record<string, PlainData> | null;
   const txid = meta?.txid;
-  if (meta === null || typeof meta !== 'object' || typeof txid !== 'string' || !TXID.test(txid))
+  if (meta === null || typeof meta !== 'object' || !isTxid(txid))
     return { refused: "a txn_prepare entry needs the transaction's meta" };
   const rms = meta.rms;
   if (!Array.isArray(rms) || !rms.includes(group))

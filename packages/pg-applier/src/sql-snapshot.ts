@@ -1,7 +1,7 @@
-import type { PlainData } from '@synod/protocol';
+import { isValidName, type PlainData } from '@synod/protocol';
 import pg from 'pg';
 import { SqlError } from './errors.js';
-import { gidOf } from './global-txn.js';
+import { gidOf, isOutcome, isTxid } from './global-txn.js';
 import {
   assertDefinition,
   assertTableName,
@@ -230,8 +230,6 @@ export async function installSqlSnapshot(
   }
 }
 
-const TXID = /^[A-Za-z0-9_-]{1,64}\.[1-9][0-9]{0,15}$/;
-
 /**
  * The group's transactions across groups, read inside the snapshot's transaction. Refused
  * (55006) while one is prepared here: PostgreSQL's dump of rows cannot carry a prepared
@@ -287,29 +285,19 @@ function checkedTxns(txns: SnapshotTxns): SnapshotTxns {
   if (!Array.isArray(txns.votes) || !Array.isArray(txns.decided) || !Array.isArray(txns.floors))
     throw bad('not lists');
   for (const [coordinator, number] of txns.floors)
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(coordinator)) || !/^\d{1,16}$/.test(String(number)))
-      throw bad('a bad floor');
+    if (!isValidName(coordinator) || !/^\d{1,16}$/.test(String(number))) throw bad('a bad floor');
   for (const [txid, meta, vote, reason, outcome, slot] of txns.votes) {
     if (slot !== null && !/^\d{1,18}$/.test(String(slot))) throw bad(`a bad slot for ${txid}`);
-    if (typeof txid !== 'string' || !TXID.test(txid)) throw bad('a bad transaction id');
+    if (!isTxid(txid)) throw bad('a bad transaction id');
     if (vote !== 'prepared' && vote !== 'aborted') throw bad(`a bad vote for ${txid}`);
-    if (
-      outcome !== 'committed' &&
-      outcome !== 'aborted' &&
-      (outcome !== null || vote !== 'aborted')
-    )
+    if (!isOutcome(outcome) && (outcome !== null || vote !== 'aborted'))
       throw bad(`${txid} is prepared and not decided`);
     if (reason !== null && typeof reason !== 'string') throw bad(`a bad reason for ${txid}`);
     const parsed = JSON.parse(String(meta)) as unknown;
     if (parsed === null || typeof parsed !== 'object') throw bad(`no meta for ${txid}`);
   }
   for (const [txid, outcome] of txns.decided)
-    if (
-      typeof txid !== 'string' ||
-      !TXID.test(txid) ||
-      (outcome !== 'committed' && outcome !== 'aborted')
-    )
-      throw bad('a bad two-phase outcome');
+    if (!isTxid(txid) || !isOutcome(outcome)) throw bad('a bad two-phase outcome');
   return txns;
 }
 
