@@ -394,7 +394,11 @@ export class SqlMachine {
 
   /**
    * Ends the front end's tentative transactions (`synod-txn`) that block the apply session:
-   * their clients get 40001 and retry, as after any conflict with the log.
+   * their clients get 40001 and retry, as after any conflict with the log. And cancels the
+   * apply session's statement when a prepared transaction (process id 0) holds what it needs:
+   * that outcome comes later in this same log, so it would wait for ever; cancelled, it fails
+   * alike on every replica (step-apply.ts's heldByPrepared), which all hold the same prepared
+   * ones. One query, since it runs every UNBLOCK_EVERY_MS while an apply call runs.
    */
   async #unblockApply(): Promise<void> {
     const pid = backendPid(this.#applyClient);
@@ -402,15 +406,11 @@ export class SqlMachine {
     await this.#own
       .query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE pid = ANY(pg_blocking_pids($1)) AND application_name = 'synod-txn'`,
+          WHERE pid = ANY(pg_blocking_pids($1)) AND application_name = 'synod-txn'
+         UNION ALL
+         SELECT pg_cancel_backend($1) WHERE 0 = ANY(pg_blocking_pids($1))`,
         [pid],
       )
-      .catch(() => undefined);
-    // A prepared transaction (process id 0) holds what the write needs: its outcome comes
-    // later in this same log, so the write would wait for ever. Cancelled, it fails alike on
-    // every replica (step-apply.ts's heldByPrepared), which all hold the same prepared ones.
-    await this.#own
-      .query('SELECT pg_cancel_backend($1) WHERE 0 = ANY(pg_blocking_pids($1))', [pid])
       .catch(() => undefined);
   }
 
