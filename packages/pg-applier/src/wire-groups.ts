@@ -52,18 +52,21 @@ export class FrontEndGroups {
     return this.all.filter((g) => [...g.replicated].some((t) => keys.has(tableKey(t))));
   }
 
-  /** The group that replicates `table`, if any. */
-  ownerOf(table: string): FrontEndGroup | undefined {
-    return this.owning([table])[0];
+  /**
+   * The one group whose tables a write (or a transaction) uses, the default when it names
+   * none. Throws 0A000 when they belong to several groups.
+   */
+  writer(tables: readonly string[], what = 'a write'): FrontEndGroup {
+    return this.single(tables, what) ?? this.default;
   }
 
   /**
-   * The one group whose tables a write (or a transaction) uses: `tables` are the replicated
-   * ones it names. Throws 0A000 when they belong to several groups.
+   * The group whose replicated tables `tables` are, undefined when none is. Throws 0A000 when
+   * they belong to several groups.
    */
-  writer(tables: readonly string[], what = 'a write'): FrontEndGroup {
+  single(tables: readonly string[], what: string): FrontEndGroup | undefined {
     const owners = this.owning(tables);
-    if (owners.length <= 1) return owners[0] ?? this.default;
+    if (owners.length <= 1) return owners[0];
     const byGroup = owners.map(
       (g) =>
         `${tables

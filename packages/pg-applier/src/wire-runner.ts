@@ -165,7 +165,7 @@ export class StatementRunner implements ExtendedHost {
           '0A000',
           'synod.replicate_table() cannot run inside a transaction block',
         );
-      const target = this.#replicateTarget(call.table, call.group);
+      const target = this.#replicateTarget(call.group);
       // Through this node, whose database has the table: it reads the definition here.
       // A table with many rows stages them through the log before the write is answered.
       const via = new SynodClient({
@@ -268,21 +268,15 @@ export class StatementRunner implements ExtendedHost {
 
   /**
    * The group a `synod.replicate_table()` call replicates in: the one it names, else the
-   * default. A table another group here replicates already is refused (0A000): a table
-   * belongs to one group.
+   * default. (A table another group here has is refused by the SQL machine's admission, as
+   * from any client.)
    */
-  #replicateTarget(table: string, group: string | undefined): FrontEndGroup {
+  #replicateTarget(group: string | undefined): FrontEndGroup {
     const target = group === undefined ? this.groups.default : this.groups.named(group);
     if (target === undefined)
       throw new SqlError(
         '22023',
         `this node serves no group ${JSON.stringify(group)}: it serves ${this.groups.all.map((g) => g.group).join(', ')}`,
-      );
-    const owner = this.groups.ownerOf(table);
-    if (owner !== undefined && owner.group !== target.group)
-      throw new SqlError(
-        '0A000',
-        `"${table}" is replicated by group ${owner.group} already: a table belongs to one group`,
       );
     return target;
   }

@@ -229,7 +229,7 @@ export interface TransactionContext {
   readonly where: Route;
   readonly db: pg.Client;
   readonly session: TransactionSession;
-  /** The groups this node serves: a transaction on replicated tables keeps to one's tables. */
+  /** The groups this node serves: each statement of a transaction keeps to one's tables. */
   readonly groups: FrontEndGroups;
   /** The apply role's connection string (SqlMachine.transactionConnectionString). */
   readonly connectionString: string | undefined;
@@ -343,9 +343,7 @@ export async function transactionStatement(c: TransactionContext): Promise<Resul
  * are at no fixed point). A transaction may use several groups, one per statement.
  */
 function statementGroup(c: TransactionContext): string | undefined {
-  const tables = 'tables' in c.where ? c.where.tables : [];
-  if (c.groups.owning(tables).length === 0) return undefined;
-  return c.groups.writer(tables, 'a statement').group;
+  return c.groups.single('tables' in c.where ? c.where.tables : [], 'a statement')?.group;
 }
 
 /** COMMIT or ROLLBACK: the block ends, whatever happens. */
