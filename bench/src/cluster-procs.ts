@@ -165,3 +165,19 @@ export function cpuMs(pid: number): number {
   // utime and stime are fields 14 and 15 of stat; after "pid (comm) " they are 11 and 12.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
+
+/** The leader of `group`, as `synod status` reports it. */
+export function leaderOf(natsUrl: string, group: string): string {
+  const nodes = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [SYNOD, 'status', '--group', group, '--nats', natsUrl, '--json'],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { node: string; leader: string | null }[];
+  const leader = nodes.find((n) => n.leader === n.node)?.node;
+  if (leader === undefined) throw new Error(`no ${group} leader in ${JSON.stringify(nodes)}`);
+  return leader;
+}

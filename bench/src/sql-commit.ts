@@ -1,16 +1,9 @@
-// npm run bench:sql-commit — issue 18's SQL transactions across groups against transactions of
-// one group, in one run: three `synod node start --machine sql --group north,south` processes
-// (one embedded PostgreSQL each, both groups on it), pgbench on the north leader's front end.
-// The same two UPDATEs per transaction, both in north's accounts (one entry of north's log)
-// or one in north's and one in south's (Paxos Commit: a `txn` in north's log, a PREPARE
-// TRANSACTION in each group's, their outcomes), at 1 and 8 clients, 40001 retried.
-import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '@synod/testkit';
-import { SYNOD, startSynod } from './cluster-procs.js';
+import { leaderOf, startSynod } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
 import { pgbench, psql, type Row } from './pgbench.js';
 import { updateReadme, writeResults } from './report.js';
@@ -27,22 +20,6 @@ UPDATE accounts_n SET balance = balance - :d WHERE id = :a;
 UPDATE accounts_${second} SET balance = balance + :d WHERE id = :b;
 END;
 `;
-
-/** The leader of `group`, as `synod status` reports it. */
-function leaderOf(natsUrl: string, group: string): string {
-  const nodes = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [SYNOD, 'status', '--group', group, '--nats', natsUrl, '--json'],
-      {
-        encoding: 'utf8',
-      },
-    ),
-  ) as { node: string; leader: string | null }[];
-  const leader = nodes.find((n) => n.leader === n.node)?.node;
-  if (leader === undefined) throw new Error(`no ${group} leader in ${JSON.stringify(nodes)}`);
-  return leader;
-}
 
 async function main(): Promise<void> {
   const machine = describeMachine();

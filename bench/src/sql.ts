@@ -8,12 +8,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgApplier, type SqlEntry, startEmbeddedPostgres } from '@synod/pg-applier';
 import { freePort, startNatsServer, waitFor } from '@synod/testkit';
 import pg from 'pg';
+import { leaderOf, SYNOD } from './cluster-procs.js';
 import { describeMachine } from './machine.js';
 import { pgbench, psql, type Row } from './pgbench.js';
 import { updateReadme, writeResults } from './report.js';
@@ -22,9 +22,6 @@ import { round } from './stats.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CLIENTS = [1, 32];
 const REPLAY_ROWS = Number(process.env.BENCH_REPLAY_ROWS ?? 20_000);
-const SYNOD = createRequire(import.meta.url)
-  .resolve('@synod/cli/package.json')
-  .replace(/package\.json$/, 'dist/main.js');
 const SCRIPT =
   "\\set id random(1, 1000000000)\nINSERT INTO bench (id, payload) VALUES (:id, 'synod bench payload');\n";
 const TABLE = 'CREATE TABLE IF NOT EXISTS bench (id bigint, payload text)';
@@ -66,22 +63,6 @@ function pgbenchInit(port: number, password = '', replicate = false): void {
   if (replicate)
     for (const table of PGBENCH_TABLES)
       psql(port, `SELECT synod.replicate_table('${table}')`, password);
-}
-
-/** The leader of group bench, as `synod status` reports it. */
-function leaderOf(natsUrl: string): string {
-  const nodes = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [SYNOD, 'status', '--group', 'bench', '--nats', natsUrl, '--json'],
-      {
-        encoding: 'utf8',
-      },
-    ),
-  ) as { node: string; leader: string | null }[];
-  const leader = nodes.find((n) => n.leader === n.node)?.node;
-  if (leader === undefined) throw new Error(`no leader in ${JSON.stringify(nodes)}`);
-  return leader;
 }
 
 async function main(): Promise<void> {
@@ -126,7 +107,7 @@ async function main(): Promise<void> {
     for (const id of peers) psql(ports.get(id)!, TABLE);
     // Any node's front end takes writes (a follower forwards them to the leader through NATS,
     // one hop more). pgbench talks to the leader's, the quickest path.
-    const leader = leaderOf(nats.url);
+    const leader = leaderOf(nats.url, 'bench');
     const leaderPort = ports.get(leader)!;
     console.error(`leader: ${leader}`);
     for (const clients of CLIENTS)
