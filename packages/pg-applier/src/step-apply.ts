@@ -192,14 +192,11 @@ async function finish(
       record: [],
     };
   if (row.outcome !== null) return { outcome: done, record: [] };
+  // Recorded as prepared and gone: this very slot ran COMMIT (or ROLLBACK) PREPARED before a
+  // crash that came before its bookkeeping (the only other end of it, an install, brings the
+  // vote with its outcome). Only the bookkeeping is left to do.
   if (prepared)
     await c.query(`${step.outcome === 'committed' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${lit(gid)}`);
-  else if (row.vote === 'prepared' && step.outcome === 'committed')
-    // Recorded as prepared here, gone now, not committed by this node: someone ended it
-    // behind the node's back. Its writes cannot be had again; applying on would diverge.
-    throw new Error(
-      `the prepared transaction ${gid} is gone from this database before its outcome (committed): it was ended behind the node's back; repair this node from a peer`,
-    );
   return {
     outcome: done,
     record: [

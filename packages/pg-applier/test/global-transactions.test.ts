@@ -166,6 +166,25 @@ describe("a SQL group's part in a transaction across groups", () => {
     expect(await balance()).toBe(90);
   });
 
+  it('finishes a transaction whose COMMIT PREPARED ran before a crash that came before the slot was recorded', async () => {
+    const update = 'UPDATE accounts SET balance = balance + 7 WHERE id = 1';
+    expect(await apply(prepare(5, update))).toEqual({ ok: true, result: { vote: 'prepared' } });
+    // What such a crash leaves: the prepared transaction committed, its outcome not recorded.
+    const apply_ = new pg.Client({ connectionString: north.transactionConnectionString });
+    await apply_.connect();
+    await apply_.query("COMMIT PREPARED 'synod:north:south.5'");
+    await apply_.end();
+    expect(await apply(outcome(5, 'committed'))).toEqual({
+      ok: true,
+      result: { outcome: 'committed' },
+    });
+    expect(await balance()).toBe(97);
+    expect(JSON.stringify(north.readTransactions({ op: 'txn_open' }))).not.toContain('south.5');
+    expect(
+      (await db.query("SELECT outcome FROM synod.txn_votes WHERE txid = 'south.5'")).rows,
+    ).toEqual([{ outcome: 'committed' }]);
+  });
+
   it("carries the group's votes and numbering in its snapshot, so a replica that installs it votes alike", async () => {
     const begun = await apply({
       op: 'txn',
