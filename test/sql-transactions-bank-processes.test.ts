@@ -137,12 +137,20 @@ describe('SQL transfers across two groups through SIGKILLs of node processes', (
   };
 
   /** Every node answers and both groups' replicas hold one state. */
-  const settled = () =>
-    until(
+  const settled = () => {
+    // What each node last said, for the error if they never agree.
+    const seen = new Map<string, string>();
+    return until(
       'every replica caught up',
       async () => {
         for (const group of ['north', 'south']) {
           const replies = await cluster.status(group);
+          seen.set(
+            group,
+            replies
+              .map((r) => `${r.node}: applied ${r.appliedThrough}, ${r.stateDigest.slice(0, 8)}`)
+              .join('; '),
+          );
           const digests = new Set(replies.map((r) => r.stateDigest));
           if (replies.length !== peers.length || digests.size !== 1) return false;
         }
@@ -150,7 +158,10 @@ describe('SQL transfers across two groups through SIGKILLs of node processes', (
         return true;
       },
       60_000,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${[...seen].map(([g, s]) => `${g} [${s}]`).join(' ')}`);
+    });
+  };
 
   it('applies each transfer in both groups or in neither, on every replica, and loses no committed one', async () => {
     server = await startNatsServer();
